@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: MIT */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lk-context.h"
+#include "lk-half.h"
+#include "lk-kernels.h"
+#include "lk-matmul.h"
+#include "lk-pool.h"
+
+#define DEFAULT_BATCH 256
+
+typedef struct
+{
+  void *k, *v; /* [n_ctx][n_head_kv * head_dim] of kv_type */
+  int kv_dim;
+} kv_layer;
+
+struct lk_ctx
+{
+  const lk_model *model;
+  const lk_hparams *hp;
+  const lk_kernels *kern;
+  lk_pool *pool;
+  int n_ctx, n_batch, n_past;
+  lk_type kv_type;
+  size_t kv_elem;
+  kv_layer *kv;
+  atomic_int *cancel;
+
+  int max_q, max_kv, max_ff;
+  float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
+  float *cos_t, *sin_t; /* [n_batch][n_rot/2] */
+  double *inv_freq;     /* [n_rot/2] */
+  float *scores;        /* [n_threads][n_ctx] */
+  void *mm_scratch;
+  size_t mm_scratch_size;
+
+  float *logits;     /* [logits_rows][n_vocab] */
+  int logits_rows;   /* capacity */
+  int n_logits;      /* rows valid after the last decode */
+};
+
+void
+lk_ctx_params_init (lk_ctx_params *p)
+{
+  memset (p, 0, sizeof *p);
+  p->kv_type = LK_TYPE_F16;
+}
+
+static void *
+xcalloc (size_t n, size_t size)
+{
+  return calloc (n ? n : 1, size);
+}
+
+void
+lk_ctx_free (lk_ctx *ctx)
+{
+  if (ctx == NULL)
+    return;
+  if (ctx->kv != NULL)
+    for (int il = 0; il < ctx->hp->n_layer; il++)
+      {
+        free (ctx->kv[il].k);
+        free (ctx->kv[il].v);
+      }
+  free (ctx->kv);
+  free (ctx->x);
+  free (ctx->xb);
+  free (ctx->q);
+  free (ctx->k);
+  free (ctx->v);
+  free (ctx->att);
+  free (ctx->hb);
+  free (ctx->hb2);
+  free (ctx->cos_t);
+  free (ctx->sin_t);
+  free (ctx->inv_freq);
+  free (ctx->scores);
+  free (ctx->mm_scratch);
+  free (ctx->logits);
+  lk_pool_free (ctx->pool);
+  free (ctx);
+}
+
+static size_t
+max_scratch (const lk_ctx *ctx)
+{
+  const lk_model *m = ctx->model;
+  size_t best = 0;
+
+  for (size_t i = 0; i < lk_model_n_tensors (m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (m, i);
+      if (t->n_dims >= 2 && (unsigned) t->type < LK_TYPE_COUNT
+          && ctx->kern->mm[t->type].vec_dot != NULL)
+        {
+          const size_t s = lk_matmul_scratch_size (ctx->kern, t->type, t->ne[0], ctx->n_batch);
+          if (s > best)
+            best = s;
+        }
+    }
+  return best;
+}
+
+static lk_status
+alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
+{
+  const lk_hparams *hp = ctx->hp;
+  const size_t nb = (size_t) ctx->n_batch;
+  const int half = hp->n_rot / 2;
+
+  for (int il = 0; il < hp->n_layer; il++)
+    {
+      const lk_layer *L = lk_model_layer (ctx->model, il);
+      const int q = L->n_head * hp->head_dim, kv = L->n_head_kv * hp->head_dim;
+      if (q > ctx->max_q) ctx->max_q = q;
+      if (kv > ctx->max_kv) ctx->max_kv = kv;
+      if (L->n_ff > ctx->max_ff) ctx->max_ff = L->n_ff;
+      ctx->kv[il].kv_dim = kv;
+      ctx->kv[il].k = xcalloc ((size_t) ctx->n_ctx * (size_t) kv, ctx->kv_elem);
+      ctx->kv[il].v = xcalloc ((size_t) ctx->n_ctx * (size_t) kv, ctx->kv_elem);
+      if (ctx->kv[il].k == NULL || ctx->kv[il].v == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the KV cache for %d positions",
+                             ctx->n_ctx);
+    }
+  ctx->x = xcalloc (nb * (size_t) hp->n_embd, sizeof (float));
+  ctx->xb = xcalloc (nb * (size_t) (hp->n_embd > ctx->max_q ? hp->n_embd : ctx->max_q),
+                     sizeof (float));
+  ctx->q = xcalloc (nb * (size_t) ctx->max_q, sizeof (float));
+  ctx->k = xcalloc (nb * (size_t) ctx->max_kv, sizeof (float));
+  ctx->v = xcalloc (nb * (size_t) ctx->max_kv, sizeof (float));
+  ctx->att = xcalloc (nb * (size_t) ctx->max_q, sizeof (float));
+  ctx->hb = xcalloc (nb * (size_t) ctx->max_ff, sizeof (float));
+  ctx->hb2 = xcalloc (nb * (size_t) ctx->max_ff, sizeof (float));
+  ctx->cos_t = xcalloc (nb * (size_t) half, sizeof (float));
+  ctx->sin_t = xcalloc (nb * (size_t) half, sizeof (float));
+  ctx->inv_freq = xcalloc ((size_t) half, sizeof (double));
+  ctx->scores = xcalloc ((size_t) n_threads * (size_t) ctx->n_ctx, sizeof (float));
+  ctx->mm_scratch_size = max_scratch (ctx);
+  ctx->mm_scratch = xcalloc (ctx->mm_scratch_size, 1);
+  ctx->logits_rows = 1;
+  ctx->logits = xcalloc ((size_t) hp->n_vocab, sizeof (float));
+  if (!ctx->x || !ctx->xb || !ctx->q || !ctx->k || !ctx->v || !ctx->att || !ctx->hb || !ctx->hb2
+      || !ctx->cos_t || !ctx->sin_t || !ctx->inv_freq || !ctx->scores || !ctx->mm_scratch
+      || !ctx->logits)
+    return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the forward-pass buffers");
+  {
+    const float *factors = lk_model_rope_freq_factors (ctx->model);
+    for (int i = 0; i < half; i++)
+      {
+        double f = pow ((double) hp->rope_base, -2.0 * i / hp->n_rot) * hp->rope_freq_scale;
+        if (factors != NULL)
+          f /= factors[i];
+        ctx->inv_freq[i] = f;
+      }
+  }
+  return LK_OK;
+}
+
+lk_status
+lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk_error *err)
+{
+  lk_ctx_params defaults;
+  lk_ctx *ctx;
+  lk_status s;
+
+  *out = NULL;
+  if (params == NULL)
+    {
+      lk_ctx_params_init (&defaults);
+      params = &defaults;
+    }
+  if (params->kv_type != LK_TYPE_F16 && params->kv_type != LK_TYPE_F32)
+    return lk_error_set (err, LK_ERR_INVALID, "KV cache type %s is not supported (F16 or F32)",
+                         lk_type_name (params->kv_type));
+  if (params->n_ctx < 0 || params->n_ctx > (1 << 22) || params->n_batch < 0)
+    return lk_error_set (err, LK_ERR_INVALID, "context size %d is out of range", params->n_ctx);
+  ctx = calloc (1, sizeof *ctx);
+  if (ctx == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  ctx->model = model;
+  ctx->hp = lk_model_hparams (model);
+  ctx->n_ctx = params->n_ctx > 0 ? params->n_ctx : ctx->hp->n_ctx_train;
+  if (ctx->n_ctx <= 0)
+    ctx->n_ctx = 2048;
+  ctx->n_batch = params->n_batch > 0 ? params->n_batch : DEFAULT_BATCH;
+  if (ctx->n_batch > ctx->n_ctx)
+    ctx->n_batch = ctx->n_ctx;
+  ctx->kv_type = params->kv_type;
+  ctx->kv_elem = params->kv_type == LK_TYPE_F16 ? sizeof (lk_half) : sizeof (float);
+  ctx->kern = params->kernel ? lk_kernels_find (params->kernel) : lk_kernels_get ();
+  if (ctx->kern == NULL)
+    {
+      lk_ctx_free (ctx);
+      return lk_error_set (err, LK_ERR_INVALID,
+                           "kernel version '%s' is unknown or cannot run on this CPU",
+                           params->kernel);
+    }
+  ctx->pool = lk_pool_new (params->n_threads);
+  ctx->kv = calloc ((size_t) ctx->hp->n_layer, sizeof *ctx->kv);
+  if (ctx->pool == NULL || ctx->kv == NULL)
+    {
+      lk_ctx_free (ctx);
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+    }
+  s = alloc_buffers (ctx, lk_pool_size (ctx->pool), err);
+  if (s != LK_OK)
+    {
+      lk_ctx_free (ctx);
+      return s;
+    }
+  *out = ctx;
+  return LK_OK;
+}
+
+const lk_model *
+lk_ctx_model (const lk_ctx *ctx)
+{
+  return ctx->model;
+}
+
+int
+lk_ctx_n_ctx (const lk_ctx *ctx)
+{
+  return ctx->n_ctx;
+}
+
+int
+lk_ctx_n_past (const lk_ctx *ctx)
+{
+  return ctx->n_past;
+}
+
+int
+lk_ctx_n_threads (const lk_ctx *ctx)
+{
+  return lk_pool_size (ctx->pool);
+}
+
+const char *
+lk_ctx_kernel_name (const lk_ctx *ctx)
+{
+  return ctx->kern->name;
+}
+
+void
+lk_ctx_truncate (lk_ctx *ctx, int n_past)
+{
+  if (n_past >= 0 && n_past < ctx->n_past)
+    ctx->n_past = n_past;
+}
+
+void
+lk_ctx_set_cancel (lk_ctx *ctx, atomic_int *flag)
+{
+  ctx->cancel = flag;
+}
+
+const float *
+lk_ctx_logits (const lk_ctx *ctx, int i)
+{
+  if (ctx->n_logits == 0)
+    return NULL;
+  if (i < 0)
+    i = ctx->n_logits - 1;
+  if (i >= ctx->n_logits)
+    return NULL;
+  return ctx->logits + (size_t) i * (size_t) ctx->hp->n_vocab;
+}
+
+/* Forward pass ------------------------------------------------------------ */
+
+static void
+matmul (lk_ctx *ctx, const lk_tensor *w, const float *x, int64_t x_stride, int nt, float *y,
+        int64_t y_stride)
+{
+  const lk_mat mat = {
+    .type = w->type,
+    .n_rows = w->ne[1],
+    .n_cols = w->ne[0],
+    .row_bytes = lk_row_size (w->type, w->ne[0]),
+    .data = w->data,
+  };
+
+  lk_matmul (ctx->pool, ctx->kern, &mat, x, x_stride, nt, y, y_stride, ctx->mm_scratch);
+}
+
+static void
+add_bias (float *y, const lk_tensor *b, int nt, int dim)
+{
+  if (b == NULL)
+    return;
+  for (int t = 0; t < nt; t++)
+    for (int i = 0; i < dim; i++)
+      y[(size_t) t * dim + i] += ((const float *) b->data)[i];
+}
+
+static void
+rope_tables (lk_ctx *ctx, int pos, int nt)
+{
+  const int half = ctx->hp->n_rot / 2;
+
+  for (int t = 0; t < nt; t++)
+    for (int i = 0; i < half; i++)
+      {
+        const double theta = (double) (pos + t) * ctx->inv_freq[i];
+        ctx->cos_t[t * half + i] = (float) cos (theta);
+        ctx->sin_t[t * half + i] = (float) sin (theta);
+      }
+}
+
+static void
+apply_rope (lk_ctx *ctx, float *x, int nt, int n_heads)
+{
+  const int hd = ctx->hp->head_dim, half = ctx->hp->n_rot / 2;
+
+  for (int t = 0; t < nt; t++)
+    for (int h = 0; h < n_heads; h++)
+      ctx->kern->rope (x + ((size_t) t * n_heads + h) * hd, ctx->hp->n_rot,
+                       ctx->cos_t + t * half, ctx->sin_t + t * half, ctx->hp->rope_neox);
+}
+
+static void
+store_kv (lk_ctx *ctx, int il, int pos, int nt)
+{
+  const kv_layer *c = &ctx->kv[il];
+
+  for (int t = 0; t < nt; t++)
+    {
+      const size_t row = (size_t) (pos + t) * (size_t) c->kv_dim;
+      const float *k = ctx->k + (size_t) t * c->kv_dim, *v = ctx->v + (size_t) t * c->kv_dim;
+      if (ctx->kv_type == LK_TYPE_F16)
+        {
+          ctx->kern->f32_to_f16 (k, (lk_half *) c->k + row, c->kv_dim);
+          ctx->kern->f32_to_f16 (v, (lk_half *) c->v + row, c->kv_dim);
+        }
+      else
+        {
+          memcpy ((float *) c->k + row, k, (size_t) c->kv_dim * sizeof (float));
+          memcpy ((float *) c->v + row, v, (size_t) c->kv_dim * sizeof (float));
+        }
+    }
+}
+
+typedef struct
+{
+  lk_ctx *ctx;
+  int il, pos, nt, n_head, group;
+  _Atomic int next;
+} attn_job;
+
+/* Causal attention of one (token, head) pair over the cache. */
+static void
+attend_one (lk_ctx *ctx, const attn_job *job, int t, int h, float *scores)
+{
+  const kv_layer *c = &ctx->kv[job->il];
+  const int hd = ctx->hp->head_dim, kvh = h / job->group;
+  const int n_keys = job->pos + t + 1;
+  const float *q = ctx->q + ((size_t) t * job->n_head + h) * hd;
+  float *out = ctx->att + ((size_t) t * job->n_head + h) * hd;
+  const float scale = 1.0f / sqrtf ((float) hd);
+  const lk_kernels *k = ctx->kern;
+
+  for (int p = 0; p < n_keys; p++)
+    {
+      const size_t off = (size_t) p * c->kv_dim + (size_t) kvh * hd;
+      scores[p] = scale * (ctx->kv_type == LK_TYPE_F16
+                               ? k->dot_f16 (hd, (const lk_half *) c->k + off, q)
+                               : k->dot_f32 (hd, (const float *) c->k + off, q));
+    }
+  k->softmax (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof (float));
+  for (int p = 0; p < n_keys; p++)
+    {
+      const size_t off = (size_t) p * c->kv_dim + (size_t) kvh * hd;
+      if (ctx->kv_type == LK_TYPE_F16)
+        k->axpy_f16 (hd, scores[p], (const lk_half *) c->v + off, out);
+      else
+        k->axpy_f32 (hd, scores[p], (const float *) c->v + off, out);
+    }
+}
+
+static void
+attn_task (void *arg, int ith, int nth)
+{
+  attn_job *job = arg;
+  float *scores = job->ctx->scores + (size_t) ith * (size_t) job->ctx->n_ctx;
+  const int total = job->nt * job->n_head;
+
+  (void) nth;
+  for (;;)
+    {
+      const int i = atomic_fetch_add (&job->next, 1);
+      if (i >= total)
+        break;
+      attend_one (job->ctx, job, i / job->n_head, i % job->n_head, scores);
+    }
+}
+
+static void
+rmsnorm_rows (lk_ctx *ctx, float *out, const float *x, const lk_tensor *w, int nt)
+{
+  const int e = ctx->hp->n_embd;
+
+  for (int t = 0; t < nt; t++)
+    ctx->kern->rmsnorm (out + (size_t) t * e, x + (size_t) t * e, w->data, e, ctx->hp->norm_eps);
+}
+
+static void
+layer_forward (lk_ctx *ctx, int il, int pos, int nt)
+{
+  const lk_layer *L = lk_model_layer (ctx->model, il);
+  const int e = ctx->hp->n_embd, hd = ctx->hp->head_dim;
+  const int qd = L->n_head * hd, kvd = L->n_head_kv * hd, ff = L->n_ff;
+  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, 0 };
+
+  rmsnorm_rows (ctx, ctx->xb, ctx->x, L->attn_norm, nt);
+  matmul (ctx, L->wq, ctx->xb, e, nt, ctx->q, qd);
+  matmul (ctx, L->wk, ctx->xb, e, nt, ctx->k, kvd);
+  matmul (ctx, L->wv, ctx->xb, e, nt, ctx->v, kvd);
+  add_bias (ctx->q, L->bq, nt, qd);
+  add_bias (ctx->k, L->bk, nt, kvd);
+  add_bias (ctx->v, L->bv, nt, kvd);
+  apply_rope (ctx, ctx->q, nt, L->n_head);
+  apply_rope (ctx, ctx->k, nt, L->n_head_kv);
+  store_kv (ctx, il, pos, nt);
+  lk_pool_run (ctx->pool, attn_task, &job);
+  matmul (ctx, L->wo, ctx->att, qd, nt, ctx->xb, e);
+  for (int t = 0; t < nt; t++)
+    ctx->kern->add (ctx->x + (size_t) t * e, ctx->xb + (size_t) t * e, e);
+
+  rmsnorm_rows (ctx, ctx->xb, ctx->x, L->ffn_norm, nt);
+  matmul (ctx, L->ffn_gate, ctx->xb, e, nt, ctx->hb, ff);
+  matmul (ctx, L->ffn_up, ctx->xb, e, nt, ctx->hb2, ff);
+  for (int t = 0; t < nt; t++)
+    ctx->kern->silu_mul (ctx->hb + (size_t) t * ff, ctx->hb2 + (size_t) t * ff, ff);
+  matmul (ctx, L->ffn_down, ctx->hb, ff, nt, ctx->xb, e);
+  for (int t = 0; t < nt; t++)
+    ctx->kern->add (ctx->x + (size_t) t * e, ctx->xb + (size_t) t * e, e);
+}
+
+static lk_status
+embed (lk_ctx *ctx, const int32_t *tokens, int nt, lk_error *err)
+{
+  const lk_tensor *emb = lk_model_tok_embd (ctx->model);
+  const int e = ctx->hp->n_embd;
+  const size_t row = lk_row_size (emb->type, e);
+
+  for (int t = 0; t < nt; t++)
+    {
+      if (tokens[t] < 0 || tokens[t] >= ctx->hp->n_vocab)
+        return lk_error_set (err, LK_ERR_INVALID, "token id %d is outside the vocabulary (0..%d)",
+                             tokens[t], ctx->hp->n_vocab - 1);
+      lk_dequantize_row (emb->type, (const uint8_t *) emb->data + (size_t) tokens[t] * row,
+                         ctx->x + (size_t) t * e, e);
+    }
+  return LK_OK;
+}
+
+static lk_status
+ensure_logit_rows (lk_ctx *ctx, int rows, lk_error *err)
+{
+  float *l;
+
+  if (rows <= ctx->logits_rows)
+    return LK_OK;
+  l = realloc (ctx->logits, (size_t) rows * (size_t) ctx->hp->n_vocab * sizeof (float));
+  if (l == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate logits for %d tokens", rows);
+  ctx->logits = l;
+  ctx->logits_rows = rows;
+  return LK_OK;
+}
+
+/* Final norm and output head for tokens [first, nt) of the chunk, written
+ * from logits row `row` on. */
+static void
+output_head (lk_ctx *ctx, int first, int nt, int row)
+{
+  const int e = ctx->hp->n_embd;
+
+  for (int t = first; t < nt; t++)
+    ctx->kern->rmsnorm (ctx->xb + (size_t) (t - first) * e, ctx->x + (size_t) t * e,
+                        lk_model_output_norm (ctx->model)->data, e, ctx->hp->norm_eps);
+  matmul (ctx, lk_model_output (ctx->model), ctx->xb, e, nt - first,
+          ctx->logits + (size_t) row * (size_t) ctx->hp->n_vocab, ctx->hp->n_vocab);
+}
+
+lk_status
+lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits, lk_error *err)
+{
+  lk_status s;
+
+  if (n <= 0)
+    return lk_error_set (err, LK_ERR_INVALID, "nothing to decode");
+  if (ctx->n_past + n > ctx->n_ctx)
+    return lk_error_set (err, LK_ERR_INVALID,
+                         "the context is full: %d positions used, %d more asked, %d available",
+                         ctx->n_past, n, ctx->n_ctx);
+  s = ensure_logit_rows (ctx, all_logits ? n : 1, err);
+  if (s != LK_OK)
+    return s;
+  ctx->n_logits = 0;
+  for (int done = 0; done < n;)
+    {
+      const int nt = n - done < ctx->n_batch ? n - done : ctx->n_batch;
+      const int pos = ctx->n_past;
+      if ((s = embed (ctx, tokens + done, nt, err)) != LK_OK)
+        return s;
+      rope_tables (ctx, pos, nt);
+      for (int il = 0; il < ctx->hp->n_layer; il++)
+        {
+          if (ctx->cancel != NULL && atomic_load (ctx->cancel))
+            return lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
+          layer_forward (ctx, il, pos, nt);
+        }
+      ctx->n_past += nt;
+      if (all_logits)
+        output_head (ctx, 0, nt, done);
+      else if (done + nt == n)
+        output_head (ctx, nt - 1, nt, 0);
+      done += nt;
+    }
+  ctx->n_logits = all_logits ? n : 1;
+  return LK_OK;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* An inference context: a model plus a KV cache, a thread pool and the
+ * buffers of the forward pass. Not thread-safe: one caller at a time. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lk-model.h"
+#include "lk-status.h"
+
+typedef struct
+{
+  int n_ctx;          /* positions in the KV cache; 0: the model's training context */
+  int n_batch;        /* tokens per forward step; 0: 256 */
+  int n_threads;      /* 0: one per CPU */
+  lk_type kv_type;    /* LK_TYPE_F16 (default) or LK_TYPE_F32 */
+  const char *kernel; /* NULL: the best version this CPU runs */
+} lk_ctx_params;
+
+typedef struct lk_ctx lk_ctx;
+
+void lk_ctx_params_init (lk_ctx_params *p);
+lk_status lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out,
+                      lk_error *err);
+void lk_ctx_free (lk_ctx *ctx);
+
+const lk_model *lk_ctx_model (const lk_ctx *ctx);
+int lk_ctx_n_ctx (const lk_ctx *ctx);
+int lk_ctx_n_past (const lk_ctx *ctx);
+int lk_ctx_n_threads (const lk_ctx *ctx);
+const char *lk_ctx_kernel_name (const lk_ctx *ctx);
+/* Forgets positions from n_past on (0 clears the cache). */
+void lk_ctx_truncate (lk_ctx *ctx, int n_past);
+/* Set while a decode runs to stop it at the next layer boundary
+ * (returns LK_ERR_CANCELLED). May be set from any thread. */
+void lk_ctx_set_cancel (lk_ctx *ctx, atomic_int *flag);
+
+/* Runs n tokens at positions n_past .. n_past + n - 1 and appends them to the
+ * cache. Logits are kept for every token when all_logits, else for the last. */
+lk_status lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits,
+                         lk_error *err);
+/* Logits (n_vocab floats) of token i of the last decode; -1 means the last. */
+const float *lk_ctx_logits (const lk_ctx *ctx, int i);

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* Hyper-parameters and tensors of GGUF models. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lk-model-private.h"
+
+typedef struct
+{
+  const char *name;
+  lk_arch arch;
+  bool neox;
+} arch_info;
+
+static const arch_info archs[] = {
+  { "llama", LK_ARCH_LLAMA, false },
+  { "mistral", LK_ARCH_LLAMA, false },
+  { "qwen2", LK_ARCH_QWEN2, true },
+};
+
+static lk_status
+get_int (lk_model *m, const char *arch, const char *suffix, bool required, int64_t def,
+         int64_t *out, lk_error *err)
+{
+  char key[128];
+  const lk_gguf_value *v;
+
+  snprintf (key, sizeof key, "%s.%s", arch, suffix);
+  v = lk_gguf_get (m->gguf, key);
+  if (v == NULL)
+    {
+      if (required)
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' is missing", m->path, key);
+      *out = def;
+      return LK_OK;
+    }
+  if (!lk_gguf_value_as_i64 (v, out))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' has type %s, expected an integer",
+                         m->path, key, lk_gguf_type_name (v->type));
+  if (*out < 0 || *out > INT32_MAX)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' is %" PRId64 ", out of range", m->path,
+                         key, *out);
+  return LK_OK;
+}
+
+static lk_status
+get_float (lk_model *m, const char *arch, const char *suffix, bool required, float def,
+           float *out, lk_error *err)
+{
+  char key[128];
+  const lk_gguf_value *v;
+  double d;
+
+  snprintf (key, sizeof key, "%s.%s", arch, suffix);
+  v = lk_gguf_get (m->gguf, key);
+  if (v == NULL)
+    {
+      if (required)
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' is missing", m->path, key);
+      *out = def;
+      return LK_OK;
+    }
+  if (!lk_gguf_value_as_f64 (v, &d))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' has type %s, expected a number",
+                         m->path, key, lk_gguf_type_name (v->type));
+  *out = (float) d;
+  return LK_OK;
+}
+
+/* A per-layer value: one number for all layers, or an array with one entry
+ * per layer (models pruned per layer store them so). */
+static lk_status
+get_per_layer (lk_model *m, const char *arch, const char *suffix, bool required,
+               const int *fallback, int **out, lk_error *err)
+{
+  const int n = m->hp.n_layer;
+  char key[128];
+  const lk_gguf_value *v;
+  int *vals = calloc ((size_t) n, sizeof *vals);
+
+  if (vals == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  *out = vals;
+  snprintf (key, sizeof key, "%s.%s", arch, suffix);
+  v = lk_gguf_get (m->gguf, key);
+  if (v == NULL)
+    {
+      if (required || fallback == NULL)
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' is missing", m->path, key);
+      memcpy (vals, fallback, (size_t) n * sizeof *vals);
+      return LK_OK;
+    }
+  if (v->type == LK_GGUF_ARRAY)
+    {
+      if (v->v.arr.n != (uint64_t) n)
+        return lk_error_set (err, LK_ERR_FORMAT,
+                             "%s: key '%s' has %" PRIu64 " entries, expected one per block (%d)",
+                             m->path, key, v->v.arr.n, n);
+      for (int i = 0; i < n; i++)
+        {
+          int64_t x;
+          if (!lk_gguf_arr_get_i64 (v, (uint64_t) i, &x) || x < 0 || x > INT32_MAX)
+            return lk_error_set (err, LK_ERR_FORMAT,
+                                 "%s: key '%s' entry %d is not a non-negative integer", m->path,
+                                 key, i);
+          vals[i] = (int) x;
+        }
+      return LK_OK;
+    }
+  {
+    int64_t x;
+    if (!lk_gguf_value_as_i64 (v, &x) || x < 0 || x > INT32_MAX)
+      return lk_error_set (err, LK_ERR_FORMAT,
+                           "%s: key '%s' has type %s, expected an integer or an array of them",
+                           m->path, key, lk_gguf_type_name (v->type));
+    for (int i = 0; i < n; i++)
+      vals[i] = (int) x;
+  }
+  return LK_OK;
+}
+
+static lk_status
+read_rope (lk_model *m, const char *arch, lk_error *err)
+{
+  char key[128];
+  char *type;
+  float factor = 1.0f;
+  lk_status s;
+  const lk_gguf_tensor *freqs;
+
+  s = get_float (m, arch, "rope.freq_base", false, 10000.0f, &m->hp.rope_base, err);
+  if (s != LK_OK)
+    return s;
+  snprintf (key, sizeof key, "%s.rope.scaling.type", arch);
+  type = lk_gguf_get_str_dup (m->gguf, key);
+  if (type != NULL && strcmp (type, "none") != 0 && strcmp (type, "linear") != 0)
+    {
+      s = lk_error_set (err, LK_ERR_UNSUPPORTED,
+                        "%s: key '%s' is '%s'; Lathe supports 'none' and 'linear' RoPE scaling",
+                        m->path, key, type);
+      free (type);
+      return s;
+    }
+  if (type == NULL || strcmp (type, "linear") == 0)
+    {
+      s = get_float (m, arch, "rope.scaling.factor", false, 1.0f, &factor, err);
+      if (s == LK_OK && factor == 1.0f)
+        s = get_float (m, arch, "rope.scale_linear", false, 1.0f, &factor, err);
+    }
+  free (type);
+  if (s != LK_OK)
+    return s;
+  m->hp.rope_freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
+  /* Llama 3.1 style per-frequency factors. */
+  freqs = lk_gguf_find_tensor (m->gguf, "rope_freqs.weight");
+  if (freqs != NULL)
+    {
+      if (freqs->type != LK_TYPE_F32 || freqs->ne[0] != m->hp.n_rot / 2 || freqs->n_dims != 1)
+        return lk_error_set (err, LK_ERR_FORMAT,
+                             "%s: tensor 'rope_freqs.weight' must be F32 with %d values", m->path,
+                             m->hp.n_rot / 2);
+      m->rope_freqs = lk_model_own (m, malloc (freqs->nbytes));
+      if (m->rope_freqs == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      memcpy (m->rope_freqs, freqs->data, freqs->nbytes);
+    }
+  return LK_OK;
+}
+
+static lk_status
+read_hparams (lk_model *m, const arch_info *ai, lk_error *err)
+{
+  const char *arch = m->hp.arch_name;
+  int64_t n_embd, n_layer, n_ctx, key_len, n_rot;
+  char key[128];
+  lk_status s;
+
+  m->hp.arch = ai->arch;
+  m->hp.rope_neox = ai->neox;
+  if ((s = get_int (m, arch, "embedding_length", true, 0, &n_embd, err)) != LK_OK
+      || (s = get_int (m, arch, "block_count", true, 0, &n_layer, err)) != LK_OK
+      || (s = get_int (m, arch, "context_length", false, 2048, &n_ctx, err)) != LK_OK)
+    return s;
+  if (n_layer <= 0 || n_layer > 4096)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.block_count' is %" PRId64
+                         ", expected 1..4096", m->path, arch, n_layer);
+  m->hp.n_embd = (int) n_embd;
+  m->hp.n_layer = (int) n_layer;
+  m->hp.n_ctx_train = (int) n_ctx;
+  if ((s = get_per_layer (m, arch, "attention.head_count", true, NULL, &m->n_head, err)) != LK_OK
+      || (s = get_per_layer (m, arch, "attention.head_count_kv", false, m->n_head, &m->n_head_kv,
+                             err)) != LK_OK
+      || (s = get_per_layer (m, arch, "feed_forward_length", true, NULL, &m->n_ff, err)) != LK_OK)
+    return s;
+  if (m->n_head[0] <= 0)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.attention.head_count' is 0", m->path,
+                         arch);
+  if ((s = get_int (m, arch, "attention.key_length", false, n_embd / m->n_head[0], &key_len,
+                    err)) != LK_OK)
+    return s;
+  snprintf (key, sizeof key, "%s.attention.key_length", arch);
+  if (key_len <= 0 || (lk_gguf_get (m->gguf, key) == NULL && n_embd % m->n_head[0] != 0))
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: embedding_length %" PRId64 " is not a multiple of head_count %d",
+                         m->path, n_embd, m->n_head[0]);
+  m->hp.head_dim = (int) key_len;
+  if ((s = get_int (m, arch, "rope.dimension_count", false, key_len, &n_rot, err)) != LK_OK)
+    return s;
+  m->hp.n_rot = (int) n_rot;
+  if ((s = get_float (m, arch, "attention.layer_norm_rms_epsilon", true, 1e-5f, &m->hp.norm_eps,
+                      err)) != LK_OK)
+    return s;
+  return read_rope (m, arch, err);
+}
+
+static lk_status
+collect_tensors (lk_model *m, lk_error *err)
+{
+  const size_t n = lk_gguf_n_tensors (m->gguf);
+
+  m->tensors = calloc (n ? n : 1, sizeof *m->tensors);
+  if (m->tensors == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  m->n_tensors = n;
+  for (size_t i = 0; i < n; i++)
+    {
+      const lk_gguf_tensor *g = lk_gguf_tensor_at (m->gguf, i);
+      lk_tensor *t = &m->tensors[i];
+      t->name = g->name;
+      t->type = g->type;
+      t->n_dims = (int) g->n_dims;
+      memcpy (t->ne, g->ne, sizeof t->ne);
+      t->data = g->data;
+      t->nbytes = (size_t) g->nbytes;
+    }
+  return LK_OK;
+}
+
+lk_status
+lk_model_load_gguf (lk_model *m, const lk_model_params *params, lk_error *err)
+{
+  char *arch;
+  const arch_info *ai = NULL;
+  const lk_gguf_tensor *embd;
+  lk_status s;
+
+  m->format = LK_FORMAT_GGUF;
+  s = lk_gguf_open (m->path, params->load_mode, &m->gguf, err);
+  if (s != LK_OK)
+    return s;
+  m->file_size = lk_gguf_file_size (m->gguf);
+  arch = lk_gguf_get_str_dup (m->gguf, "general.architecture");
+  if (arch == NULL)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key 'general.architecture' is missing",
+                         m->path);
+  for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+    if (strcmp (archs[i].name, arch) == 0)
+      ai = &archs[i];
+  snprintf (m->hp.arch_name, sizeof m->hp.arch_name, "%s", arch);
+  free (arch);
+  if (ai == NULL)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED,
+                         "%s: field 'general.architecture' is '%s'; Lathe runs llama, mistral "
+                         "and qwen2",
+                         m->path, m->hp.arch_name);
+  if ((s = read_hparams (m, ai, err)) != LK_OK || (s = collect_tensors (m, err)) != LK_OK)
+    return s;
+  embd = lk_gguf_find_tensor (m->gguf, "token_embd.weight");
+  if (embd == NULL)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing",
+                         m->path);
+  if (embd->ne[1] > INT32_MAX)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: vocabulary too large", m->path);
+  m->hp.n_vocab = (int) embd->ne[1];
+  return lk_vocab_from_gguf (m->gguf, &m->vocab, err);
+}

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lk-kernels.h"
+#include "lk-model-private.h"
+
+void
+lk_model_params_init (lk_model_params *p)
+{
+  memset (p, 0, sizeof *p);
+  p->load_mode = LK_LOAD_READ;
+}
+
+const char *
+lk_arch_name (lk_arch arch)
+{
+  switch (arch)
+    {
+    case LK_ARCH_LLAMA: return "llama";
+    case LK_ARCH_QWEN2: return "qwen2";
+    default: return "unknown";
+    }
+}
+
+lk_model *
+lk_model_alloc (const char *path)
+{
+  lk_model *m = calloc (1, sizeof *m);
+
+  if (m == NULL)
+    return NULL;
+  m->path = strdup (path);
+  if (m->path == NULL)
+    {
+      free (m);
+      return NULL;
+    }
+  return m;
+}
+
+void *
+lk_model_own (lk_model *m, void *buf)
+{
+  void **owned;
+
+  if (buf == NULL)
+    return NULL;
+  owned = realloc (m->owned, (m->n_owned + 1) * sizeof *owned);
+  if (owned == NULL)
+    {
+      free (buf);
+      return NULL;
+    }
+  m->owned = owned;
+  m->owned[m->n_owned++] = buf;
+  return buf;
+}
+
+void
+lk_model_free (lk_model *m)
+{
+  if (m == NULL)
+    return;
+  lk_vocab_free (m->vocab);
+  lk_gguf_free (m->gguf);
+  lk_file_release (&m->file);
+  for (size_t i = 0; i < m->n_owned; i++)
+    free (m->owned[i]);
+  free (m->owned);
+  if (m->names != NULL)
+    for (size_t i = 0; i < m->n_tensors; i++)
+      free (m->names[i]);
+  free (m->names);
+  free (m->tensors);
+  free (m->layers);
+  free (m->n_head);
+  free (m->n_head_kv);
+  free (m->n_ff);
+  free (m->path);
+  free (m);
+}
+
+static double
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+static bool
+is_gguf (const char *path)
+{
+  FILE *fp = fopen (path, "rb");
+  char magic[4] = { 0 };
+  bool yes;
+
+  if (fp == NULL)
+    return false;
+  yes = fread (magic, 1, 4, fp) == 4 && memcmp (magic, "GGUF", 4) == 0;
+  fclose (fp);
+  return yes;
+}
+
+lk_status
+lk_model_open (const char *path, const lk_model_params *params, lk_model **out, lk_error *err)
+{
+  lk_model_params defaults;
+  lk_model *m;
+  lk_status status;
+  const double t0 = now_ms ();
+
+  *out = NULL;
+  if (params == NULL)
+    {
+      lk_model_params_init (&defaults);
+      params = &defaults;
+    }
+  m = lk_model_alloc (path);
+  if (m == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  if (is_gguf (path))
+    status = lk_model_load_gguf (m, params, err);
+  else
+    status = lk_model_load_llama2c (m, params, err);
+  if (status == LK_OK)
+    status = lk_model_bind (m, err);
+  if (status != LK_OK)
+    {
+      lk_model_free (m);
+      return status;
+    }
+  m->load_ms = now_ms () - t0;
+  *out = m;
+  return LK_OK;
+}
+
+/* Binding ---------------------------------------------------------------- */
+
+const lk_tensor *
+lk_model_find_tensor (const lk_model *m, const char *name)
+{
+  for (size_t i = 0; i < m->n_tensors; i++)
+    if (strcmp (m->tensors[i].name, name) == 0)
+      return &m->tensors[i];
+  return NULL;
+}
+
+static void
+shape_str (const int64_t *ne, int n_dims, char *buf, size_t cap)
+{
+  size_t o = 0;
+
+  o += (size_t) snprintf (buf + o, cap - o, "[");
+  for (int d = 0; d < n_dims && o < cap; d++)
+    o += (size_t) snprintf (buf + o, cap - o, d ? ", %" PRId64 : "%" PRId64, ne[d]);
+  if (o < cap)
+    snprintf (buf + o, cap - o, "]");
+}
+
+/* Finds a tensor and checks its shape ([ne0] or [ne0, ne1]) and that the
+ * engine can use its type. */
+static lk_status
+want (lk_model *m, const char *name, int64_t ne0, int64_t ne1, bool required, bool matrix,
+      const lk_tensor **out, lk_error *err)
+{
+  const lk_tensor *t = lk_model_find_tensor (m, name);
+  const int n_dims = ne1 > 0 ? 2 : 1;
+  const int64_t expect[2] = { ne0, ne1 };
+  char got[96], exp[96];
+
+  *out = NULL;
+  if (t == NULL)
+    {
+      if (!required)
+        return LK_OK;
+      return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor '%s' is missing (architecture %s)",
+                           m->path, name, m->hp.arch_name);
+    }
+  if (lk_tensor_nelements (t) != (n_dims == 2 ? ne0 * ne1 : ne0) || t->ne[0] != ne0)
+    {
+      shape_str (t->ne, t->n_dims, got, sizeof got);
+      shape_str (expect, n_dims, exp, sizeof exp);
+      return lk_error_set (err, LK_ERR_FORMAT,
+                           "%s: tensor '%s' has shape %s, expected %s from the hyper-parameters",
+                           m->path, name, got, exp);
+    }
+  if (matrix && lk_kernels_scalar ()->mm[t->type].vec_dot == NULL)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED,
+                         "%s: tensor '%s' has type %s, which Lathe cannot compute with yet",
+                         m->path, name, lk_type_name (t->type));
+  if (!matrix && lk_get_dequantize (t->type) == NULL)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, expected F32",
+                         m->path, name, lk_type_name (t->type));
+  *out = t;
+  return LK_OK;
+}
+
+/* Vectors (norms, biases) are used as F32: others get an F32 copy, so the
+ * file's own tensor (as inspect shows it) stays as it is. */
+static lk_status
+want_vector (lk_model *m, const char *name, int64_t n, bool required, const lk_tensor **out,
+             lk_error *err)
+{
+  lk_status s = want (m, name, n, 0, required, false, out, err);
+  lk_tensor *copy;
+  float *f;
+
+  if (s != LK_OK || *out == NULL || (*out)->type == LK_TYPE_F32)
+    return s;
+  copy = lk_model_own (m, malloc (sizeof *copy));
+  f = lk_model_own (m, malloc ((size_t) n * sizeof (float)));
+  if (copy == NULL || f == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  *copy = **out;
+  lk_dequantize_row (copy->type, copy->data, f, n);
+  copy->data = f;
+  copy->type = LK_TYPE_F32;
+  copy->nbytes = (size_t) n * sizeof (float);
+  *out = copy;
+  return LK_OK;
+}
+
+static lk_status
+bind_layer (lk_model *m, int il, lk_error *err)
+{
+  lk_layer *L = &m->layers[il];
+  const int64_t e = m->hp.n_embd, hd = m->hp.head_dim;
+  const int64_t q = L->n_head * hd, kv = L->n_head_kv * hd, ff = L->n_ff;
+  const bool bias = m->hp.arch == LK_ARCH_QWEN2;
+  char name[128];
+  lk_status s = LK_OK;
+
+#define W(field, suffix, a, b)                                                       \
+  if (s == LK_OK)                                                                    \
+    {                                                                                \
+      snprintf (name, sizeof name, "blk.%d." suffix, il);                           \
+      s = want (m, name, a, b, true, true, &L->field, err);                          \
+    }
+#define V(field, suffix, n, req)                                                     \
+  if (s == LK_OK)                                                                    \
+    {                                                                                \
+      snprintf (name, sizeof name, "blk.%d." suffix, il);                           \
+      s = want_vector (m, name, n, req, &L->field, err);                             \
+    }
+  V (attn_norm, "attn_norm.weight", e, true);
+  W (wq, "attn_q.weight", e, q);
+  W (wk, "attn_k.weight", e, kv);
+  W (wv, "attn_v.weight", e, kv);
+  W (wo, "attn_output.weight", q, e);
+  V (bq, "attn_q.bias", q, bias);
+  V (bk, "attn_k.bias", kv, bias);
+  V (bv, "attn_v.bias", kv, bias);
+  V (ffn_norm, "ffn_norm.weight", e, true);
+  W (ffn_gate, "ffn_gate.weight", e, ff);
+  W (ffn_up, "ffn_up.weight", e, ff);
+  W (ffn_down, "ffn_down.weight", ff, e);
+#undef W
+#undef V
+  return s;
+}
+
+static lk_status
+check_hparams (lk_model *m, lk_error *err)
+{
+  lk_hparams *hp = &m->hp;
+
+  if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_layer > 4096 || hp->n_vocab <= 0)
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: hyper-parameters out of range: embedding_length %d, block_count %d, "
+                         "vocabulary %d (expected positive, at most 4096 blocks)",
+                         m->path, hp->n_embd, hp->n_layer, hp->n_vocab);
+  if (hp->head_dim <= 0 || hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: rope.dimension_count is %d with head size %d: expected an even "
+                         "number no larger than the head size",
+                         m->path, hp->n_rot, hp->head_dim);
+  if (!(hp->norm_eps > 0.0f && hp->norm_eps < 1.0f))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: layer_norm_rms_epsilon is %g, expected (0, 1)",
+                         m->path, (double) hp->norm_eps);
+  if (!(hp->rope_base > 0.0f) || !(hp->rope_freq_scale > 0.0f))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: rope.freq_base %g / scale %g must be positive",
+                         m->path, (double) hp->rope_base, (double) hp->rope_freq_scale);
+  for (int il = 0; il < hp->n_layer; il++)
+    {
+      const int h = m->n_head[il], kv = m->n_head_kv[il];
+      if (h <= 0 || kv <= 0 || h % kv != 0 || m->n_ff[il] <= 0)
+        return lk_error_set (err, LK_ERR_FORMAT,
+                             "%s: block %d: head_count %d, head_count_kv %d, "
+                             "feed_forward_length %d: expected positive values with head_count "
+                             "a multiple of head_count_kv",
+                             m->path, il, h, kv, m->n_ff[il]);
+    }
+  return LK_OK;
+}
+
+lk_status
+lk_model_bind (lk_model *m, lk_error *err)
+{
+  const int64_t e = m->hp.n_embd;
+  lk_status s = check_hparams (m, err);
+  const lk_tensor *out;
+
+  if (s != LK_OK)
+    return s;
+  m->layers = calloc ((size_t) m->hp.n_layer, sizeof *m->layers);
+  if (m->layers == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  s = want (m, "token_embd.weight", e, m->hp.n_vocab, true, false, &m->tok_embd, err);
+  if (s == LK_OK)
+    s = want_vector (m, "output_norm.weight", e, true, &m->output_norm, err);
+  if (s == LK_OK)
+    s = want (m, "output.weight", e, m->hp.n_vocab, false, true, &out, err);
+  if (s != LK_OK)
+    return s;
+  m->tied = out == NULL;
+  if (m->tied && lk_kernels_scalar ()->mm[m->tok_embd->type].vec_dot == NULL)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED,
+                         "%s: the output head is tied to 'token_embd.weight' of type %s, which "
+                         "Lathe cannot compute with yet",
+                         m->path, lk_type_name (m->tok_embd->type));
+  m->output = m->tied ? m->tok_embd : out;
+  for (int il = 0; il < m->hp.n_layer && s == LK_OK; il++)
+    {
+      m->layers[il].n_head = m->n_head[il];
+      m->layers[il].n_head_kv = m->n_head_kv[il];
+      m->layers[il].n_ff = m->n_ff[il];
+      s = bind_layer (m, il, err);
+    }
+  if (s == LK_OK && m->vocab != NULL && lk_vocab_n_tokens (m->vocab) > m->hp.n_vocab)
+    s = lk_error_set (err, LK_ERR_FORMAT,
+                      "%s: the tokenizer has %d tokens but the embedding has %d rows", m->path,
+                      lk_vocab_n_tokens (m->vocab), m->hp.n_vocab);
+  return s;
+}
+
+/* Accessors --------------------------------------------------------------- */
+
+const lk_hparams *
+lk_model_hparams (const lk_model *m)
+{
+  return &m->hp;
+}
+
+const lk_layer *
+lk_model_layer (const lk_model *m, int il)
+{
+  return (il >= 0 && il < m->hp.n_layer) ? &m->layers[il] : NULL;
+}
+
+const lk_tensor *
+lk_model_tok_embd (const lk_model *m)
+{
+  return m->tok_embd;
+}
+
+const lk_tensor *
+lk_model_output_norm (const lk_model *m)
+{
+  return m->output_norm;
+}
+
+const lk_tensor *
+lk_model_output (const lk_model *m)
+{
+  return m->output;
+}
+
+bool
+lk_model_output_tied (const lk_model *m)
+{
+  return m->tied;
+}
+
+const float *
+lk_model_rope_freq_factors (const lk_model *m)
+{
+  return m->rope_freqs;
+}
+
+const lk_vocab *
+lk_model_vocab (const lk_model *m)
+{
+  return m->vocab;
+}
+
+const char *
+lk_model_path (const lk_model *m)
+{
+  return m->path;
+}
+
+lk_model_format
+lk_model_format_of (const lk_model *m)
+{
+  return m->format;
+}
+
+const lk_gguf *
+lk_model_gguf (const lk_model *m)
+{
+  return m->gguf;
+}
+
+uint64_t
+lk_model_file_size (const lk_model *m)
+{
+  return m->file_size;
+}
+
+double
+lk_model_load_ms (const lk_model *m)
+{
+  return m->load_ms;
+}
+
+size_t
+lk_model_n_tensors (const lk_model *m)
+{
+  return m->n_tensors;
+}
+
+const lk_tensor *
+lk_model_tensor_at (const lk_model *m, size_t i)
+{
+  return i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+
+int64_t
+lk_tensor_nelements (const lk_tensor *t)
+{
+  int64_t n = 1;
+
+  for (int d = 0; d < t->n_dims; d++)
+    n *= t->ne[d];
+  return n;
+}
+
+uint64_t
+lk_model_n_params (const lk_model *m)
+{
+  uint64_t n = 0;
+
+  for (size_t i = 0; i < m->n_tensors; i++)
+    n += (uint64_t) lk_tensor_nelements (&m->tensors[i]);
+  return n;
+}
+
+uint64_t
+lk_model_tensor_bytes (const lk_model *m)
+{
+  uint64_t n = 0;
+
+  for (size_t i = 0; i < m->n_tensors; i++)
+    n += m->tensors[i].nbytes;
+  return n;
+}
+
+double
+lk_model_bpw (const lk_model *m)
+{
+  const uint64_t n = lk_model_n_params (m);
+
+  return n ? 8.0 * (double) lk_model_tensor_bytes (m) / (double) n : 0.0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* A model: hyper-parameters, tensor views over the loaded file, tokenizer. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lk-file.h"
+#include "lk-gguf.h"
+#include "lk-status.h"
+#include "lk-types.h"
+#include "lk-vocab.h"
+
+typedef enum
+{
+  LK_ARCH_LLAMA,
+  LK_ARCH_QWEN2,
+} lk_arch;
+
+typedef enum
+{
+  LK_FORMAT_GGUF,
+  LK_FORMAT_LLAMA2C,
+} lk_model_format;
+
+typedef struct
+{
+  const char *name;
+  lk_type type;
+  int n_dims;
+  int64_t ne[4]; /* ne[0] is the row length */
+  const void *data;
+  size_t nbytes;
+} lk_tensor;
+
+typedef struct
+{
+  int n_head, n_head_kv, n_ff;
+  const lk_tensor *attn_norm, *wq, *wk, *wv, *wo;
+  const lk_tensor *bq, *bk, *bv; /* biases, NULL when absent */
+  const lk_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down;
+} lk_layer;
+
+typedef struct
+{
+  char arch_name[32];
+  lk_arch arch;
+  int n_vocab;
+  int n_embd;
+  int n_layer;
+  int n_ctx_train;
+  int head_dim;
+  int n_rot;           /* rotated dimensions per head */
+  bool rope_neox;      /* pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+  float rope_base;
+  float rope_freq_scale; /* positions are multiplied by this (linear scaling) */
+  float norm_eps;
+} lk_hparams;
+
+typedef struct lk_model lk_model;
+
+typedef struct
+{
+  lk_load_mode load_mode;
+  const char *tokenizer_path; /* llama2.c models: the tokenizer.bin */
+} lk_model_params;
+
+void lk_model_params_init (lk_model_params *p);
+
+/* Opens a GGUF file or a llama2.c checkpoint (detected from its first bytes)
+ * and checks every tensor the architecture needs against the
+ * hyper-parameters. */
+lk_status lk_model_open (const char *path, const lk_model_params *params, lk_model **out,
+                         lk_error *err);
+void lk_model_free (lk_model *m);
+
+const lk_hparams *lk_model_hparams (const lk_model *m);
+const lk_layer *lk_model_layer (const lk_model *m, int il);
+const lk_tensor *lk_model_tok_embd (const lk_model *m);
+const lk_tensor *lk_model_output_norm (const lk_model *m);
+const lk_tensor *lk_model_output (const lk_model *m); /* the embedding when tied */
+bool lk_model_output_tied (const lk_model *m);
+const float *lk_model_rope_freq_factors (const lk_model *m); /* n_rot/2 values or NULL */
+const lk_vocab *lk_model_vocab (const lk_model *m);
+const char *lk_model_path (const lk_model *m);
+lk_model_format lk_model_format_of (const lk_model *m);
+/* The GGUF file behind the model, NULL for llama2.c checkpoints. */
+const lk_gguf *lk_model_gguf (const lk_model *m);
+uint64_t lk_model_file_size (const lk_model *m);
+double lk_model_load_ms (const lk_model *m);
+
+size_t lk_model_n_tensors (const lk_model *m);
+const lk_tensor *lk_model_tensor_at (const lk_model *m, size_t i);
+const lk_tensor *lk_model_find_tensor (const lk_model *m, const char *name);
+int64_t lk_tensor_nelements (const lk_tensor *t);
+
+uint64_t lk_model_n_params (const lk_model *m);
+/* Bytes of all tensor data, and bits per weight over all tensors. */
+uint64_t lk_model_tensor_bytes (const lk_model *m);
+double lk_model_bpw (const lk_model *m);
+const char *lk_arch_name (lk_arch arch);

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/* lathe-run: the engine alone, for devices and bundles. Statically linked,
+ * no GLib; every command prints plain text or JSON. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lk-context.h"
+#include "lk-generate.h"
+#include "lk-kernels.h"
+#include "lk-model.h"
+#include "runner-args.h"
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp,
+           "Usage: lathe-run COMMAND [OPTIONS]\n"
+           "\n"
+           "Commands:\n"
+           "  generate   generate text: -m MODEL -p PROMPT [-n N] [sampling options]\n"
+           "  tokenize   print the token ids of TEXT: -m MODEL TEXT\n"
+           "  version    print the version and the kernel versions this CPU runs\n"
+           "\n"
+           "Options:\n"
+           "  -m, --model FILE        GGUF file or llama2.c checkpoint\n"
+           "  -z, --tokenizer FILE    tokenizer.bin for llama2.c checkpoints\n"
+           "  -p, --prompt TEXT       prompt (default: empty)\n"
+           "  -n, --n-predict N       tokens to generate (default 128; 0: until full)\n"
+           "  -c, --ctx-size N        context size (default: the model's)\n"
+           "  -t, --threads N         threads (default: all cores)\n"
+           "      --temp T            temperature (0: greedy; default 0.8)\n"
+           "      --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n"
+           "      --kernel NAME       force a kernel version (scalar, avx2, avx512, neon)\n"
+           "      --load read|mmap    how to load the weights (default read)\n");
+}
+
+static bool
+print_token (void *user, int32_t token, const char *piece, size_t len)
+{
+  (void) user;
+  (void) token;
+  fwrite (piece, 1, len, stdout);
+  fflush (stdout);
+  return true;
+}
+
+static int
+open_model (const runner_args *a, lk_model **model, lk_ctx **ctx)
+{
+  lk_model_params mp;
+  lk_ctx_params cp;
+  lk_error err = { 0 };
+
+  lk_model_params_init (&mp);
+  mp.load_mode = a->load_mode;
+  mp.tokenizer_path = a->tokenizer;
+  if (lk_model_open (a->model, &mp, model, &err) != LK_OK)
+    {
+      fprintf (stderr, "lathe-run: %s\n", err.message);
+      return 1;
+    }
+  if (ctx == NULL)
+    return 0;
+  lk_ctx_params_init (&cp);
+  cp.n_ctx = a->n_ctx;
+  cp.n_threads = a->n_threads;
+  cp.kernel = a->kernel;
+  if (lk_ctx_new (*model, &cp, ctx, &err) != LK_OK)
+    {
+      fprintf (stderr, "lathe-run: %s\n", err.message);
+      lk_model_free (*model);
+      return 1;
+    }
+  return 0;
+}
+
+static int
+cmd_generate (const runner_args *a)
+{
+  lk_model *model;
+  lk_ctx *ctx;
+  lk_generate_params gp;
+  lk_generate_stats st;
+  lk_error err = { 0 };
+  int rc;
+
+  if ((rc = open_model (a, &model, &ctx)) != 0)
+    return rc;
+  lk_generate_params_init (&gp);
+  gp.sampling = a->sampling;
+  gp.n_predict = a->n_predict;
+  gp.on_token = print_token;
+  fputs (a->prompt, stdout);
+  fflush (stdout);
+  if (lk_generate (ctx, a->prompt, &gp, &st, &err) != LK_OK)
+    {
+      fprintf (stderr, "\nlathe-run: %s\n", err.message);
+      rc = 1;
+    }
+  else
+    {
+      fputc ('\n', stdout);
+      fflush (stdout);
+      fprintf (stderr,
+               "prompt: %d tokens in %.1f ms (%.1f tok/s); generated %d tokens, "
+               "%.1f tok/s; stop: %s\n",
+               st.n_prompt, st.prompt_ms, st.prompt_ms > 0 ? st.n_prompt * 1e3 / st.prompt_ms : 0,
+               st.n_generated,
+               st.gen_ms > 0 ? (st.n_generated - 1) * 1e3 / st.gen_ms : 0.0,
+               lk_stop_reason_name (st.stop));
+    }
+  lk_ctx_free (ctx);
+  lk_model_free (model);
+  return rc;
+}
+
+static int
+cmd_tokenize (const runner_args *a)
+{
+  lk_model *model;
+  lk_tokens toks = { 0 };
+  lk_error err = { 0 };
+  int rc;
+
+  if (a->text == NULL)
+    {
+      fprintf (stderr, "lathe-run tokenize: give the TEXT to tokenize\n");
+      return 2;
+    }
+  if ((rc = open_model (a, &model, NULL)) != 0)
+    return rc;
+  if (lk_model_vocab (model) == NULL)
+    {
+      fprintf (stderr, "lathe-run: %s has no tokenizer (use -z)\n", a->model);
+      lk_model_free (model);
+      return 1;
+    }
+  if (lk_vocab_tokenize (lk_model_vocab (model), a->text, strlen (a->text), false, false, &toks,
+                         &err)
+      != LK_OK)
+    {
+      fprintf (stderr, "lathe-run: %s\n", err.message);
+      rc = 1;
+    }
+  for (size_t i = 0; i < toks.n; i++)
+    printf (i ? " %d" : "%d", toks.ids[i]);
+  printf ("\n");
+  lk_tokens_clear (&toks);
+  lk_model_free (model);
+  return rc;
+}
+
+static int
+cmd_version (void)
+{
+  const char *const *names = lk_kernels_available ();
+
+  printf ("lathe-run %s\nkernels:", LATHE_VERSION);
+  for (int i = 0; names[i] != NULL; i++)
+    printf (" %s", names[i]);
+  printf ("\nselected: %s\n", lk_kernels_get ()->name);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  runner_args a;
+  int rc;
+
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      usage (argc < 2 ? stderr : stdout);
+      return argc < 2 ? 2 : 0;
+    }
+  if (strcmp (argv[1], "version") == 0 || strcmp (argv[1], "--version") == 0)
+    return cmd_version ();
+  if ((rc = runner_args_parse (&a, argc - 1, argv + 1)) != 0)
+    return rc;
+  if (a.kernel != NULL && !lk_kernels_force (a.kernel))
+    {
+      fprintf (stderr, "lathe-run: kernel version '%s' is unknown or cannot run on this CPU\n",
+               a.kernel);
+      return 2;
+    }
+  if (strcmp (argv[1], "generate") == 0)
+    return cmd_generate (&a);
+  if (strcmp (argv[1], "tokenize") == 0)
+    return cmd_tokenize (&a);
+  fprintf (stderr, "lathe-run: unknown command '%s'\n", argv[1]);
+  usage (stderr);
+  return 2;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* Command-line options shared by lathe-run's commands. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "lk-file.h"
+#include "lk-sampler.h"
+
+typedef struct
+{
+  const char *model;
+  const char *tokenizer;
+  const char *prompt;
+  const char *text; /* first positional argument */
+  const char *kernel;
+  int n_predict;
+  int n_ctx;
+  int n_threads;
+  bool json;
+  lk_load_mode load_mode;
+  lk_sampler_params sampling;
+} runner_args;
+
+/* argv[0] is the command name. Returns 0, or the exit code for a bad option. */
+int runner_args_parse (runner_args *a, int argc, char **argv);
