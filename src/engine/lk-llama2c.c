@@ -301,11 +301,11 @@ load_v2 (lk_model *m, const v_header *h, lk_error *err)
   lk_status s;
   char name[96];
 
-  if (h->group_size <= 0 || h->c.dim % h->group_size != 0 || h->c.hidden_dim % h->group_size != 0)
+  /* Groups run over each flattened tensor; every tensor has dim as a factor. */
+  if (h->group_size <= 0 || h->c.dim % h->group_size != 0)
     return lk_error_set (err, LK_ERR_FORMAT,
-                         "%s: field 'group_size' is %d, expected a positive divisor of dim %d "
-                         "and hidden_dim %d",
-                         m->path, h->group_size, h->c.dim, h->c.hidden_dim);
+                         "%s: field 'group_size' is %d, expected a positive divisor of dim %d",
+                         m->path, h->group_size, h->c.dim);
   kinds_of (&h->c, k);
   if ((s = alloc_tensors (m, &h->c, h->shared, err)) != LK_OK)
     return s;

@@ -501,6 +501,21 @@ lk_vocab_from_gguf (const lk_gguf *g, lk_vocab **out, lk_error *err)
   return LK_OK;
 }
 
+lk_status
+lk_vocab_open (const char *path, lk_vocab **out, lk_error *err)
+{
+  lk_gguf *g = NULL;
+  lk_status s = lk_gguf_open (path, LK_LOAD_MMAP, &g, err);
+
+  *out = NULL;
+  if (s != LK_OK)
+    return s;
+  /* The vocabulary copies what it keeps, so the file can go. */
+  s = lk_vocab_from_gguf (g, out, err);
+  lk_gguf_free (g);
+  return s;
+}
+
 /* Queries ------------------------------------------------------------------ */
 
 lk_vocab_type

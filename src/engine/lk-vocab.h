@@ -44,6 +44,9 @@ bool lk_tokens_push (lk_tokens *t, int32_t id);
 /* Reads tokenizer.ggml.* from a GGUF file. */
 lk_status lk_vocab_from_gguf (const lk_gguf *g, lk_vocab **out, lk_error *err);
 
+/* Reads only the tokenizer of a GGUF file (vocabulary-only files work). */
+lk_status lk_vocab_open (const char *path, lk_vocab **out, lk_error *err);
+
 /* Builds a SentencePiece vocabulary from token texts as GGUF stores them
  * ("\xe2\x96\x81" for spaces), scores and types. special ids may be -1. */
 lk_status lk_vocab_new_spm (int32_t n, const char *const *texts, const size_t *lens,

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lathe-cli"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lathe-cli.h"
+
+typedef struct
+{
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *summary;
+} Command;
+
+static const Command commands[] = {
+  { "inspect", lathe_cli_inspect, N_("Show a model's architecture, tokenizer and tensors") },
+  { "generate", lathe_cli_generate, N_("Generate text from a prompt") },
+  { "tokenize", lathe_cli_tokenize, N_("Print the token ids of a text") },
+  { "convert", lathe_cli_convert, N_("Convert a llama2.c checkpoint to GGUF") },
+  { "synth", lathe_cli_synth, N_("Write a random-weight model of any shape") },
+};
+
+static void
+usage (FILE *fp)
+{
+  fprintf (fp, "%s\n\n%s\n", _("Usage: lathe-cli COMMAND [OPTIONS…]"), _("Commands:"));
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (fp, "  %-10s %s\n", commands[i].name, _(commands[i].summary));
+  fprintf (fp, "\n%s\n", _("Run “lathe-cli COMMAND --help” for the options of a command."));
+}
+
+void
+lathe_cli_error (const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "lathe-cli: %s\n", msg);
+}
+
+int
+lathe_cli_fail (GError *error)
+{
+  lathe_cli_error ("%s", error->message);
+  g_error_free (error);
+  return 1;
+}
+
+gboolean
+lathe_cli_parse (GOptionContext *context, int *argc, char ***argv)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      lathe_cli_error ("%s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+lathe_cli_format_count (guint64 n)
+{
+  if (n >= 1000000000)
+    return g_strdup_printf ("%.2f B", n / 1e9);
+  if (n >= 1000000)
+    return g_strdup_printf ("%.2f M", n / 1e6);
+  if (n >= 1000)
+    return g_strdup_printf ("%.1f K", n / 1e3);
+  return g_strdup_printf ("%" G_GUINT64_FORMAT, n);
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  if (argc < 2)
+    {
+      usage (stderr);
+      return 2;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
+      || strcmp (argv[1], "help") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("lathe-cli %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+  lathe_cli_error (_("unknown command “%s”"), argv[1]);
+  usage (stderr);
+  return 2;
+}

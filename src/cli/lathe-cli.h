@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* lathe-cli commands. Each takes its own argv (argv[0] is the command name)
+ * and returns the process exit code: 0 success, 1 failure, 2 bad usage. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+int lathe_cli_inspect (int argc, char **argv);
+int lathe_cli_generate (int argc, char **argv);
+int lathe_cli_tokenize (int argc, char **argv);
+int lathe_cli_convert (int argc, char **argv);
+int lathe_cli_synth (int argc, char **argv);
+
+/* Shared helpers */
+/* Parses options; on failure prints the error and returns FALSE. */
+gboolean lathe_cli_parse (GOptionContext *context, int *argc, char ***argv);
+/* Prints "lathe-cli: message" to stderr. */
+void lathe_cli_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
+/* Exits-code helper: prints the GError and returns 1. */
+int lathe_cli_fail (GError *error);
+char *lathe_cli_format_count (guint64 n);
+
+G_END_DECLS

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* Every kernel version against the scalar reference, and the scalar
+ * reference against plain double-precision formulas. */
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "lathe-test.h"
+#include "lk-half.h"
+#include "lk-kernels.h"
+#include "lk-matmul.h"
+#include "lk-pool.h"
+
+static float
+frand (guint32 *state)
+{
+  *state = *state * 1664525u + 1013904223u;
+  return ((float) (*state >> 8) / (float) (1u << 24)) * 2.0f - 1.0f;
+}
+
+static void
+fill (float *x, gsize n, guint32 seed, float scale)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = scale * frand (&seed);
+}
+
+static void
+test_reference_formulas (void)
+{
+  const lk_kernels *k = lk_kernels_scalar ();
+  float x[37], w[37], out[37], s[37], a[37], b[37];
+  double ss = 0, max = -1e30, sum = 0;
+
+  fill (x, 37, 1, 3.0f);
+  fill (w, 37, 2, 1.0f);
+  for (int i = 0; i < 37; i++)
+    ss += (double) x[i] * x[i];
+  k->rmsnorm (out, x, w, 37, 1e-5f);
+  for (int i = 0; i < 37; i++)
+    g_assert_cmpfloat_with_epsilon (out[i], x[i] / sqrt (ss / 37 + 1e-5) * w[i], 1e-5);
+
+  memcpy (s, x, sizeof s);
+  k->softmax (s, 37);
+  for (int i = 0; i < 37; i++)
+    max = MAX (max, x[i]);
+  for (int i = 0; i < 37; i++)
+    sum += exp (x[i] - max);
+  for (int i = 0; i < 37; i++)
+    g_assert_cmpfloat_with_epsilon (s[i], exp (x[i] - max) / sum, 1e-6);
+
+  memcpy (a, x, sizeof a);
+  memcpy (b, w, sizeof b);
+  k->silu_mul (a, b, 37);
+  for (int i = 0; i < 37; i++)
+    g_assert_cmpfloat_with_epsilon (a[i], x[i] / (1 + exp (-x[i])) * w[i], 1e-5);
+}
+
+static void
+test_rope (void)
+{
+  const lk_kernels *k = lk_kernels_scalar ();
+  float x[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, y[8];
+  const float c[4] = { cosf (0.1f), cosf (0.2f), cosf (0.3f), cosf (0.4f) };
+  const float s[4] = { sinf (0.1f), sinf (0.2f), sinf (0.3f), sinf (0.4f) };
+
+  /* Normal mode rotates neighbours, NeoX mode the two halves. */
+  memcpy (y, x, sizeof y);
+  k->rope (y, 8, c, s, false);
+  g_assert_cmpfloat_with_epsilon (y[0], 1 * c[0] - 2 * s[0], 1e-6);
+  g_assert_cmpfloat_with_epsilon (y[1], 1 * s[0] + 2 * c[0], 1e-6);
+  g_assert_cmpfloat_with_epsilon (y[6], 7 * c[3] - 8 * s[3], 1e-6);
+  memcpy (y, x, sizeof y);
+  k->rope (y, 8, c, s, true);
+  g_assert_cmpfloat_with_epsilon (y[0], 1 * c[0] - 5 * s[0], 1e-6);
+  g_assert_cmpfloat_with_epsilon (y[4], 1 * s[0] + 5 * c[0], 1e-6);
+  g_assert_cmpfloat_with_epsilon (y[3], 4 * c[3] - 8 * s[3], 1e-6);
+}
+
+typedef struct
+{
+  lk_type type;
+  double tol; /* relative to the sum of |w x| */
+} MatCase;
+
+static const MatCase mat_cases[] = {
+  { LK_TYPE_F32, 1e-6 },  { LK_TYPE_F16, 1e-5 },  { LK_TYPE_BF16, 1e-5 },
+  { LK_TYPE_Q8_0, 1e-5 }, { LK_TYPE_Q4_0, 1e-5 }, { LK_TYPE_Q4_1, 1e-5 },
+  { LK_TYPE_Q5_0, 1e-5 }, { LK_TYPE_Q5_1, 1e-5 },
+};
+
+/* matmul of every version and thread count against a double-precision
+ * product of the dequantized weights, on odd sizes. */
+static void
+test_matmul (gconstpointer data)
+{
+  const MatCase *c = data;
+  const char *const *versions = lk_kernels_available ();
+  const int64_t rows = 67, cols = 96, n_tok = 5;
+  const size_t row_bytes = lk_row_size (c->type, cols);
+  g_autofree float *w = g_new (float, rows * cols);
+  g_autofree float *wd = g_new (float, rows * cols);
+  g_autofree float *x = g_new (float, n_tok * cols);
+  g_autofree float *y = g_new (float, n_tok * rows);
+  g_autofree uint8_t *wq = g_malloc (row_bytes * rows);
+
+  fill (w, rows * cols, 11, 0.5f);
+  fill (x, n_tok * cols, 12, 2.0f);
+  for (int64_t r = 0; r < rows; r++)
+    {
+      g_assert_true (lk_quantize_row_ref (c->type, w + r * cols, wq + r * row_bytes, cols));
+      lk_dequantize_row (c->type, wq + r * row_bytes, wd + r * cols, cols);
+    }
+  for (int v = 0; versions[v] != NULL; v++)
+    for (int threads = 1; threads <= 3; threads++)
+      {
+        const lk_kernels *k = lk_kernels_find (versions[v]);
+        lk_pool *pool = lk_pool_new (threads);
+        const lk_mat mat = { c->type, rows, cols, row_bytes, wq };
+        g_autofree void *scratch = g_malloc (lk_matmul_scratch_size (k, c->type, cols, n_tok) + 1);
+
+        g_assert_nonnull (k);
+        g_assert_cmpint (lk_matmul (pool, k, &mat, x, cols, n_tok, y, rows, scratch), ==, 0);
+        for (int64_t t = 0; t < n_tok; t++)
+          for (int64_t r = 0; r < rows; r++)
+            {
+              double ref = 0, mag = 0;
+              for (int64_t j = 0; j < cols; j++)
+                {
+                  ref += (double) wd[r * cols + j] * x[t * cols + j];
+                  mag += fabs ((double) wd[r * cols + j] * x[t * cols + j]);
+                }
+              g_assert_cmpfloat (fabs (y[t * rows + r] - ref), <=, c->tol * mag + 1e-6);
+            }
+        lk_pool_free (pool);
+      }
+}
+
+typedef struct
+{
+  _Atomic int count;
+  int seen[8];
+} PoolData;
+
+static void
+count_task (void *arg, int ith, int nth)
+{
+  PoolData *d = arg;
+
+  d->seen[ith] = nth;
+  atomic_fetch_add (&d->count, 1);
+}
+
+static void
+test_pool (void)
+{
+  for (int n = 1; n <= 4; n++)
+    {
+      lk_pool *pool = lk_pool_new (n);
+      g_assert_cmpint (lk_pool_size (pool), ==, n);
+      /* Many back-to-back runs: every thread runs each task exactly once. */
+      for (int rep = 0; rep < 300; rep++)
+        {
+          PoolData d = { 0 };
+          lk_pool_run (pool, count_task, &d);
+          g_assert_cmpint (atomic_load (&d.count), ==, n);
+          for (int i = 0; i < n; i++)
+            g_assert_cmpint (d.seen[i], ==, n);
+        }
+      lk_pool_free (pool);
+    }
+}
+
+static void
+test_dispatch (void)
+{
+  const char *const *names = lk_kernels_available ();
+
+  g_assert_nonnull (names[0]);
+  g_assert_cmpstr (names[0], ==, "scalar");
+  g_assert_nonnull (lk_kernels_get ());
+  g_assert_true (lk_kernels_force ("scalar"));
+  g_assert_cmpstr (lk_kernels_get ()->name, ==, "scalar");
+  g_assert_false (lk_kernels_force ("no-such-isa"));
+  g_assert_null (lk_kernels_find ("no-such-isa"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/lathe/kernels/ops/reference", test_reference_formulas);
+  g_test_add_func ("/lathe/kernels/ops/rope", test_rope);
+  g_test_add_func ("/lathe/kernels/pool", test_pool);
+  g_test_add_func ("/lathe/kernels/dispatch", test_dispatch);
+  for (gsize i = 0; i < G_N_ELEMENTS (mat_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s",
+                                               lk_type_name (mat_cases[i].type));
+      g_test_add_data_func (path, &mat_cases[i], test_matmul);
+    }
+  return g_test_run ();
+}
