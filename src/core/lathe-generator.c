@@ -485,6 +485,8 @@ lathe_generator_generate_async (LatheGenerator *self, const char *prompt,
   g_return_if_fail (prompt != NULL);
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, lathe_generator_generate_async);
+  /* Cancelling is how a user stops a run: it ends normally, stop reason "cancelled". */
+  g_task_set_check_cancellable (task, FALSE);
   if (self->busy)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_BUSY,
@@ -516,6 +518,9 @@ lathe_generator_generate_finish (LatheGenerator *self, GAsyncResult *result,
   gboolean ok;
 
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  gd = g_task_get_task_data (G_TASK (result));
+  if (gd == NULL) /* refused because another run was going: leave that one alone */
+    return g_task_propagate_boolean (G_TASK (result), error);
   /* Deliver the last text before reporting the end. */
   g_mutex_lock (&self->mutex);
   if (self->flush_source != NULL)
@@ -531,8 +536,7 @@ lathe_generator_generate_finish (LatheGenerator *self, GAsyncResult *result,
   else
     g_mutex_unlock (&self->mutex);
   ok = g_task_propagate_boolean (G_TASK (result), error);
-  gd = g_task_get_task_data (G_TASK (result));
-  if (ok && stats != NULL && gd != NULL)
+  if (ok && stats != NULL)
     *stats = gd->stats;
   set_busy (self, FALSE);
   return ok;

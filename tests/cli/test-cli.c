@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/* lathe-cli and lathe-run as a user runs them: output, exit codes, files. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "lathe-test.h"
+
+typedef struct
+{
+  char *out;
+  char *err;
+  int status;
+} Run;
+
+static void
+run_clear (Run *r)
+{
+  g_free (r->out);
+  g_free (r->err);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
+
+static void
+run (Run *r, const char *prog_env, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  const char *prog = g_getenv (prog_env);
+  va_list ap;
+  const char *a;
+
+  g_assert_nonnull (prog);
+  g_ptr_array_add (argv, (gpointer) prog);
+  va_start (ap, prog_env);
+  while ((a = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r->out, &r->err,
+                &r->status, &error);
+  g_assert_no_error (error);
+  r->status = WIFEXITED (r->status) ? WEXITSTATUS (r->status) : 128;
+}
+
+static void
+test_inspect_json (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.bin");
+  g_auto (Run) r = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *o, *t;
+  JsonArray *tensors;
+
+  if (model == NULL)
+    return;
+  run (&r, "LATHE_CLI", "inspect", "--json", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  json_parser_load_from_data (parser, r.out, -1, &error);
+  g_assert_no_error (error);
+  o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (o, "arch"), ==, "llama");
+  g_assert_cmpint (json_object_get_int_member (o, "n_params"), ==, 260032);
+  g_assert_cmpint (json_object_get_int_member (o, "file_bytes"), ==, 1056540);
+  g_assert_cmpfloat (json_object_get_double_member (o, "bpw"), ==, 32.0);
+  tensors = json_object_get_array_member (o, "tensors");
+  g_assert_cmpuint (json_array_get_length (tensors), ==, 47);
+  t = json_array_get_object_element (tensors, 0);
+  g_assert_cmpstr (json_object_get_string_member (t, "name"), ==, "token_embd.weight");
+  g_assert_cmpstr (json_object_get_string_member (t, "type"), ==, "F32");
+  g_assert_cmpint (json_array_get_int_element (json_object_get_array_member (t, "shape"), 1), ==,
+                   512);
+  g_assert_cmpint (json_object_get_int_member (t, "bytes"), ==, 131072);
+}
+
+static void
+test_inspect_text (void)
+{
+  g_autofree char *model = lathe_test_shared ("interop/tiny-Q4_K_M.gguf");
+  g_auto (Run) r = { 0 };
+
+  if (model == NULL)
+    return;
+  run (&r, "LATHE_CLI", "inspect", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "Q4_K"));
+  g_assert_nonnull (strstr (r.out, "blk.1.ffn_down.weight"));
+  g_assert_nonnull (strstr (r.out, "SentencePiece"));
+  g_assert_nonnull (strstr (r.out, "4.519"));
+}
+
+static void
+test_generate (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.bin");
+  g_autofree char *tok = lathe_test_shared ("models/tok512.bin");
+  g_autofree char *ref = lathe_test_reference_text ();
+  g_auto (Run) a = { 0 };
+  g_auto (Run) b = { 0 };
+
+  if (model == NULL || tok == NULL || ref == NULL)
+    return;
+  run (&a, "LATHE_CLI", "generate", "-m", model, "-z", tok, "-p", "Once upon a time", "-n", "200",
+       "--temp", "0", NULL);
+  g_assert_cmpint (a.status, ==, 0);
+  /* stdout is exactly the prompt and the text; timings go to stderr. */
+  g_assert_true (g_str_has_prefix (a.out, ref));
+  g_assert_nonnull (strstr (a.err, "tok/s"));
+  g_assert_null (strstr (a.out, "tok/s"));
+  /* lathe-run, the engine alone, writes the same text. */
+  run (&b, "LATHE_RUN", "generate", "-m", model, "-z", tok, "-p", "Once upon a time", "-n", "200",
+       "--temp", "0", NULL);
+  g_assert_cmpint (b.status, ==, 0);
+  g_assert_cmpstr (a.out, ==, b.out);
+}
+
+static void
+test_generate_sampling (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_auto (Run) a = { 0 };
+  g_auto (Run) b = { 0 };
+  g_auto (Run) c = { 0 };
+
+  if (model == NULL)
+    return;
+  run (&a, "LATHE_CLI", "generate", "-m", model, "-p", "Lily", "-n", "40", "--temp", "0.9",
+       "--top-k", "20", "--top-p", "0.9", "--seed", "5", NULL);
+  run (&b, "LATHE_CLI", "generate", "-m", model, "-p", "Lily", "-n", "40", "--temp", "0.9",
+       "--top-k", "20", "--top-p", "0.9", "--seed", "5", NULL);
+  run (&c, "LATHE_RUN", "generate", "-m", model, "-p", "Lily", "-n", "40", "--temp", "0.9",
+       "--top-k", "20", "--top-p", "0.9", "--seed", "5", NULL);
+  g_assert_cmpint (a.status, ==, 0);
+  g_assert_cmpstr (a.out, ==, b.out);
+  g_assert_cmpstr (a.out, ==, c.out);
+  g_assert_true (g_str_has_prefix (a.out, "Lily"));
+}
+
+static void
+test_tokenize (void)
+{
+  g_autofree char *vocab = lathe_test_shared ("vocab/ggml-vocab-gpt-2.gguf");
+  g_auto (Run) r = { 0 };
+
+  if (vocab == NULL)
+    return;
+  run (&r, "LATHE_CLI", "tokenize", "-m", vocab, " Hello World!", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "18435 2159 0\n");
+}
+
+static void
+test_convert (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.bin");
+  g_autofree char *tok = lathe_test_shared ("models/tok512.bin");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "cli-converted.gguf", NULL);
+  g_auto (Run) c = { 0 };
+  g_auto (Run) a = { 0 };
+  g_auto (Run) b = { 0 };
+
+  if (model == NULL || tok == NULL)
+    return;
+  run (&c, "LATHE_CLI", "convert", model, "-z", tok, "-o", out, NULL);
+  g_assert_cmpint (c.status, ==, 0);
+  run (&a, "LATHE_CLI", "generate", "-m", model, "-p", "The dog", "-n", "50", "--temp", "0", NULL);
+  run (&b, "LATHE_CLI", "generate", "-m", out, "-p", "The dog", "-n", "50", "--temp", "0", NULL);
+  g_assert_cmpint (b.status, ==, 0);
+  g_assert_cmpstr (a.out, ==, b.out);
+}
+
+static void
+test_synth (void)
+{
+  g_autofree char *vocab = lathe_test_shared ("vocab/ggml-vocab-gpt-2.gguf");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "synth-qwen2.gguf", NULL);
+  g_auto (Run) s = { 0 };
+  g_auto (Run) i = { 0 };
+  g_auto (Run) g = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o, *hp;
+
+  if (vocab == NULL)
+    return;
+  run (&s, "LATHE_CLI", "synth", "--arch", "qwen2", "--dim", "64", "--layers", "2", "--heads",
+       "4", "--kv-heads", "2", "--ffn", "96", "--vocab-from", vocab, "--type", "F16", "--tied",
+       "-o", out, NULL);
+  g_assert_cmpint (s.status, ==, 0);
+  run (&i, "LATHE_CLI", "inspect", "--json", out, NULL);
+  g_assert_cmpint (i.status, ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, i.out, -1, NULL));
+  o = json_node_get_object (json_parser_get_root (parser));
+  hp = json_object_get_object_member (o, "hparams");
+  g_assert_cmpstr (json_object_get_string_member (o, "arch"), ==, "qwen2");
+  g_assert_cmpint (json_object_get_int_member (hp, "n_head_kv"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (hp, "n_vocab"), ==, 50257);
+  g_assert_true (json_object_get_boolean_member (hp, "tied_output"));
+  g_assert_cmpstr (json_object_get_string_member (hp, "rope_type"), ==, "neox");
+  run (&g, "LATHE_CLI", "generate", "-m", out, "-p", "Hello", "-n", "8", "--temp", "0", NULL);
+  g_assert_cmpint (g.status, ==, 0);
+  g_assert_true (g_str_has_prefix (g.out, "Hello"));
+}
+
+/* Bad input: a clear message naming the file, a non-zero exit, nothing left
+ * behind. */
+static void
+test_errors (void)
+{
+  g_autofree char *bad = g_build_filename (lathe_test_tmpdir (), "notamodel.gguf", NULL);
+  g_autofree char *model = lathe_test_shared ("models/stories260K.bin");
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), "out", NULL);
+  g_autofree char *target = g_build_filename (dir, "x.gguf", NULL);
+  g_auto (Run) a = { 0 };
+  g_auto (Run) b = { 0 };
+  g_auto (Run) c = { 0 };
+  g_auto (Run) d = { 0 };
+  g_auto (Run) e = { 0 };
+  g_auto (Run) f = { 0 };
+
+  run (&a, "LATHE_CLI", "inspect", "/no/such/file.gguf", NULL);
+  g_assert_cmpint (a.status, ==, 1);
+  g_assert_nonnull (strstr (a.err, "/no/such/file.gguf"));
+  g_file_set_contents (bad, "this is not a model at all, just text", -1, NULL);
+  run (&b, "LATHE_CLI", "inspect", bad, NULL);
+  g_assert_cmpint (b.status, ==, 1);
+  g_assert_nonnull (strstr (b.err, bad));
+  run (&c, "LATHE_CLI", "frobnicate", NULL);
+  g_assert_cmpint (c.status, ==, 2);
+  run (&d, "LATHE_CLI", "generate", "-m", bad, "--top-p", "7", NULL);
+  g_assert_cmpint (d.status, ==, 2);
+  run (&e, "LATHE_RUN", "generate", "-m", bad, NULL);
+  g_assert_cmpint (e.status, ==, 1);
+  g_assert_nonnull (strstr (e.err, bad));
+  if (model == NULL)
+    return;
+  /* A read-only folder: the write fails cleanly and leaves no file. */
+  g_mkdir (dir, 0555);
+  run (&f, "LATHE_CLI", "convert", model, "-o", target, NULL);
+  if (getuid () != 0) /* root writes anyway */
+    {
+      g_assert_cmpint (f.status, ==, 1);
+      g_assert_nonnull (strstr (f.err, target));
+    }
+  {
+    g_autoptr (GDir) gd = g_dir_open (dir, 0, NULL);
+    const char *name;
+    while ((name = g_dir_read_name (gd)) != NULL)
+      g_assert_false (g_str_has_prefix (name, "x.gguf.tmp"));
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/lathe/cli/inspect-json", test_inspect_json);
+  g_test_add_func ("/lathe/cli/inspect-text", test_inspect_text);
+  g_test_add_func ("/lathe/cli/generate", test_generate);
+  g_test_add_func ("/lathe/cli/generate-sampling", test_generate_sampling);
+  g_test_add_func ("/lathe/cli/tokenize", test_tokenize);
+  g_test_add_func ("/lathe/cli/convert", test_convert);
+  g_test_add_func ("/lathe/cli/synth", test_synth);
+  g_test_add_func ("/lathe/cli/errors", test_errors);
+  return g_test_run ();
+}
