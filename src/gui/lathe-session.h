@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lathe-model.h"
+
+G_BEGIN_DECLS
+
+#define LATHE_TYPE_SESSION (lathe_session_get_type ())
+G_DECLARE_FINAL_TYPE (LatheSession, lathe_session, LATHE, SESSION, GObject)
+
+/* The state of one window: the open model, the model being loaded, and the
+ * recent models. Widgets show it; they do not own it. */
+LatheSession *lathe_session_new (GSettings *settings);
+GSettings *lathe_session_get_settings (LatheSession *self);
+LatheModel *lathe_session_get_model (LatheSession *self);
+gboolean lathe_session_get_loading (LatheSession *self);
+/* The file being loaded or loaded last (also after a failure). */
+GFile *lathe_session_get_file (LatheSession *self);
+/* GFile items, most recent first; files that vanished are left out. */
+GListModel *lathe_session_get_recent (LatheSession *self);
+
+/* Loads in a worker thread; the previous load is cancelled. On success the
+ * model becomes the session's and the file is remembered as recent. */
+void lathe_session_open_async (LatheSession *self, GFile *file, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+gboolean lathe_session_open_finish (LatheSession *self, GAsyncResult *result, GError **error);
+void lathe_session_forget_recent (LatheSession *self, GFile *file);
+/* Cancels the work the session started (the window closes). */
+void lathe_session_cancel (LatheSession *self);
+/* The model to open at start when none is given: the last one opened if it
+ * still exists, else a sample model in the user's data folder, else NULL. */
+GFile *lathe_session_find_default_model (LatheSession *self);
+
+G_END_DECLS

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lathe-window"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "lathe-window-private.h"
+
+G_DEFINE_FINAL_TYPE (LatheWindow, lathe_window, ADW_TYPE_APPLICATION_WINDOW)
+
+LatheSession *
+lathe_window_get_session (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->session;
+}
+
+LatheModelPage *
+lathe_window_get_model_page (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->model_page;
+}
+
+LathePlaygroundPage *
+lathe_window_get_playground_page (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->playground_page;
+}
+
+const char *
+lathe_window_get_visible_page (LatheWindow *self)
+{
+  const char *main_page;
+
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  main_page = gtk_stack_get_visible_child_name (self->main_stack);
+  if (g_strcmp0 (main_page, "workbench") == 0)
+    return adw_view_stack_get_visible_child_name (self->view_stack);
+  return main_page;
+}
+
+void
+lathe_window_set_visible_page (LatheWindow *self, const char *name)
+{
+  g_return_if_fail (LATHE_IS_WINDOW (self));
+  if (lathe_session_get_model (self->session) == NULL)
+    return;
+  gtk_stack_set_visible_child_name (self->main_stack, "workbench");
+  adw_view_stack_set_visible_child_name (self->view_stack, name);
+}
+
+void
+lathe_window_show_toast (LatheWindow *self, const char *message)
+{
+  AdwToast *toast;
+
+  g_return_if_fail (LATHE_IS_WINDOW (self));
+  toast = adw_toast_new (message);
+  adw_toast_set_timeout (toast, 8);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+/* The bottom switcher stands in for the title's when the window is narrow,
+ * and only when there are pages to switch. */
+static void
+update_switcher_bar (LatheWindow *self)
+{
+  adw_view_switcher_bar_set_reveal (self->switcher_bar,
+                                    lathe_session_get_model (self->session) != NULL
+                                      && adw_view_switcher_title_get_title_visible (self->switcher_title));
+}
+
+static void
+title_visible_cb (LatheWindow *self)
+{
+  if (self->session != NULL)
+    update_switcher_bar (self);
+}
+
+/* Shows what the session holds: the one place that picks the page. */
+static void
+update (LatheWindow *self)
+{
+  LatheModel *model = lathe_session_get_model (self->session);
+
+  if (lathe_session_get_loading (self->session))
+    {
+      GFile *file = lathe_session_get_file (self->session);
+      g_autofree char *name = file ? g_file_get_basename (file) : NULL;
+      g_autofree char *text = g_strdup_printf (_("Loading %s…"), name ? name : "");
+      gtk_label_set_text (self->loading_label, text);
+      gtk_stack_set_visible_child_name (self->main_stack, "loading");
+    }
+  else if (model != NULL)
+    gtk_stack_set_visible_child_name (self->main_stack, "workbench");
+  else
+    gtk_stack_set_visible_child_name (self->main_stack, "welcome");
+  adw_view_switcher_title_set_subtitle (self->switcher_title,
+                                        model ? lathe_model_get_name (model) : NULL);
+  adw_view_switcher_title_set_view_switcher_enabled (self->switcher_title, model != NULL);
+  update_switcher_bar (self);
+  _lathe_window_actions_update (self);
+}
+
+static void
+session_model_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
+{
+  LatheModel *model = lathe_session_get_model (session);
+
+  lathe_model_page_set_model (self->model_page, model);
+  lathe_playground_page_set_model (self->playground_page, model);
+  update (self);
+}
+
+static void
+session_loading_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
+{
+  update (self);
+}
+
+static void
+opened_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (LatheWindow) self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!lathe_session_open_finish (LATHE_SESSION (source), result, &error)
+      && error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_autofree char *msg = g_strdup_printf (_("Could not open the model: %s"), error->message);
+      lathe_window_show_toast (self, msg);
+    }
+  update (self);
+}
+
+void
+lathe_window_open_file (LatheWindow *self, GFile *file)
+{
+  g_return_if_fail (LATHE_IS_WINDOW (self));
+  g_return_if_fail (G_IS_FILE (file));
+  lathe_session_open_async (self->session, file, NULL, opened_cb, g_object_ref (self));
+}
+
+void
+lathe_window_open_default (LatheWindow *self)
+{
+  g_autoptr (GFile) file = lathe_session_find_default_model (self->session);
+
+  if (file != NULL)
+    lathe_window_open_file (self, file);
+  else
+    update (self);
+}
+
+static gboolean
+drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, LatheWindow *self)
+{
+  GSList *files;
+
+  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
+    return FALSE;
+  files = g_value_get_boxed (value);
+  if (files == NULL)
+    return FALSE;
+  lathe_window_open_file (self, G_FILE (files->data));
+  return TRUE;
+}
+
+static gboolean
+lathe_window_close_request (GtkWindow *window)
+{
+  LatheWindow *self = LATHE_WINDOW (window);
+  int width, height;
+
+  /* Work this window started ends with it. */
+  lathe_session_cancel (self->session);
+  lathe_playground_page_stop (self->playground_page);
+  gtk_window_get_default_size (window, &width, &height);
+  g_settings_set_int (self->settings, "window-width", width);
+  g_settings_set_int (self->settings, "window-height", height);
+  g_settings_set_boolean (self->settings, "window-maximized", gtk_window_is_maximized (window));
+  return GTK_WINDOW_CLASS (lathe_window_parent_class)->close_request (window);
+}
+
+static void
+lathe_window_dispose (GObject *object)
+{
+  LatheWindow *self = LATHE_WINDOW (object);
+
+  if (self->session != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->session, self);
+      lathe_session_cancel (self->session);
+    }
+  g_clear_object (&self->session);
+  g_clear_object (&self->settings);
+  gtk_widget_dispose_template (GTK_WIDGET (self), LATHE_TYPE_WINDOW);
+  G_OBJECT_CLASS (lathe_window_parent_class)->dispose (object);
+}
+
+static void
+lathe_window_class_init (LatheWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
+
+  object_class->dispose = lathe_window_dispose;
+  window_class->close_request = lathe_window_close_request;
+
+  g_type_ensure (LATHE_TYPE_WELCOME_PAGE);
+  g_type_ensure (LATHE_TYPE_MODEL_PAGE);
+  g_type_ensure (LATHE_TYPE_PLAYGROUND_PAGE);
+  gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, switcher_title);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, switcher_bar);
+  gtk_widget_class_bind_template_callback (widget_class, title_visible_cb);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, main_stack);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, view_stack);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, welcome_page);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, model_page);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, playground_page);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, loading_label);
+  _lathe_window_class_actions_init (widget_class);
+}
+
+static void
+lathe_window_init (LatheWindow *self)
+{
+  static gsize icons_added;
+  GtkDropTarget *drop;
+
+  /* The application icon travels in the resources, so the window shows it
+   * even when Lathe runs from the build folder. */
+  if (g_once_init_enter (&icons_added))
+    {
+      gtk_icon_theme_add_resource_path (gtk_icon_theme_get_for_display (gdk_display_get_default ()),
+                                        RESOURCE_PREFIX "/icons");
+      g_once_init_leave (&icons_added, 1);
+    }
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect (drop, "drop", G_CALLBACK (drop_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+}
+
+LatheWindow *
+lathe_window_new (GtkApplication *app, GSettings *settings)
+{
+  LatheWindow *self = g_object_new (LATHE_TYPE_WINDOW, "application", app, NULL);
+
+  self->settings = g_object_ref (settings);
+  self->session = lathe_session_new (settings);
+  g_signal_connect (self->session, "notify::model", G_CALLBACK (session_model_cb), self);
+  g_signal_connect (self->session, "notify::loading", G_CALLBACK (session_loading_cb), self);
+  lathe_welcome_page_set_session (self->welcome_page, self->session);
+  lathe_playground_page_set_settings (self->playground_page, settings);
+  gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (settings, "window-width"),
+                               g_settings_get_int (settings, "window-height"));
+  if (g_settings_get_boolean (settings, "window-maximized"))
+    gtk_window_maximize (GTK_WINDOW (self));
+  if (g_str_has_suffix (APPLICATION_ID, ".Devel"))
+    gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
+  update (self);
+  return self;
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* The window, driven through its actions under a real display: open the
+ * real model, check what the pages show, generate, stop. Screenshots of each
+ * page go to the test log folder. */
+#include "config.h"
+
+#include <adwaita.h>
+#include <string.h>
+
+#include "lathe-test.h"
+#include "lathe-tensor-info.h"
+#include "lathe-window.h"
+
+static GSettings *settings;
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until cond(data) holds; fails after 60 s. */
+static void
+wait_until (gboolean (*cond) (gpointer), gpointer data, const char *what)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (60, timeout_cb, &expired);
+
+  while (!cond (data) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (expired)
+    g_error ("timed out waiting for %s", what);
+  g_source_remove (id);
+}
+
+static gboolean
+is_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+/* Lets the window lay out and draw for a moment. */
+static void
+settle (void)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (200, timeout_cb, &done);
+  wait_until (is_set, &done, "the window to settle");
+  while (g_main_context_pending (NULL))
+    g_main_context_iteration (NULL, FALSE);
+}
+
+static void
+screenshot (GtkWidget *window, const char *name)
+{
+  const char *dir = g_getenv ("LATHE_TEST_OUTPUT_DIR");
+  GdkPaintable *paintable = gtk_widget_paintable_new (window);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  const int w = gtk_widget_get_width (window), h = gtk_widget_get_height (window);
+  g_autoptr (GskRenderNode) node = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  g_autofree char *path = NULL;
+
+  settle ();
+  g_assert_cmpint (w, >, 100);
+  gdk_paintable_snapshot (paintable, snapshot, w, h);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (window)), node,
+                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
+  path = g_build_filename (dir ? dir : lathe_test_tmpdir (), name, NULL);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s", path);
+  g_object_unref (paintable);
+}
+
+static gboolean
+session_idle (gpointer data)
+{
+  LatheSession *s = lathe_window_get_session (data);
+
+  return !lathe_session_get_loading (s);
+}
+
+static gboolean
+model_loaded (gpointer data)
+{
+  return lathe_session_get_model (lathe_window_get_session (data)) != NULL
+         && session_idle (data);
+}
+
+static LatheWindow *
+new_window (void)
+{
+  LatheWindow *win = lathe_window_new (NULL, settings);
+
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
+  gtk_window_present (GTK_WINDOW (win));
+  return win;
+}
+
+static void
+test_welcome (void)
+{
+  LatheWindow *win = new_window ();
+
+  settle ();
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
+  /* Without a model the page actions do nothing. */
+  lathe_window_set_visible_page (win, "playground");
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
+  screenshot (GTK_WIDGET (win), "page-welcome.png");
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static void
+test_bad_file (void)
+{
+  g_autofree char *bad = g_build_filename (lathe_test_tmpdir (), "broken.gguf", NULL);
+  g_autoptr (GFile) file = g_file_new_for_path (bad);
+  LatheWindow *win = new_window ();
+
+  g_file_set_contents (bad, "GGUF\x03\0\0\0broken", 14, NULL);
+  lathe_window_open_file (win, file);
+  wait_until (session_idle, win, "the failed load");
+  settle ();
+  /* The error shows as a toast; the window stays usable on the welcome page. */
+  g_assert_null (lathe_session_get_model (lathe_window_get_session (win)));
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
+  screenshot (GTK_WIDGET (win), "error-toast.png");
+  gtk_window_destroy (GTK_WINDOW (win));
+}
+
+static gboolean
+not_busy (gpointer data)
+{
+  return !lathe_playground_page_get_busy (data);
+}
+
+static gboolean
+has_output (gpointer data)
+{
+  g_autofree char *out = lathe_playground_page_dup_output (data);
+
+  return strlen (out) > 40;
+}
+
+static void
+test_model_and_playground (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.bin");
+  g_autofree char *ref = lathe_test_reference_text ();
+  g_autoptr (GFile) file = NULL;
+  g_autofree char *out = NULL;
+  LatheWindow *win;
+  LatheModelPage *mp;
+  LathePlaygroundPage *pp;
+  GListModel *shown;
+  GtkColumnView *view;
+  GtkColumnViewColumn *size_col;
+
+  if (path == NULL || ref == NULL)
+    return;
+  win = new_window ();
+  file = g_file_new_for_path (path);
+  lathe_window_open_file (win, file);
+  wait_until (model_loaded, win, "the model to load");
+  settle ();
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "model");
+
+  /* The overview and the tensor table. */
+  mp = lathe_window_get_model_page (win);
+  g_assert_cmpstr (lathe_model_page_get_info (mp, "Architecture"), ==, "llama");
+  g_assert_cmpstr (lathe_model_page_get_info (mp, "Layers"), ==, "5");
+  g_assert_cmpstr (lathe_model_page_get_info (mp, "Bits per Weight"), ==, "32.00");
+  g_assert_nonnull (strstr (lathe_model_page_get_info (mp, "Tokenizer"), "512 tokens"));
+  shown = lathe_model_page_get_shown_tensors (mp);
+  g_assert_cmpuint (g_list_model_get_n_items (shown), ==, 47);
+  view = lathe_model_page_get_tensor_view (mp);
+  size_col = g_list_model_get_item (gtk_column_view_get_columns (view), 4);
+  g_assert_cmpstr (gtk_column_view_column_get_title (size_col), ==, "Size");
+  gtk_column_view_sort_by_column (view, size_col, GTK_SORT_DESCENDING);
+  {
+    g_autoptr (LatheTensorInfo) first = g_list_model_get_item (shown, 0);
+    g_autoptr (LatheTensorInfo) last = g_list_model_get_item (shown, 46);
+    g_assert_cmpstr (lathe_tensor_info_get_name (first), ==, "token_embd.weight");
+    g_assert_cmpuint (lathe_tensor_info_get_n_bytes (last), ==, 256);
+  }
+  g_object_unref (size_col);
+  screenshot (GTK_WIDGET (win), "page-model.png");
+
+  /* Generate greedily: the streamed text is the reference story. */
+  g_settings_set_double (settings, "temperature", 0.0);
+  g_settings_set_int (settings, "max-tokens", 200);
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "playground");
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "playground");
+  pp = lathe_window_get_playground_page (win);
+  lathe_playground_page_set_prompt (pp, "Once upon a time");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
+  g_assert_true (lathe_playground_page_get_busy (pp));
+  wait_until (not_busy, pp, "the generation to finish");
+  out = lathe_playground_page_dup_output (pp);
+  if (!g_str_has_prefix (out, ref))
+    g_error ("the playground shows:\n%s\nexpected it to start with:\n%s", out, ref);
+  g_assert_nonnull (strstr (lathe_playground_page_get_status (pp), "tokens/s"));
+  g_assert_nonnull (strstr (lathe_playground_page_get_status (pp), "length"));
+  screenshot (GTK_WIDGET (win), "page-playground.png");
+
+  /* Stop: a long run ends at once, the window keeps working. */
+  g_settings_set_double (settings, "temperature", 0.8);
+  g_settings_set_int (settings, "max-tokens", 65536);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
+  wait_until (has_output, pp, "the first tokens");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.stop", NULL));
+  wait_until (not_busy, pp, "the stop");
+  g_assert_true (strstr (lathe_playground_page_get_status (pp), "cancelled") != NULL
+                 || strstr (lathe_playground_page_get_status (pp), "context full") != NULL);
+
+  /* Closing the window mid-run cancels the run. */
+  g_object_ref (pp);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
+  gtk_window_close (GTK_WINDOW (win));
+  wait_until (not_busy, pp, "the run to end with the window");
+  g_assert_cmpstr (lathe_playground_page_get_last_stop_reason (pp), ==, "cancelled");
+  g_object_unref (pp);
+}
+
+int
+main (int argc, char **argv)
+{
+  gtk_test_init (&argc, &argv, NULL);
+  adw_init ();
+  settings = g_settings_new ("io.github.lathe.Lathe");
+  g_test_add_func ("/lathe/gui/welcome", test_welcome);
+  g_test_add_func ("/lathe/gui/bad-file", test_bad_file);
+  g_test_add_func ("/lathe/gui/model-and-playground", test_model_and_playground);
+  return g_test_run ();
+}
