@@ -172,7 +172,7 @@ size_mismatch (const char *path, const char *layout, uint64_t expected, size_t g
 /* Legacy: token_embd, then per kind all layers (attn_norm, wq, wk, wv, wo,
  * ffn_norm, w1, w2, w3), the final norm, two unused RoPE tables, wcls. */
 static lk_status
-load_legacy (lk_model *m, lk_error *err)
+load_legacy (lk_model *m, config *out, lk_error *err)
 {
   config c;
   kind k[11];
@@ -201,6 +201,7 @@ load_legacy (lk_model *m, lk_error *err)
   src += (size_t) c.seq_len * (size_t) (c.dim / c.n_heads); /* freq_cis_real, freq_cis_imag */
   if (!shared)
     s = add_tensor (m, "output.weight", c.dim, c.vocab_size, src, err);
+  *out = c;
   return s;
 }
 
@@ -345,10 +346,11 @@ load_v2 (lk_model *m, const v_header *h, lk_error *err)
 /* tokenizer.bin ------------------------------------------------------------ */
 
 static lk_status
-load_tokenizer (lk_model *m, const char *path, int32_t n_vocab, lk_error *err)
+load_tokenizer (lk_model *m, const char *path, const uint8_t *data, size_t size, int32_t n_vocab,
+                lk_error *err)
 {
-  lk_file_buf f;
-  lk_status s = lk_file_load (path, LK_LOAD_READ, &f, err);
+  lk_file_buf f = { 0 };
+  lk_status s = data != NULL ? LK_OK : lk_file_load (path, LK_LOAD_READ, &f, err);
   reader r;
   int32_t max_len;
   char **texts = NULL;
@@ -358,7 +360,7 @@ load_tokenizer (lk_model *m, const char *path, int32_t n_vocab, lk_error *err)
 
   if (s != LK_OK)
     return s;
-  r = (reader) { f.data, f.size };
+  r = data != NULL ? (reader) { data, size } : (reader) { f.data, f.size };
   texts = calloc ((size_t) n_vocab, sizeof *texts);
   lens = calloc ((size_t) n_vocab, sizeof *lens);
   scores = calloc ((size_t) n_vocab, sizeof *scores);
@@ -494,12 +496,17 @@ done:
 lk_status
 lk_model_load_llama2c (lk_model *m, const lk_model_params *params, lk_error *err)
 {
-  lk_status s;
-  config c;
+  lk_status s = LK_OK;
+  config c = { 0 };
 
   m->format = LK_FORMAT_LLAMA2C;
-  s = lk_file_load (m->path, params->load_mode, &m->file, err);
-  if (s != LK_OK)
+  if (m->buffer.data != NULL)
+    {
+      /* The model keeps its bytes in one place for both ways of opening. */
+      m->file = m->buffer;
+      memset (&m->buffer, 0, sizeof m->buffer);
+    }
+  else if ((s = lk_file_load (m->path, params->load_mode, &m->file, err)) != LK_OK)
     return s;
   m->file_size = m->file.size;
   if (m->file.size < sizeof (config))
@@ -513,15 +520,9 @@ lk_model_load_llama2c (lk_model *m, const lk_model_params *params, lk_error *err
         return s;
       s = h.version == 1 ? load_v1 (m, &h, err) : load_v2 (m, &h, err);
       c = h.c;
-      m->hp.n_ctx_train = c.seq_len;
     }
   else
-    {
-      s = load_legacy (m, err);
-      memcpy (&c, m->file.data, sizeof c);
-      if (c.vocab_size < 0)
-        c.vocab_size = -c.vocab_size;
-    }
+    s = load_legacy (m, &c, err);
   if (s != LK_OK)
     return s;
 
@@ -549,13 +550,16 @@ lk_model_load_llama2c (lk_model *m, const lk_model_params *params, lk_error *err
       m->n_ff[l] = c.hidden_dim;
     }
 
+  if (params->tokenizer_data != NULL)
+    return load_tokenizer (m, "tokenizer", params->tokenizer_data, params->tokenizer_size,
+                           c.vocab_size, err);
   if (params->tokenizer_path != NULL)
-    return load_tokenizer (m, params->tokenizer_path, c.vocab_size, err);
+    return load_tokenizer (m, params->tokenizer_path, NULL, 0, c.vocab_size, err);
   {
     char *found = find_tokenizer (m->path, c.vocab_size);
     if (found != NULL)
       {
-        s = load_tokenizer (m, found, c.vocab_size, err);
+        s = load_tokenizer (m, found, NULL, 0, c.vocab_size, err);
         free (found);
       }
   }

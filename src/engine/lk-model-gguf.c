@@ -247,7 +247,10 @@ lk_model_load_gguf (lk_model *m, const lk_model_params *params, lk_error *err)
   lk_status s;
 
   m->format = LK_FORMAT_GGUF;
-  s = lk_gguf_open (m->path, params->load_mode, &m->gguf, err);
+  if (m->buffer.data != NULL)
+    s = lk_gguf_parse (m->buffer.data, m->buffer.size, m->path, &m->gguf, err);
+  else
+    s = lk_gguf_open (m->path, params->load_mode, &m->gguf, err);
   if (s != LK_OK)
     return s;
   m->file_size = lk_gguf_file_size (m->gguf);

@@ -13,6 +13,7 @@ struct lk_model
 
   lk_gguf *gguf;     /* GGUF models */
   lk_file_buf file;  /* llama2.c models */
+  lk_file_buf buffer; /* bytes given by lk_model_open_buffer() */
 
   lk_tensor *tensors;
   size_t n_tensors;

@@ -69,6 +69,7 @@ lk_model_free (lk_model *m)
   lk_vocab_free (m->vocab);
   lk_gguf_free (m->gguf);
   lk_file_release (&m->file);
+  lk_file_release (&m->buffer);
   for (size_t i = 0; i < m->n_owned; i++)
     free (m->owned[i]);
   free (m->owned);
@@ -108,13 +109,15 @@ is_gguf (const char *path)
   return yes;
 }
 
-lk_status
-lk_model_open (const char *path, const lk_model_params *params, lk_model **out, lk_error *err)
+static lk_status
+open_common (const char *path, const uint8_t *data, size_t size, const lk_model_params *params,
+             lk_model **out, lk_error *err)
 {
   lk_model_params defaults;
   lk_model *m;
   lk_status status;
   const double t0 = now_ms ();
+  bool gguf;
 
   *out = NULL;
   if (params == NULL)
@@ -125,7 +128,27 @@ lk_model_open (const char *path, const lk_model_params *params, lk_model **out, 
   m = lk_model_alloc (path);
   if (m == NULL)
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
-  if (is_gguf (path))
+  if (data != NULL)
+    {
+      if (size == 0)
+        {
+          lk_model_free (m);
+          return lk_error_set (err, LK_ERR_FORMAT, "%s: the file is empty", path);
+        }
+      m->buffer.data = malloc (size);
+      if (m->buffer.data == NULL)
+        {
+          lk_model_free (m);
+          return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+        }
+      memcpy (m->buffer.data, data, size);
+      m->buffer.size = size;
+      m->buffer.mode = LK_LOAD_READ;
+      gguf = size >= 4 && memcmp (data, "GGUF", 4) == 0;
+    }
+  else
+    gguf = is_gguf (path);
+  if (gguf)
     status = lk_model_load_gguf (m, params, err);
   else
     status = lk_model_load_llama2c (m, params, err);
@@ -139,6 +162,19 @@ lk_model_open (const char *path, const lk_model_params *params, lk_model **out, 
   m->load_ms = now_ms () - t0;
   *out = m;
   return LK_OK;
+}
+
+lk_status
+lk_model_open (const char *path, const lk_model_params *params, lk_model **out, lk_error *err)
+{
+  return open_common (path, NULL, 0, params, out, err);
+}
+
+lk_status
+lk_model_open_buffer (const uint8_t *data, size_t size, const char *name,
+                      const lk_model_params *params, lk_model **out, lk_error *err)
+{
+  return open_common (name, data, size, params, out, err);
 }
 
 /* Binding ---------------------------------------------------------------- */

@@ -64,6 +64,9 @@ typedef struct
 {
   lk_load_mode load_mode;
   const char *tokenizer_path; /* llama2.c models: the tokenizer.bin */
+  /* Or the tokenizer.bin bytes themselves (copied); wins over the path. */
+  const uint8_t *tokenizer_data;
+  size_t tokenizer_size;
 } lk_model_params;
 
 void lk_model_params_init (lk_model_params *p);
@@ -73,6 +76,10 @@ void lk_model_params_init (lk_model_params *p);
  * hyper-parameters. */
 lk_status lk_model_open (const char *path, const lk_model_params *params, lk_model **out,
                          lk_error *err);
+/* The same from bytes in memory (copied); name stands for the path in
+ * messages. For fuzzing and for files that arrive by other means. */
+lk_status lk_model_open_buffer (const uint8_t *data, size_t size, const char *name,
+                                const lk_model_params *params, lk_model **out, lk_error *err);
 void lk_model_free (lk_model *m);
 
 const lk_hparams *lk_model_hparams (const lk_model *m);

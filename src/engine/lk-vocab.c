@@ -97,7 +97,7 @@ is_eog_text (const char *s, size_t n)
 {
   static const char *const names[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-    "<|eom_id|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<|eom_id|>", ("<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"),
   };
 
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

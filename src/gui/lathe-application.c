@@ -97,6 +97,30 @@ quit_action (GSimpleAction *action, GVariant *param, gpointer data)
   g_application_quit (G_APPLICATION (app));
 }
 
+/* The installed schema, or the one compiled in the build folder when Lathe
+ * runs uninstalled. */
+static GSettings *
+new_settings (void)
+{
+  GSettingsSchemaSource *installed = g_settings_schema_source_get_default ();
+  g_autoptr (GSettingsSchema) schema = NULL;
+  g_autoptr (GSettingsSchemaSource) built = NULL;
+
+  if (installed != NULL)
+    schema = g_settings_schema_source_lookup (installed, "io.github.lathe.Lathe", TRUE);
+  if (schema == NULL)
+    {
+      built = g_settings_schema_source_new_from_directory (BUILD_SCHEMA_DIR, installed, FALSE,
+                                                            NULL);
+      if (built != NULL)
+        schema = g_settings_schema_source_lookup (built, "io.github.lathe.Lathe", FALSE);
+    }
+  if (schema == NULL)
+    g_error ("the GSettings schema io.github.lathe.Lathe is neither installed nor built in %s",
+             BUILD_SCHEMA_DIR);
+  return g_settings_new_full (schema, NULL, NULL);
+}
+
 static void
 lathe_application_startup (GApplication *app)
 {
@@ -109,7 +133,7 @@ lathe_application_startup (GApplication *app)
   const char *generate_accels[] = { "<Control>Return", NULL };
 
   G_APPLICATION_CLASS (lathe_application_parent_class)->startup (app);
-  self->settings = g_settings_new ("io.github.lathe.Lathe");
+  self->settings = new_settings ();
   g_action_map_add_action_entries (G_ACTION_MAP (app), entries, G_N_ELEMENTS (entries), app);
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.quit", quit_accels);
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "playground.generate",
