@@ -299,7 +299,9 @@ static GByteArray *
 build_file (Fault f)
 {
   GByteArray *b = g_byte_array_new ();
-  const uint64_t ne0[2] = { 8, f == F_DIM_ZERO ? 0 : f == F_DIM_OVERFLOW ? UINT64_C (1) << 62 : 4 };
+  /* Room for the nine dimensions of the n_dims case. */
+  const uint64_t ne0[9] = { 8, f == F_DIM_ZERO ? 0 : f == F_DIM_OVERFLOW ? UINT64_C (1) << 62 : 4,
+                            1, 1, 1, 1, 1, 1, 1 };
   const uint64_t ne1[2] = { f == F_BLOCK_SIZE ? 33 : 32, 2 };
   const uint64_t n_kv = f == F_ALIGNMENT ? 6 : 5;
   uint32_t version = 3;
