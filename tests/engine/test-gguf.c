@@ -397,6 +397,12 @@ test_valid_built_file (void)
   g_assert_cmpuint (lk_gguf_n_tensors (g), ==, 2);
   g_assert_cmpuint (lk_gguf_find_tensor (g, "t1")->nbytes, ==, 68);
   lk_gguf_free (g);
+  /* Version 2 has the same layout (64-bit counts) and reads the same. */
+  b->data[4] = 2;
+  g_assert_cmpint (lk_gguf_parse (b->data, b->len, "built-v2.gguf", &g, &err), ==, LK_OK);
+  g_assert_cmpuint (lk_gguf_version (g), ==, 2);
+  g_assert_cmpuint (lk_gguf_n_tensors (g), ==, 2);
+  lk_gguf_free (g);
 }
 
 static void

@@ -5,6 +5,7 @@
 
 #include "lathe-test.h"
 #include "lk-model.h"
+#include "lk-vocab-private.h"
 #include "lk-vocab.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
@@ -168,6 +169,68 @@ test_llama2c_matches_gguf (void)
   lk_model_free (b);
 }
 
+/* Every pre-tokenizer GGUF names compiles, and splits as its family does. */
+typedef struct
+{
+  const char *pre;
+  const char *text;
+  const char *pieces; /* joined with | */
+} PretokCase;
+
+static const PretokCase pretok_cases[] = {
+  { "gpt-2", "Hello world's 12345!!", "Hello| world|'s| 12345|!!" },
+  { "llama3", "Hello world's 12345!!", "Hello| world|'s| |123|45|!!" },
+  { "llama3", "I'M  here\n\n", "I|'M| | here|\n\n" },
+  { "qwen2", "abc 2024", "abc| |2|0|2|4" },
+  { "starcoder", "x = 42", "x| =| |4|2" },
+  { "smollm", "x = 42", "x| =| |4|2" },
+  { "falcon", "a+b 1234", "a|+|b| |123|4" },
+  { "deepseek-llm", "Hello 123\n", "Hello| |123|\n" },
+  { "deepseek-coder", "def f(x):", "def| f|(|x|):" },
+  { "deepseek-v3", "abc 12345", "abc| |123|45" },
+  { "tekken", "HelloWorld 7", "Hello|World| |7" },
+  { "bloom", "Hi there, you", "Hi| there|,| you" },
+  /* Each expression splits the pieces of the one before it, matches included. */
+  { "chameleon", "<sentinel:12>ab", "<|sentinel|:|1|2|>|ab" },
+  { "default", "a+b 1234", "a|+|b| |123|4" },
+  { "dbrx", "go 12345", "go| |123|45" },
+  { "viking", "ab 12", "ab| |1|2" },
+};
+
+static void
+test_pretokenizers (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (pretok_cases); i++)
+    {
+      const PretokCase *c = &pretok_cases[i];
+      g_autofree char *text = g_strcompress (c->text);
+      g_autofree char *want = g_strcompress (c->pieces);
+      g_autoptr (GString) got = g_string_new (NULL);
+      size_t *ranges = NULL, n = 0, cap = 0;
+      bool ignore;
+      lk_error err = { 0 };
+      lk_pretok *p = lk_pretok_new (c->pre, &ignore, &err);
+
+      if (p == NULL)
+        g_error ("%s: %s", c->pre, err.message);
+      g_assert_cmpint (lk_pretok_split (p, text, strlen (text), &ranges, &n, &cap, &err), ==,
+                       LK_OK);
+      for (size_t r = 0; r < n; r += 2)
+        {
+          if (r)
+            g_string_append_c (got, '|');
+          g_string_append_len (got, text + ranges[r], (gssize) (ranges[r + 1] - ranges[r]));
+        }
+      if (strcmp (got->str, want) != 0)
+        g_error ("pre-tokenizer %s on \"%s\": got [%s], expected [%s]", c->pre, text, got->str,
+                 want);
+      g_assert_cmpint (ignore, ==, g_str_equal (c->pre, "llama3") || g_str_equal (c->pre, "tekken"));
+      free (ranges);
+      lk_pretok_free (p);
+    }
+  g_assert_false (lk_pretok_known ("no-such-pre-tokenizer"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -175,6 +238,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/engine/tokenizer/llama-spm", test_llama_spm);
   g_test_add_func ("/lathe/engine/tokenizer/gpt-2", test_gpt2);
   g_test_add_func ("/lathe/engine/tokenizer/roundtrip", test_roundtrip);
+  g_test_add_func ("/lathe/engine/tokenizer/pre-tokenizers", test_pretokenizers);
   g_test_add_func ("/lathe/engine/tokenizer/invalid-utf8", test_invalid_utf8);
   g_test_add_func ("/lathe/engine/tokenizer/llama2c-equals-gguf", test_llama2c_matches_gguf);
   return g_test_run ();
