@@ -546,6 +546,11 @@ lk_get_quantize_ref (lk_type type)
     case LK_TYPE_Q8_0: return lk_quantize_row_q8_0_ref;
     case LK_TYPE_Q8_1: return lk_quantize_row_q8_1_ref;
     case LK_TYPE_Q8_K: return lk_quantize_row_q8_K_ref;
+    case LK_TYPE_Q2_K: return lk_quantize_row_q2_K_ref;
+    case LK_TYPE_Q3_K: return lk_quantize_row_q3_K_ref;
+    case LK_TYPE_Q4_K: return lk_quantize_row_q4_K_ref;
+    case LK_TYPE_Q5_K: return lk_quantize_row_q5_K_ref;
+    case LK_TYPE_Q6_K: return lk_quantize_row_q6_K_ref;
     default: return NULL;
     }
 }

@@ -48,6 +48,19 @@ void lk_quantize_row_q5_1_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_q8_0_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_q8_1_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_q8_K_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_q2_K_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_q3_K_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_q4_K_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_q5_K_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_q6_K_ref (const float *src, void *dst, int64_t n);
+
+/* K-quant quantizers that weigh each element by an importance (e.g. the mean
+ * square of the activation it meets); imp may be NULL. */
+void lk_quantize_row_q2_K_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q3_K_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q4_K_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q5_K_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q6_K_imp (const float *src, void *dst, int64_t n, const float *imp);
 
 /* Unpacks the 6-bit scale and min number j (0..7) of a Q4_K / Q5_K block. */
 static inline void

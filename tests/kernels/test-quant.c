@@ -142,6 +142,21 @@ test_interop (gconstpointer data)
       if (g_test_verbose ())
         g_test_message ("%s %s: relative RMS error %.4f", c->file, t->name, sqrt (err2 / sig2));
       g_assert_cmpfloat (sqrt (err2 / sig2), <, c->max_rel_rms);
+      if (!c->exact)
+        {
+          /* Lathe's K-quant quantizer on the same weights: no worse than llama.cpp's. */
+          g_autofree uint8_t *mine = g_malloc (t->nbytes);
+          g_autofree float *mdeq = g_new (float, n);
+          double merr2 = 0;
+          g_assert_true (lk_quantize_row_ref (t->type, orig, mine, n));
+          lk_dequantize_row (t->type, mine, mdeq, n);
+          for (int64_t j = 0; j < n; j++)
+            merr2 += (double) (mdeq[j] - orig[j]) * (mdeq[j] - orig[j]);
+          if (g_test_verbose ())
+            g_test_message ("%s %s: Lathe %.5f, llama.cpp %.5f", c->file, t->name,
+                            sqrt (merr2 / sig2), sqrt (err2 / sig2));
+          g_assert_cmpfloat (merr2, <=, err2 * 1.0001);
+        }
       if (c->exact)
         {
           /* Quantizing the F32 weights gives the very bytes llama.cpp wrote. */
