@@ -56,6 +56,7 @@ detect_x86 (lk_cpu_features *f)
           f->avx512f = (ebx >> 16) & 1;
           f->avx512bw = (ebx >> 30) & 1;
           f->avx512vl = (ebx >> 31) & 1;
+          f->avx512dq = (ebx >> 17) & 1;
           f->avx512vnni = (ecx >> 11) & 1;
         }
     }
@@ -108,15 +109,18 @@ always (const lk_cpu_features *f)
 }
 
 static const version versions[] = {
+  { "reference", lk_kernels_reference, always },
   { "scalar", lk_kernels_scalar, always },
 #ifdef LK_HAVE_AVX2
   { "avx2", lk_kernels_avx2, lk_kernels_avx2_runnable },
 #endif
 #ifdef LK_HAVE_AVX512
   { "avx512", lk_kernels_avx512, lk_kernels_avx512_runnable },
+  { "avx512vnni", lk_kernels_avx512vnni, lk_kernels_avx512vnni_runnable },
 #endif
 #ifdef LK_HAVE_NEON
   { "neon", lk_kernels_neon, lk_kernels_neon_runnable },
+  { "neon-dotprod", lk_kernels_neon_dotprod, lk_kernels_neon_dotprod_runnable },
 #endif
 };
 

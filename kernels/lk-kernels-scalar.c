@@ -1,185 +1,363 @@
 /* SPDX-License-Identifier: MIT */
-/* The scalar reference kernels. Clear rather than fast: each is the
- * definition the SIMD versions are checked against. */
-#include <math.h>
+/* The scalar version: plain C with the activation formats of the fast
+ * versions (8-bit blocks), integer dot products inside each block, one float
+ * scale per block. Each SIMD version computes exactly these sums. */
 #include <string.h>
 
 #include "lk-half.h"
-#include "lk-kernels.h"
+#include "lk-kernels-private.h"
 
-/* Weights of any type times F32 activations, by dequantizing a block at a
- * time: the F32 reference path. */
-#define REF_CHUNK 256
+/* Float weights ------------------------------------------------------------ */
 
 static void
-vec_dot_dequant (lk_type type, int64_t n, float *s, const void *w, const float *x)
+vec_dot_f32 (int64_t n, float *s, const void *w, const void *x)
 {
-  const lk_type_traits *tr = lk_type_get_traits (type);
-  const lk_dequantize_fn deq = lk_get_dequantize (type);
-  const int64_t chunk = tr->block_size > REF_CHUNK ? tr->block_size : REF_CHUNK;
-  const uint8_t *wb = w;
-  float buf[REF_CHUNK > LK_QK_K ? REF_CHUNK : LK_QK_K];
-  double sum = 0.0;
+  const float *a = w, *b = x;
+  float acc[4] = { 0 };
 
-  for (int64_t i = 0; i < n; i += chunk)
+  for (int64_t i = 0; i < n; i++)
+    acc[i & 3] += a[i] * b[i];
+  *s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+static void
+vec_dot_f16 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_half *a = w;
+  const float *b = x;
+  float acc[4] = { 0 };
+
+  for (int64_t i = 0; i < n; i++)
+    acc[i & 3] += lk_half_to_f32 (a[i]) * b[i];
+  *s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+static void
+vec_dot_bf16 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_bf16 *a = w;
+  const float *b = x;
+  float acc[4] = { 0 };
+
+  for (int64_t i = 0; i < n; i++)
+    acc[i & 3] += lk_bf16_to_f32 (a[i]) * b[i];
+  *s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* 32-element blocks against planar Q8 activations -------------------------- */
+
+/* The integer levels of one block, in element order. */
+static void
+levels_q4_0 (const lk_block_q4_0 *b, int q[32])
+{
+  for (int j = 0; j < 16; j++)
     {
-      const int64_t len = n - i < chunk ? n - i : chunk;
-      deq (wb + lk_row_size (type, i), buf, len);
-      for (int64_t j = 0; j < len; j++)
-        sum += (double) buf[j] * x[i + j];
-    }
-  *s = (float) sum;
-}
-
-#define DEFINE_REF_DOT(lower, TYPE)                                                  \
-  static void vec_dot_##lower##_ref (int64_t n, float *s, const void *w, const void *x) \
-  {                                                                                  \
-    vec_dot_dequant (TYPE, n, s, w, x);                                              \
-  }
-
-DEFINE_REF_DOT (f32, LK_TYPE_F32)
-DEFINE_REF_DOT (f16, LK_TYPE_F16)
-DEFINE_REF_DOT (bf16, LK_TYPE_BF16)
-DEFINE_REF_DOT (q4_0, LK_TYPE_Q4_0)
-DEFINE_REF_DOT (q4_1, LK_TYPE_Q4_1)
-DEFINE_REF_DOT (q5_0, LK_TYPE_Q5_0)
-DEFINE_REF_DOT (q5_1, LK_TYPE_Q5_1)
-DEFINE_REF_DOT (q8_0, LK_TYPE_Q8_0)
-DEFINE_REF_DOT (q2_K, LK_TYPE_Q2_K)
-DEFINE_REF_DOT (q3_K, LK_TYPE_Q3_K)
-DEFINE_REF_DOT (q4_K, LK_TYPE_Q4_K)
-DEFINE_REF_DOT (q5_K, LK_TYPE_Q5_K)
-DEFINE_REF_DOT (q6_K, LK_TYPE_Q6_K)
-
-static void
-rmsnorm_ref (float *out, const float *x, const float *w, int64_t n, float eps)
-{
-  double ss = 0.0;
-
-  for (int64_t i = 0; i < n; i++)
-    ss += (double) x[i] * x[i];
-  const float scale = 1.0f / sqrtf ((float) (ss / (double) n) + eps);
-  for (int64_t i = 0; i < n; i++)
-    out[i] = x[i] * scale * w[i];
-}
-
-static void
-softmax_ref (float *x, int64_t n)
-{
-  float max = -INFINITY;
-  double sum = 0.0;
-
-  for (int64_t i = 0; i < n; i++)
-    if (x[i] > max)
-      max = x[i];
-  for (int64_t i = 0; i < n; i++)
-    {
-      x[i] = expf (x[i] - max);
-      sum += x[i];
-    }
-  for (int64_t i = 0; i < n; i++)
-    x[i] = (float) (x[i] / sum);
-}
-
-static void
-silu_mul_ref (float *a, const float *b, int64_t n)
-{
-  for (int64_t i = 0; i < n; i++)
-    a[i] = a[i] / (1.0f + expf (-a[i])) * b[i];
-}
-
-static void
-add_ref (float *a, const float *b, int64_t n)
-{
-  for (int64_t i = 0; i < n; i++)
-    a[i] += b[i];
-}
-
-static float
-dot_f32_ref (int64_t n, const float *a, const float *b)
-{
-  double sum = 0.0;
-
-  for (int64_t i = 0; i < n; i++)
-    sum += (double) a[i] * b[i];
-  return (float) sum;
-}
-
-static void
-axpy_f32_ref (int64_t n, float alpha, const float *x, float *y)
-{
-  for (int64_t i = 0; i < n; i++)
-    y[i] += alpha * x[i];
-}
-
-static float
-dot_f16_ref (int64_t n, const lk_half *a, const float *b)
-{
-  double sum = 0.0;
-
-  for (int64_t i = 0; i < n; i++)
-    sum += (double) lk_half_to_f32 (a[i]) * b[i];
-  return (float) sum;
-}
-
-static void
-axpy_f16_ref (int64_t n, float alpha, const lk_half *x, float *y)
-{
-  for (int64_t i = 0; i < n; i++)
-    y[i] += alpha * lk_half_to_f32 (x[i]);
-}
-
-static void
-f32_to_f16_ref (const float *x, lk_half *y, int64_t n)
-{
-  for (int64_t i = 0; i < n; i++)
-    y[i] = lk_f32_to_half (x[i]);
-}
-
-static void
-rope_ref (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox)
-{
-  const int64_t half = n_rot / 2;
-
-  for (int64_t i = 0; i < half; i++)
-    {
-      const int64_t i0 = neox ? i : 2 * i;
-      const int64_t i1 = neox ? i + half : 2 * i + 1;
-      const float x0 = x[i0], x1 = x[i1];
-      x[i0] = x0 * cos_t[i] - x1 * sin_t[i];
-      x[i1] = x0 * sin_t[i] + x1 * cos_t[i];
+      q[j] = b->qs[j] & 0xF;
+      q[j + 16] = b->qs[j] >> 4;
     }
 }
 
-#define MM_REF(TYPE, lower) [TYPE] = { LK_TYPE_F32, lk_quantize_row_f32, vec_dot_##lower##_ref }
+static void
+levels_q5 (const uint8_t qs[16], const uint8_t qh_bytes[4], int q[32])
+{
+  uint32_t qh;
+
+  memcpy (&qh, qh_bytes, 4);
+  for (int j = 0; j < 16; j++)
+    {
+      q[j] = (qs[j] & 0xF) | (int) (((qh >> j) & 1) << 4);
+      q[j + 16] = (qs[j] >> 4) | (int) (((qh >> (j + 16)) & 1) << 4);
+    }
+}
+
+static int
+dot32 (const int q[32], const int8_t *a)
+{
+  int sum = 0;
+
+  for (int j = 0; j < 32; j++)
+    sum += q[j] * a[j];
+  return sum;
+}
+
+static void
+vec_dot_q4_0 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q4_0 *b = w;
+  const int8_t *qa = lk_act_q8_qs (x);
+  const float *da = lk_act_q8_d (x, n), *sa = lk_act_q8_s (x, n);
+  float sum = 0.0f;
+  int q[32];
+
+  /* sum((q - 8) a) = sum(q a) - 8 sum(a) */
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      levels_q4_0 (&b[i], q);
+      sum += lk_half_to_f32 (b[i].d) * (da[i] * (float) dot32 (q, qa + 32 * i) - 8.0f * sa[i]);
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q4_1 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q4_1 *b = w;
+  const int8_t *qa = lk_act_q8_qs (x);
+  const float *da = lk_act_q8_d (x, n), *sa = lk_act_q8_s (x, n);
+  float sum = 0.0f;
+  int q[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      for (int j = 0; j < 16; j++)
+        {
+          q[j] = b[i].qs[j] & 0xF;
+          q[j + 16] = b[i].qs[j] >> 4;
+        }
+      sum += lk_half_to_f32 (b[i].d) * da[i] * (float) dot32 (q, qa + 32 * i)
+             + lk_half_to_f32 (b[i].m) * sa[i];
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q5_0 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q5_0 *b = w;
+  const int8_t *qa = lk_act_q8_qs (x);
+  const float *da = lk_act_q8_d (x, n), *sa = lk_act_q8_s (x, n);
+  float sum = 0.0f;
+  int q[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      levels_q5 (b[i].qs, b[i].qh, q);
+      sum += lk_half_to_f32 (b[i].d) * (da[i] * (float) dot32 (q, qa + 32 * i) - 16.0f * sa[i]);
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q5_1 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q5_1 *b = w;
+  const int8_t *qa = lk_act_q8_qs (x);
+  const float *da = lk_act_q8_d (x, n), *sa = lk_act_q8_s (x, n);
+  float sum = 0.0f;
+  int q[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      levels_q5 (b[i].qs, b[i].qh, q);
+      sum += lk_half_to_f32 (b[i].d) * da[i] * (float) dot32 (q, qa + 32 * i)
+             + lk_half_to_f32 (b[i].m) * sa[i];
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q8_0 (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q8_0 *b = w;
+  const int8_t *qa = lk_act_q8_qs (x);
+  const float *da = lk_act_q8_d (x, n);
+  float sum = 0.0f;
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      int sumi = 0;
+      for (int j = 0; j < 32; j++)
+        sumi += b[i].qs[j] * qa[32 * i + j];
+      sum += lk_half_to_f32 (b[i].d) * da[i] * (float) sumi;
+    }
+  *s = sum;
+}
+
+/* K-quants against Q8_K activations ---------------------------------------- */
+
+/* Sum over the 16-element groups j of scale[j] * sum(q a). */
+static int
+dot_groups16 (const int8_t q[256], const int scale[16], const int8_t *a)
+{
+  int total = 0;
+
+  for (int j = 0; j < 16; j++)
+    {
+      int sum = 0;
+      for (int l = 0; l < 16; l++)
+        sum += q[16 * j + l] * a[16 * j + l];
+      total += scale[j] * sum;
+    }
+  return total;
+}
+
+static void
+vec_dot_q2_K (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q2_K *b = w;
+  const lk_block_q8_K *y = x;
+  float sum = 0.0f;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      int8_t q[256];
+      int sc[16], summ = 0;
+      for (int h = 0; h < 2; h++)
+        for (int js = 0; js < 4; js++)
+          for (int l = 0; l < 32; l++)
+            q[128 * h + 32 * js + l] = (int8_t) ((b[i].qs[32 * h + l] >> (2 * js)) & 3);
+      for (int j = 0; j < 16; j++)
+        {
+          sc[j] = b[i].scales[j] & 0xF;
+          summ += (b[i].scales[j] >> 4) * y[i].bsums[j];
+        }
+      sum += y[i].d * (lk_half_to_f32 (b[i].d) * (float) dot_groups16 (q, sc, y[i].qs)
+                       - lk_half_to_f32 (b[i].dmin) * (float) summ);
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q3_K (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q3_K *b = w;
+  const lk_block_q8_K *y = x;
+  float sum = 0.0f;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      int8_t q[256], scales8[16];
+      int sc[16];
+      lk_q3_K_unpack_scales (b[i].scales, scales8);
+      for (int j = 0; j < 16; j++)
+        sc[j] = scales8[j];
+      for (int h = 0; h < 2; h++)
+        for (int js = 0; js < 4; js++)
+          for (int l = 0; l < 32; l++)
+            {
+              const int lo = (b[i].qs[32 * h + l] >> (2 * js)) & 3;
+              const int hi = (b[i].hmask[l] >> (4 * h + js)) & 1;
+              q[128 * h + 32 * js + l] = (int8_t) (lo - (hi ? 0 : 4));
+            }
+      sum += y[i].d * lk_half_to_f32 (b[i].d) * (float) dot_groups16 (q, sc, y[i].qs);
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q45_K (int64_t n, float *s, const void *w, const void *x, bool five)
+{
+  const lk_block_q8_K *y = x;
+  const size_t bsize = five ? sizeof (lk_block_q5_K) : sizeof (lk_block_q4_K);
+  float sum = 0.0f;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const uint8_t *blk = (const uint8_t *) w + (size_t) i * bsize;
+      const lk_block_q4_K *b4 = (const lk_block_q4_K *) blk;
+      const lk_block_q5_K *b5 = (const lk_block_q5_K *) blk;
+      const uint8_t *scales = five ? b5->scales : b4->scales;
+      const uint8_t *qs = five ? b5->qs : b4->qs;
+      int8_t q[256];
+      int sc[16], summ = 0;
+
+      for (int j = 0; j < 8; j++)
+        {
+          uint8_t d, m;
+          lk_get_scale_min_k4 (j, scales, &d, &m);
+          sc[2 * j] = sc[2 * j + 1] = d;
+          summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        }
+      for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 32; l++)
+          {
+            int lo = qs[32 * j + l] & 0xF, hi = qs[32 * j + l] >> 4;
+            if (five)
+              {
+                lo |= ((b5->qh[l] >> (2 * j)) & 1) << 4;
+                hi |= ((b5->qh[l] >> (2 * j + 1)) & 1) << 4;
+              }
+            q[64 * j + l] = (int8_t) lo;
+            q[64 * j + 32 + l] = (int8_t) hi;
+          }
+      sum += y[i].d * (lk_half_to_f32 (five ? b5->d : b4->d) * (float) dot_groups16 (q, sc, y[i].qs)
+                       - lk_half_to_f32 (five ? b5->dmin : b4->dmin) * (float) summ);
+    }
+  *s = sum;
+}
+
+static void
+vec_dot_q4_K (int64_t n, float *s, const void *w, const void *x)
+{
+  vec_dot_q45_K (n, s, w, x, false);
+}
+
+static void
+vec_dot_q5_K (int64_t n, float *s, const void *w, const void *x)
+{
+  vec_dot_q45_K (n, s, w, x, true);
+}
+
+static void
+vec_dot_q6_K (int64_t n, float *s, const void *w, const void *x)
+{
+  const lk_block_q6_K *b = w;
+  const lk_block_q8_K *y = x;
+  float sum = 0.0f;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      int8_t q[256];
+      int sc[16];
+      for (int h = 0; h < 2; h++)
+        {
+          const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
+          int8_t *o = q + 128 * h;
+          for (int l = 0; l < 32; l++)
+            {
+              o[l] = (int8_t) (((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+              o[l + 32] = (int8_t) (((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+              o[l + 64] = (int8_t) (((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+              o[l + 96] = (int8_t) (((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+        }
+      for (int j = 0; j < 16; j++)
+        sc[j] = b[i].scales[j];
+      sum += y[i].d * lk_half_to_f32 (b[i].d) * (float) dot_groups16 (q, sc, y[i].qs);
+    }
+  *s = sum;
+}
+
+#define MM(TYPE, act, quant, lower) [TYPE] = { act, quant, vec_dot_##lower, NULL }
 
 static const lk_kernels scalar_kernels = {
   .name = "scalar",
   .mm = {
-    MM_REF (LK_TYPE_F32, f32),
-    MM_REF (LK_TYPE_F16, f16),
-    MM_REF (LK_TYPE_BF16, bf16),
-    MM_REF (LK_TYPE_Q4_0, q4_0),
-    MM_REF (LK_TYPE_Q4_1, q4_1),
-    MM_REF (LK_TYPE_Q5_0, q5_0),
-    MM_REF (LK_TYPE_Q5_1, q5_1),
-    MM_REF (LK_TYPE_Q8_0, q8_0),
-    MM_REF (LK_TYPE_Q2_K, q2_K),
-    MM_REF (LK_TYPE_Q3_K, q3_K),
-    MM_REF (LK_TYPE_Q4_K, q4_K),
-    MM_REF (LK_TYPE_Q5_K, q5_K),
-    MM_REF (LK_TYPE_Q6_K, q6_K),
+    MM (LK_TYPE_F32, LK_ACT_F32, NULL, f32),
+    MM (LK_TYPE_F16, LK_ACT_F32, NULL, f16),
+    MM (LK_TYPE_BF16, LK_ACT_F32, NULL, bf16),
+    MM (LK_TYPE_Q4_0, LK_ACT_Q8, lk_quantize_act_q8_ref, q4_0),
+    MM (LK_TYPE_Q4_1, LK_ACT_Q8, lk_quantize_act_q8_ref, q4_1),
+    MM (LK_TYPE_Q5_0, LK_ACT_Q8, lk_quantize_act_q8_ref, q5_0),
+    MM (LK_TYPE_Q5_1, LK_ACT_Q8, lk_quantize_act_q8_ref, q5_1),
+    MM (LK_TYPE_Q8_0, LK_ACT_Q8, lk_quantize_act_q8_ref, q8_0),
+    MM (LK_TYPE_Q2_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q2_K),
+    MM (LK_TYPE_Q3_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q3_K),
+    MM (LK_TYPE_Q4_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q4_K),
+    MM (LK_TYPE_Q5_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q5_K),
+    MM (LK_TYPE_Q6_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q6_K),
   },
-  .rmsnorm = rmsnorm_ref,
-  .softmax = softmax_ref,
-  .silu_mul = silu_mul_ref,
-  .add = add_ref,
-  .dot_f32 = dot_f32_ref,
-  .axpy_f32 = axpy_f32_ref,
-  .dot_f16 = dot_f16_ref,
-  .axpy_f16 = axpy_f16_ref,
-  .f32_to_f16 = f32_to_f16_ref,
-  .rope = rope_ref,
+  .rmsnorm = lk_rmsnorm_scalar,
+  .softmax = lk_softmax_scalar,
+  .silu_mul = lk_silu_mul_scalar,
+  .add = lk_add_scalar,
+  .dot_f32 = lk_dot_f32_scalar,
+  .axpy_f32 = lk_axpy_f32_scalar,
+  .dot_f16 = lk_dot_f16_scalar,
+  .axpy_f16 = lk_axpy_f16_scalar,
+  .f32_to_f16 = lk_f32_to_f16_scalar,
+  .rope = lk_rope_scalar,
+  .sum_bytes = lk_sum_bytes_scalar,
 };
 
 const lk_kernels *

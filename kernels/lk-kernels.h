@@ -1,28 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 /* The kernel table: every compute primitive the engine uses, in one struct of
- * function pointers per instruction-set version ("scalar", "avx2", ...).
+ * function pointers per instruction-set version.
  *
- * The scalar table is the reference every other version is tested against.
- * lk_kernels_get() returns the best version this CPU runs, unless one was
- * forced with lk_kernels_force() or the LATHE_KERNEL environment variable.
+ * Versions: "reference" multiplies in F32 after dequantizing each block (the
+ * numerical yardstick); "scalar" is plain C with activations quantized to
+ * 8-bit blocks, the definition the SIMD versions are checked against;
+ * "avx2", "avx512", "avx512vnni", "neon" and "neon-dotprod" are the fast
+ * ones. lk_kernels_get() returns the best version this CPU runs, unless one
+ * was forced with lk_kernels_force() or the LATHE_KERNEL environment variable.
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lk-quant.h"
 #include "lk-types.h"
 
-/* s = dot(w, x) over n elements; w is a row of the weight type, x a row of
- * the activation type the table names for that weight type. */
+/* How activations are stored for a matrix product. */
+typedef enum
+{
+  LK_ACT_F32,  /* floats as they are */
+  LK_ACT_BF16, /* bfloat16 */
+  LK_ACT_Q8,   /* 32-element blocks, planar: int8 q[n], then float d[n/32], then
+                * float s[n/32] with s = d * sum(q) */
+  LK_ACT_Q8K,  /* lk_block_q8_K (256-element blocks with 16-element sums) */
+  LK_ACT_COUNT
+} lk_act;
+
+/* Bytes of one activation row of n elements (n a multiple of the block). */
+size_t lk_act_row_size (lk_act act, int64_t n);
+void lk_quantize_act_q8_ref (const float *x, void *dst, int64_t n);
+
+typedef void (*lk_quantize_act_fn) (const float *x, void *dst, int64_t n);
+
+/* s = dot(w, x) over n elements; w is a row of the weight type, x a row in
+ * the activation format the table names for that type. */
 typedef void (*lk_vec_dot_fn) (int64_t n, float *s, const void *w, const void *x);
+
+/* y[c * y_stride + r] = dot(row r of w, activation row c of x) for r < nr,
+ * c < nc. Rows are w_stride bytes apart, activation rows x_stride bytes. A
+ * kernel reuses each unpacked weight block for several activation rows. */
+typedef void (*lk_gemm_fn) (int64_t n, const void *w, size_t w_stride, int nr, const void *x,
+                            size_t x_stride, int nc, float *y, size_t y_stride);
 
 typedef struct
 {
-  lk_type act_type;            /* activations are converted to this type */
-  lk_quantize_fn quantize_act; /* F32 row -> act_type row */
-  lk_vec_dot_fn vec_dot;       /* NULL: this version cannot multiply the type */
+  lk_act act;                     /* activations are converted to this */
+  lk_quantize_act_fn quantize_act; /* F32 row -> act row (NULL for LK_ACT_F32) */
+  lk_vec_dot_fn vec_dot;          /* NULL: this version cannot multiply the type */
+  lk_gemm_fn gemm;                /* optional; else vec_dot is used */
 } lk_mm_kernel;
 
 typedef struct lk_kernels
@@ -42,6 +70,9 @@ typedef struct lk_kernels
   /* Rotates pairs of x by the angles whose cos/sin are given (n_rot/2 each).
    * Normal mode pairs (2i, 2i+1); NeoX mode pairs (i, i + n_rot/2). */
   void (*rope) (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox);
+  /* Sums n bytes (n a multiple of 64) as 64-bit words: a pure memory read,
+   * for measuring bandwidth. */
+  uint64_t (*sum_bytes) (const void *p, size_t n);
 } lk_kernels;
 
 const lk_kernels *lk_kernels_get (void);
@@ -53,13 +84,14 @@ bool lk_kernels_force (const char *name);
 /* NULL-terminated list of the versions compiled in and runnable here, best last. */
 const char *const *lk_kernels_available (void);
 
-/* The reference table, always available. */
+/* The F32 reference path and the scalar version, always available. */
+const lk_kernels *lk_kernels_reference (void);
 const lk_kernels *lk_kernels_scalar (void);
 
 /* CPU features, as detected at run time. */
 typedef struct
 {
-  bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, avxvnni;
+  bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16, avxvnni;
   bool neon, dotprod, fp16;
 } lk_cpu_features;
 

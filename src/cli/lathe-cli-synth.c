@@ -16,7 +16,7 @@ int
 lathe_cli_synth (int argc, char **argv)
 {
   g_autofree char *arch = NULL, *vocab = NULL, *type = NULL, *output = NULL, *name = NULL;
-  int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, ctx = 2048;
+  int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, ctx = 2048, n_vocab = 0;
   gint64 seed = 1234;
   gboolean tied = FALSE;
   const GOptionEntry entries[] = {
@@ -29,6 +29,8 @@ lathe_cli_synth (int argc, char **argv)
     { "ctx", 0, 0, G_OPTION_ARG_INT, &ctx, N_("Context length (default 2048)"), "N" },
     { "vocab-from", 0, 0, G_OPTION_ARG_FILENAME, &vocab,
       N_("GGUF file whose tokenizer the model uses"), N_("FILE") },
+    { "n-vocab", 0, 0, G_OPTION_ARG_INT, &n_vocab,
+      N_("Vocabulary size: the tokenizer's tokens cut or padded to N"), "N" },
     { "type", 0, 0, G_OPTION_ARG_STRING, &type, N_("Type of the matrices (default F16)"),
       N_("TYPE") },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &tied, N_("Tie the output head to the embedding"), NULL },
@@ -76,6 +78,7 @@ lathe_cli_synth (int argc, char **argv)
   p.tied = tied;
   p.seed = (uint64_t) seed;
   p.vocab_path = vocab;
+  p.n_vocab = n_vocab;
   if (name != NULL)
     p.name = name;
   if (lk_synth (&p, output, &err) != LK_OK)

@@ -23,6 +23,8 @@ static const Command commands[] = {
   { "tokenize", lathe_cli_tokenize, N_("Print the token ids of a text") },
   { "convert", lathe_cli_convert, N_("Convert a llama2.c checkpoint to GGUF") },
   { "synth", lathe_cli_synth, N_("Write a random-weight model of any shape") },
+  { "quantize", lathe_cli_quantize, N_("Write a model with its matrices in another type") },
+  { "bench", lathe_cli_bench, N_("Measure prompt and generation speed") },
 };
 
 static void

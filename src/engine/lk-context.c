@@ -86,24 +86,26 @@ lk_ctx_free (lk_ctx *ctx)
   free (ctx);
 }
 
+/* Scratch for the converted activations of the widest matrix of each
+ * activation format, for a whole batch. */
 static size_t
 max_scratch (const lk_ctx *ctx)
 {
   const lk_model *m = ctx->model;
-  size_t best = 0;
+  int64_t widest[LK_ACT_COUNT] = { 0 };
+  size_t total = 0;
 
   for (size_t i = 0; i < lk_model_n_tensors (m); i++)
     {
       const lk_tensor *t = lk_model_tensor_at (m, i);
       if (t->n_dims >= 2 && (unsigned) t->type < LK_TYPE_COUNT
-          && ctx->kern->mm[t->type].vec_dot != NULL)
-        {
-          const size_t s = lk_matmul_scratch_size (ctx->kern, t->type, t->ne[0], ctx->n_batch);
-          if (s > best)
-            best = s;
-        }
+          && ctx->kern->mm[t->type].vec_dot != NULL && t->ne[0] > widest[ctx->kern->mm[t->type].act])
+        widest[ctx->kern->mm[t->type].act] = t->ne[0];
     }
-  return best;
+  for (int a = 1; a < LK_ACT_COUNT; a++)
+    if (widest[a] > 0)
+      total += lk_act_row_size ((lk_act) a, widest[a]) * (size_t) ctx->n_batch;
+  return total;
 }
 
 static lk_status
@@ -274,19 +276,41 @@ lk_ctx_logits (const lk_ctx *ctx, int i)
 
 /* Forward pass ------------------------------------------------------------ */
 
-static void
-matmul (lk_ctx *ctx, const lk_tensor *w, const float *x, int64_t x_stride, int nt, float *y,
-        int64_t y_stride)
+static lk_mat
+mat_of (const lk_tensor *w)
 {
-  const lk_mat mat = {
+  return (lk_mat) {
     .type = w->type,
     .n_rows = w->ne[1],
     .n_cols = w->ne[0],
     .row_bytes = lk_row_size (w->type, w->ne[0]),
     .data = w->data,
   };
+}
+
+static void
+matmul (lk_ctx *ctx, const lk_tensor *w, const float *x, int64_t x_stride, int nt, float *y,
+        int64_t y_stride)
+{
+  const lk_mat mat = mat_of (w);
 
   lk_matmul (ctx->pool, ctx->kern, &mat, x, x_stride, nt, y, y_stride, ctx->mm_scratch);
+}
+
+/* Several matrices reading the same input, in one pass of the threads. */
+static void
+matmul_n (lk_ctx *ctx, int n, const lk_tensor *const *ws, float *const *ys, const int64_t *y_strides,
+          const float *x, int64_t x_stride, int nt)
+{
+  lk_mat mats[4];
+  lk_matmul_out outs[4];
+
+  for (int i = 0; i < n; i++)
+    {
+      mats[i] = mat_of (ws[i]);
+      outs[i] = (lk_matmul_out) { &mats[i], ys[i], y_strides[i] };
+    }
+  lk_matmul_multi (ctx->pool, ctx->kern, outs, n, x, x_stride, nt, ctx->mm_scratch);
 }
 
 static void
@@ -419,23 +443,34 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
   attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, 0 };
 
   rmsnorm_rows (ctx, ctx->xb, ctx->x, L->attn_norm, nt);
-  matmul (ctx, L->wq, ctx->xb, e, nt, ctx->q, qd);
-  matmul (ctx, L->wk, ctx->xb, e, nt, ctx->k, kvd);
-  matmul (ctx, L->wv, ctx->xb, e, nt, ctx->v, kvd);
+  {
+    const lk_tensor *ws[3] = { L->wq, L->wk, L->wv };
+    float *ys[3] = { ctx->q, ctx->k, ctx->v };
+    const int64_t strides[3] = { qd, kvd, kvd };
+    matmul_n (ctx, 3, ws, ys, strides, ctx->xb, e, nt);
+  }
   add_bias (ctx->q, L->bq, nt, qd);
   add_bias (ctx->k, L->bk, nt, kvd);
   add_bias (ctx->v, L->bv, nt, kvd);
   apply_rope (ctx, ctx->q, nt, L->n_head);
   apply_rope (ctx, ctx->k, nt, L->n_head_kv);
   store_kv (ctx, il, pos, nt);
-  lk_pool_run (ctx->pool, attn_task, &job);
+  /* Short contexts attend faster than threads wake up. */
+  if ((int64_t) nt * L->n_head * (pos + nt) * hd < 64 * 1024)
+    attn_task (&job, 0, 1);
+  else
+    lk_pool_run (ctx->pool, attn_task, &job);
   matmul (ctx, L->wo, ctx->att, qd, nt, ctx->xb, e);
   for (int t = 0; t < nt; t++)
     ctx->kern->add (ctx->x + (size_t) t * e, ctx->xb + (size_t) t * e, e);
 
   rmsnorm_rows (ctx, ctx->xb, ctx->x, L->ffn_norm, nt);
-  matmul (ctx, L->ffn_gate, ctx->xb, e, nt, ctx->hb, ff);
-  matmul (ctx, L->ffn_up, ctx->xb, e, nt, ctx->hb2, ff);
+  {
+    const lk_tensor *ws[2] = { L->ffn_gate, L->ffn_up };
+    float *ys[2] = { ctx->hb, ctx->hb2 };
+    const int64_t strides[2] = { ff, ff };
+    matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
+  }
   for (int t = 0; t < nt; t++)
     ctx->kern->silu_mul (ctx->hb + (size_t) t * ff, ctx->hb2 + (size_t) t * ff, ff);
   matmul (ctx, L->ffn_down, ctx->hb, ff, nt, ctx->xb, e);

@@ -304,7 +304,7 @@ lk_synth (const lk_synth_params *p, const char *path, lk_error *err)
     goto out;
 
   hp.arch = p->arch;
-  hp.n_vocab = lk_vocab_n_tokens (vocab);
+  hp.n_vocab = p->n_vocab > 0 ? p->n_vocab : lk_vocab_n_tokens (vocab);
   hp.n_embd = p->n_embd;
   hp.n_layer = p->n_layer;
   hp.n_ctx_train = p->n_ctx;
@@ -335,7 +335,7 @@ lk_synth (const lk_synth_params *p, const char *path, lk_error *err)
   lk_write_hparams (sc.w, &hp, nh, nkv, nff);
   lk_gguf_writer_set_u32 (sc.w, "general.file_type", file_type_of (p->type));
   lk_gguf_writer_set_u32 (sc.w, "general.quantization_version", 2);
-  lk_vocab_write_gguf (vocab, sc.w);
+  lk_vocab_write_gguf_n (vocab, sc.w, hp.n_vocab);
   s = synth_add (&sc, "token_embd.weight", p->type, p->n_embd, hp.n_vocab, 0.02f, err);
   if (s == LK_OK)
     s = synth_add (&sc, "output_norm.weight", LK_TYPE_F32, p->n_embd, 0, 0.0f, err);

@@ -26,6 +26,7 @@ typedef struct
   bool tied;
   lk_type type;                /* of the matrices; norms stay F32 */
   const char *vocab_path;      /* GGUF with tokenizer.ggml.* (vocab-only files work) */
+  int n_vocab;                 /* 0: the vocabulary's size; else truncated or padded to it */
   uint64_t seed;
   const char *name;
 } lk_synth_params;

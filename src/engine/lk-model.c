@@ -227,7 +227,7 @@ want (lk_model *m, const char *name, int64_t ne0, int64_t ne1, bool required, bo
                            "%s: tensor '%s' has shape %s, expected %s from the hyper-parameters",
                            m->path, name, got, exp);
     }
-  if (matrix && lk_kernels_scalar ()->mm[t->type].vec_dot == NULL)
+  if (matrix && lk_kernels_reference ()->mm[t->type].vec_dot == NULL)
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
                          "%s: tensor '%s' has type %s, which Lathe cannot compute with yet",
                          m->path, name, lk_type_name (t->type));
@@ -356,7 +356,7 @@ lk_model_bind (lk_model *m, lk_error *err)
   if (s != LK_OK)
     return s;
   m->tied = out == NULL;
-  if (m->tied && lk_kernels_scalar ()->mm[m->tok_embd->type].vec_dot == NULL)
+  if (m->tied && lk_kernels_reference ()->mm[m->tok_embd->type].vec_dot == NULL)
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
                          "%s: the output head is tied to 'token_embd.weight' of type %s, which "
                          "Lathe cannot compute with yet",

@@ -880,35 +880,55 @@ write_merges (const lk_vocab *v, lk_gguf_writer *w)
 void
 lk_vocab_write_gguf (const lk_vocab *v, lk_gguf_writer *w)
 {
-  const char **texts = malloc ((size_t) v->n * sizeof *texts);
-  size_t *lens = malloc ((size_t) v->n * sizeof *lens);
-  int32_t *types = malloc ((size_t) v->n * sizeof *types);
+  lk_vocab_write_gguf_n (v, w, v->n);
+}
 
-  if (texts == NULL || lens == NULL || types == NULL)
+void
+lk_vocab_write_gguf_n (const lk_vocab *v, lk_gguf_writer *w, int32_t n)
+{
+  const char **texts = malloc ((size_t) n * sizeof *texts);
+  size_t *lens = malloc ((size_t) n * sizeof *lens);
+  int32_t *types = malloc ((size_t) n * sizeof *types);
+  float *scores = malloc ((size_t) n * sizeof *scores);
+  char (*pads)[24] = n > v->n ? malloc ((size_t) (n - v->n) * sizeof *pads) : NULL;
+
+  if (texts == NULL || lens == NULL || types == NULL || scores == NULL || (n > v->n && pads == NULL))
     abort (); /* bookkeeping allocation for a vocabulary already in memory */
-  for (int32_t i = 0; i < v->n; i++)
+  for (int32_t i = 0; i < n; i++)
     {
-      texts[i] = text_of (v, i);
-      lens[i] = v->len[i];
-      types[i] = v->types[i];
+      if (i < v->n)
+        {
+          texts[i] = text_of (v, i);
+          lens[i] = v->len[i];
+          types[i] = v->types[i];
+          scores[i] = v->scores[i];
+          continue;
+        }
+      snprintf (pads[i - v->n], sizeof pads[0], "<pad_%d>", i);
+      texts[i] = pads[i - v->n];
+      lens[i] = strlen (texts[i]);
+      types[i] = LK_TOKEN_UNUSED;
+      scores[i] = 0.0f;
     }
   lk_gguf_writer_set_str (w, "tokenizer.ggml.model", v->model);
   if (v->type == LK_VOCAB_BPE)
     lk_gguf_writer_set_str (w, "tokenizer.ggml.pre", v->pre);
-  lk_gguf_writer_set_arr_str (w, "tokenizer.ggml.tokens", texts, lens, (size_t) v->n);
-  lk_gguf_writer_set_arr (w, "tokenizer.ggml.scores", LK_GGUF_FLOAT32, v->scores, (size_t) v->n);
-  lk_gguf_writer_set_arr (w, "tokenizer.ggml.token_type", LK_GGUF_INT32, types, (size_t) v->n);
-  if (v->bos >= 0)
-    lk_gguf_writer_set_u32 (w, "tokenizer.ggml.bos_token_id", (uint32_t) v->bos);
-  if (v->eos >= 0)
-    lk_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", (uint32_t) v->eos);
-  if (v->unk >= 0)
-    lk_gguf_writer_set_u32 (w, "tokenizer.ggml.unknown_token_id", (uint32_t) v->unk);
+  lk_gguf_writer_set_arr_str (w, "tokenizer.ggml.tokens", texts, lens, (size_t) n);
+  lk_gguf_writer_set_arr (w, "tokenizer.ggml.scores", LK_GGUF_FLOAT32, scores, (size_t) n);
+  lk_gguf_writer_set_arr (w, "tokenizer.ggml.token_type", LK_GGUF_INT32, types, (size_t) n);
   if (v->type == LK_VOCAB_BPE)
     write_merges (v, w);
-  lk_gguf_writer_set_bool (w, "tokenizer.ggml.add_bos_token", v->add_bos);
-  lk_gguf_writer_set_bool (w, "tokenizer.ggml.add_eos_token", v->add_eos);
+  if (v->bos >= 0 && v->bos < n)
+    lk_gguf_writer_set_u32 (w, "tokenizer.ggml.bos_token_id", (uint32_t) v->bos);
+  if (v->eos >= 0 && v->eos < n)
+    lk_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", (uint32_t) v->eos);
+  if (v->unk >= 0 && v->unk < n)
+    lk_gguf_writer_set_u32 (w, "tokenizer.ggml.unknown_token_id", (uint32_t) v->unk);
+  lk_gguf_writer_set_bool (w, "tokenizer.ggml.add_bos_token", v->add_bos && v->bos < n);
+  lk_gguf_writer_set_bool (w, "tokenizer.ggml.add_eos_token", v->add_eos && v->eos < n);
   free (texts);
   free (lens);
   free (types);
+  free (scores);
+  free (pads);
 }

@@ -81,3 +81,6 @@ size_t lk_vocab_piece (const lk_vocab *v, int32_t id, bool special, char *buf, s
 
 /* Writes the tokenizer.ggml.* keys describing this vocabulary. */
 void lk_vocab_write_gguf (const lk_vocab *v, lk_gguf_writer *w);
+/* The same with exactly n tokens: the first n, or all padded with unused
+ * "<pad_i>" tokens (synthetic models of a given vocabulary size). */
+void lk_vocab_write_gguf_n (const lk_vocab *v, lk_gguf_writer *w, int32_t n);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lk-bench.h"
 #include "lk-context.h"
 #include "lk-generate.h"
 #include "lk-kernels.h"
@@ -22,6 +23,8 @@ usage (FILE *fp)
            "Commands:\n"
            "  generate   generate text: -m MODEL -p PROMPT [-n N] [sampling options]\n"
            "  tokenize   print the token ids of TEXT: -m MODEL TEXT\n"
+           "  bench      measure speed: -m MODEL [-t N] [-p 128] [-n 64] [-r 5] [--json]\n"
+           "             (-p and -n are the prompt and generated token counts here)\n"
            "  version    print the version and the kernel versions this CPU runs\n"
            "\n"
            "Options:\n"
@@ -154,6 +157,44 @@ cmd_tokenize (const runner_args *a)
 }
 
 static int
+cmd_bench (const runner_args *a, const char *n_prompt)
+{
+  lk_bench_params bp;
+  lk_bench_result r;
+  lk_error err = { 0 };
+  char *end;
+
+  lk_bench_params_init (&bp);
+  if (n_prompt != NULL)
+    {
+      long v = strtol (n_prompt, &end, 10);
+      if (*end != '\0' || end == n_prompt || v < 0 || v > 65536)
+        {
+          fprintf (stderr, "lathe-run bench: -p expects a token count, got '%s'\n", n_prompt);
+          return 2;
+        }
+      bp.n_prompt = (int) v;
+    }
+  if (a->n_predict_set)
+    bp.n_gen = a->n_predict;
+  bp.reps = a->reps;
+  bp.n_threads = a->n_threads;
+  bp.kernel = a->kernel;
+  bp.load_mode = a->load_mode;
+  bp.bandwidth = !a->no_bandwidth;
+  if (lk_bench_run (a->model, a->tokenizer, &bp, &r, &err) != LK_OK)
+    {
+      fprintf (stderr, "lathe-run: %s\n", err.message);
+      return 1;
+    }
+  if (a->json)
+    lk_bench_print_json (&r, stdout);
+  else
+    lk_bench_print_text (&r, stdout);
+  return 0;
+}
+
+static int
 cmd_version (void)
 {
   const char *const *names = lk_kernels_available ();
@@ -190,6 +231,8 @@ main (int argc, char **argv)
     return cmd_generate (&a);
   if (strcmp (argv[1], "tokenize") == 0)
     return cmd_tokenize (&a);
+  if (strcmp (argv[1], "bench") == 0)
+    return cmd_bench (&a, a.prompt_set ? a.prompt : NULL);
   fprintf (stderr, "lathe-run: unknown command '%s'\n", argv[1]);
   usage (stderr);
   return 2;

@@ -63,6 +63,7 @@ runner_args_parse (runner_args *a, int argc, char **argv)
   memset (a, 0, sizeof *a);
   a->prompt = "";
   a->n_predict = 128;
+  a->reps = 5;
   a->load_mode = LK_LOAD_READ;
   lk_sampler_params_init (&a->sampling);
 
@@ -76,6 +77,11 @@ runner_args_parse (runner_args *a, int argc, char **argv)
       if (strcmp (o, "--json") == 0)
         {
           a->json = true;
+          takes = false;
+        }
+      else if (strcmp (o, "--no-bandwidth") == 0)
+        {
+          a->no_bandwidth = true;
           takes = false;
         }
       else if (o[0] != '-' || strcmp (o, "-") == 0)
@@ -93,13 +99,21 @@ runner_args_parse (runner_args *a, int argc, char **argv)
       else if (IS ("-z", "--tokenizer"))
         a->tokenizer = v;
       else if (IS ("-p", "--prompt"))
-        a->prompt = v;
+        {
+          a->prompt = v;
+          a->prompt_set = true;
+        }
       else if (IS ("-n", "--n-predict"))
-        ok = parse_int (o, v, 0, 1 << 24, &a->n_predict);
+        {
+          ok = parse_int (o, v, 0, 1 << 24, &a->n_predict);
+          a->n_predict_set = true;
+        }
       else if (IS ("-c", "--ctx-size"))
         ok = parse_int (o, v, 0, 1 << 22, &a->n_ctx);
       else if (IS ("-t", "--threads"))
         ok = parse_int (o, v, 0, 1024, &a->n_threads);
+      else if (IS ("-r", "--repetitions"))
+        ok = parse_int (o, v, 1, 1000, &a->reps);
       else if (strcmp (o, "--temp") == 0)
         ok = parse_float (o, v, 0.0f, 100.0f, &a->sampling.temperature);
       else if (strcmp (o, "--top-k") == 0)

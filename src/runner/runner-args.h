@@ -17,7 +17,10 @@ typedef struct
   int n_predict;
   int n_ctx;
   int n_threads;
+  int reps;
   bool json;
+  bool prompt_set, n_predict_set;
+  bool no_bandwidth;
   lk_load_mode load_mode;
   lk_sampler_params sampling;
 } runner_args;

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* The F32 reference path: each weight block is dequantized and multiplied in
+ * F32 with unquantized activations. Slow, and the yardstick of numerical
+ * accuracy for every other version. */
+#include <math.h>
+#include <string.h>
+
+#include "lk-half.h"
+#include "lk-kernels-private.h"
+
+/* Weights of any type times F32 activations, by dequantizing a block at a
+ * time: the F32 reference path. */
+#define REF_CHUNK 256
+
+static void
+vec_dot_dequant (lk_type type, int64_t n, float *s, const void *w, const float *x)
+{
+  const lk_type_traits *tr = lk_type_get_traits (type);
+  const lk_dequantize_fn deq = lk_get_dequantize (type);
+  const int64_t chunk = tr->block_size > REF_CHUNK ? tr->block_size : REF_CHUNK;
+  const uint8_t *wb = w;
+  float buf[REF_CHUNK > LK_QK_K ? REF_CHUNK : LK_QK_K];
+  double sum = 0.0;
+
+  for (int64_t i = 0; i < n; i += chunk)
+    {
+      const int64_t len = n - i < chunk ? n - i : chunk;
+      deq (wb + lk_row_size (type, i), buf, len);
+      for (int64_t j = 0; j < len; j++)
+        sum += (double) buf[j] * x[i + j];
+    }
+  *s = (float) sum;
+}
+
+#define DEFINE_REF_DOT(lower, TYPE)                                                  \
+  static void vec_dot_##lower##_ref (int64_t n, float *s, const void *w, const void *x) \
+  {                                                                                  \
+    vec_dot_dequant (TYPE, n, s, w, x);                                              \
+  }
+
+DEFINE_REF_DOT (f32, LK_TYPE_F32)
+DEFINE_REF_DOT (f16, LK_TYPE_F16)
+DEFINE_REF_DOT (bf16, LK_TYPE_BF16)
+DEFINE_REF_DOT (q4_0, LK_TYPE_Q4_0)
+DEFINE_REF_DOT (q4_1, LK_TYPE_Q4_1)
+DEFINE_REF_DOT (q5_0, LK_TYPE_Q5_0)
+DEFINE_REF_DOT (q5_1, LK_TYPE_Q5_1)
+DEFINE_REF_DOT (q8_0, LK_TYPE_Q8_0)
+DEFINE_REF_DOT (q2_K, LK_TYPE_Q2_K)
+DEFINE_REF_DOT (q3_K, LK_TYPE_Q3_K)
+DEFINE_REF_DOT (q4_K, LK_TYPE_Q4_K)
+DEFINE_REF_DOT (q5_K, LK_TYPE_Q5_K)
+DEFINE_REF_DOT (q6_K, LK_TYPE_Q6_K)
+
+#define MM_REF(TYPE, lower) [TYPE] = { LK_ACT_F32, NULL, vec_dot_##lower##_ref, NULL }
+
+static const lk_kernels reference_kernels = {
+  .name = "reference",
+  .mm = {
+    MM_REF (LK_TYPE_F32, f32),
+    MM_REF (LK_TYPE_F16, f16),
+    MM_REF (LK_TYPE_BF16, bf16),
+    MM_REF (LK_TYPE_Q4_0, q4_0),
+    MM_REF (LK_TYPE_Q4_1, q4_1),
+    MM_REF (LK_TYPE_Q5_0, q5_0),
+    MM_REF (LK_TYPE_Q5_1, q5_1),
+    MM_REF (LK_TYPE_Q8_0, q8_0),
+    MM_REF (LK_TYPE_Q2_K, q2_K),
+    MM_REF (LK_TYPE_Q3_K, q3_K),
+    MM_REF (LK_TYPE_Q4_K, q4_K),
+    MM_REF (LK_TYPE_Q5_K, q5_K),
+    MM_REF (LK_TYPE_Q6_K, q6_K),
+  },
+  .rmsnorm = lk_rmsnorm_scalar,
+  .softmax = lk_softmax_scalar,
+  .silu_mul = lk_silu_mul_scalar,
+  .add = lk_add_scalar,
+  .dot_f32 = lk_dot_f32_scalar,
+  .axpy_f32 = lk_axpy_f32_scalar,
+  .dot_f16 = lk_dot_f16_scalar,
+  .axpy_f16 = lk_axpy_f16_scalar,
+  .f32_to_f16 = lk_f32_to_f16_scalar,
+  .rope = lk_rope_scalar,
+  .sum_bytes = lk_sum_bytes_scalar,
+};
+
+const lk_kernels *
+lk_kernels_reference (void)
+{
+  return &reference_kernels;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lathe-cli"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+
+#include "lathe-cli.h"
+#include "lathe-error.h"
+#include "lk-bench.h"
+#include "lk-kernels.h"
+
+int
+lathe_cli_bench (int argc, char **argv)
+{
+  g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL;
+  int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
+  gboolean json = FALSE, no_bandwidth = FALSE;
+  const GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model file"), N_("FILE") },
+    { "tokenizer", 'z', 0, G_OPTION_ARG_FILENAME, &tokenizer,
+      N_("tokenizer.bin of a llama2.c checkpoint"), N_("FILE") },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
+    { "n-prompt", 'p', 0, G_OPTION_ARG_INT, &n_prompt,
+      N_("Prompt tokens processed in one batch (0: skip)"), "N" },
+    { "n-gen", 'n', 0, G_OPTION_ARG_INT, &n_gen,
+      N_("Tokens generated one at a time (0: skip)"), "N" },
+    { "repetitions", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Measured repetitions"), "N" },
+    { "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel,
+      N_("Kernel version (scalar, avx2, avx512, neon; default: the best)"), N_("NAME") },
+    { "load", 0, 0, G_OPTION_ARG_STRING, &load, N_("Load weights by read (default) or mmap"),
+      N_("MODE") },
+    { "no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &no_bandwidth,
+      N_("Skip measuring the memory bandwidth"), NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new (_("— measure speed"));
+  lk_bench_params bp;
+  lk_bench_result r;
+  lk_error err = { 0 };
+  GError *error = NULL;
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!lathe_cli_parse (context, &argc, &argv))
+    return 2;
+  if (model == NULL || threads < 0 || n_prompt < 0 || n_gen < 0 || reps < 1
+      || (n_prompt == 0 && n_gen == 0))
+    {
+      lathe_cli_error (_("usage: lathe-cli bench -m MODEL [-t N] [-p 128] [-n 64] [-r 5] [--json]"));
+      return 2;
+    }
+  lk_bench_params_init (&bp);
+  bp.n_prompt = n_prompt;
+  bp.n_gen = n_gen;
+  bp.reps = reps;
+  bp.n_threads = threads;
+  bp.kernel = kernel;
+  bp.bandwidth = !no_bandwidth;
+  if (kernel != NULL && lk_kernels_find (kernel) == NULL)
+    {
+      lathe_cli_error (_("kernel version “%s” is unknown or cannot run on this CPU"), kernel);
+      return 2;
+    }
+  if (load != NULL && !lk_load_mode_from_name (load, &bp.load_mode))
+    {
+      lathe_cli_error (_("--load expects read or mmap, got “%s”"), load);
+      return 2;
+    }
+  if (lk_bench_run (model, tokenizer, &bp, &r, &err) != LK_OK)
+    {
+      lathe_error_from_engine (&error, &err);
+      return lathe_cli_fail (error);
+    }
+  if (json)
+    lk_bench_print_json (&r, stdout);
+  else
+    lk_bench_print_text (&r, stdout);
+  return 0;
+}

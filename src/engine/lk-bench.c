@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "lk-bench.h"
+#include "lk-context.h"
+#include "lk-generate.h"
+#include "lk-kernels.h"
+#include "lk-pool.h"
+#include "lk-sampler.h"
+
+#define BW_BYTES ((size_t) 512 << 20)
+
+void
+lk_bench_params_init (lk_bench_params *p)
+{
+  memset (p, 0, sizeof *p);
+  p->n_prompt = 128;
+  p->n_gen = 64;
+  p->reps = 5;
+  p->kv_type = LK_TYPE_F16;
+  p->bandwidth = true;
+  p->load_mode = LK_LOAD_READ;
+}
+
+static lk_stat
+stats_of (const double *v, int n)
+{
+  lk_stat s = { 0, 0 };
+
+  for (int i = 0; i < n; i++)
+    s.mean += v[i];
+  s.mean /= n > 0 ? n : 1;
+  for (int i = 0; i < n; i++)
+    s.sd += (v[i] - s.mean) * (v[i] - s.mean);
+  s.sd = n > 1 ? sqrt (s.sd / (n - 1)) : 0.0;
+  return s;
+}
+
+typedef struct
+{
+  const uint8_t *buf;
+  size_t size;
+  uint64_t sums[64];
+} bw_job;
+
+static void
+bw_task (void *arg, int ith, int nth)
+{
+  bw_job *job = arg;
+  const size_t chunk = job->size / (size_t) nth / 64 * 64;
+  const uint8_t *p = job->buf + chunk * (size_t) ith;
+
+  job->sums[ith & 63] += lk_kernels_get ()->sum_bytes (p, chunk);
+}
+
+double
+lk_measure_bandwidth (int n_threads)
+{
+  lk_pool *pool = lk_pool_new (n_threads);
+  uint8_t *buf = NULL;
+  bw_job job;
+  double best = 0.0;
+
+  if (pool == NULL || posix_memalign ((void **) &buf, 4096, BW_BYTES) != 0)
+    {
+      lk_pool_free (pool);
+      return 0.0;
+    }
+  for (size_t i = 0; i < BW_BYTES; i += 4096)
+    memset (buf + i, (int) (i >> 12), 4096);
+  job = (bw_job) { buf, BW_BYTES, { 0 } };
+  for (int pass = 0; pass < 7; pass++)
+    {
+      const double t0 = lk_now_ms ();
+      lk_pool_run (pool, bw_task, &job);
+      const double ms = lk_now_ms () - t0;
+      if (pass > 0 && ms > 0 && BW_BYTES / ms / 1e6 > best)
+        best = BW_BYTES / ms / 1e6;
+    }
+  /* Keep the sums observable so the reads cannot be dropped. */
+  if (job.sums[0] == 42)
+    best += 1e-12;
+  free (buf);
+  lk_pool_free (pool);
+  return best;
+}
+
+/* Bytes a generated token reads: every matrix once, an embedding row, the
+ * norms, and the KV cache up to the mean position of the decode test. */
+static uint64_t
+bytes_per_token (const lk_model *m, int n_gen, lk_type kv_type)
+{
+  const lk_hparams *hp = lk_model_hparams (m);
+  const lk_tensor *emb = lk_model_tok_embd (m);
+  uint64_t bytes = 0;
+
+  for (size_t i = 0; i < lk_model_n_tensors (m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (m, i);
+      if (t != emb)
+        bytes += t->nbytes;
+    }
+  bytes += lk_row_size (emb->type, emb->ne[0]);
+  if (lk_model_output_tied (m))
+    bytes += emb->nbytes;
+  for (int il = 0; il < hp->n_layer; il++)
+    {
+      const uint64_t kv_dim = (uint64_t) lk_model_layer (m, il)->n_head_kv * (uint64_t) hp->head_dim;
+      bytes += 2 * kv_dim * (kv_type == LK_TYPE_F16 ? 2 : 4) * (uint64_t) (n_gen / 2);
+    }
+  return bytes;
+}
+
+static void
+random_tokens (int32_t *toks, int n, int n_vocab, uint64_t seed)
+{
+  for (int i = 0; i < n; i++)
+    {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      toks[i] = (int32_t) ((seed >> 33) % (uint64_t) n_vocab);
+    }
+}
+
+static lk_status
+run_prefill (lk_ctx *ctx, const int32_t *toks, int n, int n_vocab, double *ms, lk_error *err)
+{
+  const double t0 = lk_now_ms ();
+  lk_status s;
+
+  lk_ctx_truncate (ctx, 0);
+  s = lk_ctx_decode (ctx, toks, n, false, err);
+  if (s == LK_OK)
+    (void) lk_argmax (lk_ctx_logits (ctx, -1), n_vocab);
+  *ms = lk_now_ms () - t0;
+  return s;
+}
+
+static lk_status
+run_decode (lk_ctx *ctx, int32_t first, int n, int n_vocab, double *ms, lk_error *err)
+{
+  const double t0 = lk_now_ms ();
+  int32_t tok = first;
+
+  lk_ctx_truncate (ctx, 0);
+  for (int i = 0; i < n; i++)
+    {
+      lk_status s = lk_ctx_decode (ctx, &tok, 1, false, err);
+      if (s != LK_OK)
+        return s;
+      tok = lk_argmax (lk_ctx_logits (ctx, -1), n_vocab);
+    }
+  *ms = lk_now_ms () - t0;
+  return LK_OK;
+}
+
+lk_status
+lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench_params *p,
+              lk_bench_result *r, lk_error *err)
+{
+  lk_model_params mp;
+  lk_ctx_params cp;
+  lk_model *m = NULL;
+  lk_ctx *ctx = NULL;
+  int32_t *toks = NULL;
+  double *times = NULL;
+  const int reps = p->reps > 0 ? p->reps : 1;
+  double ttft = 0.0;
+  lk_status s;
+  struct rusage ru;
+
+  memset (r, 0, sizeof *r);
+  lk_model_params_init (&mp);
+  mp.load_mode = p->load_mode;
+  mp.tokenizer_path = tokenizer_path;
+  if ((s = lk_model_open (model_path, &mp, &m, err)) != LK_OK)
+    return s;
+  lk_ctx_params_init (&cp);
+  cp.n_ctx = p->n_prompt + p->n_gen + 16;
+  cp.n_batch = p->n_prompt > 0 ? p->n_prompt : 1;
+  cp.n_threads = p->n_threads;
+  cp.kernel = p->kernel;
+  cp.kv_type = p->kv_type;
+  if ((s = lk_ctx_new (m, &cp, &ctx, err)) != LK_OK)
+    goto out;
+
+  snprintf (r->model, sizeof r->model, "%s", model_path);
+  r->model_bytes = lk_model_file_size (m);
+  r->n_params = lk_model_n_params (m);
+  r->threads = lk_ctx_n_threads (ctx);
+  snprintf (r->kernel, sizeof r->kernel, "%s", lk_ctx_kernel_name (ctx));
+  r->n_prompt = p->n_prompt;
+  r->n_gen = p->n_gen;
+  r->reps = reps;
+  r->load_ms = lk_model_load_ms (m);
+  {
+    /* The type most weight bytes have. */
+    uint64_t by_type[LK_TYPE_COUNT] = { 0 };
+    int best = 0;
+    for (size_t i = 0; i < lk_model_n_tensors (m); i++)
+      by_type[lk_model_tensor_at (m, i)->type] += lk_model_tensor_at (m, i)->nbytes;
+    for (int t = 0; t < LK_TYPE_COUNT; t++)
+      if (by_type[t] > by_type[best])
+        best = t;
+    snprintf (r->type, sizeof r->type, "%s", lk_type_name ((lk_type) best));
+  }
+
+  toks = malloc ((size_t) (p->n_prompt > 0 ? p->n_prompt : 1) * sizeof *toks);
+  times = malloc ((size_t) reps * sizeof *times);
+  if (toks == NULL || times == NULL)
+    {
+      s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+  random_tokens (toks, p->n_prompt > 0 ? p->n_prompt : 1, lk_model_hparams (m)->n_vocab, 1234);
+
+  if (p->n_prompt > 0)
+    {
+      double ms;
+      if ((s = run_prefill (ctx, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err))
+          != LK_OK)
+        goto out;
+      for (int i = 0; i < reps && s == LK_OK; i++)
+        {
+          s = run_prefill (ctx, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err);
+          times[i] = p->n_prompt * 1e3 / ms;
+          ttft += ms / reps;
+        }
+      r->prefill_tps = stats_of (times, reps);
+      r->ttft_ms = ttft;
+    }
+  if (s == LK_OK && p->n_gen > 0)
+    {
+      double ms;
+      if ((s = run_decode (ctx, toks[0], p->n_gen < 8 ? p->n_gen : 8,
+                           lk_model_hparams (m)->n_vocab, &ms, err)) != LK_OK)
+        goto out;
+      for (int i = 0; i < reps && s == LK_OK; i++)
+        {
+          s = run_decode (ctx, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
+          times[i] = p->n_gen * 1e3 / ms;
+        }
+      r->decode_tps = stats_of (times, reps);
+    }
+  if (s != LK_OK)
+    goto out;
+  r->bytes_per_token = bytes_per_token (m, p->n_gen, p->kv_type);
+  getrusage (RUSAGE_SELF, &ru);
+  r->peak_rss_bytes = (uint64_t) ru.ru_maxrss * 1024;
+  if (p->bandwidth)
+    {
+      r->bandwidth_gbs = lk_measure_bandwidth (r->threads);
+      if (r->bandwidth_gbs > 0 && r->bytes_per_token > 0)
+        r->bandwidth_ratio = r->decode_tps.mean * (double) r->bytes_per_token
+                             / (r->bandwidth_gbs * 1e9);
+    }
+out:
+  free (toks);
+  free (times);
+  lk_ctx_free (ctx);
+  lk_model_free (m);
+  return s;
+}
+
+static void
+json_string (FILE *fp, const char *s)
+{
+  fputc ('"', fp);
+  for (; *s; s++)
+    {
+      if (*s == '"' || *s == '\\')
+        fprintf (fp, "\\%c", *s);
+      else if ((unsigned char) *s < 0x20)
+        fprintf (fp, "\\u%04x", *s);
+      else
+        fputc (*s, fp);
+    }
+  fputc ('"', fp);
+}
+
+void
+lk_bench_print_json (const lk_bench_result *r, FILE *fp)
+{
+  fprintf (fp, "{\n  \"model\": ");
+  json_string (fp, r->model);
+  fprintf (fp,
+           ",\n  \"type\": \"%s\",\n  \"model_bytes\": %llu,\n  \"n_params\": %llu,\n"
+           "  \"threads\": %d,\n  \"kernel\": \"%s\",\n  \"n_prompt\": %d,\n  \"n_gen\": %d,\n"
+           "  \"reps\": %d,\n"
+           "  \"prefill_tps\": {\"mean\": %.3f, \"sd\": %.3f},\n"
+           "  \"decode_tps\": {\"mean\": %.3f, \"sd\": %.3f},\n"
+           "  \"ttft_ms\": %.3f,\n  \"load_ms\": %.3f,\n  \"peak_rss_bytes\": %llu,\n"
+           "  \"bandwidth_gbs\": %.3f,\n  \"bytes_per_token\": %llu,\n"
+           "  \"bandwidth_ratio\": %.4f\n}\n",
+           r->type, (unsigned long long) r->model_bytes, (unsigned long long) r->n_params,
+           r->threads, r->kernel, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
+           r->prefill_tps.sd, r->decode_tps.mean, r->decode_tps.sd, r->ttft_ms, r->load_ms,
+           (unsigned long long) r->peak_rss_bytes, r->bandwidth_gbs,
+           (unsigned long long) r->bytes_per_token, r->bandwidth_ratio);
+}
+
+void
+lk_bench_print_text (const lk_bench_result *r, FILE *fp)
+{
+  fprintf (fp, "model      %s (%s, %.1f MB, %.1f M parameters)\n", r->model, r->type,
+           r->model_bytes / 1e6, r->n_params / 1e6);
+  fprintf (fp, "kernel     %s, %d thread%s\n", r->kernel, r->threads, r->threads == 1 ? "" : "s");
+  if (r->n_prompt > 0)
+    fprintf (fp, "pp%-4d     %10.1f ± %.1f tok/s   (time to first token %.1f ms)\n", r->n_prompt,
+             r->prefill_tps.mean, r->prefill_tps.sd, r->ttft_ms);
+  if (r->n_gen > 0)
+    fprintf (fp, "tg%-4d     %10.1f ± %.1f tok/s\n", r->n_gen, r->decode_tps.mean,
+             r->decode_tps.sd);
+  fprintf (fp, "load       %.1f ms, peak RSS %.1f MB\n", r->load_ms, r->peak_rss_bytes / 1e6);
+  if (r->bandwidth_gbs > 0)
+    fprintf (fp,
+             "bandwidth  %.1f GB/s measured; %.1f MB read per token; decode at %.0f%% of the "
+             "bound (%.1f tok/s)\n",
+             r->bandwidth_gbs, r->bytes_per_token / 1e6, 100.0 * r->bandwidth_ratio,
+             r->bandwidth_gbs * 1e9 / (double) r->bytes_per_token);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Speed measurement: prompt processing and token generation as llama-bench
+ * runs them (a batch of p tokens; n tokens one at a time from an empty
+ * cache), against this machine's measured memory bandwidth. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lk-model.h"
+#include "lk-status.h"
+
+typedef struct
+{
+  int n_prompt;       /* tokens of the prefill test (0: skip) */
+  int n_gen;          /* tokens of the decode test (0: skip) */
+  int reps;           /* measured repetitions after one warm-up */
+  int n_threads;      /* 0: all cores */
+  const char *kernel; /* NULL: the best */
+  lk_type kv_type;
+  bool bandwidth;     /* measure the memory read bandwidth too */
+  lk_load_mode load_mode;
+} lk_bench_params;
+
+typedef struct
+{
+  double mean, sd;
+} lk_stat;
+
+typedef struct
+{
+  char model[512];
+  char type[16];
+  uint64_t model_bytes, n_params;
+  int threads;
+  char kernel[16];
+  int n_prompt, n_gen, reps;
+  lk_stat prefill_tps;
+  lk_stat decode_tps;
+  double ttft_ms;
+  double load_ms;
+  uint64_t peak_rss_bytes;
+  double bandwidth_gbs;      /* 0 when not measured */
+  uint64_t bytes_per_token;  /* weights and KV cache read per generated token */
+  double bandwidth_ratio;    /* decode speed / (bandwidth / bytes per token) */
+} lk_bench_result;
+
+void lk_bench_params_init (lk_bench_params *p);
+lk_status lk_bench_run (const char *model_path, const char *tokenizer_path,
+                        const lk_bench_params *p, lk_bench_result *r, lk_error *err);
+/* Read bandwidth of this machine with n threads, in GB/s (best of several
+ * passes over a buffer much larger than the caches). */
+double lk_measure_bandwidth (int n_threads);
+void lk_bench_print_json (const lk_bench_result *r, FILE *fp);
+void lk_bench_print_text (const lk_bench_result *r, FILE *fp);

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lk-export.h"
+#include "lk-pool.h"
+#include "lk-quant.h"
+#include "lk-quantize.h"
+
+void
+lk_quantize_params_init (lk_quantize_params *p)
+{
+  memset (p, 0, sizeof *p);
+  p->type = LK_TYPE_Q8_0;
+}
+
+static const struct
+{
+  const char *name;
+  lk_type type;
+  lk_mix mix;
+} presets[] = {
+  { "Q2_K", LK_TYPE_Q2_K, LK_MIX_Q2_K },
+  { "Q3_K_M", LK_TYPE_Q3_K, LK_MIX_Q3_K_M },
+  { "Q3_K", LK_TYPE_Q3_K, LK_MIX_Q3_K_M },
+  { "Q4_K_M", LK_TYPE_Q4_K, LK_MIX_Q4_K_M },
+  { "Q4_K", LK_TYPE_Q4_K, LK_MIX_Q4_K_M },
+  { "Q5_K_M", LK_TYPE_Q5_K, LK_MIX_Q5_K_M },
+  { "Q5_K", LK_TYPE_Q5_K, LK_MIX_Q5_K_M },
+};
+
+bool
+lk_quantize_parse_type (const char *name, lk_type *type, lk_mix *mix)
+{
+  lk_type t;
+
+  for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+    if (strcasecmp (name, presets[i].name) == 0)
+      {
+        *type = presets[i].type;
+        *mix = presets[i].mix;
+        return true;
+      }
+  t = lk_type_from_name (name);
+  if (t == LK_TYPE_COUNT || lk_get_quantize_ref (t) == NULL || t == LK_TYPE_Q8_1
+      || t == LK_TYPE_Q8_K)
+    return false;
+  *type = t;
+  *mix = LK_MIX_NONE;
+  return true;
+}
+
+const char *
+lk_mix_name (lk_mix mix)
+{
+  switch (mix)
+    {
+    case LK_MIX_PURE: return "pure";
+    case LK_MIX_Q2_K: return "Q2_K";
+    case LK_MIX_Q3_K_M: return "Q3_K_M";
+    case LK_MIX_Q4_K_M: return "Q4_K_M";
+    case LK_MIX_Q5_K_M: return "Q5_K_M";
+    default: return "none";
+    }
+}
+
+lk_type
+lk_type_fallback (lk_type type, int64_t n_cols)
+{
+  lk_type t = type;
+
+  if (lk_row_size (t, n_cols) != 0)
+    return t;
+  /* The 32-element type nearest in size and quality. */
+  switch (type)
+    {
+    case LK_TYPE_Q2_K:
+    case LK_TYPE_Q3_K: t = LK_TYPE_Q4_0; break;
+    case LK_TYPE_Q4_K: t = LK_TYPE_Q5_0; break;
+    case LK_TYPE_Q5_K: t = LK_TYPE_Q5_1; break;
+    case LK_TYPE_Q6_K: t = LK_TYPE_Q8_0; break;
+    default: t = LK_TYPE_F16; break;
+    }
+  if (lk_row_size (t, n_cols) == 0)
+    t = LK_TYPE_F16;
+  return t;
+}
+
+/* llama.cpp's rule: more bits in the first and last eighth of the layers and
+ * every third layer between. */
+static bool
+use_more_bits (int layer, int n_layer)
+{
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+static int
+layer_of (const char *name)
+{
+  int layer;
+
+  return sscanf (name, "blk.%d.", &layer) == 1 ? layer : -1;
+}
+
+static lk_type
+preset_type (const lk_model *m, const lk_tensor *t, const lk_quantize_params *p)
+{
+  const char *name = t->name;
+  const int n_layer = lk_model_hparams (m)->n_layer;
+  const int layer = layer_of (name);
+  const lk_layer *l0 = lk_model_layer (m, 0);
+  const int gqa = l0->n_head / l0->n_head_kv;
+  const bool is_output = strcmp (name, "output.weight") == 0
+                         || (lk_model_output_tied (m) && strcmp (name, "token_embd.weight") == 0);
+
+  if (p->mix == LK_MIX_PURE)
+    return p->type;
+  if (is_output)
+    {
+      /* The output head is where quantization error hurts most. */
+      if (p->type == LK_TYPE_F32 || p->type == LK_TYPE_F16 || p->type == LK_TYPE_BF16
+          || p->type == LK_TYPE_Q8_0)
+        return p->type;
+      return lk_row_size (LK_TYPE_Q6_K, t->ne[0]) ? LK_TYPE_Q6_K : LK_TYPE_Q8_0;
+    }
+  if (strstr (name, "attn_v.weight") != NULL)
+    switch (p->mix)
+      {
+      case LK_MIX_Q2_K: return gqa >= 4 ? LK_TYPE_Q4_K : LK_TYPE_Q3_K;
+      case LK_MIX_Q3_K_M: return layer < 2 ? LK_TYPE_Q5_K : LK_TYPE_Q4_K;
+      case LK_MIX_Q4_K_M:
+      case LK_MIX_Q5_K_M: return use_more_bits (layer, n_layer) ? LK_TYPE_Q6_K : p->type;
+      default: return p->type;
+      }
+  if (strstr (name, "ffn_down") != NULL)
+    switch (p->mix)
+      {
+      case LK_MIX_Q2_K: return LK_TYPE_Q3_K;
+      case LK_MIX_Q3_K_M:
+        return layer < n_layer / 16 ? LK_TYPE_Q5_K : LK_TYPE_Q4_K;
+      case LK_MIX_Q4_K_M:
+      case LK_MIX_Q5_K_M: return use_more_bits (layer, n_layer) ? LK_TYPE_Q6_K : p->type;
+      default: return p->type;
+      }
+  if (strstr (name, "attn_output.weight") != NULL)
+    switch (p->mix)
+      {
+      case LK_MIX_Q2_K: return LK_TYPE_Q3_K;
+      case LK_MIX_Q3_K_M: return LK_TYPE_Q4_K;
+      default: return p->type;
+      }
+  return p->type;
+}
+
+lk_type
+lk_quantize_tensor_type (const lk_model *m, const lk_tensor *t, const lk_quantize_params *p,
+                         bool *fell_back, lk_type *asked)
+{
+  lk_type want;
+
+  *fell_back = false;
+  /* Vectors (norms, biases) stay as they are: they are tiny and sensitive. */
+  if (t->n_dims < 2)
+    {
+      *asked = t->type;
+      return t->type;
+    }
+  want = preset_type (m, t, p);
+  if (p->override != NULL)
+    want = p->override (p->user, t->name, layer_of (t->name), want);
+  *asked = want;
+  if (lk_row_size (want, t->ne[0]) == 0)
+    {
+      *fell_back = true;
+      return lk_type_fallback (want, t->ne[0]);
+    }
+  return want;
+}
+
+/* Conversion -------------------------------------------------------------- */
+
+typedef struct
+{
+  const lk_tensor *src;
+  lk_type to;
+  const float *imp;
+  atomic_int *cancel;
+  _Atomic int64_t next_row;
+  uint8_t *dst;
+  int failed;
+} convert_job;
+
+#define ROWS_PER_GRAB 8
+
+static void
+quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
+{
+  const lk_tensor *t = job->src;
+  const int64_t n = t->ne[0];
+  const size_t in_row = lk_row_size (t->type, n), out_row = lk_row_size (job->to, n);
+
+  for (int64_t r = r0; r < r1; r++)
+    {
+      uint8_t *out = job->dst + (size_t) r * out_row;
+      lk_dequantize_row (t->type, (const uint8_t *) t->data + (size_t) r * in_row, buf, n);
+      switch (job->to)
+        {
+        case LK_TYPE_Q2_K: lk_quantize_row_q2_K_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_Q3_K: lk_quantize_row_q3_K_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_Q4_K: lk_quantize_row_q4_K_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_Q5_K: lk_quantize_row_q5_K_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, job->imp); break;
+        default: lk_quantize_row_ref (job->to, buf, out, n); break;
+        }
+    }
+}
+
+static void
+convert_task (void *arg, int ith, int nth)
+{
+  convert_job *job = arg;
+  const int64_t n = job->src->ne[0], rows = lk_tensor_nelements (job->src) / n;
+  float *buf = malloc ((size_t) n * sizeof *buf);
+
+  (void) ith;
+  (void) nth;
+  if (buf == NULL)
+    {
+      job->failed = 1;
+      return;
+    }
+  for (;;)
+    {
+      const int64_t r0 = atomic_fetch_add (&job->next_row, ROWS_PER_GRAB);
+      if (r0 >= rows || (job->cancel != NULL && atomic_load (job->cancel)))
+        break;
+      quantize_rows (job, buf, r0, r0 + ROWS_PER_GRAB < rows ? r0 + ROWS_PER_GRAB : rows);
+    }
+  free (buf);
+}
+
+typedef struct
+{
+  const lk_tensor *src;
+  lk_type to;
+  const float *imp;
+  lk_pool *pool;
+  const lk_quantize_params *params;
+  int index, total;
+} fill_ctx;
+
+static lk_status
+fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
+{
+  fill_ctx *fc = user;
+  convert_job job = { fc->src, fc->to, fc->imp, fc->params->cancel, 0, dst, 0 };
+
+  (void) nbytes;
+  if (fc->params->progress != NULL)
+    fc->params->progress (fc->params->user, fc->index, fc->total, fc->src->name);
+  if (fc->to == fc->src->type)
+    {
+      memcpy (dst, fc->src->data, fc->src->nbytes);
+      return LK_OK;
+    }
+  atomic_init (&job.next_row, 0);
+  lk_pool_run (fc->pool, convert_task, &job);
+  if (fc->params->cancel != NULL && atomic_load (fc->params->cancel))
+    return lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
+  if (job.failed)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory converting '%s'", fc->src->name);
+  return LK_OK;
+}
+
+void
+lk_quantize_report_clear (lk_quantize_report *r)
+{
+  free (r->entries);
+  memset (r, 0, sizeof *r);
+}
+
+static uint32_t
+file_type_for (lk_type type, lk_mix mix)
+{
+  switch (mix)
+    {
+    case LK_MIX_Q2_K: return 10;
+    case LK_MIX_Q3_K_M: return 12;
+    case LK_MIX_Q4_K_M: return 15;
+    case LK_MIX_Q5_K_M: return 17;
+    default: break;
+    }
+  switch (type)
+    {
+    case LK_TYPE_F32: return 0;
+    case LK_TYPE_F16: return 1;
+    case LK_TYPE_Q4_0: return 2;
+    case LK_TYPE_Q4_1: return 3;
+    case LK_TYPE_Q8_0: return 7;
+    case LK_TYPE_Q5_0: return 8;
+    case LK_TYPE_Q5_1: return 9;
+    case LK_TYPE_Q2_K: return 10;
+    case LK_TYPE_Q3_K: return 12;
+    case LK_TYPE_Q4_K: return 15;
+    case LK_TYPE_Q5_K: return 17;
+    case LK_TYPE_Q6_K: return 18;
+    case LK_TYPE_BF16: return 32;
+    default: return 0;
+    }
+}
+
+lk_status
+lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_params *p,
+                   lk_quantize_report *report, lk_error *err)
+{
+  const lk_hparams *hp = lk_model_hparams (src);
+  const size_t n = lk_model_n_tensors (src);
+  lk_gguf_writer *w = lk_gguf_writer_new ();
+  fill_ctx *fills = calloc (n ? n : 1, sizeof *fills);
+  lk_pool *pool = lk_pool_new (p->n_threads);
+  int *nh = malloc ((size_t) hp->n_layer * sizeof *nh);
+  int *nkv = malloc ((size_t) hp->n_layer * sizeof *nkv);
+  int *nff = malloc ((size_t) hp->n_layer * sizeof *nff);
+  lk_status s = LK_OK;
+
+  if (report != NULL)
+    {
+      memset (report, 0, sizeof *report);
+      report->entries = calloc (n ? n : 1, sizeof *report->entries);
+    }
+  if (w == NULL || fills == NULL || pool == NULL || nh == NULL || nkv == NULL || nff == NULL
+      || (report != NULL && report->entries == NULL))
+    {
+      s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+  for (int il = 0; il < hp->n_layer; il++)
+    {
+      nh[il] = lk_model_layer (src, il)->n_head;
+      nkv[il] = lk_model_layer (src, il)->n_head_kv;
+      nff[il] = lk_model_layer (src, il)->n_ff;
+    }
+  if (lk_model_gguf (src) != NULL)
+    lk_gguf_writer_copy_kv (w, lk_model_gguf (src));
+  lk_write_hparams (w, hp, nh, nkv, nff);
+  if (lk_model_vocab (src) != NULL)
+    lk_vocab_write_gguf (lk_model_vocab (src), w);
+  lk_gguf_writer_set_u32 (w, "general.quantization_version", 2);
+  lk_gguf_writer_set_u32 (w, "general.file_type", file_type_for (p->type, p->mix));
+  if (p->add_metadata != NULL)
+    p->add_metadata (p->user, w);
+
+  for (size_t i = 0; i < n && s == LK_OK; i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (src, i);
+      bool fell_back;
+      lk_type asked;
+      const lk_type to = lk_quantize_tensor_type (src, t, p, &fell_back, &asked);
+
+      if (to != t->type && lk_get_dequantize (t->type) == NULL)
+        {
+          s = lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor '%s' of type %s cannot be converted",
+                            t->name, lk_type_name (t->type));
+          break;
+        }
+      fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n };
+      if (p->importance != NULL && t->n_dims >= 2)
+        fills[i].imp = p->importance (p->user, t->name, t->ne[0]);
+      s = lk_gguf_writer_add_tensor_fill (w, t->name, to, (uint32_t) t->n_dims, t->ne, fill_tensor,
+                                          &fills[i], err);
+      if (report != NULL)
+        {
+          report->entries[report->n++] = (lk_quantize_entry) { t->name, t->type, to, fell_back,
+                                                               asked };
+          report->bytes_in += t->nbytes;
+          report->bytes_out += lk_row_size (to, t->ne[0]) * (uint64_t) (lk_tensor_nelements (t) / t->ne[0]);
+        }
+    }
+  if (s == LK_OK)
+    s = lk_gguf_writer_write (w, path, err);
+out:
+  free (nh);
+  free (nkv);
+  free (nff);
+  free (fills);
+  lk_pool_free (pool);
+  lk_gguf_writer_free (w);
+  return s;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* Writing a model with its tensors converted to other types. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lk-gguf.h"
+#include "lk-model.h"
+#include "lk-status.h"
+
+/* Presets that vary the type by tensor, as llama.cpp's file types do. */
+typedef enum
+{
+  LK_MIX_NONE = 0, /* the base type, with llama.cpp's rule for the output head */
+  LK_MIX_PURE,     /* every matrix gets the base type (where its rows fit) */
+  LK_MIX_Q2_K,
+  LK_MIX_Q3_K_M,
+  LK_MIX_Q4_K_M,
+  LK_MIX_Q5_K_M,
+} lk_mix;
+
+typedef struct
+{
+  lk_type type;
+  lk_mix mix;
+  /* Optional: the final say on a tensor's type (may return `proposed`). */
+  lk_type (*override) (void *user, const char *name, int layer, lk_type proposed);
+  /* Optional: importance of each input column of a matrix (n_cols values),
+   * or NULL for none. */
+  const float *(*importance) (void *user, const char *name, int64_t n_cols);
+  void *user;
+  /* Optional: adds metadata to the output (recipe, provenance, ...). */
+  void (*add_metadata) (void *user, lk_gguf_writer *w);
+  int n_threads;
+  void (*progress) (void *user, int done, int total, const char *tensor);
+  atomic_int *cancel;
+} lk_quantize_params;
+
+typedef struct
+{
+  const char *name;
+  lk_type from, to;
+  bool fell_back; /* the asked type did not fit the rows */
+  lk_type asked;
+} lk_quantize_entry;
+
+typedef struct
+{
+  lk_quantize_entry *entries;
+  size_t n;
+  uint64_t bytes_in, bytes_out;
+} lk_quantize_report;
+
+void lk_quantize_params_init (lk_quantize_params *p);
+/* "Q4_0", "Q4_K_M", "F16", …: a base type and a mix. */
+bool lk_quantize_parse_type (const char *name, lk_type *type, lk_mix *mix);
+const char *lk_mix_name (lk_mix mix);
+
+/* The type a tensor gets: the preset's rule, then the override, then a
+ * fallback when its rows do not fit the type's block size. */
+lk_type lk_quantize_tensor_type (const lk_model *m, const lk_tensor *t, const lk_quantize_params *p,
+                                 bool *fell_back, lk_type *asked);
+/* A type whose blocks fit rows of n_cols, as close to `type` as possible. */
+lk_type lk_type_fallback (lk_type type, int64_t n_cols);
+
+lk_status lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_params *p,
+                             lk_quantize_report *report, lk_error *err);
+void lk_quantize_report_clear (lk_quantize_report *r);
