@@ -18,6 +18,10 @@ void lk_axpy_f16_scalar (int64_t n, float alpha, const lk_half *x, float *y);
 void lk_f32_to_f16_scalar (const float *x, lk_half *y, int64_t n);
 void lk_rope_scalar (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox);
 uint64_t lk_sum_bytes_scalar (const void *p, size_t n);
+void lk_attn_f16_scalar (const float *q, const lk_half *k, const lk_half *v, int64_t stride,
+                         int n_keys, int hd, float scale, float *scores, float *out);
+void lk_attn_f32_scalar (const float *q, const float *k, const float *v, int64_t stride,
+                         int n_keys, int hd, float scale, float *scores, float *out);
 void lk_quantize_act_bf16_scalar (const float *x, void *dst, int64_t n);
 
 /* A gemm made of vec_dot calls, for versions without a tile kernel. */

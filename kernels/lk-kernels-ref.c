@@ -3,6 +3,7 @@
  * F32 with unquantized activations. Slow, and the yardstick of numerical
  * accuracy for every other version. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lk-half.h"
@@ -31,6 +32,37 @@ vec_dot_dequant (lk_type type, int64_t n, float *s, const void *w, const float *
     }
   *s = (float) sum;
 }
+
+/* Packed layouts are not split into independent blocks: the whole row. */
+static void
+vec_dot_dequant_row (lk_type type, int64_t n, float *s, const void *w, const float *x)
+{
+  float *buf = malloc ((size_t) n * sizeof *buf);
+  double sum = 0.0;
+
+  if (buf == NULL)
+    {
+      *s = NAN;
+      return;
+    }
+  lk_dequantize_row (type, w, buf, n);
+  for (int64_t j = 0; j < n; j++)
+    sum += (double) buf[j] * x[j];
+  free (buf);
+  *s = (float) sum;
+}
+
+#define DEFINE_REF_DOT_PACKED(lower, TYPE)                                                    \
+  static void vec_dot_##lower##_ref (int64_t n, float *s, const void *w, const void *x)    \
+  {                                                                                        \
+    vec_dot_dequant_row (TYPE, n, s, w, x);                                                \
+  }
+
+DEFINE_REF_DOT_PACKED (q4_0_p, LK_TYPE_Q4_0_P)
+DEFINE_REF_DOT_PACKED (q4_1_p, LK_TYPE_Q4_1_P)
+DEFINE_REF_DOT_PACKED (q5_0_p, LK_TYPE_Q5_0_P)
+DEFINE_REF_DOT_PACKED (q5_1_p, LK_TYPE_Q5_1_P)
+DEFINE_REF_DOT_PACKED (q8_0_p, LK_TYPE_Q8_0_P)
 
 #define DEFINE_REF_DOT(lower, TYPE)                                                  \
   static void vec_dot_##lower##_ref (int64_t n, float *s, const void *w, const void *x) \
@@ -70,6 +102,11 @@ static const lk_kernels reference_kernels = {
     MM_REF (LK_TYPE_Q4_K, q4_K),
     MM_REF (LK_TYPE_Q5_K, q5_K),
     MM_REF (LK_TYPE_Q6_K, q6_K),
+    MM_REF (LK_TYPE_Q4_0_P, q4_0_p),
+    MM_REF (LK_TYPE_Q4_1_P, q4_1_p),
+    MM_REF (LK_TYPE_Q5_0_P, q5_0_p),
+    MM_REF (LK_TYPE_Q5_1_P, q5_1_p),
+    MM_REF (LK_TYPE_Q8_0_P, q8_0_p),
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,
@@ -81,6 +118,8 @@ static const lk_kernels reference_kernels = {
   .axpy_f16 = lk_axpy_f16_scalar,
   .f32_to_f16 = lk_f32_to_f16_scalar,
   .rope = lk_rope_scalar,
+  .attn_f16 = lk_attn_f16_scalar,
+  .attn_f32 = lk_attn_f32_scalar,
   .sum_bytes = lk_sum_bytes_scalar,
 };
 

@@ -6,6 +6,7 @@
 
 #include "lk-half.h"
 #include "lk-kernels-private.h"
+#include "lk-pack.h"
 
 /* Float weights ------------------------------------------------------------ */
 
@@ -172,6 +173,41 @@ vec_dot_q8_0 (int64_t n, float *s, const void *w, const void *x)
     }
   *s = sum;
 }
+
+/* Packed layouts: the same sums, levels read through the accessors. */
+static void
+vec_dot_packed (lk_type p, int64_t n, float *s, const void *w, const void *x)
+{
+  const int8_t *qa = lk_act_q8_qs (x);
+  const float *da = lk_act_q8_d (x, n), *sa = lk_act_q8_s (x, n);
+  const float offset = p == LK_TYPE_Q4_0_P ? 8.0f : p == LK_TYPE_Q5_0_P ? 16.0f : 0.0f;
+  const bool has_min = p == LK_TYPE_Q4_1_P || p == LK_TYPE_Q5_1_P;
+  float sum = 0.0f;
+  int q[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      const float dw = lk_packed_d (p, w, n, i);
+      lk_packed_levels (p, w, n, i, q);
+      if (has_min)
+        sum += dw * da[i] * (float) dot32 (q, qa + 32 * i) + lk_packed_m (p, w, n, i) * sa[i];
+      else
+        sum += dw * (da[i] * (float) dot32 (q, qa + 32 * i) - offset * sa[i]);
+    }
+  *s = sum;
+}
+
+#define DEFINE_PACKED(lower, TYPE)                                                        \
+  static void vec_dot_##lower (int64_t n, float *s, const void *w, const void *x)         \
+  {                                                                                       \
+    vec_dot_packed (TYPE, n, s, w, x);                                                    \
+  }
+
+DEFINE_PACKED (q4_0_p, LK_TYPE_Q4_0_P)
+DEFINE_PACKED (q4_1_p, LK_TYPE_Q4_1_P)
+DEFINE_PACKED (q5_0_p, LK_TYPE_Q5_0_P)
+DEFINE_PACKED (q5_1_p, LK_TYPE_Q5_1_P)
+DEFINE_PACKED (q8_0_p, LK_TYPE_Q8_0_P)
 
 /* K-quants against Q8_K activations ---------------------------------------- */
 
@@ -346,6 +382,11 @@ static const lk_kernels scalar_kernels = {
     MM (LK_TYPE_Q4_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q4_K),
     MM (LK_TYPE_Q5_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q5_K),
     MM (LK_TYPE_Q6_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q6_K),
+    MM (LK_TYPE_Q4_0_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q4_0_p),
+    MM (LK_TYPE_Q4_1_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q4_1_p),
+    MM (LK_TYPE_Q5_0_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q5_0_p),
+    MM (LK_TYPE_Q5_1_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q5_1_p),
+    MM (LK_TYPE_Q8_0_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q8_0_p),
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,
@@ -357,6 +398,8 @@ static const lk_kernels scalar_kernels = {
   .axpy_f16 = lk_axpy_f16_scalar,
   .f32_to_f16 = lk_f32_to_f16_scalar,
   .rope = lk_rope_scalar,
+  .attn_f16 = lk_attn_f16_scalar,
+  .attn_f32 = lk_attn_f32_scalar,
   .sum_bytes = lk_sum_bytes_scalar,
 };
 

@@ -70,6 +70,12 @@ typedef struct lk_kernels
   /* Rotates pairs of x by the angles whose cos/sin are given (n_rot/2 each).
    * Normal mode pairs (2i, 2i+1); NeoX mode pairs (i, i + n_rot/2). */
   void (*rope) (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox);
+  /* One attention head over a cache of n_keys rows, stride elements apart:
+   * out[hd] = softmax(scale * q . k_p) . v_p. scores holds n_keys floats. */
+  void (*attn_f16) (const float *q, const lk_half *k, const lk_half *v, int64_t stride,
+                    int n_keys, int hd, float scale, float *scores, float *out);
+  void (*attn_f32) (const float *q, const float *k, const float *v, int64_t stride, int n_keys,
+                    int hd, float scale, float *scores, float *out);
   /* Sums n bytes (n a multiple of 64) as 64-bit words: a pure memory read,
    * for measuring bandwidth. */
   uint64_t (*sum_bytes) (const void *p, size_t n);

@@ -6,6 +6,7 @@
 #include "lk-matmul.h"
 
 #define MAX_OUTS 4
+#define MAX_THREADS 64
 /* Rows handed out per grab: enough to amortise the atomic and to keep a
  * tile of weights in the first-level cache while it meets every token. */
 #define ROW_CHUNK 16
@@ -25,7 +26,15 @@ typedef struct
   const uint8_t *act[LK_ACT_COUNT]; /* converted X per activation format */
   size_t act_stride[LK_ACT_COUNT];
   uint8_t *act_buf[LK_ACT_COUNT];
-  _Atomic int64_t next_row;
+  /* Each thread owns a contiguous range of row chunks (so each core streams
+   * its part of the matrix in order) as front | back << 32; a thread that
+   * runs dry takes chunks from the back of another's range. */
+  struct
+  {
+    _Atomic uint64_t v;
+    char pad[64 - sizeof (uint64_t)]; /* one cache line each: no false sharing */
+  } range[MAX_THREADS];
+  int n_ranges;
 } job_t;
 
 static size_t
@@ -114,19 +123,62 @@ compute_rows (job_t *job, int64_t r0, int64_t r1)
 }
 
 static void
+run_chunk (job_t *job, int64_t chunk)
+{
+  const int64_t r0 = chunk * ROW_CHUNK;
+  const int64_t r1 = r0 + ROW_CHUNK < job->n_rows_total ? r0 + ROW_CHUNK : job->n_rows_total;
+
+  compute_rows (job, r0, r1);
+}
+
+/* Takes the front chunk of range i (own == true) or its back chunk. */
+static int64_t
+take (job_t *job, int i, bool own)
+{
+  uint64_t v = atomic_load (&job->range[i].v);
+
+  for (;;)
+    {
+      const uint32_t front = (uint32_t) v, back = (uint32_t) (v >> 32);
+      uint64_t nv;
+      if (front >= back)
+        return -1;
+      nv = own ? ((uint64_t) back << 32) | (front + 1) : ((uint64_t) (back - 1) << 32) | front;
+      if (atomic_compare_exchange_weak (&job->range[i].v, &v, nv))
+        return own ? (int64_t) front : (int64_t) back - 1;
+    }
+}
+
+static void
 dot_task (void *arg, int ith, int nth)
 {
   job_t *job = arg;
+  int64_t chunk;
 
-  (void) ith;
   (void) nth;
-  for (;;)
+  if (ith >= job->n_ranges)
+    return;
+  while ((chunk = take (job, ith, true)) >= 0)
+    run_chunk (job, chunk);
+  for (int k = 1; k < job->n_ranges; k++)
     {
-      const int64_t r0 = atomic_fetch_add (&job->next_row, ROW_CHUNK);
-      if (r0 >= job->n_rows_total)
-        break;
-      compute_rows (job, r0, r0 + ROW_CHUNK < job->n_rows_total ? r0 + ROW_CHUNK
-                                                                 : job->n_rows_total);
+      const int victim = (ith + k) % job->n_ranges;
+      while ((chunk = take (job, victim, false)) >= 0)
+        run_chunk (job, chunk);
+    }
+}
+
+static void
+split_ranges (job_t *job, int nth)
+{
+  const int64_t chunks = (job->n_rows_total + ROW_CHUNK - 1) / ROW_CHUNK;
+
+  job->n_ranges = nth < MAX_THREADS ? nth : MAX_THREADS;
+  for (int i = 0; i < job->n_ranges; i++)
+    {
+      const uint64_t a = (uint64_t) (chunks * i / job->n_ranges);
+      const uint64_t b = (uint64_t) (chunks * (i + 1) / job->n_ranges);
+      atomic_init (&job->range[i].v, (b << 32) | a);
     }
 }
 
@@ -134,7 +186,7 @@ int
 lk_matmul_multi (lk_pool *pool, const lk_kernels *k, const lk_matmul_out *outs, int n_outs,
                  const float *X, int64_t x_stride, int64_t n_tok, void *scratch)
 {
-  job_t job;
+  job_t job __attribute__ ((aligned (64)));
   uint8_t *next = scratch;
   int64_t work = 0;
   bool convert = false;
@@ -166,7 +218,6 @@ lk_matmul_multi (lk_pool *pool, const lk_kernels *k, const lk_matmul_out *outs, 
           convert = true;
         }
     }
-  atomic_init (&job.next_row, 0);
   work *= n_tok;
   if (pool == NULL || lk_pool_size (pool) == 1 || work < SERIAL_WORK)
     {
@@ -182,6 +233,7 @@ lk_matmul_multi (lk_pool *pool, const lk_kernels *k, const lk_matmul_out *outs, 
       else
         lk_pool_run (pool, convert_task, &job);
     }
+  split_ranges (&job, lk_pool_size (pool));
   lk_pool_run (pool, dot_task, &job);
   return 0;
 }

@@ -125,6 +125,30 @@ lk_sum_bytes_scalar (const void *p, size_t n)
 }
 
 void
+lk_attn_f16_scalar (const float *q, const lk_half *k, const lk_half *v, int64_t stride, int n_keys,
+                    int hd, float scale, float *scores, float *out)
+{
+  for (int p = 0; p < n_keys; p++)
+    scores[p] = scale * lk_dot_f16_scalar (hd, k + (size_t) p * stride, q);
+  lk_softmax_scalar (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof (float));
+  for (int p = 0; p < n_keys; p++)
+    lk_axpy_f16_scalar (hd, scores[p], v + (size_t) p * stride, out);
+}
+
+void
+lk_attn_f32_scalar (const float *q, const float *k, const float *v, int64_t stride, int n_keys,
+                    int hd, float scale, float *scores, float *out)
+{
+  for (int p = 0; p < n_keys; p++)
+    scores[p] = scale * lk_dot_f32_scalar (hd, k + (size_t) p * stride, q);
+  lk_softmax_scalar (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof (float));
+  for (int p = 0; p < n_keys; p++)
+    lk_axpy_f32_scalar (hd, scores[p], v + (size_t) p * stride, out);
+}
+
+void
 lk_quantize_act_bf16_scalar (const float *x, void *dst, int64_t n)
 {
   lk_bf16 *y = dst;

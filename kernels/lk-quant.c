@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lk-half.h"
+#include "lk-pack.h"
 #include "lk-quant.h"
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -507,6 +508,36 @@ lk_quantize_row_q8_K_ref (const float *x, void *dst, int64_t n)
     }
 }
 
+/* Packed layouts: every block through the accessors. */
+static void
+dequantize_packed (lk_type p, const void *src, float *dst, int64_t n)
+{
+  const float offset = p == LK_TYPE_Q4_0_P ? 8.0f : p == LK_TYPE_Q5_0_P ? 16.0f : 0.0f;
+
+  for (int64_t b = 0; b < n / 32; b++)
+    {
+      int q[32];
+      const float d = lk_packed_d (p, src, n, b), m = lk_packed_m (p, src, n, b);
+      lk_packed_levels (p, src, n, b, q);
+      /* The same arithmetic as the GGUF layouts' dequantizers. */
+      for (int j = 0; j < 32; j++)
+        dst[32 * b + j] = (p == LK_TYPE_Q4_1_P || p == LK_TYPE_Q5_1_P) ? q[j] * d + m
+                                                                        : (q[j] - (int) offset) * d;
+    }
+}
+
+#define DEFINE_PACKED_DEQ(lower, TYPE)                                              \
+  static void dequantize_##lower (const void *src, float *dst, int64_t n)          \
+  {                                                                                 \
+    dequantize_packed (TYPE, src, dst, n);                                          \
+  }
+
+DEFINE_PACKED_DEQ (q4_0_p, LK_TYPE_Q4_0_P)
+DEFINE_PACKED_DEQ (q4_1_p, LK_TYPE_Q4_1_P)
+DEFINE_PACKED_DEQ (q5_0_p, LK_TYPE_Q5_0_P)
+DEFINE_PACKED_DEQ (q5_1_p, LK_TYPE_Q5_1_P)
+DEFINE_PACKED_DEQ (q8_0_p, LK_TYPE_Q8_0_P)
+
 lk_dequantize_fn
 lk_get_dequantize (lk_type type)
 {
@@ -527,6 +558,11 @@ lk_get_dequantize (lk_type type)
     case LK_TYPE_Q5_K: return lk_dequantize_row_q5_K;
     case LK_TYPE_Q6_K: return lk_dequantize_row_q6_K;
     case LK_TYPE_Q8_K: return lk_dequantize_row_q8_K;
+    case LK_TYPE_Q4_0_P: return dequantize_q4_0_p;
+    case LK_TYPE_Q4_1_P: return dequantize_q4_1_p;
+    case LK_TYPE_Q5_0_P: return dequantize_q5_0_p;
+    case LK_TYPE_Q5_1_P: return dequantize_q5_1_p;
+    case LK_TYPE_Q8_0_P: return dequantize_q8_0_p;
     default: return NULL;
     }
 }

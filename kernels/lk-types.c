@@ -40,12 +40,52 @@ static const lk_type_traits traits[LK_TYPE_COUNT] = {
   [LK_TYPE_BF16] = P ("BF16", 2),
   [LK_TYPE_TQ1_0] = Q ("TQ1_0", LK_QK_K, 54, false),
   [LK_TYPE_TQ2_0] = Q ("TQ2_0", LK_QK_K, 66, false),
+  /* Packed layouts show their file type's name. */
+  [LK_TYPE_Q4_0_P] = Q ("Q4_0", LK_QK4_0, sizeof (lk_block_q4_0), true),
+  [LK_TYPE_Q4_1_P] = Q ("Q4_1", LK_QK4_1, sizeof (lk_block_q4_1), true),
+  [LK_TYPE_Q5_0_P] = Q ("Q5_0", LK_QK5_0, sizeof (lk_block_q5_0), true),
+  [LK_TYPE_Q5_1_P] = Q ("Q5_1", LK_QK5_1, sizeof (lk_block_q5_1), true),
+  [LK_TYPE_Q8_0_P] = Q ("Q8_0", LK_QK8_0, sizeof (lk_block_q8_0), true),
 };
 
 bool
 lk_type_is_valid (uint32_t type)
 {
   return type < LK_TYPE_COUNT && traits[type].name != NULL;
+}
+
+bool
+lk_type_is_gguf (uint32_t type)
+{
+  return lk_type_is_valid (type) && type < LK_TYPE_Q4_0_P;
+}
+
+lk_type
+lk_type_packed (lk_type type)
+{
+  switch (type)
+    {
+    case LK_TYPE_Q4_0: return LK_TYPE_Q4_0_P;
+    case LK_TYPE_Q4_1: return LK_TYPE_Q4_1_P;
+    case LK_TYPE_Q5_0: return LK_TYPE_Q5_0_P;
+    case LK_TYPE_Q5_1: return LK_TYPE_Q5_1_P;
+    case LK_TYPE_Q8_0: return LK_TYPE_Q8_0_P;
+    default: return type;
+    }
+}
+
+lk_type
+lk_type_unpacked (lk_type type)
+{
+  switch (type)
+    {
+    case LK_TYPE_Q4_0_P: return LK_TYPE_Q4_0;
+    case LK_TYPE_Q4_1_P: return LK_TYPE_Q4_1;
+    case LK_TYPE_Q5_0_P: return LK_TYPE_Q5_0;
+    case LK_TYPE_Q5_1_P: return LK_TYPE_Q5_1;
+    case LK_TYPE_Q8_0_P: return LK_TYPE_Q8_0;
+    default: return type;
+    }
 }
 
 const lk_type_traits *
@@ -69,7 +109,7 @@ lk_type_from_name (const char *name)
 {
   if (name == NULL)
     return LK_TYPE_COUNT;
-  for (int t = 0; t < LK_TYPE_COUNT; t++)
+  for (int t = 0; t < LK_TYPE_Q4_0_P; t++)
     if (traits[t].name != NULL && strcasecmp (traits[t].name, name) == 0)
       return (lk_type) t;
   return LK_TYPE_COUNT;

@@ -48,7 +48,16 @@ typedef enum {
   LK_TYPE_BF16 = 30,
   LK_TYPE_TQ1_0 = 34,
   LK_TYPE_TQ2_0 = 35,
-  LK_TYPE_COUNT = 36
+  /* Lathe's in-memory layouts of the 32-element block types (never in a
+   * file): per row, the quantized values of all blocks first, arranged so
+   * that one SIMD load unpacks a block pair in element order, then the
+   * scales (and minimums, high bits) of all blocks. Same bytes per row. */
+  LK_TYPE_Q4_0_P = 40,
+  LK_TYPE_Q4_1_P = 41,
+  LK_TYPE_Q5_0_P = 42,
+  LK_TYPE_Q5_1_P = 43,
+  LK_TYPE_Q8_0_P = 44,
+  LK_TYPE_COUNT = 45
 } lk_type;
 
 #define LK_QK4_0 32
@@ -163,6 +172,12 @@ typedef struct {
 
 const lk_type_traits *lk_type_get_traits (lk_type type);
 bool lk_type_is_valid (uint32_t type);
+/* A type that may appear in a GGUF file. */
+bool lk_type_is_gguf (uint32_t type);
+/* The packed layout of a type, or the type itself when it has none. */
+lk_type lk_type_packed (lk_type type);
+/* The GGUF type of a packed layout, or the type itself. */
+lk_type lk_type_unpacked (lk_type type);
 const char *lk_type_name (lk_type type);
 /* Returns LK_TYPE_COUNT when the name is unknown. Case-insensitive. */
 lk_type lk_type_from_name (const char *name);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,11 @@ struct lk_ctx
   void *mm_scratch;
   size_t mm_scratch_size;
 
+  /* LATHE_PROFILE=1: time spent per kind of step, printed at the end. */
+  bool profile;
+  double prof_ms[4]; /* matmul, attention, other layer work, output head */
+  int64_t prof_tokens;
+
   float *logits;     /* [logits_rows][n_vocab] */
   int logits_rows;   /* capacity */
   int n_logits;      /* rows valid after the last decode */
@@ -61,6 +68,13 @@ lk_ctx_free (lk_ctx *ctx)
 {
   if (ctx == NULL)
     return;
+  if (ctx->profile && ctx->prof_tokens > 0)
+    fprintf (stderr,
+             "lathe profile: %lld tokens; per token: matmul %.3f ms, attention %.3f ms, "
+             "other %.3f ms, output head %.3f ms\n",
+             (long long) ctx->prof_tokens, ctx->prof_ms[0] / ctx->prof_tokens,
+             ctx->prof_ms[1] / ctx->prof_tokens, ctx->prof_ms[2] / ctx->prof_tokens,
+             ctx->prof_ms[3] / ctx->prof_tokens);
   if (ctx->kv != NULL)
     for (int il = 0; il < ctx->hp->n_layer; il++)
       {
@@ -186,6 +200,7 @@ lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
   ctx->model = model;
   ctx->hp = lk_model_hparams (model);
+  ctx->profile = getenv ("LATHE_PROFILE") != NULL;
   ctx->n_ctx = params->n_ctx > 0 ? params->n_ctx : ctx->hp->n_ctx_train;
   if (ctx->n_ctx <= 0)
     ctx->n_ctx = 2048;
@@ -387,25 +402,14 @@ attend_one (lk_ctx *ctx, const attn_job *job, int t, int h, float *scores)
   const float *q = ctx->q + ((size_t) t * job->n_head + h) * hd;
   float *out = ctx->att + ((size_t) t * job->n_head + h) * hd;
   const float scale = 1.0f / sqrtf ((float) hd);
-  const lk_kernels *k = ctx->kern;
+  const size_t off = (size_t) kvh * hd;
 
-  for (int p = 0; p < n_keys; p++)
-    {
-      const size_t off = (size_t) p * c->kv_dim + (size_t) kvh * hd;
-      scores[p] = scale * (ctx->kv_type == LK_TYPE_F16
-                               ? k->dot_f16 (hd, (const lk_half *) c->k + off, q)
-                               : k->dot_f32 (hd, (const float *) c->k + off, q));
-    }
-  k->softmax (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof (float));
-  for (int p = 0; p < n_keys; p++)
-    {
-      const size_t off = (size_t) p * c->kv_dim + (size_t) kvh * hd;
-      if (ctx->kv_type == LK_TYPE_F16)
-        k->axpy_f16 (hd, scores[p], (const lk_half *) c->v + off, out);
-      else
-        k->axpy_f32 (hd, scores[p], (const float *) c->v + off, out);
-    }
+  if (ctx->kv_type == LK_TYPE_F16)
+    ctx->kern->attn_f16 (q, (const lk_half *) c->k + off, (const lk_half *) c->v + off, c->kv_dim,
+                         n_keys, hd, scale, scores, out);
+  else
+    ctx->kern->attn_f32 (q, (const float *) c->k + off, (const float *) c->v + off, c->kv_dim,
+                         n_keys, hd, scale, scores, out);
 }
 
 static void
@@ -434,48 +438,80 @@ rmsnorm_rows (lk_ctx *ctx, float *out, const float *x, const lk_tensor *w, int n
     ctx->kern->rmsnorm (out + (size_t) t * e, x + (size_t) t * e, w->data, e, ctx->hp->norm_eps);
 }
 
+static double
+prof_now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+/* Adds the time since *t to bucket b (when profiling) and restarts *t. */
+static void
+prof_mark (lk_ctx *ctx, int b, double *t)
+{
+  if (ctx->profile)
+    {
+      const double now = prof_now ();
+      ctx->prof_ms[b] += now - *t;
+      *t = now;
+    }
+}
+
 static void
 layer_forward (lk_ctx *ctx, int il, int pos, int nt)
 {
+  double t = ctx->profile ? prof_now () : 0.0;
   const lk_layer *L = lk_model_layer (ctx->model, il);
   const int e = ctx->hp->n_embd, hd = ctx->hp->head_dim;
   const int qd = L->n_head * hd, kvd = L->n_head_kv * hd, ff = L->n_ff;
   attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, 0 };
 
   rmsnorm_rows (ctx, ctx->xb, ctx->x, L->attn_norm, nt);
+  prof_mark (ctx, 2, &t);
   {
     const lk_tensor *ws[3] = { L->wq, L->wk, L->wv };
     float *ys[3] = { ctx->q, ctx->k, ctx->v };
     const int64_t strides[3] = { qd, kvd, kvd };
     matmul_n (ctx, 3, ws, ys, strides, ctx->xb, e, nt);
   }
+  prof_mark (ctx, 0, &t);
   add_bias (ctx->q, L->bq, nt, qd);
   add_bias (ctx->k, L->bk, nt, kvd);
   add_bias (ctx->v, L->bv, nt, kvd);
   apply_rope (ctx, ctx->q, nt, L->n_head);
   apply_rope (ctx, ctx->k, nt, L->n_head_kv);
   store_kv (ctx, il, pos, nt);
+  prof_mark (ctx, 2, &t);
   /* Short contexts attend faster than threads wake up. */
   if ((int64_t) nt * L->n_head * (pos + nt) * hd < 64 * 1024)
     attn_task (&job, 0, 1);
   else
     lk_pool_run (ctx->pool, attn_task, &job);
+  prof_mark (ctx, 1, &t);
   matmul (ctx, L->wo, ctx->att, qd, nt, ctx->xb, e);
-  for (int t = 0; t < nt; t++)
-    ctx->kern->add (ctx->x + (size_t) t * e, ctx->xb + (size_t) t * e, e);
+  prof_mark (ctx, 0, &t);
+  for (int i = 0; i < nt; i++)
+    ctx->kern->add (ctx->x + (size_t) i * e, ctx->xb + (size_t) i * e, e);
 
   rmsnorm_rows (ctx, ctx->xb, ctx->x, L->ffn_norm, nt);
+  prof_mark (ctx, 2, &t);
   {
     const lk_tensor *ws[2] = { L->ffn_gate, L->ffn_up };
     float *ys[2] = { ctx->hb, ctx->hb2 };
     const int64_t strides[2] = { ff, ff };
     matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
   }
-  for (int t = 0; t < nt; t++)
-    ctx->kern->silu_mul (ctx->hb + (size_t) t * ff, ctx->hb2 + (size_t) t * ff, ff);
+  prof_mark (ctx, 0, &t);
+  for (int i = 0; i < nt; i++)
+    ctx->kern->silu_mul (ctx->hb + (size_t) i * ff, ctx->hb2 + (size_t) i * ff, ff);
+  prof_mark (ctx, 2, &t);
   matmul (ctx, L->ffn_down, ctx->hb, ff, nt, ctx->xb, e);
-  for (int t = 0; t < nt; t++)
-    ctx->kern->add (ctx->x + (size_t) t * e, ctx->xb + (size_t) t * e, e);
+  prof_mark (ctx, 0, &t);
+  for (int i = 0; i < nt; i++)
+    ctx->kern->add (ctx->x + (size_t) i * e, ctx->xb + (size_t) i * e, e);
+  prof_mark (ctx, 2, &t);
 }
 
 static lk_status
@@ -554,10 +590,15 @@ lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits, lk_er
           layer_forward (ctx, il, pos, nt);
         }
       ctx->n_past += nt;
-      if (all_logits)
-        output_head (ctx, 0, nt, done);
-      else if (done + nt == n)
-        output_head (ctx, nt - 1, nt, 0);
+      {
+        double t = ctx->profile ? prof_now () : 0.0;
+        if (all_logits)
+          output_head (ctx, 0, nt, done);
+        else if (done + nt == n)
+          output_head (ctx, nt - 1, nt, 0);
+        prof_mark (ctx, 3, &t);
+        ctx->prof_tokens += nt;
+      }
       done += nt;
     }
   ctx->n_logits = all_logits ? n : 1;

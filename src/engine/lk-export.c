@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lk-export.h"
+#include "lk-pack.h"
 #include "lk-quant.h"
 
 static void
@@ -105,6 +106,22 @@ file_type_of (lk_type t)
     }
 }
 
+/* A packed tensor goes back to its GGUF layout, row by row. */
+static lk_status
+unpack_fill (void *user, void *dst, size_t nbytes, lk_error *err)
+{
+  const lk_tensor *t = user;
+  const size_t row = lk_row_size (t->type, t->ne[0]);
+  const int64_t rows = lk_tensor_nelements (t) / t->ne[0];
+
+  (void) nbytes;
+  (void) err;
+  for (int64_t r = 0; r < rows; r++)
+    lk_unpack_row (t->type, (const uint8_t *) t->data + (size_t) r * row, (uint8_t *) dst + (size_t) r * row,
+                   t->ne[0]);
+  return LK_OK;
+}
+
 lk_status
 lk_model_save_gguf (const lk_model *m, const char *path, lk_error *err)
 {
@@ -135,12 +152,17 @@ lk_model_save_gguf (const lk_model *m, const char *path, lk_error *err)
   lk_write_hparams (w, hp, nh, nkv, nff);
   if (lk_model_vocab (m) != NULL)
     lk_vocab_write_gguf (lk_model_vocab (m), w);
-  lk_gguf_writer_set_u32 (w, "general.file_type", file_type_of (lk_model_layer (m, 0)->wq->type));
+  lk_gguf_writer_set_u32 (w, "general.file_type",
+                          file_type_of (lk_type_unpacked (lk_model_layer (m, 0)->wq->type)));
   for (size_t i = 0; i < lk_model_n_tensors (m) && s == LK_OK; i++)
     {
       const lk_tensor *t = lk_model_tensor_at (m, i);
-      s = lk_gguf_writer_add_tensor (w, t->name, t->type, (uint32_t) t->n_dims, t->ne, t->data,
-                                     err);
+      if (lk_type_unpacked (t->type) != t->type)
+        s = lk_gguf_writer_add_tensor_fill (w, t->name, lk_type_unpacked (t->type),
+                                            (uint32_t) t->n_dims, t->ne, unpack_fill, (void *) t, err);
+      else
+        s = lk_gguf_writer_add_tensor (w, t->name, t->type, (uint32_t) t->n_dims, t->ne, t->data,
+                                       err);
     }
   if (s == LK_OK)
     s = lk_gguf_writer_write (w, path, err);

@@ -303,7 +303,7 @@ add_tensor (lk_gguf_writer *w, const char *name, lk_type type, uint32_t n_dims,
   if (n_dims == 0 || n_dims > LK_GGUF_MAX_DIMS)
     return lk_error_set (err, LK_ERR_INVALID, "tensor '%s': %u dimensions, expected 1..%d", name,
                          n_dims, LK_GGUF_MAX_DIMS);
-  if (!lk_type_is_valid (type) || lk_type_get_traits (type)->block_size == 0)
+  if (!lk_type_is_gguf (type) || lk_type_get_traits (type)->block_size == 0)
     return lk_error_set (err, LK_ERR_INVALID, "tensor '%s': invalid type %d", name, (int) type);
   for (size_t i = 0; i < w->n_tensors; i++)
     if (strcmp (w->tensors[i].name, name) == 0)

@@ -503,7 +503,7 @@ parse_tensor_info (cursor *c, lk_gguf *g, uint64_t i, lk_gguf_tensor *t)
     }
   if (!read_u32 (c, &type, t->name) || !read_u64 (c, &t->offset, t->name))
     return false;
-  if (!lk_type_is_valid (type))
+  if (!lk_type_is_gguf (type))
     {
       lk_error_set (c->err, LK_ERR_UNSUPPORTED,
                     "%s: tensor '%s': field 'type' is %u, which is not a GGUF tensor type "

@@ -10,6 +10,7 @@ struct lk_model
   char *path;
   uint64_t file_size;
   double load_ms;
+  double repack_ms;
 
   lk_gguf *gguf;     /* GGUF models */
   lk_file_buf file;  /* llama2.c models */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 
 #include "lk-kernels.h"
 #include "lk-model-private.h"
+#include "lk-pack.h"
+#include "lk-pool.h"
 
 void
 lk_model_params_init (lk_model_params *p)
@@ -109,6 +112,70 @@ is_gguf (const char *path)
   return yes;
 }
 
+typedef struct
+{
+  lk_model *m;
+  _Atomic size_t next;
+  int failed;
+} pack_job;
+
+static void
+pack_task (void *arg, int ith, int nth)
+{
+  pack_job *job = arg;
+  void *tmp = NULL;
+  size_t tmp_size = 0;
+
+  (void) ith;
+  (void) nth;
+  for (;;)
+    {
+      const size_t i = atomic_fetch_add (&job->next, 1);
+      lk_tensor *t;
+      size_t row;
+      int64_t rows;
+      if (i >= job->m->n_tensors)
+        break;
+      t = &job->m->tensors[i];
+      if (t->n_dims < 2 || lk_type_packed (t->type) == t->type || t->ne[0] % 32 != 0)
+        continue;
+      row = lk_row_size (t->type, t->ne[0]);
+      rows = lk_tensor_nelements (t) / t->ne[0];
+      if (row > tmp_size)
+        {
+          free (tmp);
+          tmp = malloc (row);
+          tmp_size = tmp ? row : 0;
+          if (tmp == NULL)
+            {
+              job->failed = 1;
+              break;
+            }
+        }
+      for (int64_t r = 0; r < rows; r++)
+        lk_pack_row (t->type, (uint8_t *) t->data + (size_t) r * row, t->ne[0], tmp);
+      t->type = lk_type_packed (t->type);
+    }
+  free (tmp);
+}
+
+/* Rewrites the 32-element block matrices in place into the packed layouts the
+ * SIMD kernels stream fastest; only for weights in memory Lathe owns. */
+static lk_status
+repack (lk_model *m, lk_error *err)
+{
+  lk_pool *pool = lk_pool_new (0);
+  pack_job job = { m, 0, 0 };
+  const double t0 = now_ms ();
+
+  if (pool == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  lk_pool_run (pool, pack_task, &job);
+  lk_pool_free (pool);
+  m->repack_ms = now_ms () - t0;
+  return job.failed ? lk_error_set (err, LK_ERR_NOMEM, "out of memory repacking weights") : LK_OK;
+}
+
 static lk_status
 open_common (const char *path, const uint8_t *data, size_t size, const lk_model_params *params,
              lk_model **out, lk_error *err)
@@ -154,6 +221,9 @@ open_common (const char *path, const uint8_t *data, size_t size, const lk_model_
     status = lk_model_load_llama2c (m, params, err);
   if (status == LK_OK)
     status = lk_model_bind (m, err);
+  if (status == LK_OK && !params->no_repack
+      && (data != NULL || params->load_mode == LK_LOAD_READ))
+    status = repack (m, err);
   if (status != LK_OK)
     {
       lk_model_free (m);
@@ -454,6 +524,12 @@ double
 lk_model_load_ms (const lk_model *m)
 {
   return m->load_ms;
+}
+
+double
+lk_model_repack_ms (const lk_model *m)
+{
+  return m->repack_ms;
 }
 
 size_t

@@ -67,6 +67,10 @@ typedef struct
   /* Or the tokenizer.bin bytes themselves (copied); wins over the path. */
   const uint8_t *tokenizer_data;
   size_t tokenizer_size;
+  /* Keep the GGUF block layouts in memory instead of repacking the 32-element
+   * block types for SIMD (repacking happens only for weights Lathe owns, not
+   * for mapped files). */
+  bool no_repack;
 } lk_model_params;
 
 void lk_model_params_init (lk_model_params *p);
@@ -96,6 +100,8 @@ lk_model_format lk_model_format_of (const lk_model *m);
 const lk_gguf *lk_model_gguf (const lk_model *m);
 uint64_t lk_model_file_size (const lk_model *m);
 double lk_model_load_ms (const lk_model *m);
+/* Time spent repacking weights at load (part of the load time). */
+double lk_model_repack_ms (const lk_model *m);
 
 size_t lk_model_n_tensors (const lk_model *m);
 const lk_tensor *lk_model_tensor_at (const lk_model *m, size_t i);

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "lk-export.h"
+#include "lk-pack.h"
 #include "lk-pool.h"
 #include "lk-quant.h"
 #include "lk-quantize.h"
@@ -164,8 +165,8 @@ lk_quantize_tensor_type (const lk_model *m, const lk_tensor *t, const lk_quantiz
   /* Vectors (norms, biases) stay as they are: they are tiny and sensitive. */
   if (t->n_dims < 2)
     {
-      *asked = t->type;
-      return t->type;
+      *asked = lk_type_unpacked (t->type);
+      return *asked;
     }
   want = preset_type (m, t, p);
   if (p->override != NULL)
@@ -265,6 +266,15 @@ fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
       memcpy (dst, fc->src->data, fc->src->nbytes);
       return LK_OK;
     }
+  if (fc->to == lk_type_unpacked (fc->src->type))
+    {
+      /* The same type in Lathe's packed layout: back to GGUF's, losslessly. */
+      const size_t row = lk_row_size (fc->to, fc->src->ne[0]);
+      for (int64_t r = 0; r < lk_tensor_nelements (fc->src) / fc->src->ne[0]; r++)
+        lk_unpack_row (fc->src->type, (const uint8_t *) fc->src->data + (size_t) r * row,
+                       (uint8_t *) dst + (size_t) r * row, fc->src->ne[0]);
+      return LK_OK;
+    }
   atomic_init (&job.next_row, 0);
   lk_pool_run (fc->pool, convert_task, &job);
   if (fc->params->cancel != NULL && atomic_load (fc->params->cancel))
@@ -359,7 +369,7 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
       lk_type asked;
       const lk_type to = lk_quantize_tensor_type (src, t, p, &fell_back, &asked);
 
-      if (to != t->type && lk_get_dequantize (t->type) == NULL)
+      if (to != lk_type_unpacked (t->type) && lk_get_dequantize (t->type) == NULL)
         {
           s = lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor '%s' of type %s cannot be converted",
                             t->name, lk_type_name (t->type));
@@ -372,8 +382,8 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
                                           &fills[i], err);
       if (report != NULL)
         {
-          report->entries[report->n++] = (lk_quantize_entry) { t->name, t->type, to, fell_back,
-                                                               asked };
+          report->entries[report->n++] = (lk_quantize_entry) { t->name, lk_type_unpacked (t->type),
+                                                               to, fell_back, asked };
           report->bytes_in += t->nbytes;
           report->bytes_out += lk_row_size (to, t->ne[0]) * (uint64_t) (lk_tensor_nelements (t) / t->ne[0]);
         }

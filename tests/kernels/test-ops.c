@@ -9,6 +9,7 @@
 #include "lk-half.h"
 #include "lk-kernels.h"
 #include "lk-matmul.h"
+#include "lk-pack.h"
 #include "lk-pool.h"
 
 static float
@@ -81,6 +82,7 @@ typedef struct
 {
   lk_type type;
   int64_t cols; /* odd for float types, to reach the scalar tails */
+  gboolean packed; /* in Lathe's packed in-memory layout */
 } MatCase;
 
 static const MatCase mat_cases[] = {
@@ -88,6 +90,9 @@ static const MatCase mat_cases[] = {
   { LK_TYPE_Q4_0, 160 }, { LK_TYPE_Q4_1, 96 },  { LK_TYPE_Q5_0, 96 },  { LK_TYPE_Q5_1, 224 },
   { LK_TYPE_Q2_K, 512 }, { LK_TYPE_Q3_K, 256 }, { LK_TYPE_Q4_K, 768 }, { LK_TYPE_Q5_K, 512 },
   { LK_TYPE_Q6_K, 256 },
+  /* Packed layouts, with odd block counts (a pair and a lone block). */
+  { LK_TYPE_Q4_0, 608, TRUE }, { LK_TYPE_Q4_1, 96, TRUE }, { LK_TYPE_Q5_0, 544, TRUE },
+  { LK_TYPE_Q5_1, 64, TRUE },  { LK_TYPE_Q8_0, 1056, TRUE },
 };
 
 static float *
@@ -123,7 +128,9 @@ test_matmul (gconstpointer data)
       g_autofree double *mag = g_new (double, n_tok * rows);
       g_autofree uint8_t *wq = g_malloc (row_bytes * rows);
       g_autofree float *ys = NULL;
-      const lk_mat mat = { c->type, rows, cols, row_bytes, wq };
+      g_autofree uint8_t *tmp = g_malloc (row_bytes);
+      const lk_type type = c->packed ? lk_type_packed (c->type) : c->type;
+      const lk_mat mat = { type, rows, cols, row_bytes, wq };
 
       fill (w, rows * cols, 11, 0.5f);
       fill (x, n_tok * cols, 12, 2.0f);
@@ -131,6 +138,17 @@ test_matmul (gconstpointer data)
         {
           g_assert_true (lk_quantize_row_ref (c->type, w + r * cols, wq + r * row_bytes, cols));
           lk_dequantize_row (c->type, wq + r * row_bytes, wd + r * cols, cols);
+          if (c->packed)
+            {
+              /* Packing is lossless: unpacking gives the bytes back. */
+              g_autofree uint8_t *orig = g_memdup2 (wq + r * row_bytes, row_bytes);
+              g_autofree float *pd = g_new (float, cols);
+              g_assert_true (lk_pack_row (c->type, wq + r * row_bytes, cols, tmp));
+              g_assert_true (lk_unpack_row (type, wq + r * row_bytes, tmp, cols));
+              g_assert_cmpmem (tmp, row_bytes, orig, row_bytes);
+              lk_dequantize_row (type, wq + r * row_bytes, pd, cols);
+              g_assert_cmpmem (pd, cols * sizeof (float), wd + r * cols, cols * sizeof (float));
+            }
         }
       for (int64_t t = 0; t < n_tok; t++)
         for (int64_t r = 0; r < rows; r++)
@@ -148,12 +166,12 @@ test_matmul (gconstpointer data)
           {
             const lk_kernels *k = lk_kernels_find (versions[v]);
             g_autofree float *y = run_matmul (k, threads, &mat, x, n_tok);
-            const lk_act act = k->mm[c->type].act;
+            const lk_act act = k->mm[type].act;
             /* 8-bit activations are off by up to half a step of 1/127 each. */
             const double tol = act == LK_ACT_Q8 || act == LK_ACT_Q8K ? 1.0 / 200
                                : act == LK_ACT_BF16                  ? 1.0 / 200
                                                                      : 1e-5;
-            const gboolean same_as_scalar = act == scalar->mm[c->type].act;
+            const gboolean same_as_scalar = act == scalar->mm[type].act;
             for (int64_t i = 0; i < n_tok * rows; i++)
               {
                 if (fabs (y[i] - ref[i]) > tol * mag[i] + 1e-5)
@@ -230,8 +248,9 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/kernels/dispatch", test_dispatch);
   for (gsize i = 0; i < G_N_ELEMENTS (mat_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s",
-                                               lk_type_name (mat_cases[i].type));
+      g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s%s",
+                                               lk_type_name (mat_cases[i].type),
+                                               mat_cases[i].packed ? "-packed" : "");
       g_test_add_data_func (path, &mat_cases[i], test_matmul);
     }
   return g_test_run ();

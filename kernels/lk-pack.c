@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/* Packed layouts. A row is cut into groups of 16 blocks (the last group may
+ * have fewer, ng); each group holds, in order:
+ *   Q4_*: nibbles (16 ng bytes): for each block pair, 32 bytes where byte i
+ *         holds element i in its low nibble and element i + 32 in its high
+ *         nibble (elements of the pair in order); a last odd block keeps
+ *         GGUF's packing (element i low, i + 16 high);
+ *   Q5_*: the same nibbles, then the fifth bits: 4 bytes per block, bit j
+ *         of block b the fifth bit of its element j;
+ *   Q8_0: the 32 int8 values of each block in order;
+ *   then the half-precision scales d of its blocks, then (Q4_1, Q5_1) their
+ *   half-precision minimums m. A row is then one sequential stream. */
+#include <string.h>
+
+#include "lk-half.h"
+#include "lk-pack.h"
+
+static bool
+has_min (lk_type p)
+{
+  return p == LK_TYPE_Q4_1_P || p == LK_TYPE_Q5_1_P;
+}
+
+static bool
+has_high (lk_type p)
+{
+  return p == LK_TYPE_Q5_0_P || p == LK_TYPE_Q5_1_P;
+}
+
+typedef struct
+{
+  uint8_t *qs; /* of the block's group, for the group's first block */
+  uint8_t *qh;
+  uint8_t *d;
+  uint8_t *m;
+  int64_t first; /* the group's first block */
+} parts;
+
+/* The parts of the group holding block b. */
+static parts
+parts_of (lk_type p, void *row, int64_t nb, int64_t b)
+{
+  const int64_t g = b / LK_PACK_GROUP * LK_PACK_GROUP;
+  const int64_t ng = nb - g < LK_PACK_GROUP ? nb - g : LK_PACK_GROUP;
+  uint8_t *base = (uint8_t *) row + (size_t) g * lk_type_get_traits (p)->type_size;
+  parts r;
+
+  r.first = g;
+  r.qs = base;
+  base += p == LK_TYPE_Q8_0_P ? 32 * ng : 16 * ng;
+  r.qh = has_high (p) ? base : NULL;
+  if (has_high (p))
+    base += 4 * ng;
+  r.d = base;
+  base += 2 * ng;
+  r.m = has_min (p) ? base : NULL;
+  return r;
+}
+
+/* The 32 levels, d, m and fifth bits of GGUF block b of a row. */
+static void
+read_gguf_block (lk_type t, const uint8_t *row, int64_t b, uint8_t q[32], lk_half *d, lk_half *m,
+                 uint32_t *qh)
+{
+  const uint8_t *qs;
+
+  *m = 0;
+  *qh = 0;
+  switch (t)
+    {
+    case LK_TYPE_Q4_0:
+      {
+        const lk_block_q4_0 *x = (const lk_block_q4_0 *) row + b;
+        *d = x->d;
+        qs = x->qs;
+        break;
+      }
+    case LK_TYPE_Q4_1:
+      {
+        const lk_block_q4_1 *x = (const lk_block_q4_1 *) row + b;
+        *d = x->d;
+        *m = x->m;
+        qs = x->qs;
+        break;
+      }
+    case LK_TYPE_Q5_0:
+      {
+        const lk_block_q5_0 *x = (const lk_block_q5_0 *) row + b;
+        *d = x->d;
+        memcpy (qh, x->qh, 4);
+        qs = x->qs;
+        break;
+      }
+    case LK_TYPE_Q5_1:
+      {
+        const lk_block_q5_1 *x = (const lk_block_q5_1 *) row + b;
+        *d = x->d;
+        *m = x->m;
+        memcpy (qh, x->qh, 4);
+        qs = x->qs;
+        break;
+      }
+    default:
+      {
+        const lk_block_q8_0 *x = (const lk_block_q8_0 *) row + b;
+        *d = x->d;
+        memcpy (q, x->qs, 32);
+        return;
+      }
+    }
+  for (int j = 0; j < 16; j++)
+    {
+      q[j] = qs[j] & 0xF;
+      q[j + 16] = qs[j] >> 4;
+    }
+}
+
+static void
+write_gguf_block (lk_type t, uint8_t *row, int64_t b, const uint8_t q[32], lk_half d, lk_half m,
+                  uint32_t qh)
+{
+  uint8_t *qs;
+
+  switch (t)
+    {
+    case LK_TYPE_Q4_0: { lk_block_q4_0 *x = (lk_block_q4_0 *) row + b; x->d = d; qs = x->qs; break; }
+    case LK_TYPE_Q4_1: { lk_block_q4_1 *x = (lk_block_q4_1 *) row + b; x->d = d; x->m = m; qs = x->qs; break; }
+    case LK_TYPE_Q5_0: { lk_block_q5_0 *x = (lk_block_q5_0 *) row + b; x->d = d; memcpy (x->qh, &qh, 4); qs = x->qs; break; }
+    case LK_TYPE_Q5_1: { lk_block_q5_1 *x = (lk_block_q5_1 *) row + b; x->d = d; x->m = m; memcpy (x->qh, &qh, 4); qs = x->qs; break; }
+    default:
+      {
+        lk_block_q8_0 *x = (lk_block_q8_0 *) row + b;
+        x->d = d;
+        memcpy (x->qs, q, 32);
+        return;
+      }
+    }
+  for (int j = 0; j < 16; j++)
+    qs[j] = (uint8_t) ((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+}
+
+/* Nibbles of a pair (or a last single block) in the packed order. */
+static void
+put_nibbles (uint8_t *dst, const uint8_t q[64], int n_blocks)
+{
+  const int half = n_blocks == 2 ? 32 : 16;
+
+  for (int i = 0; i < half; i++)
+    dst[i] = (uint8_t) ((q[i] & 0xF) | ((q[i + half] & 0xF) << 4));
+}
+
+static void
+get_nibbles (const uint8_t *src, uint8_t q[64], int n_blocks)
+{
+  const int half = n_blocks == 2 ? 32 : 16;
+
+  for (int i = 0; i < half; i++)
+    {
+      q[i] = src[i] & 0xF;
+      q[i + half] = src[i] >> 4;
+    }
+}
+
+bool
+lk_pack_row (lk_type type, void *row, int64_t n, void *tmp)
+{
+  const lk_type p = lk_type_packed (type);
+  const int64_t nb = n / 32;
+
+  if (p == type || n % 32 != 0)
+    return false;
+  memcpy (tmp, row, lk_row_size (type, n));
+  for (int64_t b = 0; b < nb; b += 2)
+    {
+      const parts out = parts_of (p, row, nb, b);
+      const int64_t gend = out.first + LK_PACK_GROUP < nb ? out.first + LK_PACK_GROUP : nb;
+      const int k = gend - b >= 2 ? 2 : 1;
+      const int64_t j0 = b - out.first;
+      uint8_t q[64];
+      for (int j = 0; j < k; j++)
+        {
+          lk_half d, m;
+          uint32_t qh;
+          read_gguf_block (type, tmp, b + j, q + 32 * j, &d, &m, &qh);
+          memcpy (out.d + 2 * (j0 + j), &d, 2);
+          if (out.m)
+            memcpy (out.m + 2 * (j0 + j), &m, 2);
+          if (out.qh)
+            memcpy (out.qh + 4 * (j0 + j), &qh, 4);
+        }
+      if (p == LK_TYPE_Q8_0_P)
+        memcpy (out.qs + 32 * j0, q, (size_t) (32 * k));
+      else
+        put_nibbles (out.qs + 16 * j0, q, k);
+      if (k == 1)
+        b--; /* a lone last block of its group: the next group starts at b + 1 */
+    }
+  return true;
+}
+
+bool
+lk_unpack_row (lk_type p, const void *src, void *dst, int64_t n)
+{
+  const lk_type t = lk_type_unpacked (p);
+  const int64_t nb = n / 32;
+
+  if (p == t || n % 32 != 0)
+    return false;
+  for (int64_t b = 0; b < nb; b += 2)
+    {
+      const parts in = parts_of (p, (void *) src, nb, b);
+      const int64_t gend = in.first + LK_PACK_GROUP < nb ? in.first + LK_PACK_GROUP : nb;
+      const int k = gend - b >= 2 ? 2 : 1;
+      const int64_t j0 = b - in.first;
+      uint8_t q[64];
+      if (p == LK_TYPE_Q8_0_P)
+        memcpy (q, in.qs + 32 * j0, (size_t) (32 * k));
+      else
+        get_nibbles (in.qs + 16 * j0, q, k);
+      for (int j = 0; j < k; j++)
+        {
+          lk_half d, m = 0;
+          uint32_t qh = 0;
+          memcpy (&d, in.d + 2 * (j0 + j), 2);
+          if (in.m)
+            memcpy (&m, in.m + 2 * (j0 + j), 2);
+          if (in.qh)
+            memcpy (&qh, in.qh + 4 * (j0 + j), 4);
+          write_gguf_block (t, dst, b + j, q + 32 * j, d, m, qh);
+        }
+      if (k == 1)
+        b--;
+    }
+  return true;
+}
+
+void
+lk_packed_levels (lk_type p, const void *row, int64_t n, int64_t b, int q[32])
+{
+  const int64_t nb = n / 32;
+  const parts in = parts_of (p, (void *) row, nb, b);
+  const int64_t j = b - in.first;
+  const int64_t gend = in.first + LK_PACK_GROUP < nb ? in.first + LK_PACK_GROUP : nb;
+  const int64_t pair = j & ~(int64_t) 1;
+  const int k = gend - (in.first + pair) >= 2 ? 2 : 1;
+
+  if (p == LK_TYPE_Q8_0_P)
+    {
+      for (int i = 0; i < 32; i++)
+        q[i] = ((const int8_t *) in.qs)[32 * j + i];
+      return;
+    }
+  {
+    uint8_t all[64];
+    get_nibbles (in.qs + 16 * pair, all, k);
+    for (int i = 0; i < 32; i++)
+      q[i] = all[32 * (j - pair) + i];
+  }
+  if (in.qh)
+    {
+      uint32_t qh;
+      memcpy (&qh, in.qh + 4 * j, 4);
+      for (int i = 0; i < 32; i++)
+        q[i] |= (int) ((qh >> i) & 1) << 4;
+    }
+}
+
+float
+lk_packed_d (lk_type p, const void *row, int64_t n, int64_t b)
+{
+  const parts in = parts_of (p, (void *) row, n / 32, b);
+  lk_half d;
+
+  memcpy (&d, in.d + 2 * (b - in.first), 2);
+  return lk_half_to_f32 (d);
+}
+
+float
+lk_packed_m (lk_type p, const void *row, int64_t n, int64_t b)
+{
+  const parts in = parts_of (p, (void *) row, n / 32, b);
+  lk_half m;
+
+  if (in.m == NULL)
+    return 0.0f;
+  memcpy (&m, in.m + 2 * (b - in.first), 2);
+  return lk_half_to_f32 (m);
+}
