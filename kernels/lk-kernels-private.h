@@ -28,6 +28,13 @@ void lk_quantize_act_bf16_scalar (const float *x, void *dst, int64_t n);
 void lk_gemm_by_vec_dot (lk_vec_dot_fn vec_dot, int64_t n, const void *w, size_t w_stride, int nr,
                          const void *x, size_t x_stride, int nc, float *y, size_t y_stride);
 
+/* A gemm over a row-interleaved matrix (nr a multiple of 16), for versions
+ * without a kernel for it: each row is copied out in its GGUF layout and
+ * multiplied with that type's vec_dot. */
+void lk_gemm_x16_by_rows (lk_type x16, lk_vec_dot_fn vec_dot, int64_t n, const void *w,
+                          size_t w_stride, int nr, const void *x, size_t x_stride, int nc, float *y,
+                          size_t y_stride);
+
 /* Planar Q8 activation rows: where the parts are. */
 static inline const int8_t *
 lk_act_q8_qs (const void *row)

@@ -84,6 +84,16 @@ DEFINE_REF_DOT (q4_K, LK_TYPE_Q4_K)
 DEFINE_REF_DOT (q5_K, LK_TYPE_Q5_K)
 DEFINE_REF_DOT (q6_K, LK_TYPE_Q6_K)
 
+#define DEFINE_REF_GEMM_X16(lower, TYPE)                                                    \
+  static void gemm_##lower##_x16_ref (int64_t n, const void *w, size_t ws, int nr,           \
+                                      const void *x, size_t xs, int nc, float *y, size_t ys) \
+  {                                                                                        \
+    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower##_ref, n, w, ws, nr, x, xs, nc, y, ys);       \
+  }
+
+DEFINE_REF_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
+DEFINE_REF_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
+
 #define MM_REF(TYPE, lower) [TYPE] = { LK_ACT_F32, NULL, vec_dot_##lower##_ref, NULL }
 
 static const lk_kernels reference_kernels = {
@@ -107,6 +117,8 @@ static const lk_kernels reference_kernels = {
     MM_REF (LK_TYPE_Q5_0_P, q5_0_p),
     MM_REF (LK_TYPE_Q5_1_P, q5_1_p),
     MM_REF (LK_TYPE_Q8_0_P, q8_0_p),
+    [LK_TYPE_Q4_0_X16] = { LK_ACT_F32, NULL, NULL, gemm_q4_0_x16_ref },
+    [LK_TYPE_Q8_0_X16] = { LK_ACT_F32, NULL, NULL, gemm_q8_0_x16_ref },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,

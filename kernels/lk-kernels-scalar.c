@@ -364,6 +364,16 @@ vec_dot_q6_K (int64_t n, float *s, const void *w, const void *x)
   *s = sum;
 }
 
+#define DEFINE_GEMM_X16(lower, TYPE)                                                          \
+  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,  \
+                                  size_t xs, int nc, float *y, size_t ys)                    \
+  {                                                                                          \
+    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower, n, w, ws, nr, x, xs, nc, y, ys);               \
+  }
+
+DEFINE_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
+DEFINE_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
+
 #define MM(TYPE, act, quant, lower) [TYPE] = { act, quant, vec_dot_##lower, NULL }
 
 static const lk_kernels scalar_kernels = {
@@ -387,6 +397,8 @@ static const lk_kernels scalar_kernels = {
     MM (LK_TYPE_Q5_0_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q5_0_p),
     MM (LK_TYPE_Q5_1_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q5_1_p),
     MM (LK_TYPE_Q8_0_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q8_0_p),
+    [LK_TYPE_Q4_0_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_q4_0_x16 },
+    [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_q8_0_x16 },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,

@@ -49,9 +49,17 @@ typedef struct
 {
   lk_act act;                     /* activations are converted to this */
   lk_quantize_act_fn quantize_act; /* F32 row -> act row (NULL for LK_ACT_F32) */
-  lk_vec_dot_fn vec_dot;          /* NULL: this version cannot multiply the type */
-  lk_gemm_fn gemm;                /* optional; else vec_dot is used */
+  lk_vec_dot_fn vec_dot;          /* one row; NULL for row-interleaved types */
+  lk_gemm_fn gemm;                /* optional for row types (else vec_dot is used);
+                                   * for interleaved types nr is a multiple of 16 */
 } lk_mm_kernel;
+
+/* Whether a table entry can multiply its type at all. */
+static inline bool
+lk_mm_supported (const lk_mm_kernel *mm)
+{
+  return mm->vec_dot != NULL || mm->gemm != NULL;
+}
 
 typedef struct lk_kernels
 {
@@ -79,6 +87,9 @@ typedef struct lk_kernels
   /* Sums n bytes (n a multiple of 64) as 64-bit words: a pure memory read,
    * for measuring bandwidth. */
   uint64_t (*sum_bytes) (const void *p, size_t n);
+  /* Bit t set: weights of GGUF type t should be row-interleaved
+   * (lk_type_interleaved) at load, this version being fastest with them. */
+  uint64_t interleave;
 } lk_kernels;
 
 const lk_kernels *lk_kernels_get (void);

@@ -10,6 +10,7 @@
 /* Rows handed out per grab: enough to amortise the atomic and to keep a
  * tile of weights in the first-level cache while it meets every token. */
 #define ROW_CHUNK 16
+_Static_assert (ROW_CHUNK % 16 == 0, "chunks hold whole groups of interleaved rows");
 /* Below this many multiply-adds a product runs on the calling thread alone:
  * waking a second thread costs more than it saves. */
 #define SERIAL_WORK (96 * 1024)
@@ -52,7 +53,7 @@ lk_matmul_scratch_size (const lk_kernels *k, const lk_mat *const *ws, int n_mats
   for (int i = 0; i < n_mats; i++)
     {
       const lk_mm_kernel *mm = &k->mm[ws[i]->type];
-      if (mm->vec_dot == NULL || mm->act == LK_ACT_F32 || seen[mm->act])
+      if (!lk_mm_supported (mm) || mm->act == LK_ACT_F32 || seen[mm->act])
         continue;
       seen[mm->act] = true;
       total += act_stride (mm->act, ws[i]->n_cols) * (size_t) n_tok;
@@ -91,6 +92,15 @@ convert_task (void *arg, int ith, int nth)
     convert_rows (job, t0, t1);
 }
 
+/* An output's place in the global row space: its rows rounded up to whole
+ * chunks, so that no chunk straddles two outputs and every chunk of an
+ * output starts at a multiple of ROW_CHUNK (of the 16-row groups). */
+static int64_t
+padded_rows (const lk_mat *W)
+{
+  return (W->n_rows + ROW_CHUNK - 1) / ROW_CHUNK * ROW_CHUNK;
+}
+
 /* Rows [r0, r1) of the global row space, which runs through the outputs in order. */
 static void
 compute_rows (job_t *job, int64_t r0, int64_t r1)
@@ -118,7 +128,9 @@ compute_rows (job_t *job, int64_t r0, int64_t r1)
                                 (int) job->n_tok, o->y + a, (size_t) o->y_stride);
           r0 = base + b;
         }
-      base = end;
+      base += padded_rows (W);
+      if (r0 < base)
+        r0 = base;
     }
 }
 
@@ -204,10 +216,10 @@ lk_matmul_multi (lk_pool *pool, const lk_kernels *k, const lk_matmul_out *outs, 
     {
       const lk_mat *W = outs[i].w;
       const lk_mm_kernel *mm;
-      if ((unsigned) W->type >= LK_TYPE_COUNT || k->mm[W->type].vec_dot == NULL)
+      if ((unsigned) W->type >= LK_TYPE_COUNT || !lk_mm_supported (&k->mm[W->type]))
         return -1;
       mm = &k->mm[W->type];
-      job.n_rows_total += W->n_rows;
+      job.n_rows_total += padded_rows (W);
       work += W->n_rows * W->n_cols;
       if (mm->act != LK_ACT_F32 && job.act_buf[mm->act] == NULL)
         {

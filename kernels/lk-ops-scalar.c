@@ -3,10 +3,12 @@
  * definitions, and the fallback of every version for what it does not
  * vectorise. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lk-half.h"
 #include "lk-kernels-private.h"
+#include "lk-pack.h"
 
 void
 lk_rmsnorm_scalar (float *out, const float *x, const float *w, int64_t n, float eps)
@@ -208,4 +210,26 @@ lk_gemm_by_vec_dot (lk_vec_dot_fn vec_dot, int64_t n, const void *w, size_t w_st
     for (int r = 0; r < nr; r++)
       vec_dot (n, &y[(size_t) c * y_stride + r], (const uint8_t *) w + (size_t) r * w_stride,
                (const uint8_t *) x + (size_t) c * x_stride);
+}
+
+void
+lk_gemm_x16_by_rows (lk_type x16, lk_vec_dot_fn vec_dot, int64_t n, const void *w, size_t w_stride,
+                     int nr, const void *x, size_t x_stride, int nc, float *y, size_t y_stride)
+{
+  uint8_t *row = malloc (w_stride);
+
+  if (row == NULL)
+    {
+      for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++)
+          y[(size_t) c * y_stride + r] = NAN;
+      return;
+    }
+  for (int r = 0; r < nr; r++)
+    {
+      lk_x16_row (x16, (const uint8_t *) w + (size_t) (r / 16) * 16 * w_stride, n, r % 16, row);
+      for (int c = 0; c < nc; c++)
+        vec_dot (n, &y[(size_t) c * y_stride + r], row, (const uint8_t *) x + (size_t) c * x_stride);
+    }
+  free (row);
 }

@@ -9,7 +9,17 @@
  *         of block b the fifth bit of its element j;
  *   Q8_0: the 32 int8 values of each block in order;
  *   then the half-precision scales d of its blocks, then (Q4_1, Q5_1) their
- *   half-precision minimums m. A row is then one sequential stream. */
+ *   half-precision minimums m. A row is then one sequential stream.
+ *
+ * Row-interleaved layouts hold 16 rows as one group, block by block: for
+ * each block b, a tile of the 16 rows' levels, then the 16 rows' scales d
+ * (half precision). In a tile, 32-bit lane r of each 64-byte vector belongs
+ * to row r and holds 4 consecutive elements, so one 8-bit dot-product
+ * instruction with 4 broadcast activations serves all 16 rows:
+ *   Q4_0_X16: 4 vectors; byte 64 j + 4 r + i holds element 4 j + i of row r
+ *             in its low nibble and element 4 (j + 4) + i in its high one;
+ *   Q8_0_X16: 8 vectors; byte 64 j + 4 r + i holds element 4 j + i of row
+ *             r plus 128 (unsigned, as the instructions want). */
 #include <string.h>
 
 #include "lk-half.h"
@@ -285,4 +295,68 @@ lk_packed_m (lk_type p, const void *row, int64_t n, int64_t b)
     return 0.0f;
   memcpy (&m, in.m + 2 * (b - in.first), 2);
   return lk_half_to_f32 (m);
+}
+
+size_t
+lk_x16_tile_bytes (lk_type x16)
+{
+  return x16 == LK_TYPE_Q8_0_X16 ? 16 * sizeof (lk_block_q8_0) : 16 * sizeof (lk_block_q4_0);
+}
+
+bool
+lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp)
+{
+  const lk_type x = lk_type_interleaved (type);
+  const size_t row = lk_row_size (type, n);
+  const size_t levels = lk_x16_tile_bytes (x) - 32;
+  const int64_t nb = n / 32;
+
+  if (x == type || n % 32 != 0)
+    return false;
+  memcpy (tmp, rows, 16 * row);
+  for (int64_t b = 0; b < nb; b++)
+    {
+      uint8_t *tile = (uint8_t *) rows + (size_t) b * lk_x16_tile_bytes (x);
+      for (int r = 0; r < 16; r++)
+        {
+          uint8_t q[32];
+          lk_half d, m;
+          uint32_t qh;
+          read_gguf_block (type, (const uint8_t *) tmp + (size_t) r * row, b, q, &d, &m, &qh);
+          memcpy (tile + levels + 2 * r, &d, 2);
+          if (x == LK_TYPE_Q8_0_X16)
+            for (int e = 0; e < 32; e++)
+              tile[64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] ^ 0x80);
+          else
+            for (int e = 0; e < 16; e++)
+              tile[64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] | (q[e + 16] << 4));
+        }
+    }
+  return true;
+}
+
+void
+lk_x16_row (lk_type x16, const void *group, int64_t n, int r, void *dst)
+{
+  const lk_type t = lk_type_unpacked (x16);
+  const size_t levels = lk_x16_tile_bytes (x16) - 32;
+
+  for (int64_t b = 0; b < n / 32; b++)
+    {
+      const uint8_t *tile = (const uint8_t *) group + (size_t) b * lk_x16_tile_bytes (x16);
+      uint8_t q[32];
+      lk_half d;
+      memcpy (&d, tile + levels + 2 * r, 2);
+      if (x16 == LK_TYPE_Q8_0_X16)
+        for (int e = 0; e < 32; e++)
+          q[e] = (uint8_t) (tile[64 * (e / 4) + 4 * r + e % 4] ^ 0x80);
+      else
+        for (int e = 0; e < 16; e++)
+          {
+            const uint8_t v = tile[64 * (e / 4) + 4 * r + e % 4];
+            q[e] = v & 0xF;
+            q[e + 16] = v >> 4;
+          }
+      write_gguf_block (t, dst, b, q, d, 0, 0);
+    }
 }

@@ -23,3 +23,12 @@ float lk_packed_m (lk_type packed, const void *row, int64_t n, int64_t b);
 
 /* Blocks per group of a packed row (the group's data is contiguous). */
 #define LK_PACK_GROUP 16
+
+/* Row-interleaved layouts (LK_TYPE_*_X16): 16 rows of a GGUF type, in place,
+ * become one group; tmp holds the 16 rows' bytes. False when the type has
+ * no interleaved layout. */
+bool lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp);
+/* Row r (< 16) of a group, written in its GGUF layout to dst. */
+void lk_x16_row (lk_type x16, const void *group, int64_t n, int r, void *dst);
+/* Bytes of one block's tile of 16 rows (levels, then 16 half scales). */
+size_t lk_x16_tile_bytes (lk_type x16);

@@ -46,6 +46,9 @@ static const lk_type_traits traits[LK_TYPE_COUNT] = {
   [LK_TYPE_Q5_0_P] = Q ("Q5_0", LK_QK5_0, sizeof (lk_block_q5_0), true),
   [LK_TYPE_Q5_1_P] = Q ("Q5_1", LK_QK5_1, sizeof (lk_block_q5_1), true),
   [LK_TYPE_Q8_0_P] = Q ("Q8_0", LK_QK8_0, sizeof (lk_block_q8_0), true),
+  /* Interleaved rows are not dequantized one by one: see lk_x16_row(). */
+  [LK_TYPE_Q4_0_X16] = Q ("Q4_0", LK_QK4_0, sizeof (lk_block_q4_0), false),
+  [LK_TYPE_Q8_0_X16] = Q ("Q8_0", LK_QK8_0, sizeof (lk_block_q8_0), false),
 };
 
 bool
@@ -75,10 +78,29 @@ lk_type_packed (lk_type type)
 }
 
 lk_type
+lk_type_interleaved (lk_type type)
+{
+  switch (type)
+    {
+    case LK_TYPE_Q4_0: return LK_TYPE_Q4_0_X16;
+    case LK_TYPE_Q8_0: return LK_TYPE_Q8_0_X16;
+    default: return type;
+    }
+}
+
+int
+lk_type_row_group (lk_type type)
+{
+  return type == LK_TYPE_Q4_0_X16 || type == LK_TYPE_Q8_0_X16 ? 16 : 1;
+}
+
+lk_type
 lk_type_unpacked (lk_type type)
 {
   switch (type)
     {
+    case LK_TYPE_Q4_0_X16: return LK_TYPE_Q4_0;
+    case LK_TYPE_Q8_0_X16: return LK_TYPE_Q8_0;
     case LK_TYPE_Q4_0_P: return LK_TYPE_Q4_0;
     case LK_TYPE_Q4_1_P: return LK_TYPE_Q4_1;
     case LK_TYPE_Q5_0_P: return LK_TYPE_Q5_0;

@@ -57,7 +57,13 @@ typedef enum {
   LK_TYPE_Q5_0_P = 42,
   LK_TYPE_Q5_1_P = 43,
   LK_TYPE_Q8_0_P = 44,
-  LK_TYPE_COUNT = 45
+  /* Row-interleaved layouts (never in a file): 16 rows at a time, block by
+   * block, so one SIMD instruction multiplies a column of activations into
+   * 16 rows; see lk-pack.c. Same bytes per row; the tensor's rows must be a
+   * multiple of 16 and are only addressable as groups. */
+  LK_TYPE_Q4_0_X16 = 45,
+  LK_TYPE_Q8_0_X16 = 46,
+  LK_TYPE_COUNT = 47
 } lk_type;
 
 #define LK_QK4_0 32
@@ -176,7 +182,11 @@ bool lk_type_is_valid (uint32_t type);
 bool lk_type_is_gguf (uint32_t type);
 /* The packed layout of a type, or the type itself when it has none. */
 lk_type lk_type_packed (lk_type type);
-/* The GGUF type of a packed layout, or the type itself. */
+/* The row-interleaved layout of a type, or the type itself when it has none. */
+lk_type lk_type_interleaved (lk_type type);
+/* Rows stored together: 16 for the row-interleaved layouts, else 1. */
+int lk_type_row_group (lk_type type);
+/* The GGUF type of a packed or interleaved layout, or the type itself. */
 lk_type lk_type_unpacked (lk_type type);
 const char *lk_type_name (lk_type type);
 /* Returns LK_TYPE_COUNT when the name is unknown. Case-insensitive. */

@@ -113,7 +113,7 @@ max_scratch (const lk_ctx *ctx)
     {
       const lk_tensor *t = lk_model_tensor_at (m, i);
       if (t->n_dims >= 2 && (unsigned) t->type < LK_TYPE_COUNT
-          && ctx->kern->mm[t->type].vec_dot != NULL && t->ne[0] > widest[ctx->kern->mm[t->type].act])
+          && lk_mm_supported (&ctx->kern->mm[t->type]) && t->ne[0] > widest[ctx->kern->mm[t->type].act])
         widest[ctx->kern->mm[t->type].act] = t->ne[0];
     }
   for (int a = 1; a < LK_ACT_COUNT; a++)
@@ -519,15 +519,18 @@ embed (lk_ctx *ctx, const int32_t *tokens, int nt, lk_error *err)
 {
   const lk_tensor *emb = lk_model_tok_embd (ctx->model);
   const int e = ctx->hp->n_embd;
-  const size_t row = lk_row_size (emb->type, e);
 
   for (int t = 0; t < nt; t++)
     {
+      lk_type type;
+      const void *row;
       if (tokens[t] < 0 || tokens[t] >= ctx->hp->n_vocab)
         return lk_error_set (err, LK_ERR_INVALID, "token id %d is outside the vocabulary (0..%d)",
                              tokens[t], ctx->hp->n_vocab - 1);
-      lk_dequantize_row (emb->type, (const uint8_t *) emb->data + (size_t) tokens[t] * row,
-                         ctx->x + (size_t) t * e, e);
+      /* An interleaved row is copied out into xb, free at this point and
+       * wider than any quantized row of n_embd elements. */
+      row = lk_tensor_row (emb, tokens[t], ctx->xb + (size_t) t * e, &type);
+      lk_dequantize_row (type, row, ctx->x + (size_t) t * e, e);
     }
   return LK_OK;
 }

@@ -106,7 +106,7 @@ file_type_of (lk_type t)
     }
 }
 
-/* A packed tensor goes back to its GGUF layout, row by row. */
+/* A packed or interleaved tensor goes back to its GGUF layout, row by row. */
 static lk_status
 unpack_fill (void *user, void *dst, size_t nbytes, lk_error *err)
 {
@@ -117,8 +117,7 @@ unpack_fill (void *user, void *dst, size_t nbytes, lk_error *err)
   (void) nbytes;
   (void) err;
   for (int64_t r = 0; r < rows; r++)
-    lk_unpack_row (t->type, (const uint8_t *) t->data + (size_t) r * row, (uint8_t *) dst + (size_t) r * row,
-                   t->ne[0]);
+    lk_tensor_row_gguf (t, r, (uint8_t *) dst + (size_t) r * row);
   return LK_OK;
 }
 

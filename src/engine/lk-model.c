@@ -117,6 +117,7 @@ typedef struct
   lk_model *m;
   _Atomic size_t next;
   int failed;
+  uint64_t interleave; /* types the kernels in use multiply fastest interleaved */
 } pack_job;
 
 static void
@@ -134,6 +135,7 @@ pack_task (void *arg, int ith, int nth)
       lk_tensor *t;
       size_t row;
       int64_t rows;
+      bool interleave;
       if (i >= job->m->n_tensors)
         break;
       t = &job->m->tensors[i];
@@ -141,16 +143,25 @@ pack_task (void *arg, int ith, int nth)
         continue;
       row = lk_row_size (t->type, t->ne[0]);
       rows = lk_tensor_nelements (t) / t->ne[0];
-      if (row > tmp_size)
+      interleave = (job->interleave >> t->type & 1) && rows % 16 == 0
+                   && lk_type_interleaved (t->type) != t->type;
+      if ((interleave ? 16 : 1) * row > tmp_size)
         {
           free (tmp);
-          tmp = malloc (row);
-          tmp_size = tmp ? row : 0;
+          tmp_size = (interleave ? 16 : 1) * row;
+          tmp = malloc (tmp_size);
           if (tmp == NULL)
             {
               job->failed = 1;
               break;
             }
+        }
+      if (interleave)
+        {
+          for (int64_t r = 0; r < rows; r += 16)
+            lk_x16_pack (t->type, (uint8_t *) t->data + (size_t) r * row, t->ne[0], tmp);
+          t->type = lk_type_interleaved (t->type);
+          continue;
         }
       for (int64_t r = 0; r < rows; r++)
         lk_pack_row (t->type, (uint8_t *) t->data + (size_t) r * row, t->ne[0], tmp);
@@ -159,13 +170,14 @@ pack_task (void *arg, int ith, int nth)
   free (tmp);
 }
 
-/* Rewrites the 32-element block matrices in place into the packed layouts the
- * SIMD kernels stream fastest; only for weights in memory Lathe owns. */
+/* Rewrites the 32-element block matrices in place into the layouts the
+ * kernels in use stream fastest (row-interleaved where they have kernels for
+ * it, else packed rows); only for weights in memory Lathe owns. */
 static lk_status
 repack (lk_model *m, lk_error *err)
 {
   lk_pool *pool = lk_pool_new (0);
-  pack_job job = { m, 0, 0 };
+  pack_job job = { m, 0, 0, lk_kernels_get ()->interleave };
   const double t0 = now_ms ();
 
   if (pool == NULL)
@@ -297,7 +309,7 @@ want (lk_model *m, const char *name, int64_t ne0, int64_t ne1, bool required, bo
                            "%s: tensor '%s' has shape %s, expected %s from the hyper-parameters",
                            m->path, name, got, exp);
     }
-  if (matrix && lk_kernels_reference ()->mm[t->type].vec_dot == NULL)
+  if (matrix && !lk_mm_supported (&lk_kernels_reference ()->mm[t->type]))
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
                          "%s: tensor '%s' has type %s, which Lathe cannot compute with yet",
                          m->path, name, lk_type_name (t->type));
@@ -426,7 +438,7 @@ lk_model_bind (lk_model *m, lk_error *err)
   if (s != LK_OK)
     return s;
   m->tied = out == NULL;
-  if (m->tied && lk_kernels_reference ()->mm[m->tok_embd->type].vec_dot == NULL)
+  if (m->tied && !lk_mm_supported (&lk_kernels_reference ()->mm[m->tok_embd->type]))
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
                          "%s: the output head is tied to 'token_embd.weight' of type %s, which "
                          "Lathe cannot compute with yet",
@@ -552,6 +564,35 @@ lk_tensor_nelements (const lk_tensor *t)
   for (int d = 0; d < t->n_dims; d++)
     n *= t->ne[d];
   return n;
+}
+
+const void *
+lk_tensor_row (const lk_tensor *t, int64_t r, void *tmp, lk_type *type)
+{
+  const size_t row = lk_row_size (t->type, t->ne[0]);
+
+  if (lk_type_row_group (t->type) == 1)
+    {
+      *type = t->type;
+      return (const uint8_t *) t->data + (size_t) r * row;
+    }
+  lk_x16_row (t->type, (const uint8_t *) t->data + (size_t) (r / 16) * 16 * row, t->ne[0],
+              (int) (r % 16), tmp);
+  *type = lk_type_unpacked (t->type);
+  return tmp;
+}
+
+void
+lk_tensor_row_gguf (const lk_tensor *t, int64_t r, void *dst)
+{
+  lk_type type;
+  /* An interleaved row is copied out straight to dst. */
+  const void *src = lk_tensor_row (t, r, dst, &type);
+
+  if (type != lk_type_unpacked (type))
+    lk_unpack_row (type, src, dst, t->ne[0]);
+  else if (src != dst)
+    memcpy (dst, src, lk_row_size (type, t->ne[0]));
 }
 
 uint64_t

@@ -107,6 +107,12 @@ size_t lk_model_n_tensors (const lk_model *m);
 const lk_tensor *lk_model_tensor_at (const lk_model *m, size_t i);
 const lk_tensor *lk_model_find_tensor (const lk_model *m, const char *name);
 int64_t lk_tensor_nelements (const lk_tensor *t);
+/* Row r of a tensor (rows are ne[0] long) in a layout where rows stand
+ * alone: its bytes in place, or for row-interleaved layouts a copy made in
+ * tmp (lk_row_size bytes). *type receives that layout's type. */
+const void *lk_tensor_row (const lk_tensor *t, int64_t r, void *tmp, lk_type *type);
+/* Row r written to dst in the GGUF layout of lk_type_unpacked (t->type). */
+void lk_tensor_row_gguf (const lk_tensor *t, int64_t r, void *dst);
 
 uint64_t lk_model_n_params (const lk_model *m);
 /* Bytes of all tensor data, and bits per weight over all tensors. */

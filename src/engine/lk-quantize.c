@@ -200,12 +200,15 @@ quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
 {
   const lk_tensor *t = job->src;
   const int64_t n = t->ne[0];
-  const size_t in_row = lk_row_size (t->type, n), out_row = lk_row_size (job->to, n);
+  const size_t out_row = lk_row_size (job->to, n);
+  void *tmp = buf + n; /* room for a row copied out of an interleaved group */
 
   for (int64_t r = r0; r < r1; r++)
     {
       uint8_t *out = job->dst + (size_t) r * out_row;
-      lk_dequantize_row (t->type, (const uint8_t *) t->data + (size_t) r * in_row, buf, n);
+      lk_type type;
+      const void *in = lk_tensor_row (t, r, tmp, &type);
+      lk_dequantize_row (type, in, buf, n);
       switch (job->to)
         {
         case LK_TYPE_Q2_K: lk_quantize_row_q2_K_imp (buf, out, n, job->imp); break;
@@ -223,7 +226,8 @@ convert_task (void *arg, int ith, int nth)
 {
   convert_job *job = arg;
   const int64_t n = job->src->ne[0], rows = lk_tensor_nelements (job->src) / n;
-  float *buf = malloc ((size_t) n * sizeof *buf);
+  /* n floats, then one source row (never wider than n floats). */
+  float *buf = malloc (2 * (size_t) n * sizeof *buf);
 
   (void) ith;
   (void) nth;
@@ -268,11 +272,10 @@ fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
     }
   if (fc->to == lk_type_unpacked (fc->src->type))
     {
-      /* The same type in Lathe's packed layout: back to GGUF's, losslessly. */
+      /* The same type in one of Lathe's layouts: back to GGUF's, losslessly. */
       const size_t row = lk_row_size (fc->to, fc->src->ne[0]);
       for (int64_t r = 0; r < lk_tensor_nelements (fc->src) / fc->src->ne[0]; r++)
-        lk_unpack_row (fc->src->type, (const uint8_t *) fc->src->data + (size_t) r * row,
-                       (uint8_t *) dst + (size_t) r * row, fc->src->ne[0]);
+        lk_tensor_row_gguf (fc->src, r, (uint8_t *) dst + (size_t) r * row);
       return LK_OK;
     }
   atomic_init (&job.next_row, 0);
@@ -369,7 +372,7 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
       lk_type asked;
       const lk_type to = lk_quantize_tensor_type (src, t, p, &fell_back, &asked);
 
-      if (to != lk_type_unpacked (t->type) && lk_get_dequantize (t->type) == NULL)
+      if (to != lk_type_unpacked (t->type) && lk_get_dequantize (lk_type_row_group (t->type) > 1 ? lk_type_unpacked (t->type) : t->type) == NULL)
         {
           s = lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor '%s' of type %s cannot be converted",
                             t->name, lk_type_name (t->type));

@@ -82,8 +82,15 @@ typedef struct
 {
   lk_type type;
   int64_t cols; /* odd for float types, to reach the scalar tails */
-  gboolean packed; /* in Lathe's packed in-memory layout */
+  int layout; /* GGUF's, or one of Lathe's in-memory layouts */
 } MatCase;
+
+enum
+{
+  LAYOUT_GGUF,
+  LAYOUT_PACKED,      /* lk_type_packed */
+  LAYOUT_INTERLEAVED, /* lk_type_interleaved: 16 rows per group */
+};
 
 static const MatCase mat_cases[] = {
   { LK_TYPE_F32, 77 },   { LK_TYPE_F16, 77 },   { LK_TYPE_BF16, 77 },  { LK_TYPE_Q8_0, 96 },
@@ -91,9 +98,13 @@ static const MatCase mat_cases[] = {
   { LK_TYPE_Q2_K, 512 }, { LK_TYPE_Q3_K, 256 }, { LK_TYPE_Q4_K, 768 }, { LK_TYPE_Q5_K, 512 },
   { LK_TYPE_Q6_K, 256 },
   /* Packed layouts, with odd block counts (a pair and a lone block). */
-  { LK_TYPE_Q4_0, 608, TRUE }, { LK_TYPE_Q4_1, 96, TRUE }, { LK_TYPE_Q5_0, 544, TRUE },
-  { LK_TYPE_Q5_1, 64, TRUE },  { LK_TYPE_Q8_0, 1056, TRUE },
+  { LK_TYPE_Q4_0, 608, LAYOUT_PACKED }, { LK_TYPE_Q4_1, 96, LAYOUT_PACKED },
+  { LK_TYPE_Q5_0, 544, LAYOUT_PACKED }, { LK_TYPE_Q5_1, 64, LAYOUT_PACKED },
+  { LK_TYPE_Q8_0, 1056, LAYOUT_PACKED },
+  { LK_TYPE_Q4_0, 352, LAYOUT_INTERLEAVED }, { LK_TYPE_Q8_0, 96, LAYOUT_INTERLEAVED },
 };
+
+static const char *const layout_names[] = { "", "-packed", "-x16" };
 
 static float *
 run_matmul (const lk_kernels *k, int threads, const lk_mat *mat, const float *x, int64_t n_tok)
@@ -115,7 +126,8 @@ test_matmul (gconstpointer data)
 {
   const MatCase *c = data;
   const char *const *versions = lk_kernels_available ();
-  const int64_t rows = 67, cols = c->cols;
+  /* Interleaved layouts need whole groups of 16 rows. */
+  const int64_t rows = c->layout == LAYOUT_INTERLEAVED ? 80 : 67, cols = c->cols;
   const size_t row_bytes = lk_row_size (c->type, cols);
   const lk_kernels *scalar = lk_kernels_scalar ();
 
@@ -127,9 +139,12 @@ test_matmul (gconstpointer data)
       g_autofree double *ref = g_new (double, n_tok * rows);
       g_autofree double *mag = g_new (double, n_tok * rows);
       g_autofree uint8_t *wq = g_malloc (row_bytes * rows);
+      g_autofree uint8_t *orig = NULL;
       g_autofree float *ys = NULL;
-      g_autofree uint8_t *tmp = g_malloc (row_bytes);
-      const lk_type type = c->packed ? lk_type_packed (c->type) : c->type;
+      g_autofree uint8_t *tmp = g_malloc (16 * row_bytes);
+      const lk_type type = c->layout == LAYOUT_PACKED        ? lk_type_packed (c->type)
+                           : c->layout == LAYOUT_INTERLEAVED ? lk_type_interleaved (c->type)
+                                                             : c->type;
       const lk_mat mat = { type, rows, cols, row_bytes, wq };
 
       fill (w, rows * cols, 11, 0.5f);
@@ -138,16 +153,28 @@ test_matmul (gconstpointer data)
         {
           g_assert_true (lk_quantize_row_ref (c->type, w + r * cols, wq + r * row_bytes, cols));
           lk_dequantize_row (c->type, wq + r * row_bytes, wd + r * cols, cols);
-          if (c->packed)
+        }
+      orig = g_memdup2 (wq, row_bytes * rows);
+      /* The layouts are lossless: each row comes back byte for byte. */
+      if (c->layout == LAYOUT_PACKED)
+        for (int64_t r = 0; r < rows; r++)
+          {
+            g_autofree float *pd = g_new (float, cols);
+            g_assert_true (lk_pack_row (c->type, wq + r * row_bytes, cols, tmp));
+            g_assert_true (lk_unpack_row (type, wq + r * row_bytes, tmp, cols));
+            g_assert_cmpmem (tmp, row_bytes, orig + r * row_bytes, row_bytes);
+            lk_dequantize_row (type, wq + r * row_bytes, pd, cols);
+            g_assert_cmpmem (pd, cols * sizeof (float), wd + r * cols, cols * sizeof (float));
+          }
+      if (c->layout == LAYOUT_INTERLEAVED)
+        {
+          for (int64_t r = 0; r < rows; r += 16)
+            g_assert_true (lk_x16_pack (c->type, wq + r * row_bytes, cols, tmp));
+          g_assert_true (memcmp (wq, orig, row_bytes * rows) != 0); /* it did move them */
+          for (int64_t r = 0; r < rows; r++)
             {
-              /* Packing is lossless: unpacking gives the bytes back. */
-              g_autofree uint8_t *orig = g_memdup2 (wq + r * row_bytes, row_bytes);
-              g_autofree float *pd = g_new (float, cols);
-              g_assert_true (lk_pack_row (c->type, wq + r * row_bytes, cols, tmp));
-              g_assert_true (lk_unpack_row (type, wq + r * row_bytes, tmp, cols));
-              g_assert_cmpmem (tmp, row_bytes, orig, row_bytes);
-              lk_dequantize_row (type, wq + r * row_bytes, pd, cols);
-              g_assert_cmpmem (pd, cols * sizeof (float), wd + r * cols, cols * sizeof (float));
+              lk_x16_row (type, wq + r / 16 * 16 * row_bytes, cols, (int) (r % 16), tmp);
+              g_assert_cmpmem (tmp, row_bytes, orig + r * row_bytes, row_bytes);
             }
         }
       for (int64_t t = 0; t < n_tok; t++)
@@ -250,7 +277,7 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s%s",
                                                lk_type_name (mat_cases[i].type),
-                                               mat_cases[i].packed ? "-packed" : "");
+                                               layout_names[mat_cases[i].layout]);
       g_test_add_data_func (path, &mat_cases[i], test_matmul);
     }
   return g_test_run ();
