@@ -234,7 +234,13 @@ lk_matmul_multi (lk_pool *pool, const lk_kernels *k, const lk_matmul_out *outs, 
   if (pool == NULL || lk_pool_size (pool) == 1 || work < SERIAL_WORK)
     {
       convert_rows (&job, 0, n_tok);
-      compute_rows (&job, 0, job.n_rows_total);
+      /* Several tokens: chunk by chunk, so each chunk of weights is read
+       * from memory once and meets every token from the caches. */
+      if (n_tok == 1)
+        compute_rows (&job, 0, job.n_rows_total);
+      else
+        for (int64_t r = 0; r < job.n_rows_total; r += ROW_CHUNK)
+          run_chunk (&job, r / ROW_CHUNK);
       return 0;
     }
   if (convert)
