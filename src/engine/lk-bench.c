@@ -175,6 +175,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   lk_model_params_init (&mp);
   mp.load_mode = p->load_mode;
   mp.tokenizer_path = tokenizer_path;
+  mp.kernel = p->kernel;
   if ((s = lk_model_open (model_path, &mp, &m, err)) != LK_OK)
     return s;
   lk_ctx_params_init (&cp);

@@ -174,10 +174,12 @@ pack_task (void *arg, int ith, int nth)
  * kernels in use stream fastest (row-interleaved where they have kernels for
  * it, else packed rows); only for weights in memory Lathe owns. */
 static lk_status
-repack (lk_model *m, lk_error *err)
+repack (lk_model *m, const char *kernel, lk_error *err)
 {
+  const lk_kernels *k = kernel != NULL && lk_kernels_find (kernel) != NULL ? lk_kernels_find (kernel)
+                                                                          : lk_kernels_get ();
   lk_pool *pool = lk_pool_new (0);
-  pack_job job = { m, 0, 0, lk_kernels_get ()->interleave };
+  pack_job job = { m, 0, 0, k->interleave };
   const double t0 = now_ms ();
 
   if (pool == NULL)
@@ -235,7 +237,7 @@ open_common (const char *path, const uint8_t *data, size_t size, const lk_model_
     status = lk_model_bind (m, err);
   if (status == LK_OK && !params->no_repack
       && (data != NULL || params->load_mode == LK_LOAD_READ))
-    status = repack (m, err);
+    status = repack (m, params->kernel, err);
   if (status != LK_OK)
     {
       lk_model_free (m);

@@ -71,6 +71,9 @@ typedef struct
    * block types for SIMD (repacking happens only for weights Lathe owns, not
    * for mapped files). */
   bool no_repack;
+  /* The kernel version the weights are laid out for (its name, as for
+   * contexts); NULL: the default one. Any version runs any layout. */
+  const char *kernel;
 } lk_model_params;
 
 void lk_model_params_init (lk_model_params *p);

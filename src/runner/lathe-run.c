@@ -60,6 +60,7 @@ open_model (const runner_args *a, lk_model **model, lk_ctx **ctx)
   lk_model_params_init (&mp);
   mp.load_mode = a->load_mode;
   mp.tokenizer_path = a->tokenizer;
+  mp.kernel = a->kernel;
   if (lk_model_open (a->model, &mp, model, &err) != LK_OK)
     {
       fprintf (stderr, "lathe-run: %s\n", err.message);

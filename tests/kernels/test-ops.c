@@ -255,9 +255,25 @@ test_dispatch (void)
 {
   const char *const *names = lk_kernels_available ();
 
+  const lk_cpu_features *f = lk_cpu_get_features ();
+  g_autofree char *list = NULL;
+
   g_assert_nonnull (names[0]);
   g_assert_cmpstr (names[0], ==, "reference");
   g_assert_cmpstr (names[1], ==, "scalar");
+  list = g_strjoinv (", ", (char **) names);
+  g_test_message ("kernel versions runnable here: %s", list);
+  /* Every version this CPU can run is compiled in (and so tested here). */
+#if defined(__x86_64__)
+  g_assert_true (!(f->avx2 && f->fma && f->f16c) || g_strv_contains (names, "avx2"));
+  g_assert_true (!(f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
+                 || g_strv_contains (names, "avx512"));
+  g_assert_true (!(f->avx512f && f->avx512vnni && f->avx512bf16) || g_strv_contains (names, "avx512vnni"));
+#elif defined(__aarch64__)
+  g_assert_true (g_strv_contains (names, "neon"));
+  g_assert_true (!f->dotprod || g_strv_contains (names, "neon-dotprod"));
+#endif
+  (void) f;
   g_assert_nonnull (lk_kernels_get ());
   g_assert_true (lk_kernels_force ("scalar"));
   g_assert_cmpstr (lk_kernels_get ()->name, ==, "scalar");
