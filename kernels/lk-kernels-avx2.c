@@ -837,6 +837,46 @@ f32_to_f16 (const float *x, lk_half *y, int64_t n)
     y[i] = lk_f32_to_half (x[i]);
 }
 
+/* Rotary embedding: NeoX halves as plain vectors; normal pairs side by
+ * side with cos/sin spread over both lanes: out = x c -+ swap(x) s. */
+static void
+rope (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox)
+{
+  const int64_t half = n_rot / 2;
+  int64_t i = 0;
+
+  if (neox)
+    {
+      for (; i + 8 <= half; i += 8)
+        {
+          const __m256 c = _mm256_loadu_ps (cos_t + i), s = _mm256_loadu_ps (sin_t + i);
+          const __m256 x0 = _mm256_loadu_ps (x + i), x1 = _mm256_loadu_ps (x + i + half);
+          _mm256_storeu_ps (x + i, _mm256_fmsub_ps (x0, c, _mm256_mul_ps (x1, s)));
+          _mm256_storeu_ps (x + i + half, _mm256_fmadd_ps (x0, s, _mm256_mul_ps (x1, c)));
+        }
+      for (; i < half; i++)
+        {
+          const float x0 = x[i], x1 = x[i + half];
+          x[i] = x0 * cos_t[i] - x1 * sin_t[i];
+          x[i + half] = x0 * sin_t[i] + x1 * cos_t[i];
+        }
+      return;
+    }
+  {
+    const __m256i spread = _mm256_setr_epi32 (0, 0, 1, 1, 2, 2, 3, 3);
+    for (; i + 4 <= half; i += 4)
+      {
+        const __m256 c = _mm256_permutevar8x32_ps (_mm256_castps128_ps256 (_mm_loadu_ps (cos_t + i)), spread);
+        const __m256 s = _mm256_permutevar8x32_ps (_mm256_castps128_ps256 (_mm_loadu_ps (sin_t + i)), spread);
+        const __m256 v = _mm256_loadu_ps (x + 2 * i);
+        const __m256 sw = _mm256_permute_ps (v, 0xB1);
+        _mm256_storeu_ps (x + 2 * i, _mm256_fmaddsub_ps (v, c, _mm256_mul_ps (sw, s)));
+      }
+    if (i < half)
+      lk_rope_scalar (x + 2 * i, 2 * (half - i), cos_t + i, sin_t + i, false);
+  }
+}
+
 /* One head: scores, softmax, weighted sum of values. */
 #define DEFINE_ATTN(NAME, T, DOT, AXPY)                                                          \
   static void NAME (const float *q, const T *k, const T *v, int64_t stride, int n_keys, int hd,  \
@@ -852,6 +892,49 @@ f32_to_f16 (const float *x, lk_half *y, int64_t n)
 
 DEFINE_ATTN (attn_f16, lk_half, dot_f16, axpy_f16)
 DEFINE_ATTN (attn_f32, float, dot_f32, axpy_f32)
+
+/* Over a Q8_0 cache: levels widened to floats 8 at a time. */
+INLINE __m256
+q8_eighth (const lk_block_q8_0 *b, int e)
+{
+  return _mm256_cvtepi32_ps (_mm256_cvtepi8_epi32 (_mm_loadl_epi64 ((const __m128i *) (b->qs + 8 * e))));
+}
+
+static void
+attn_q8_0 (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride, int n_keys,
+           int hd, float scale, float *scores, float *out)
+{
+  const int nb = hd / 32;
+
+  for (int p = 0; p < n_keys; p++)
+    {
+      const lk_block_q8_0 *kp = k + (size_t) p * stride;
+      __m256 acc = _mm256_setzero_ps ();
+      for (int b = 0; b < nb; b++)
+        {
+          __m256 t = _mm256_mul_ps (q8_eighth (&kp[b], 0), _mm256_loadu_ps (q + 32 * b));
+          for (int e = 1; e < 4; e++)
+            t = _mm256_fmadd_ps (q8_eighth (&kp[b], e), _mm256_loadu_ps (q + 32 * b + 8 * e), t);
+          acc = _mm256_fmadd_ps (t, _mm256_set1_ps (lk_half_to_f32 (kp[b].d)), acc);
+        }
+      scores[p] = scale * hsum (acc);
+    }
+  softmax (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof *out);
+  for (int p = 0; p < n_keys; p++)
+    {
+      const lk_block_q8_0 *vp = v + (size_t) p * stride;
+      for (int b = 0; b < nb; b++)
+        {
+          const __m256 w = _mm256_set1_ps (scores[p] * lk_half_to_f32 (vp[b].d));
+          for (int e = 0; e < 4; e++)
+            {
+              float *o = out + 32 * b + 8 * e;
+              _mm256_storeu_ps (o, _mm256_fmadd_ps (w, q8_eighth (&vp[b], e), _mm256_loadu_ps (o)));
+            }
+        }
+    }
+}
 
 static uint64_t
 sum_bytes (const void *p, size_t n)
@@ -913,9 +996,10 @@ static const lk_kernels table = {
   .dot_f16 = dot_f16,
   .axpy_f16 = axpy_f16,
   .f32_to_f16 = f32_to_f16,
-  .rope = lk_rope_scalar,
+  .rope = rope,
   .attn_f16 = attn_f16,
   .attn_f32 = attn_f32,
+  .attn_q8_0 = attn_q8_0,
   .sum_bytes = sum_bytes,
   .interleave = 0,
 };

@@ -970,6 +970,41 @@ f32_to_f16 (const float *x, lk_half *y, int64_t n)
     y[i] = lk_f32_to_half (x[i]);
 }
 
+/* Rotary embedding: NeoX halves as plain vectors; normal pairs split into
+ * their two lanes by the de-interleaving load. */
+static void
+rope (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox)
+{
+  const int64_t half = n_rot / 2;
+  int64_t i = 0;
+
+  for (; i + 4 <= half; i += 4)
+    {
+      const float32x4_t c = vld1q_f32 (cos_t + i), s = vld1q_f32 (sin_t + i);
+      if (neox)
+        {
+          const float32x4_t x0 = vld1q_f32 (x + i), x1 = vld1q_f32 (x + i + half);
+          vst1q_f32 (x + i, vfmsq_f32 (vmulq_f32 (x0, c), x1, s));
+          vst1q_f32 (x + i + half, vfmaq_f32 (vmulq_f32 (x0, s), x1, c));
+        }
+      else
+        {
+          float32x4x2_t v = vld2q_f32 (x + 2 * i);
+          const float32x4_t x0 = v.val[0], x1 = v.val[1];
+          v.val[0] = vfmsq_f32 (vmulq_f32 (x0, c), x1, s);
+          v.val[1] = vfmaq_f32 (vmulq_f32 (x0, s), x1, c);
+          vst2q_f32 (x + 2 * i, v);
+        }
+    }
+  for (; i < half; i++)
+    {
+      const int64_t i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+      const float x0 = x[i0], x1 = x[i1];
+      x[i0] = x0 * cos_t[i] - x1 * sin_t[i];
+      x[i1] = x0 * sin_t[i] + x1 * cos_t[i];
+    }
+}
+
 /* One head: scores, softmax, weighted sum of values. */
 #define DEFINE_ATTN(NAME, T, DOT, AXPY)                                                          \
   static void NAME (const float *q, const T *k, const T *v, int64_t stride, int n_keys, int hd,  \
@@ -985,6 +1020,60 @@ f32_to_f16 (const float *x, lk_half *y, int64_t n)
 
 DEFINE_ATTN (attn_f16, lk_half, dot_f16, axpy_f16)
 DEFINE_ATTN (attn_f32, float, dot_f32, axpy_f32)
+
+/* Over a Q8_0 cache: levels widened to floats 4 at a time. */
+INLINE void
+q8_widen (const lk_block_q8_0 *b, float32x4_t f[8])
+{
+  for (int h = 0; h < 2; h++)
+    {
+      const int8x16_t v = vld1q_s8 (b->qs + 16 * h);
+      const int16x8_t lo = vmovl_s8 (vget_low_s8 (v)), hi = vmovl_high_s8 (v);
+      f[4 * h] = vcvtq_f32_s32 (vmovl_s16 (vget_low_s16 (lo)));
+      f[4 * h + 1] = vcvtq_f32_s32 (vmovl_high_s16 (lo));
+      f[4 * h + 2] = vcvtq_f32_s32 (vmovl_s16 (vget_low_s16 (hi)));
+      f[4 * h + 3] = vcvtq_f32_s32 (vmovl_high_s16 (hi));
+    }
+}
+
+static void
+attn_q8_0 (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride, int n_keys,
+           int hd, float scale, float *scores, float *out)
+{
+  const int nb = hd / 32;
+
+  for (int p = 0; p < n_keys; p++)
+    {
+      const lk_block_q8_0 *kp = k + (size_t) p * stride;
+      float32x4_t acc = vdupq_n_f32 (0.0f);
+      for (int b = 0; b < nb; b++)
+        {
+          float32x4_t f[8], t = vdupq_n_f32 (0.0f);
+          q8_widen (&kp[b], f);
+          for (int e = 0; e < 8; e++)
+            t = vfmaq_f32 (t, f[e], vld1q_f32 (q + 32 * b + 4 * e));
+          acc = vfmaq_n_f32 (acc, t, lk_half_to_f32 (kp[b].d));
+        }
+      scores[p] = scale * vaddvq_f32 (acc);
+    }
+  softmax (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof *out);
+  for (int p = 0; p < n_keys; p++)
+    {
+      const lk_block_q8_0 *vp = v + (size_t) p * stride;
+      for (int b = 0; b < nb; b++)
+        {
+          const float w = scores[p] * lk_half_to_f32 (vp[b].d);
+          float32x4_t f[8];
+          q8_widen (&vp[b], f);
+          for (int e = 0; e < 8; e++)
+            {
+              float *o = out + 32 * b + 4 * e;
+              vst1q_f32 (o, vfmaq_n_f32 (vld1q_f32 (o), f[e], w));
+            }
+        }
+    }
+}
 
 static uint64_t
 sum_bytes (const void *p, size_t n)
@@ -1042,9 +1131,10 @@ static const lk_kernels table = {
   .dot_f16 = dot_f16,
   .axpy_f16 = axpy_f16,
   .f32_to_f16 = f32_to_f16,
-  .rope = lk_rope_scalar,
+  .rope = rope,
   .attn_f16 = attn_f16,
   .attn_f32 = attn_f32,
+  .attn_q8_0 = attn_q8_0,
   .sum_bytes = sum_bytes,
 #ifdef LK_NEON_DOTPROD
   .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0,

@@ -22,6 +22,8 @@ void lk_attn_f16_scalar (const float *q, const lk_half *k, const lk_half *v, int
                          int n_keys, int hd, float scale, float *scores, float *out);
 void lk_attn_f32_scalar (const float *q, const float *k, const float *v, int64_t stride,
                          int n_keys, int hd, float scale, float *scores, float *out);
+void lk_attn_q8_0_scalar (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v,
+                          int64_t stride, int n_keys, int hd, float scale, float *scores, float *out);
 void lk_quantize_act_bf16_scalar (const float *x, void *dst, int64_t n);
 
 /* A gemm made of vec_dot calls, for versions without a tile kernel. */

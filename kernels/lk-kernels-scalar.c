@@ -412,6 +412,7 @@ static const lk_kernels scalar_kernels = {
   .rope = lk_rope_scalar,
   .attn_f16 = lk_attn_f16_scalar,
   .attn_f32 = lk_attn_f32_scalar,
+  .attn_q8_0 = lk_attn_q8_0_scalar,
   .sum_bytes = lk_sum_bytes_scalar,
 };
 

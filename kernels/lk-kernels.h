@@ -84,6 +84,10 @@ typedef struct lk_kernels
                     int n_keys, int hd, float scale, float *scores, float *out);
   void (*attn_f32) (const float *q, const float *k, const float *v, int64_t stride, int n_keys,
                     int hd, float scale, float *scores, float *out);
+  /* The same over a Q8_0 cache: k and v point at the head's first block of
+   * position 0, rows are stride blocks apart, hd is a multiple of 32. */
+  void (*attn_q8_0) (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride,
+                     int n_keys, int hd, float scale, float *scores, float *out);
   /* Sums n bytes (n a multiple of 64) as 64-bit words: a pure memory read,
    * for measuring bandwidth. */
   uint64_t (*sum_bytes) (const void *p, size_t n);

@@ -151,6 +151,37 @@ lk_attn_f32_scalar (const float *q, const float *k, const float *v, int64_t stri
 }
 
 void
+lk_attn_q8_0_scalar (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride,
+                     int n_keys, int hd, float scale, float *scores, float *out)
+{
+  for (int p = 0; p < n_keys; p++)
+    {
+      const lk_block_q8_0 *kp = k + (size_t) p * stride;
+      float sum = 0.0f;
+      for (int b = 0; b < hd / 32; b++)
+        {
+          float part = 0.0f;
+          for (int i = 0; i < 32; i++)
+            part += q[32 * b + i] * (float) kp[b].qs[i];
+          sum += lk_half_to_f32 (kp[b].d) * part;
+        }
+      scores[p] = scale * sum;
+    }
+  lk_softmax_scalar (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof (float));
+  for (int p = 0; p < n_keys; p++)
+    {
+      const lk_block_q8_0 *vp = v + (size_t) p * stride;
+      for (int b = 0; b < hd / 32; b++)
+        {
+          const float w = scores[p] * lk_half_to_f32 (vp[b].d);
+          for (int i = 0; i < 32; i++)
+            out[32 * b + i] += w * (float) vp[b].qs[i];
+        }
+    }
+}
+
+void
 lk_quantize_act_bf16_scalar (const float *x, void *dst, int64_t n)
 {
   lk_bf16 *y = dst;

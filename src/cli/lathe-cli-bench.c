@@ -5,18 +5,20 @@
 
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lathe-cli.h"
 #include "lathe-error.h"
 #include "lk-bench.h"
+#include "lk-context.h"
 #include "lk-kernels.h"
 
 int
 lathe_cli_bench (int argc, char **argv)
 {
-  g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL;
+  g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
-  gboolean json = FALSE, no_bandwidth = FALSE;
+  gboolean json = FALSE, no_bandwidth = FALSE, list = FALSE;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model file"), N_("FILE") },
     { "tokenizer", 'z', 0, G_OPTION_ARG_FILENAME, &tokenizer,
@@ -28,12 +30,16 @@ lathe_cli_bench (int argc, char **argv)
       N_("Tokens generated one at a time (0: skip)"), "N" },
     { "repetitions", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Measured repetitions"), "N" },
     { "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel,
-      N_("Kernel version (scalar, avx2, avx512, neon; default: the best)"), N_("NAME") },
+      N_("Kernel version (see “lathe-cli bench --list-kernels”; default: the best)"), N_("NAME") },
+    { "kv-type", 0, 0, G_OPTION_ARG_STRING, &kv, N_("KV cache type: f16 (default), f32 or q8_0"),
+      N_("TYPE") },
     { "load", 0, 0, G_OPTION_ARG_STRING, &load, N_("Load weights by read (default) or mmap"),
       N_("MODE") },
     { "no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &no_bandwidth,
       N_("Skip measuring the memory bandwidth"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "list-kernels", 0, 0, G_OPTION_ARG_NONE, &list,
+      N_("List the kernel versions this CPU runs, best last, and exit"), NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new (_("— measure speed"));
@@ -45,6 +51,12 @@ lathe_cli_bench (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
+  if (list)
+    {
+      for (const char *const *names = lk_kernels_available (); *names != NULL; names++)
+        printf ("%s%s\n", *names, strcmp (*names, lk_kernels_get ()->name) == 0 ? " (default)" : "");
+      return 0;
+    }
   if (model == NULL || threads < 0 || n_prompt < 0 || n_gen < 0 || reps < 1
       || (n_prompt == 0 && n_gen == 0))
     {
@@ -61,6 +73,11 @@ lathe_cli_bench (int argc, char **argv)
   if (kernel != NULL && lk_kernels_find (kernel) == NULL)
     {
       lathe_cli_error (_("kernel version “%s” is unknown or cannot run on this CPU"), kernel);
+      return 2;
+    }
+  if (kv != NULL && !lk_kv_type_from_name (kv, &bp.kv_type))
+    {
+      lathe_cli_error (_("--kv-type expects f16, f32 or q8_0, got “%s”"), kv);
       return 2;
     }
   if (load != NULL && !lk_load_mode_from_name (load, &bp.load_mode))

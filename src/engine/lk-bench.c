@@ -109,7 +109,7 @@ bytes_per_token (const lk_model *m, int n_gen, lk_type kv_type)
   for (int il = 0; il < hp->n_layer; il++)
     {
       const uint64_t kv_dim = (uint64_t) lk_model_layer (m, il)->n_head_kv * (uint64_t) hp->head_dim;
-      bytes += 2 * kv_dim * (kv_type == LK_TYPE_F16 ? 2 : 4) * (uint64_t) (n_gen / 2);
+      bytes += 2 * (uint64_t) lk_row_size (kv_type, (int64_t) kv_dim) * (uint64_t) (n_gen / 2);
     }
   return bytes;
 }
@@ -192,6 +192,8 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   r->n_params = lk_model_n_params (m);
   r->threads = lk_ctx_n_threads (ctx);
   snprintf (r->kernel, sizeof r->kernel, "%s", lk_ctx_kernel_name (ctx));
+  snprintf (r->kv_type, sizeof r->kv_type, "%s", lk_type_name (p->kv_type));
+  r->repack_ms = lk_model_repack_ms (m);
   r->n_prompt = p->n_prompt;
   r->n_gen = p->n_gen;
   r->reps = reps;
@@ -288,16 +290,19 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
   json_string (fp, r->model);
   fprintf (fp,
            ",\n  \"type\": \"%s\",\n  \"model_bytes\": %llu,\n  \"n_params\": %llu,\n"
-           "  \"threads\": %d,\n  \"kernel\": \"%s\",\n  \"n_prompt\": %d,\n  \"n_gen\": %d,\n"
+           "  \"threads\": %d,\n  \"kernel\": \"%s\",\n  \"kv_type\": \"%s\",\n"
+           "  \"n_prompt\": %d,\n  \"n_gen\": %d,\n"
            "  \"reps\": %d,\n"
            "  \"prefill_tps\": {\"mean\": %.3f, \"sd\": %.3f},\n"
            "  \"decode_tps\": {\"mean\": %.3f, \"sd\": %.3f},\n"
-           "  \"ttft_ms\": %.3f,\n  \"load_ms\": %.3f,\n  \"peak_rss_bytes\": %llu,\n"
+           "  \"ttft_ms\": %.3f,\n  \"load_ms\": %.3f,\n  \"repack_ms\": %.3f,\n"
+           "  \"peak_rss_bytes\": %llu,\n"
            "  \"bandwidth_gbs\": %.3f,\n  \"bytes_per_token\": %llu,\n"
            "  \"bandwidth_ratio\": %.4f\n}\n",
            r->type, (unsigned long long) r->model_bytes, (unsigned long long) r->n_params,
-           r->threads, r->kernel, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
+           r->threads, r->kernel, r->kv_type, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
            r->prefill_tps.sd, r->decode_tps.mean, r->decode_tps.sd, r->ttft_ms, r->load_ms,
+           r->repack_ms,
            (unsigned long long) r->peak_rss_bytes, r->bandwidth_gbs,
            (unsigned long long) r->bytes_per_token, r->bandwidth_ratio);
 }
@@ -307,14 +312,16 @@ lk_bench_print_text (const lk_bench_result *r, FILE *fp)
 {
   fprintf (fp, "model      %s (%s, %.1f MB, %.1f M parameters)\n", r->model, r->type,
            r->model_bytes / 1e6, r->n_params / 1e6);
-  fprintf (fp, "kernel     %s, %d thread%s\n", r->kernel, r->threads, r->threads == 1 ? "" : "s");
+  fprintf (fp, "kernel     %s, %d thread%s, %s KV cache\n", r->kernel, r->threads,
+           r->threads == 1 ? "" : "s", r->kv_type);
   if (r->n_prompt > 0)
     fprintf (fp, "pp%-4d     %10.1f ± %.1f tok/s   (time to first token %.1f ms)\n", r->n_prompt,
              r->prefill_tps.mean, r->prefill_tps.sd, r->ttft_ms);
   if (r->n_gen > 0)
     fprintf (fp, "tg%-4d     %10.1f ± %.1f tok/s\n", r->n_gen, r->decode_tps.mean,
              r->decode_tps.sd);
-  fprintf (fp, "load       %.1f ms, peak RSS %.1f MB\n", r->load_ms, r->peak_rss_bytes / 1e6);
+  fprintf (fp, "load       %.1f ms (of which %.1f ms laying out weights), peak RSS %.1f MB\n",
+           r->load_ms, r->repack_ms, r->peak_rss_bytes / 1e6);
   if (r->bandwidth_gbs > 0)
     fprintf (fp,
              "bandwidth  %.1f GB/s measured; %.1f MB read per token; decode at %.0f%% of the "

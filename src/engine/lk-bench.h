@@ -35,11 +35,13 @@ typedef struct
   uint64_t model_bytes, n_params;
   int threads;
   char kernel[16];
+  char kv_type[8];
   int n_prompt, n_gen, reps;
   lk_stat prefill_tps;
   lk_stat decode_tps;
   double ttft_ms;
   double load_ms;
+  double repack_ms;          /* part of load_ms spent laying weights out for the kernels */
   uint64_t peak_rss_bytes;
   double bandwidth_gbs;      /* 0 when not measured */
   uint64_t bytes_per_token;  /* weights and KV cache read per generated token */

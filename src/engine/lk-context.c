@@ -28,7 +28,6 @@ struct lk_ctx
   lk_pool *pool;
   int n_ctx, n_batch, n_past;
   lk_type kv_type;
-  size_t kv_elem;
   kv_layer *kv;
   atomic_int *cancel;
 
@@ -137,8 +136,8 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
       if (kv > ctx->max_kv) ctx->max_kv = kv;
       if (L->n_ff > ctx->max_ff) ctx->max_ff = L->n_ff;
       ctx->kv[il].kv_dim = kv;
-      ctx->kv[il].k = xcalloc ((size_t) ctx->n_ctx * (size_t) kv, ctx->kv_elem);
-      ctx->kv[il].v = xcalloc ((size_t) ctx->n_ctx * (size_t) kv, ctx->kv_elem);
+      ctx->kv[il].k = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
+      ctx->kv[il].v = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
       if (ctx->kv[il].k == NULL || ctx->kv[il].v == NULL)
         return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the KV cache for %d positions",
                              ctx->n_ctx);
@@ -177,6 +176,17 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
   return LK_OK;
 }
 
+bool
+lk_kv_type_from_name (const char *name, lk_type *type)
+{
+  const lk_type t = lk_type_from_name (name);
+
+  if (t != LK_TYPE_F16 && t != LK_TYPE_F32 && t != LK_TYPE_Q8_0)
+    return false;
+  *type = t;
+  return true;
+}
+
 lk_status
 lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk_error *err)
 {
@@ -190,9 +200,14 @@ lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk
       lk_ctx_params_init (&defaults);
       params = &defaults;
     }
-  if (params->kv_type != LK_TYPE_F16 && params->kv_type != LK_TYPE_F32)
-    return lk_error_set (err, LK_ERR_INVALID, "KV cache type %s is not supported (F16 or F32)",
+  if (params->kv_type != LK_TYPE_F16 && params->kv_type != LK_TYPE_F32
+      && params->kv_type != LK_TYPE_Q8_0)
+    return lk_error_set (err, LK_ERR_INVALID, "KV cache type %s is not supported (F16, F32 or Q8_0)",
                          lk_type_name (params->kv_type));
+  if (params->kv_type == LK_TYPE_Q8_0 && lk_model_hparams (model)->head_dim % 32 != 0)
+    return lk_error_set (err, LK_ERR_INVALID,
+                         "a Q8_0 KV cache needs a head size that is a multiple of 32 "
+                         "(this model's is %d): use F16", lk_model_hparams (model)->head_dim);
   if (params->n_ctx < 0 || params->n_ctx > (1 << 22) || params->n_batch < 0)
     return lk_error_set (err, LK_ERR_INVALID, "context size %d is out of range", params->n_ctx);
   ctx = calloc (1, sizeof *ctx);
@@ -208,7 +223,6 @@ lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk
   if (ctx->n_batch > ctx->n_ctx)
     ctx->n_batch = ctx->n_ctx;
   ctx->kv_type = params->kv_type;
-  ctx->kv_elem = params->kv_type == LK_TYPE_F16 ? sizeof (lk_half) : sizeof (float);
   ctx->kern = params->kernel ? lk_kernels_find (params->kernel) : lk_kernels_get ();
   if (ctx->kern == NULL)
     {
@@ -372,7 +386,12 @@ store_kv (lk_ctx *ctx, int il, int pos, int nt)
     {
       const size_t row = (size_t) (pos + t) * (size_t) c->kv_dim;
       const float *k = ctx->k + (size_t) t * c->kv_dim, *v = ctx->v + (size_t) t * c->kv_dim;
-      if (ctx->kv_type == LK_TYPE_F16)
+      if (ctx->kv_type == LK_TYPE_Q8_0)
+        {
+          lk_quantize_row_ref (LK_TYPE_Q8_0, k, (lk_block_q8_0 *) c->k + row / 32, c->kv_dim);
+          lk_quantize_row_ref (LK_TYPE_Q8_0, v, (lk_block_q8_0 *) c->v + row / 32, c->kv_dim);
+        }
+      else if (ctx->kv_type == LK_TYPE_F16)
         {
           ctx->kern->f32_to_f16 (k, (lk_half *) c->k + row, c->kv_dim);
           ctx->kern->f32_to_f16 (v, (lk_half *) c->v + row, c->kv_dim);
@@ -404,7 +423,10 @@ attend_one (lk_ctx *ctx, const attn_job *job, int t, int h, float *scores)
   const float scale = 1.0f / sqrtf ((float) hd);
   const size_t off = (size_t) kvh * hd;
 
-  if (ctx->kv_type == LK_TYPE_F16)
+  if (ctx->kv_type == LK_TYPE_Q8_0)
+    ctx->kern->attn_q8_0 (q, (const lk_block_q8_0 *) c->k + off / 32, (const lk_block_q8_0 *) c->v + off / 32,
+                          c->kv_dim / 32, n_keys, hd, scale, scores, out);
+  else if (ctx->kv_type == LK_TYPE_F16)
     ctx->kern->attn_f16 (q, (const lk_half *) c->k + off, (const lk_half *) c->v + off, c->kv_dim,
                          n_keys, hd, scale, scores, out);
   else

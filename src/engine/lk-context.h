@@ -15,13 +15,16 @@ typedef struct
   int n_ctx;          /* positions in the KV cache; 0: the model's training context */
   int n_batch;        /* tokens per forward step; 0: 256 */
   int n_threads;      /* 0: one per CPU */
-  lk_type kv_type;    /* LK_TYPE_F16 (default) or LK_TYPE_F32 */
+  lk_type kv_type;    /* LK_TYPE_F16 (default), LK_TYPE_F32, or LK_TYPE_Q8_0 (head size a
+                       * multiple of 32) */
   const char *kernel; /* NULL: the best version this CPU runs */
 } lk_ctx_params;
 
 typedef struct lk_ctx lk_ctx;
 
 void lk_ctx_params_init (lk_ctx_params *p);
+/* "f16", "f32" or "q8_0" (any case) to the KV cache type; false otherwise. */
+bool lk_kv_type_from_name (const char *name, lk_type *type);
 lk_status lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out,
                       lk_error *err);
 void lk_ctx_free (lk_ctx *ctx);

@@ -36,7 +36,8 @@ usage (FILE *fp)
            "  -t, --threads N         threads (default: all cores)\n"
            "      --temp T            temperature (0: greedy; default 0.8)\n"
            "      --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n"
-           "      --kernel NAME       force a kernel version (scalar, avx2, avx512, neon)\n"
+           "      --kernel NAME       force a kernel version (see 'lathe-run version')\n"
+           "      --kv-type TYPE      KV cache type: f16 (default), f32 or q8_0\n"
            "      --load read|mmap    how to load the weights (default read)\n");
 }
 
@@ -72,6 +73,7 @@ open_model (const runner_args *a, lk_model **model, lk_ctx **ctx)
   cp.n_ctx = a->n_ctx;
   cp.n_threads = a->n_threads;
   cp.kernel = a->kernel;
+  cp.kv_type = a->kv_type;
   if (lk_ctx_new (*model, &cp, ctx, &err) != LK_OK)
     {
       fprintf (stderr, "lathe-run: %s\n", err.message);
@@ -181,6 +183,7 @@ cmd_bench (const runner_args *a, const char *n_prompt)
   bp.reps = a->reps;
   bp.n_threads = a->n_threads;
   bp.kernel = a->kernel;
+  bp.kv_type = a->kv_type;
   bp.load_mode = a->load_mode;
   bp.bandwidth = !a->no_bandwidth;
   if (lk_bench_run (a->model, a->tokenizer, &bp, &r, &err) != LK_OK)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lk-context.h"
 #include "runner-args.h"
 
 static bool
@@ -65,6 +66,7 @@ runner_args_parse (runner_args *a, int argc, char **argv)
   a->n_predict = 128;
   a->reps = 5;
   a->load_mode = LK_LOAD_READ;
+  a->kv_type = LK_TYPE_F16;
   lk_sampler_params_init (&a->sampling);
 
   for (int i = 1; i < argc; i++)
@@ -128,6 +130,14 @@ runner_args_parse (runner_args *a, int argc, char **argv)
         ok = parse_u64 (o, v, &a->sampling.seed);
       else if (strcmp (o, "--kernel") == 0)
         a->kernel = v;
+      else if (strcmp (o, "--kv-type") == 0)
+        {
+          if (!lk_kv_type_from_name (v, &a->kv_type))
+            {
+              fprintf (stderr, "lathe-run: --kv-type expects f16, f32 or q8_0, got '%s'\n", v);
+              return 2;
+            }
+        }
       else if (strcmp (o, "--load") == 0)
         {
           if (!lk_load_mode_from_name (v, &a->load_mode))

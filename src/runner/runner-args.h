@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "lk-file.h"
+#include "lk-types.h"
 #include "lk-sampler.h"
 
 typedef struct
@@ -22,6 +23,7 @@ typedef struct
   bool prompt_set, n_predict_set;
   bool no_bandwidth;
   lk_load_mode load_mode;
+  lk_type kv_type;
   lk_sampler_params sampling;
 } runner_args;
 

@@ -140,6 +140,34 @@ test_reference_gguf (void)
 }
 
 static float *
+all_logits_kv (const lk_model *m, const int32_t *toks, int n, int n_batch, lk_type kv_type)
+{
+  lk_ctx_params cp;
+  lk_ctx *ctx = NULL;
+  const int nv = lk_model_hparams (m)->n_vocab;
+  float *out = g_new (float, (gsize) n * nv);
+  lk_error err = { 0 };
+
+  lk_ctx_params_init (&cp);
+  cp.n_ctx = 512;
+  cp.n_batch = n_batch;
+  cp.kv_type = kv_type;
+  if (lk_ctx_new (m, &cp, &ctx, &err) != LK_OK)
+    g_error ("%s", err.message);
+  /* Token by token after the first few: the cache is read back each step. */
+  g_assert_cmpint (lk_ctx_decode (ctx, toks, MIN (n, 4), true, &err), ==, LK_OK);
+  for (int i = 0; i < MIN (n, 4); i++)
+    memcpy (out + (gsize) i * nv, lk_ctx_logits (ctx, i), nv * sizeof (float));
+  for (int i = 4; i < n; i++)
+    {
+      g_assert_cmpint (lk_ctx_decode (ctx, &toks[i], 1, false, &err), ==, LK_OK);
+      memcpy (out + (gsize) i * nv, lk_ctx_logits (ctx, -1), nv * sizeof (float));
+    }
+  lk_ctx_free (ctx);
+  return out;
+}
+
+static float *
 all_logits (const lk_model *m, const int32_t *toks, int n, int n_batch)
 {
   lk_ctx *ctx = new_ctx (m, 512, n_batch, 0);
@@ -406,6 +434,63 @@ test_synth_architectures (void)
     }
 }
 
+static double
+relative_rms (const float *a, const float *ref, gsize n)
+{
+  double err2 = 0, sig2 = 0;
+
+  for (gsize j = 0; j < n; j++)
+    {
+      err2 += (a[j] - ref[j]) * (a[j] - ref[j]);
+      sig2 += ref[j] * ref[j];
+    }
+  return sqrt (err2 / sig2);
+}
+
+/* F16 and Q8_0 KV caches follow the F32 one; a Q8_0 cache on heads that are
+ * not whole blocks is refused with a reason. */
+static void
+test_kv_types (void)
+{
+  lk_model *m = synth_model ("synth-kv.gguf", LK_ARCH_LLAMA, LK_TYPE_F32, false, 4, 2);
+  lk_model *small = open_model ("models/stories260K.gguf", NULL);
+  int32_t toks[48];
+  g_autofree float *l32 = NULL, *l16 = NULL, *l8 = NULL;
+  lk_ctx_params cp;
+  lk_ctx *ctx = NULL;
+  lk_error err = { 0 };
+  double e16, e8;
+  gsize n;
+
+  if (m == NULL || small == NULL)
+    {
+      lk_model_free (m);
+      lk_model_free (small);
+      return;
+    }
+  g_assert_cmpint (lk_model_hparams (m)->head_dim, ==, 32);
+  for (int i = 0; i < 48; i++)
+    toks[i] = (i * 7919 + 13) % 50000;
+  n = 48 * (gsize) lk_model_hparams (m)->n_vocab;
+  l32 = all_logits_kv (m, toks, 48, 0, LK_TYPE_F32);
+  l16 = all_logits_kv (m, toks, 48, 0, LK_TYPE_F16);
+  l8 = all_logits_kv (m, toks, 48, 0, LK_TYPE_Q8_0);
+  e16 = relative_rms (l16, l32, n);
+  e8 = relative_rms (l8, l32, n);
+  g_test_message ("KV cache: relative RMS logit error F16 %.5f, Q8_0 %.5f", e16, e8);
+  g_assert_cmpfloat (e16, <, 2e-3);
+  g_assert_cmpfloat (e8, <, 2e-2);
+  g_assert_cmpfloat (e8, >, e16); /* it did quantize */
+
+  lk_ctx_params_init (&cp);
+  cp.kv_type = LK_TYPE_Q8_0;
+  g_assert_cmpint (lk_ctx_new (small, &cp, &ctx, &err), ==, LK_ERR_INVALID);
+  g_assert_nonnull (strstr (err.message, "multiple of 32"));
+  g_assert_null (ctx);
+  lk_model_free (m);
+  lk_model_free (small);
+}
+
 /* Every block type of the interop set runs, and its logits follow the F32
  * model's. */
 static void
@@ -508,6 +593,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/engine/model/sampling-seed", test_sampling_seed);
   g_test_add_func ("/lathe/engine/model/sampler", test_sampler_unit);
   g_test_add_func ("/lathe/engine/model/synth-architectures", test_synth_architectures);
+  g_test_add_func ("/lathe/engine/model/kv-types", test_kv_types);
   g_test_add_func ("/lathe/engine/model/interop", test_interop_models);
   g_test_add_func ("/lathe/engine/model/stops", test_stops);
   return g_test_run ();

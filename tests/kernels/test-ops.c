@@ -78,6 +78,159 @@ test_rope (void)
   g_assert_cmpfloat_with_epsilon (y[3], 4 * c[3] - 8 * s[3], 1e-6);
 }
 
+static void
+assert_close (const char *what, const char *version, int64_t n, const float *got, const float *want,
+              double tol)
+{
+  for (int64_t i = 0; i < n; i++)
+    if (!(fabs ((double) got[i] - want[i]) <= tol * (1.0 + fabs ((double) want[i]))))
+      g_error ("%s, %s, n = %" G_GINT64_FORMAT ", element %" G_GINT64_FORMAT ": %.9g, scalar %.9g",
+               what, version, n, i, got[i], want[i]);
+}
+
+/* The element-wise operations and attention of every version against the
+ * scalar version, on sizes that leave every kind of tail. */
+static void
+test_elementwise (void)
+{
+  const char *const *versions = lk_kernels_available ();
+  const lk_kernels *ref = lk_kernels_scalar ();
+  const int64_t sizes[] = { 1, 7, 16, 37, 64, 100, 259 };
+
+  for (int v = 0; versions[v] != NULL; v++)
+    {
+      const lk_kernels *k = lk_kernels_find (versions[v]);
+      const char *name = versions[v];
+      for (gsize si = 0; si < G_N_ELEMENTS (sizes); si++)
+        {
+          const int64_t n = sizes[si];
+          g_autofree float *x = g_new (float, n), *w = g_new (float, n), *a = g_new (float, n);
+          g_autofree float *b = g_new (float, n), *c = g_new (float, n), *cs = g_new (float, n);
+          g_autofree lk_half *h = g_new (lk_half, n), *hs = g_new (lk_half, n);
+          fill (x, n, 21, 3.0f);
+          fill (w, n, 22, 1.0f);
+          k->rmsnorm (a, x, w, n, 1e-5f);
+          ref->rmsnorm (b, x, w, n, 1e-5f);
+          assert_close ("rmsnorm", name, n, a, b, 1e-5);
+          memcpy (a, x, n * sizeof *a);
+          memcpy (b, x, n * sizeof *b);
+          k->softmax (a, n);
+          ref->softmax (b, n);
+          assert_close ("softmax", name, n, a, b, 1e-5);
+          memcpy (a, x, n * sizeof *a);
+          memcpy (b, x, n * sizeof *b);
+          k->silu_mul (a, w, n);
+          ref->silu_mul (b, w, n);
+          assert_close ("silu_mul", name, n, a, b, 1e-5);
+          memcpy (a, x, n * sizeof *a);
+          memcpy (b, x, n * sizeof *b);
+          k->add (a, w, n);
+          ref->add (b, w, n);
+          assert_close ("add", name, n, a, b, 0);
+          a[0] = k->dot_f32 (n, x, w);
+          b[0] = ref->dot_f32 (n, x, w);
+          assert_close ("dot_f32", name, 1, a, b, 1e-5 * n);
+          memcpy (a, x, n * sizeof *a);
+          memcpy (b, x, n * sizeof *b);
+          k->axpy_f32 (n, 0.75f, w, a);
+          ref->axpy_f32 (n, 0.75f, w, b);
+          assert_close ("axpy_f32", name, n, a, b, 1e-6);
+          k->f32_to_f16 (x, h, n);
+          ref->f32_to_f16 (x, hs, n);
+          g_assert_cmpmem (h, n * sizeof *h, hs, n * sizeof *hs);
+          a[0] = k->dot_f16 (n, h, w);
+          b[0] = ref->dot_f16 (n, h, w);
+          assert_close ("dot_f16", name, 1, a, b, 1e-5 * n);
+          memcpy (a, x, n * sizeof *a);
+          memcpy (b, x, n * sizeof *b);
+          k->axpy_f16 (n, -1.5f, h, a);
+          ref->axpy_f16 (n, -1.5f, h, b);
+          assert_close ("axpy_f16", name, n, a, b, 1e-6);
+          if (n % 2 == 0)
+            for (int neox = 0; neox < 2; neox++)
+              {
+                for (int64_t i = 0; i < n / 2; i++)
+                  {
+                    c[i] = cosf (0.3f * (float) i);
+                    cs[i] = sinf (0.3f * (float) i);
+                  }
+                memcpy (a, x, n * sizeof *a);
+                memcpy (b, x, n * sizeof *b);
+                k->rope (a, n, c, cs, neox);
+                ref->rope (b, n, c, cs, neox);
+                assert_close (neox ? "rope (NeoX)" : "rope", name, n, a, b, 1e-6);
+              }
+        }
+      {
+        /* 2 MiB of bytes: the same sum by any route. */
+        const size_t nb = 2u << 20;
+        g_autofree uint8_t *bytes = g_malloc (nb);
+        for (size_t i = 0; i < nb; i++)
+          bytes[i] = (uint8_t) (i * 2654435761u >> 13);
+        g_assert_cmpuint (k->sum_bytes (bytes, nb), ==, ref->sum_bytes (bytes, nb));
+        g_assert_cmpuint (k->sum_bytes (bytes, 192), ==, ref->sum_bytes (bytes, 192));
+      }
+    }
+}
+
+/* Attention of one head over a cache of every type, every version against
+ * the scalar one: head sizes with tails, contexts of one key and of many. */
+static void
+test_attention (void)
+{
+  const char *const *versions = lk_kernels_available ();
+  const lk_kernels *ref = lk_kernels_scalar ();
+  const int hds[] = { 32, 64, 80, 96, 128 };
+  const int n_keys[] = { 1, 19, 300 };
+  const int stride_heads = 3; /* rows hold three heads; ours is the second */
+
+  for (gsize hi = 0; hi < G_N_ELEMENTS (hds); hi++)
+    for (gsize ki = 0; ki < G_N_ELEMENTS (n_keys); ki++)
+      {
+        const int hd = hds[hi], nk = n_keys[ki], stride = stride_heads * hd;
+        g_autofree float *q = g_new (float, hd), *kf = g_new (float, (gsize) nk * stride);
+        g_autofree float *vf = g_new (float, (gsize) nk * stride);
+        g_autofree lk_half *kh = g_new (lk_half, (gsize) nk * stride);
+        g_autofree lk_half *vh = g_new (lk_half, (gsize) nk * stride);
+        g_autofree lk_block_q8_0 *kq = g_new (lk_block_q8_0, (gsize) nk * stride / 32);
+        g_autofree lk_block_q8_0 *vq = g_new (lk_block_q8_0, (gsize) nk * stride / 32);
+        g_autofree float *scores = g_new (float, nk), *want = g_new (float, hd);
+        g_autofree float *got = g_new (float, hd);
+        fill (q, hd, 31, 1.0f);
+        fill (kf, (gsize) nk * stride, 32, 1.0f);
+        fill (vf, (gsize) nk * stride, 33, 2.0f);
+        ref->f32_to_f16 (kf, kh, (int64_t) nk * stride);
+        ref->f32_to_f16 (vf, vh, (int64_t) nk * stride);
+        /* A Q8_0 cache needs heads of whole blocks. */
+        const gboolean q8 = hd % 32 == 0;
+        g_assert_true (!q8 || lk_quantize_row_ref (LK_TYPE_Q8_0, kf, kq, (int64_t) nk * stride));
+        g_assert_true (!q8 || lk_quantize_row_ref (LK_TYPE_Q8_0, vf, vq, (int64_t) nk * stride));
+        for (int v = 0; versions[v] != NULL; v++)
+          {
+            const lk_kernels *k = lk_kernels_find (versions[v]);
+            const float scale = 1.0f / sqrtf ((float) hd);
+            ref->attn_f32 (q, kf + hd, vf + hd, stride, nk, hd, scale, scores, want);
+            k->attn_f32 (q, kf + hd, vf + hd, stride, nk, hd, scale, scores, got);
+            assert_close ("attn_f32", versions[v], hd, got, want, 1e-5);
+            ref->attn_f16 (q, kh + hd, vh + hd, stride, nk, hd, scale, scores, want);
+            k->attn_f16 (q, kh + hd, vh + hd, stride, nk, hd, scale, scores, got);
+            assert_close ("attn_f16", versions[v], hd, got, want, 1e-5);
+            if (!q8)
+              continue;
+            ref->attn_q8_0 (q, kq + hd / 32, vq + hd / 32, stride / 32, nk, hd, scale, scores, want);
+            k->attn_q8_0 (q, kq + hd / 32, vq + hd / 32, stride / 32, nk, hd, scale, scores, got);
+            assert_close ("attn_q8_0", versions[v], hd, got, want, 1e-5);
+          }
+        /* And the Q8_0 cache stays close to the float one. */
+        if (!q8)
+          continue;
+        ref->attn_f32 (q, kf + hd, vf + hd, stride, nk, hd, 1.0f / sqrtf ((float) hd), scores, want);
+        ref->attn_q8_0 (q, kq + hd / 32, vq + hd / 32, stride / 32, nk, hd, 1.0f / sqrtf ((float) hd),
+                        scores, got);
+        assert_close ("attn_q8_0 against F32", "scalar", hd, got, want, 0.03);
+      }
+}
+
 typedef struct
 {
   lk_type type;
@@ -287,6 +440,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/lathe/kernels/ops/reference", test_reference_formulas);
   g_test_add_func ("/lathe/kernels/ops/rope", test_rope);
+  g_test_add_func ("/lathe/kernels/ops/elementwise", test_elementwise);
+  g_test_add_func ("/lathe/kernels/ops/attention", test_attention);
   g_test_add_func ("/lathe/kernels/pool", test_pool);
   g_test_add_func ("/lathe/kernels/dispatch", test_dispatch);
   for (gsize i = 0; i < G_N_ELEMENTS (mat_cases); i++)
