@@ -236,6 +236,7 @@ typedef struct
   lk_type type;
   int64_t cols; /* odd for float types, to reach the scalar tails */
   int layout; /* GGUF's, or one of Lathe's in-memory layouts */
+  int64_t rows; /* 0: a few dozen; more to reach the prefill chunking */
 } MatCase;
 
 enum
@@ -255,6 +256,8 @@ static const MatCase mat_cases[] = {
   { LK_TYPE_Q5_0, 544, LAYOUT_PACKED }, { LK_TYPE_Q5_1, 64, LAYOUT_PACKED },
   { LK_TYPE_Q8_0, 1056, LAYOUT_PACKED },
   { LK_TYPE_Q4_0, 352, LAYOUT_INTERLEAVED }, { LK_TYPE_Q8_0, 96, LAYOUT_INTERLEAVED },
+  /* Enough rows for the large chunks of prefill, not a whole number of them. */
+  { LK_TYPE_F16, 33, LAYOUT_GGUF, 777 }, { LK_TYPE_Q4_0, 64, LAYOUT_INTERLEAVED, 1040 },
 };
 
 static const char *const layout_names[] = { "", "-packed", "-x16" };
@@ -280,7 +283,7 @@ test_matmul (gconstpointer data)
   const MatCase *c = data;
   const char *const *versions = lk_kernels_available ();
   /* Interleaved layouts need whole groups of 16 rows. */
-  const int64_t rows = c->layout == LAYOUT_INTERLEAVED ? 80 : 67, cols = c->cols;
+  const int64_t rows = c->rows ? c->rows : c->layout == LAYOUT_INTERLEAVED ? 80 : 67, cols = c->cols;
   const size_t row_bytes = lk_row_size (c->type, cols);
   const lk_kernels *scalar = lk_kernels_scalar ();
 
@@ -446,9 +449,10 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/kernels/dispatch", test_dispatch);
   for (gsize i = 0; i < G_N_ELEMENTS (mat_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s%s",
+      g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s%s%s",
                                                lk_type_name (mat_cases[i].type),
-                                               layout_names[mat_cases[i].layout]);
+                                               layout_names[mat_cases[i].layout],
+                                               mat_cases[i].rows ? "-many-rows" : "");
       g_test_add_data_func (path, &mat_cases[i], test_matmul);
     }
   return g_test_run ();
