@@ -421,6 +421,7 @@ DEFINE_Q32 (q5_0_p, KIND_Q5_0, true)
 DEFINE_Q32 (q5_1_p, KIND_Q5_1, true)
 DEFINE_Q32 (q8_0_p, KIND_Q8_0, true)
 
+/* Interleaved rows are not this version's layout: copied out row by row. */
 #define DEFINE_X16_ROWS(lower, TYPE)                                                             \
   static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
                                   size_t xs, int nc, float *y, size_t ys)                      \
@@ -665,6 +666,8 @@ DEFINE_QK (q3_K, KIND_Q3_K)
 DEFINE_QK (q4_K, KIND_Q4_K)
 DEFINE_QK (q5_K, KIND_Q5_K)
 DEFINE_QK (q6_K, KIND_Q6_K)
+DEFINE_X16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
+DEFINE_X16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
 
 /* Element-wise operations ------------------------------------------------------ */
 
@@ -986,6 +989,8 @@ static const lk_kernels table = {
     MMQ (LK_TYPE_Q8_0_P, LK_ACT_Q8, quantize_act_q8, q8_0_p),
     [LK_TYPE_Q4_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q4_0_x16 },
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16 },
+    [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q4_K_x16 },
+    [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,

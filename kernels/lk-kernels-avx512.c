@@ -967,6 +967,195 @@ DEFINE_QK (q4_K, KIND_Q4_K)
 DEFINE_QK (q5_K, KIND_Q5_K)
 DEFINE_QK (q6_K, KIND_Q6_K)
 
+/* Row-interleaved Q4_K and Q6_K: 16 rows per instruction ------------------------ */
+
+/* Byte k of each 32-bit lane, unsigned or sign-extended, as floats. */
+INLINE __m512
+lane_u8 (__m512i v, int k)
+{
+  return _mm512_cvtepi32_ps (_mm512_and_si512 (_mm512_srli_epi32 (v, 8 * k), _mm512_set1_epi32 (0xFF)));
+}
+
+INLINE __m512
+lane_s8 (__m512i v, int k)
+{
+  return _mm512_cvtepi32_ps (_mm512_srai_epi32 (_mm512_slli_epi32 (v, 24 - 8 * k), 24));
+}
+
+INLINE __m512i
+bcast4 (const int8_t *p)
+{
+  return _mm512_set1_epi32 (load_i32 (p));
+}
+
+/* 16 rows of Q4_K against C activation rows (lk-pack.c has the tile). Per
+ * sub-block of 32: integer sums for all rows, times each row's 6-bit scale;
+ * the minimums meet the activation sums. */
+INLINE void
+q4k_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  const __m512i m4 = _mm512_set1_epi8 (0x0F);
+  __m512 acc[MAXC];
+
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+    acc[c] = _mm512_setzero_ps ();
+  for (int64_t b = 0; b < n / LK_QK_K; b++)
+    {
+      const uint8_t *t = w + (size_t) b * 16 * sizeof (lk_block_q4_K);
+      const __m512i w0 = _mm512_loadu_si512 (t + 2048), w1 = _mm512_loadu_si512 (t + 2112);
+      const __m512i w2 = _mm512_loadu_si512 (t + 2176);
+      /* A byte per sub-block in each row's lane: scales and minimums 0..3, 4..7. */
+      const __m512i sc_lo = _mm512_and_si512 (w0, _mm512_set1_epi32 (0x3f3f3f3f));
+      const __m512i mn_lo = _mm512_and_si512 (w1, _mm512_set1_epi32 (0x3f3f3f3f));
+      const __m512i sc_hi = _mm512_or_si512 (
+          _mm512_and_si512 (w2, _mm512_set1_epi32 (0x0f0f0f0f)),
+          _mm512_slli_epi32 (_mm512_and_si512 (_mm512_srli_epi32 (w0, 6), _mm512_set1_epi32 (0x03030303)), 4));
+      const __m512i mn_hi = _mm512_or_si512 (
+          _mm512_and_si512 (_mm512_srli_epi32 (w2, 4), _mm512_set1_epi32 (0x0f0f0f0f)),
+          _mm512_slli_epi32 (_mm512_and_si512 (_mm512_srli_epi32 (w1, 6), _mm512_set1_epi32 (0x03030303)), 4));
+      const __m512 d = _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) (t + 2240)));
+      const __m512 dmin = _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) (t + 2272)));
+      const lk_block_q8_K *ya[MAXC];
+      __m512 sum[MAXC], msum[MAXC];
+
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+          ya[c] = (const lk_block_q8_K *) (x + (size_t) c * xs) + b;
+          sum[c] = msum[c] = _mm512_setzero_ps ();
+        }
+      _Pragma ("GCC unroll 4") for (int p = 0; p < 4; p++)
+        {
+          __m512i s0[MAXC], s1[MAXC];
+          const __m512 f0 = lane_u8 (p < 2 ? sc_lo : sc_hi, (2 * p) % 4);
+          const __m512 f1 = lane_u8 (p < 2 ? sc_lo : sc_hi, (2 * p + 1) % 4);
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            s0[c] = s1[c] = _mm512_setzero_si512 ();
+          _Pragma ("GCC unroll 8") for (int v = 0; v < 8; v++)
+            {
+              const __m512i z = _mm512_loadu_si512 (t + 64 * (8 * p + v));
+              const __m512i lo = _mm512_and_si512 (z, m4), hi = _mm512_and_si512 (_mm512_srli_epi16 (z, 4), m4);
+              _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+                {
+                  s0[c] = dot_u8s8 (s0[c], lo, bcast4 (ya[c]->qs + 64 * p + 4 * v));
+                  s1[c] = dot_u8s8 (s1[c], hi, bcast4 (ya[c]->qs + 64 * p + 32 + 4 * v));
+                }
+            }
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            sum[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (s1[c]), f1,
+                                      _mm512_fmadd_ps (_mm512_cvtepi32_ps (s0[c]), f0, sum[c]));
+        }
+      _Pragma ("GCC unroll 8") for (int j = 0; j < 8; j++)
+        {
+          const __m512 m = lane_u8 (j < 4 ? mn_lo : mn_hi, j % 4);
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            msum[c] = _mm512_fmadd_ps (m, _mm512_set1_ps ((float) (ya[c]->bsums[2 * j] + ya[c]->bsums[2 * j + 1])),
+                                       msum[c]);
+        }
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+          acc[c] = _mm512_fmadd_ps (_mm512_mul_ps (d, _mm512_set1_ps (ya[c]->d)), sum[c], acc[c]);
+          acc[c] = _mm512_fnmadd_ps (_mm512_mul_ps (dmin, _mm512_set1_ps (ya[c]->d)), msum[c], acc[c]);
+        }
+    }
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+    _mm512_storeu_ps (y + (size_t) c * ys, acc[c]);
+}
+
+/* 16 rows of Q6_K against C activation rows. Levels are rebuilt from the
+ * low nibbles and two high bits, 0..63; the offset of 32 meets the
+ * activation sums, times each 16-element group's signed scale. */
+INLINE void
+q6k_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  const __m512i m4 = _mm512_set1_epi8 (0x0F), m30 = _mm512_set1_epi8 (0x30);
+  __m512 acc[MAXC];
+
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+    acc[c] = _mm512_setzero_ps ();
+  for (int64_t b = 0; b < n / LK_QK_K; b++)
+    {
+      const uint8_t *t = w + (size_t) b * 16 * sizeof (lk_block_q6_K);
+      const __m512 d = _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) (t + 3328)));
+      __m512i sv[4];
+      const lk_block_q8_K *ya[MAXC];
+      __m512 sum[MAXC], msum[MAXC];
+
+      _Pragma ("GCC unroll 4") for (int q = 0; q < 4; q++)
+        sv[q] = _mm512_loadu_si512 (t + 3072 + 64 * q);
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+          ya[c] = (const lk_block_q8_K *) (x + (size_t) c * xs) + b;
+          sum[c] = msum[c] = _mm512_setzero_ps ();
+        }
+      _Pragma ("GCC unroll 2") for (int h = 0; h < 2; h++)
+        _Pragma ("GCC unroll 2") for (int s2 = 0; s2 < 2; s2++)
+          {
+            /* Chunks of 32: jl = 4h + s2 (low nibbles), jh = jl + 2 (high). */
+            const int jl = 4 * h + s2, jh = jl + 2;
+            __m512i il[MAXC][2], ih[MAXC][2];
+            _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+              il[c][0] = il[c][1] = ih[c][0] = ih[c][1] = _mm512_setzero_si512 ();
+            _Pragma ("GCC unroll 8") for (int v = 0; v < 8; v++)
+              {
+                const __m512i z = _mm512_loadu_si512 (t + 64 * (8 * (2 * h + s2) + v));
+                const __m512i qh = _mm512_loadu_si512 (t + 2048 + 64 * (8 * h + v));
+                /* High bits of chunk sub (= s2, s2 + 2) at bits 2 sub: to bits 4..5. */
+                const __m512i hl = _mm512_and_si512 (s2 ? _mm512_slli_epi16 (qh, 2) : _mm512_slli_epi16 (qh, 4), m30);
+                const __m512i hh = _mm512_and_si512 (s2 ? _mm512_srli_epi16 (qh, 2) : qh, m30);
+                const __m512i ul = _mm512_or_si512 (_mm512_and_si512 (z, m4), hl);
+                const __m512i uh = _mm512_or_si512 (_mm512_and_si512 (_mm512_srli_epi16 (z, 4), m4), hh);
+                _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+                  {
+                    il[c][v / 4] = dot_u8s8 (il[c][v / 4], ul, bcast4 (ya[c]->qs + 32 * jl + 4 * v));
+                    ih[c][v / 4] = dot_u8s8 (ih[c][v / 4], uh, bcast4 (ya[c]->qs + 32 * jh + 4 * v));
+                  }
+              }
+            _Pragma ("GCC unroll 2") for (int g = 0; g < 2; g++)
+              {
+                const int gl = 2 * jl + g, gh = 2 * jh + g; /* 16-element groups */
+                const __m512 fl = lane_s8 (sv[gl / 4], gl % 4), fh = lane_s8 (sv[gh / 4], gh % 4);
+                _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+                  {
+                    sum[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (il[c][g]), fl, sum[c]);
+                    sum[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (ih[c][g]), fh, sum[c]);
+                    msum[c] = _mm512_fmadd_ps (fl, _mm512_set1_ps ((float) ya[c]->bsums[gl]), msum[c]);
+                    msum[c] = _mm512_fmadd_ps (fh, _mm512_set1_ps ((float) ya[c]->bsums[gh]), msum[c]);
+                  }
+              }
+          }
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        acc[c] = _mm512_fmadd_ps (_mm512_mul_ps (d, _mm512_set1_ps (ya[c]->d)),
+                                  _mm512_fnmadd_ps (_mm512_set1_ps (32.0f), msum[c], sum[c]), acc[c]);
+    }
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+    _mm512_storeu_ps (y + (size_t) c * ys, acc[c]);
+}
+
+#define DEFINE_KX16(lower, FN)                                                                   \
+  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
+                                  size_t xs, int nc, float *y, size_t ys)                      \
+  {                                                                                            \
+    for (int r = 0; r < nr; r += 16)                                                           \
+      {                                                                                        \
+        const uint8_t *wg = (const uint8_t *) w + (size_t) r * ws;                             \
+        for (int c = 0; c < nc; c += MAXC)                                                     \
+          {                                                                                    \
+            const uint8_t *xc = (const uint8_t *) x + (size_t) c * xs;                         \
+            float *yc = y + (size_t) c * ys + r;                                               \
+            switch (nc - c < MAXC ? nc - c : MAXC)                                             \
+              {                                                                                \
+              case 4: FN (4, n, wg, xc, xs, yc, ys); break;                                    \
+              case 3: FN (3, n, wg, xc, xs, yc, ys); break;                                    \
+              case 2: FN (2, n, wg, xc, xs, yc, ys); break;                                    \
+              default: FN (1, n, wg, xc, xs, yc, ys); break;                                   \
+              }                                                                                \
+          }                                                                                    \
+      }                                                                                        \
+  }
+
+DEFINE_KX16 (q4_K, q4k_x16_rows)
+DEFINE_KX16 (q6_K, q6k_x16_rows)
+
 /* Element-wise operations -------------------------------------------------------- */
 
 /* e^x for x in float range: 2^n * p(r) with r = x - n ln 2, |r| <= ln 2 / 2,
@@ -1339,6 +1528,8 @@ static lk_kernels table = {
 #else
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16_rows },
 #endif
+    [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_q4_K_x16 },
+    [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_q6_K_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,
@@ -1355,9 +1546,9 @@ static lk_kernels table = {
   .attn_q8_0 = attn_q8_0,
   .sum_bytes = sum_bytes,
 #ifdef LK_AVX512_VNNI
-  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0,
+  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K,
 #else
-  .interleave = 1ull << LK_TYPE_Q4_0,
+  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K,
 #endif
 };
 

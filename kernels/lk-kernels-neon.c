@@ -812,6 +812,17 @@ DEFINE_QK (q4_K, KIND_Q4_K)
 DEFINE_QK (q5_K, KIND_Q5_K)
 DEFINE_QK (q6_K, KIND_Q6_K)
 
+/* Interleaved K-quant rows are not this version's layout: copied out row by row. */
+#define DEFINE_KX16_ROWS(lower, TYPE)                                                            \
+  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
+                                  size_t xs, int nc, float *y, size_t ys)                      \
+  {                                                                                            \
+    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower, n, w, ws, nr, x, xs, nc, y, ys);                 \
+  }
+
+DEFINE_KX16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
+DEFINE_KX16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
+
 /* Element-wise operations ------------------------------------------------------ */
 
 /* e^x as 2^n p(r), r = x - n ln 2, p of degree 6 (relative error about 2e-7). */
@@ -1121,6 +1132,8 @@ static const lk_kernels table = {
     MMQ (LK_TYPE_Q8_0_P, LK_ACT_Q8, quantize_act_q8, q8_0_p),
     [LK_TYPE_Q4_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q4_0_x16 },
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16 },
+    [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q4_K_x16 },
+    [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,

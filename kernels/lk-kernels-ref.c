@@ -93,6 +93,8 @@ DEFINE_REF_DOT (q6_K, LK_TYPE_Q6_K)
 
 DEFINE_REF_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_REF_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
+DEFINE_REF_GEMM_X16 (q4_K, LK_TYPE_Q4_K_X16)
+DEFINE_REF_GEMM_X16 (q6_K, LK_TYPE_Q6_K_X16)
 
 #define MM_REF(TYPE, lower) [TYPE] = { LK_ACT_F32, NULL, vec_dot_##lower##_ref, NULL }
 
@@ -119,6 +121,8 @@ static const lk_kernels reference_kernels = {
     MM_REF (LK_TYPE_Q8_0_P, q8_0_p),
     [LK_TYPE_Q4_0_X16] = { LK_ACT_F32, NULL, NULL, gemm_q4_0_x16_ref },
     [LK_TYPE_Q8_0_X16] = { LK_ACT_F32, NULL, NULL, gemm_q8_0_x16_ref },
+    [LK_TYPE_Q4_K_X16] = { LK_ACT_F32, NULL, NULL, gemm_q4_K_x16_ref },
+    [LK_TYPE_Q6_K_X16] = { LK_ACT_F32, NULL, NULL, gemm_q6_K_x16_ref },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,

@@ -373,6 +373,8 @@ vec_dot_q6_K (int64_t n, float *s, const void *w, const void *x)
 
 DEFINE_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
+DEFINE_GEMM_X16 (q4_K, LK_TYPE_Q4_K_X16)
+DEFINE_GEMM_X16 (q6_K, LK_TYPE_Q6_K_X16)
 
 #define MM(TYPE, act, quant, lower) [TYPE] = { act, quant, vec_dot_##lower, NULL }
 
@@ -399,6 +401,8 @@ static const lk_kernels scalar_kernels = {
     MM (LK_TYPE_Q8_0_P, LK_ACT_Q8, lk_quantize_act_q8_ref, q8_0_p),
     [LK_TYPE_Q4_0_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_q4_0_x16 },
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_q8_0_x16 },
+    [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q4_K_x16 },
+    [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,

@@ -19,7 +19,15 @@
  *   Q4_0_X16: 4 vectors; byte 64 j + 4 r + i holds element 4 j + i of row r
  *             in its low nibble and element 4 (j + 4) + i in its high one;
  *   Q8_0_X16: 8 vectors; byte 64 j + 4 r + i holds element 4 j + i of row
- *             r plus 128 (unsigned, as the instructions want). */
+ *             r plus 128 (unsigned, as the instructions want).
+ * The K-quant layouts move each 4-byte group of a row's 256-element block to
+ * lane r of a vector, unchanged (see k_x16_copy):
+ *   Q4_K_X16: 32 vectors of nibbles, vector 8 p + v holding qs[32 p + 4 v ..
+ *             + 3] (sub-block 2p low, 2p + 1 high); 3 vectors of the 12
+ *             packed scale bytes; 16 d, 16 dmin;
+ *   Q6_K_X16: 32 vectors of ql, vector 8 (2 h + s) + v holding
+ *             ql[64 h + 32 s + 4 v .. + 3]; 16 vectors of qh, vector 8 h + v
+ *             holding qh[32 h + 4 v .. + 3]; 4 vectors of the 16 scales; 16 d. */
 #include <string.h>
 
 #include "lk-half.h"
@@ -300,7 +308,66 @@ lk_packed_m (lk_type p, const void *row, int64_t n, int64_t b)
 size_t
 lk_x16_tile_bytes (lk_type x16)
 {
-  return x16 == LK_TYPE_Q8_0_X16 ? 16 * sizeof (lk_block_q8_0) : 16 * sizeof (lk_block_q4_0);
+  return 16 * lk_type_get_traits (x16)->type_size;
+}
+
+/* A K-quant block as segments: 4-byte groups that become lane r of
+ * consecutive 64-byte vectors, or half-precision fields gathered per row. */
+typedef struct
+{
+  size_t src;   /* offset in the row's block */
+  size_t dst;   /* offset in the tile */
+  int groups;   /* 4-byte groups, or 0 for one 2-byte field */
+} k_segment;
+
+static const k_segment q4_K_segments[] = {
+  { 16, 0, 32 },          /* qs: vector 8 p + v holds qs[32 p + 4 v .. + 3] */
+  { 4, 2048, 3 },         /* the 12 packed scale bytes */
+  { 0, 2048 + 192, 0 },   /* d */
+  { 2, 2048 + 224, 0 },   /* dmin */
+};
+
+static const k_segment q6_K_segments[] = {
+  { 0, 0, 48 },           /* ql, then qh: vector 8 (2 h + s) + v, then 32 + 8 h + v */
+  { 192, 3072, 4 },       /* the 16 scales */
+  { 208, 3328, 0 },       /* d */
+};
+
+/* Copies row r's block between its GGUF bytes and a tile (to_tile: which way). */
+static void
+k_x16_copy (lk_type x16, uint8_t *tile, uint8_t *block, int r, bool to_tile)
+{
+  const k_segment *seg = x16 == LK_TYPE_Q4_K_X16 ? q4_K_segments : q6_K_segments;
+  const size_t n = x16 == LK_TYPE_Q4_K_X16 ? sizeof q4_K_segments / sizeof *seg
+                                           : sizeof q6_K_segments / sizeof *seg;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      if (seg[i].groups == 0)
+        {
+          uint8_t *t = tile + seg[i].dst + 2 * (size_t) r;
+          if (to_tile)
+            memcpy (t, block + seg[i].src, 2);
+          else
+            memcpy (block + seg[i].src, t, 2);
+          continue;
+        }
+      for (int g = 0; g < seg[i].groups; g++)
+        {
+          uint8_t *t = tile + seg[i].dst + 64 * (size_t) g + 4 * (size_t) r;
+          uint8_t *b = block + seg[i].src + 4 * (size_t) g;
+          if (to_tile)
+            memcpy (t, b, 4);
+          else
+            memcpy (b, t, 4);
+        }
+    }
+}
+
+static bool
+is_k_x16 (lk_type x16)
+{
+  return x16 == LK_TYPE_Q4_K_X16 || x16 == LK_TYPE_Q6_K_X16;
 }
 
 bool
@@ -311,9 +378,18 @@ lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp)
   const size_t levels = lk_x16_tile_bytes (x) - 32;
   const int64_t nb = n / 32;
 
-  if (x == type || n % 32 != 0)
+  if (x == type || n % lk_type_get_traits (type)->block_size != 0)
     return false;
   memcpy (tmp, rows, 16 * row);
+  if (is_k_x16 (x))
+    {
+      const size_t bs = lk_type_get_traits (type)->type_size;
+      for (int64_t b = 0; b < n / LK_QK_K; b++)
+        for (int r = 0; r < 16; r++)
+          k_x16_copy (x, (uint8_t *) rows + (size_t) b * 16 * bs,
+                      (uint8_t *) tmp + (size_t) r * row + (size_t) b * bs, r, true);
+      return true;
+    }
   for (int64_t b = 0; b < nb; b++)
     {
       uint8_t *tile = (uint8_t *) rows + (size_t) b * lk_x16_tile_bytes (x);
@@ -341,6 +417,14 @@ lk_x16_row (lk_type x16, const void *group, int64_t n, int r, void *dst)
   const lk_type t = lk_type_unpacked (x16);
   const size_t levels = lk_x16_tile_bytes (x16) - 32;
 
+  if (is_k_x16 (x16))
+    {
+      const size_t bs = lk_type_get_traits (t)->type_size;
+      for (int64_t b = 0; b < n / LK_QK_K; b++)
+        k_x16_copy (x16, (uint8_t *) group + (size_t) b * 16 * bs, (uint8_t *) dst + (size_t) b * bs, r,
+                    false);
+      return;
+    }
   for (int64_t b = 0; b < n / 32; b++)
     {
       const uint8_t *tile = (const uint8_t *) group + (size_t) b * lk_x16_tile_bytes (x16);

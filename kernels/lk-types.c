@@ -49,6 +49,8 @@ static const lk_type_traits traits[LK_TYPE_COUNT] = {
   /* Interleaved rows are not dequantized one by one: see lk_x16_row(). */
   [LK_TYPE_Q4_0_X16] = Q ("Q4_0", LK_QK4_0, sizeof (lk_block_q4_0), false),
   [LK_TYPE_Q8_0_X16] = Q ("Q8_0", LK_QK8_0, sizeof (lk_block_q8_0), false),
+  [LK_TYPE_Q4_K_X16] = Q ("Q4_K", LK_QK_K, sizeof (lk_block_q4_K), false),
+  [LK_TYPE_Q6_K_X16] = Q ("Q6_K", LK_QK_K, sizeof (lk_block_q6_K), false),
 };
 
 bool
@@ -84,6 +86,8 @@ lk_type_interleaved (lk_type type)
     {
     case LK_TYPE_Q4_0: return LK_TYPE_Q4_0_X16;
     case LK_TYPE_Q8_0: return LK_TYPE_Q8_0_X16;
+    case LK_TYPE_Q4_K: return LK_TYPE_Q4_K_X16;
+    case LK_TYPE_Q6_K: return LK_TYPE_Q6_K_X16;
     default: return type;
     }
 }
@@ -91,7 +95,10 @@ lk_type_interleaved (lk_type type)
 int
 lk_type_row_group (lk_type type)
 {
-  return type == LK_TYPE_Q4_0_X16 || type == LK_TYPE_Q8_0_X16 ? 16 : 1;
+  return type == LK_TYPE_Q4_0_X16 || type == LK_TYPE_Q8_0_X16 || type == LK_TYPE_Q4_K_X16
+             || type == LK_TYPE_Q6_K_X16
+           ? 16
+           : 1;
 }
 
 lk_type
@@ -101,6 +108,8 @@ lk_type_unpacked (lk_type type)
     {
     case LK_TYPE_Q4_0_X16: return LK_TYPE_Q4_0;
     case LK_TYPE_Q8_0_X16: return LK_TYPE_Q8_0;
+    case LK_TYPE_Q4_K_X16: return LK_TYPE_Q4_K;
+    case LK_TYPE_Q6_K_X16: return LK_TYPE_Q6_K;
     case LK_TYPE_Q4_0_P: return LK_TYPE_Q4_0;
     case LK_TYPE_Q4_1_P: return LK_TYPE_Q4_1;
     case LK_TYPE_Q5_0_P: return LK_TYPE_Q5_0;

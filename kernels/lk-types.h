@@ -63,7 +63,9 @@ typedef enum {
    * multiple of 16 and are only addressable as groups. */
   LK_TYPE_Q4_0_X16 = 45,
   LK_TYPE_Q8_0_X16 = 46,
-  LK_TYPE_COUNT = 47
+  LK_TYPE_Q4_K_X16 = 47,
+  LK_TYPE_Q6_K_X16 = 48,
+  LK_TYPE_COUNT = 49
 } lk_type;
 
 #define LK_QK4_0 32

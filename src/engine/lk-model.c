@@ -139,12 +139,14 @@ pack_task (void *arg, int ith, int nth)
       if (i >= job->m->n_tensors)
         break;
       t = &job->m->tensors[i];
-      if (t->n_dims < 2 || lk_type_packed (t->type) == t->type || t->ne[0] % 32 != 0)
+      if (t->n_dims < 2)
         continue;
       row = lk_row_size (t->type, t->ne[0]);
       rows = lk_tensor_nelements (t) / t->ne[0];
       interleave = (job->interleave >> t->type & 1) && rows % 16 == 0
                    && lk_type_interleaved (t->type) != t->type;
+      if (!interleave && (lk_type_packed (t->type) == t->type || t->ne[0] % 32 != 0))
+        continue;
       if ((interleave ? 16 : 1) * row > tmp_size)
         {
           free (tmp);
