@@ -434,7 +434,6 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
           float *y, size_t ys)
 {
   const size_t tile_bytes = q8 ? 16 * sizeof (lk_block_q8_0) : 16 * sizeof (lk_block_q4_0);
-  const size_t levels = tile_bytes - 32;
   float32x4_t acc[MAXC][4];
 
   for (int c = 0; c < C; c++)
@@ -442,7 +441,7 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
       acc[c][i] = vdupq_n_f32 (0.0f);
   for (int64_t b = 0; b < n / 32; b++)
     {
-      const uint8_t *tile = w + (size_t) b * tile_bytes;
+      const uint8_t *tile = w + (size_t) b * tile_bytes + 32; /* the levels, after d */
       int32x4_t s[MAXC][4];
       int8x16_t a[MAXC][2];
       for (int c = 0; c < C; c++)
@@ -508,8 +507,8 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
         }
 #undef X16_STEP
       {
-        const uint16x8_t h0 = vld1q_u16 ((const uint16_t *) (tile + levels));
-        const uint16x8_t h1 = vld1q_u16 ((const uint16_t *) (tile + levels + 16));
+        const uint16x8_t h0 = vld1q_u16 ((const uint16_t *) (tile - 32));
+        const uint16x8_t h1 = vld1q_u16 ((const uint16_t *) (tile - 16));
         float32x4_t dw[4];
         dw[0] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (h0)));
         dw[1] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (h0)));

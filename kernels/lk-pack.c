@@ -12,22 +12,24 @@
  *   half-precision minimums m. A row is then one sequential stream.
  *
  * Row-interleaved layouts hold 16 rows as one group, block by block: for
- * each block b, a tile of the 16 rows' levels, then the 16 rows' scales d
- * (half precision). In a tile, 32-bit lane r of each 64-byte vector belongs
+ * each block b, a tile of the 16 rows' scales d (half precision), then their
+ * levels, so a kernel reads each tile front to back (the memory prefetchers
+ * lose streams that jump backwards). In a tile, 32-bit lane r of each 64-byte vector belongs
  * to row r and holds 4 consecutive elements, so one 8-bit dot-product
  * instruction with 4 broadcast activations serves all 16 rows:
- *   Q4_0_X16: 4 vectors; byte 64 j + 4 r + i holds element 4 j + i of row r
- *             in its low nibble and element 4 (j + 4) + i in its high one;
- *   Q8_0_X16: 8 vectors; byte 64 j + 4 r + i holds element 4 j + i of row
- *             r plus 128 (unsigned, as the instructions want).
+ *   Q4_0_X16: after the 32 bytes of d, 4 vectors; byte 64 j + 4 r + i holds
+ *             element 4 j + i of row r in its low nibble and element
+ *             4 (j + 4) + i in its high one;
+ *   Q8_0_X16: after d, 8 vectors; byte 64 j + 4 r + i holds element 4 j + i
+ *             of row r plus 128 (unsigned, as the instructions want).
  * The K-quant layouts move each 4-byte group of a row's 256-element block to
  * lane r of a vector, unchanged (see k_x16_copy):
- *   Q4_K_X16: 32 vectors of nibbles, vector 8 p + v holding qs[32 p + 4 v ..
- *             + 3] (sub-block 2p low, 2p + 1 high); 3 vectors of the 12
- *             packed scale bytes; 16 d, 16 dmin;
- *   Q6_K_X16: 32 vectors of ql, vector 8 (2 h + s) + v holding
- *             ql[64 h + 32 s + 4 v .. + 3]; 16 vectors of qh, vector 8 h + v
- *             holding qh[32 h + 4 v .. + 3]; 4 vectors of the 16 scales; 16 d. */
+ *   Q4_K_X16: 3 vectors of the 12 packed scale bytes; 16 d; 16 dmin; 32
+ *             vectors of nibbles, vector 8 p + v holding qs[32 p + 4 v .. + 3]
+ *             (sub-block 2p low, 2p + 1 high);
+ *   Q6_K_X16: 4 vectors of the 16 scales; 16 d; then for each half h, 8
+ *             vectors of qh[32 h + 4 v ..] and 16 of ql[64 h + 32 s + 4 v ..]
+ *             (s = 0, 1). */
 #include <string.h>
 
 #include "lk-half.h"
@@ -321,16 +323,22 @@ typedef struct
 } k_segment;
 
 static const k_segment q4_K_segments[] = {
-  { 16, 0, 32 },          /* qs: vector 8 p + v holds qs[32 p + 4 v .. + 3] */
-  { 4, 2048, 3 },         /* the 12 packed scale bytes */
-  { 0, 2048 + 192, 0 },   /* d */
-  { 2, 2048 + 224, 0 },   /* dmin */
+  { 4, 0, 3 },            /* the 12 packed scale bytes */
+  { 0, 192, 0 },          /* d */
+  { 2, 224, 0 },          /* dmin */
+  { 16, 256, 32 },        /* qs: vector 8 p + v holds qs[32 p + 4 v .. + 3] */
 };
 
 static const k_segment q6_K_segments[] = {
-  { 0, 0, 48 },           /* ql, then qh: vector 8 (2 h + s) + v, then 32 + 8 h + v */
-  { 192, 3072, 4 },       /* the 16 scales */
-  { 208, 3328, 0 },       /* d */
+  { 192, 0, 4 },          /* the 16 scales */
+  { 208, 256, 0 },        /* d */
+  /* For each half h: its 8 vectors of qh, then of ql with s = 0 and 1. */
+  { 128, 288, 8 },        /* qh[4 v ..] */
+  { 0, 288 + 512, 8 },    /* ql[4 v ..] */
+  { 32, 288 + 1024, 8 },  /* ql[32 + 4 v ..] */
+  { 160, 1824, 8 },       /* qh[32 + 4 v ..] */
+  { 64, 1824 + 512, 8 },  /* ql[64 + 4 v ..] */
+  { 96, 1824 + 1024, 8 }, /* ql[96 + 4 v ..] */
 };
 
 /* Copies row r's block between its GGUF bytes and a tile (to_tile: which way). */
@@ -375,7 +383,6 @@ lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp)
 {
   const lk_type x = lk_type_interleaved (type);
   const size_t row = lk_row_size (type, n);
-  const size_t levels = lk_x16_tile_bytes (x) - 32;
   const int64_t nb = n / 32;
 
   if (x == type || n % lk_type_get_traits (type)->block_size != 0)
@@ -399,13 +406,13 @@ lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp)
           lk_half d, m;
           uint32_t qh;
           read_gguf_block (type, (const uint8_t *) tmp + (size_t) r * row, b, q, &d, &m, &qh);
-          memcpy (tile + levels + 2 * r, &d, 2);
+          memcpy (tile + 2 * r, &d, 2);
           if (x == LK_TYPE_Q8_0_X16)
             for (int e = 0; e < 32; e++)
-              tile[64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] ^ 0x80);
+              tile[32 + 64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] ^ 0x80);
           else
             for (int e = 0; e < 16; e++)
-              tile[64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] | (q[e + 16] << 4));
+              tile[32 + 64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] | (q[e + 16] << 4));
         }
     }
   return true;
@@ -415,7 +422,6 @@ void
 lk_x16_row (lk_type x16, const void *group, int64_t n, int r, void *dst)
 {
   const lk_type t = lk_type_unpacked (x16);
-  const size_t levels = lk_x16_tile_bytes (x16) - 32;
 
   if (is_k_x16 (x16))
     {
@@ -430,14 +436,14 @@ lk_x16_row (lk_type x16, const void *group, int64_t n, int r, void *dst)
       const uint8_t *tile = (const uint8_t *) group + (size_t) b * lk_x16_tile_bytes (x16);
       uint8_t q[32];
       lk_half d;
-      memcpy (&d, tile + levels + 2 * r, 2);
+      memcpy (&d, tile + 2 * r, 2);
       if (x16 == LK_TYPE_Q8_0_X16)
         for (int e = 0; e < 32; e++)
-          q[e] = (uint8_t) (tile[64 * (e / 4) + 4 * r + e % 4] ^ 0x80);
+          q[e] = (uint8_t) (tile[32 + 64 * (e / 4) + 4 * r + e % 4] ^ 0x80);
       else
         for (int e = 0; e < 16; e++)
           {
-            const uint8_t v = tile[64 * (e / 4) + 4 * r + e % 4];
+            const uint8_t v = tile[32 + 64 * (e / 4) + 4 * r + e % 4];
             q[e] = v & 0xF;
             q[e + 16] = v >> 4;
           }
