@@ -397,22 +397,26 @@ lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp)
                       (uint8_t *) tmp + (size_t) r * row + (size_t) b * bs, r, true);
       return true;
     }
+  /* A GGUF block is d then its levels, and Q4_0's byte e already holds
+   * elements e and e + 16: whole 4-byte groups move to lane r (Q8_0's with
+   * the sign bit flipped). */
   for (int64_t b = 0; b < nb; b++)
     {
       uint8_t *tile = (uint8_t *) rows + (size_t) b * lk_x16_tile_bytes (x);
+      const size_t bs = lk_type_get_traits (type)->type_size;
+      const int groups = x == LK_TYPE_Q8_0_X16 ? 8 : 4;
+      const uint32_t flip = x == LK_TYPE_Q8_0_X16 ? 0x80808080u : 0;
       for (int r = 0; r < 16; r++)
         {
-          uint8_t q[32];
-          lk_half d, m;
-          uint32_t qh;
-          read_gguf_block (type, (const uint8_t *) tmp + (size_t) r * row, b, q, &d, &m, &qh);
-          memcpy (tile + 2 * r, &d, 2);
-          if (x == LK_TYPE_Q8_0_X16)
-            for (int e = 0; e < 32; e++)
-              tile[32 + 64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] ^ 0x80);
-          else
-            for (int e = 0; e < 16; e++)
-              tile[32 + 64 * (e / 4) + 4 * r + e % 4] = (uint8_t) (q[e] | (q[e + 16] << 4));
+          const uint8_t *block = (const uint8_t *) tmp + (size_t) r * row + (size_t) b * bs;
+          memcpy (tile + 2 * r, block, 2);
+          for (int j = 0; j < groups; j++)
+            {
+              uint32_t g;
+              memcpy (&g, block + 2 + 4 * j, 4);
+              g ^= flip;
+              memcpy (tile + 32 + 64 * j + 4 * r, &g, 4);
+            }
         }
     }
   return true;
