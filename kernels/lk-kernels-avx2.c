@@ -422,107 +422,13 @@ DEFINE_Q32 (q5_1_p, KIND_Q5_1, true)
 DEFINE_Q32 (q8_0_p, KIND_Q8_0, true)
 
 /* Interleaved rows are not this version's layout: copied out row by row. */
-#define DEFINE_X16_ROWS(lower, TYPE)                                                             \
-  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
-                                  size_t xs, int nc, float *y, size_t ys)                      \
-  {                                                                                            \
-    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower, n, w, ws, nr, x, xs, nc, y, ys);                 \
-  }
+#define DEFINE_X16_ROWS(lower, TYPE) LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, TYPE, vec_dot_##lower)
 
 DEFINE_X16_ROWS (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_X16_ROWS (q8_0, LK_TYPE_Q8_0_X16)
 
 /* K-quants against Q8_K -------------------------------------------------------- */
 
-typedef enum
-{
-  KIND_Q2_K,
-  KIND_Q3_K,
-  KIND_Q4_K,
-  KIND_Q5_K,
-  KIND_Q6_K,
-} kindK;
-
-INLINE size_t
-kblock_bytes (kindK k)
-{
-  switch (k)
-    {
-    case KIND_Q2_K: return sizeof (lk_block_q2_K);
-    case KIND_Q3_K: return sizeof (lk_block_q3_K);
-    case KIND_Q4_K: return sizeof (lk_block_q4_K);
-    case KIND_Q5_K: return sizeof (lk_block_q5_K);
-    default: return sizeof (lk_block_q6_K);
-    }
-}
-
-/* A superblock's 16 scales (one per 16 elements), its minimums (Q2/Q4/Q5_K,
- * one per 16 elements) or level offset (Q3_K 4, Q6_K 32), d and dmin. */
-typedef struct
-{
-  int16_t sc[16], mn[16];
-  int offset;
-  float d, dmin;
-} kscales;
-
-INLINE void
-read_kscales (kindK k, const uint8_t *blk, kscales *s)
-{
-  s->offset = 0;
-  s->dmin = 0.0f;
-  switch (k)
-    {
-    case KIND_Q2_K:
-      {
-        const lk_block_q2_K *b = (const lk_block_q2_K *) blk;
-        for (int j = 0; j < 16; j++)
-          {
-            s->sc[j] = b->scales[j] & 0xF;
-            s->mn[j] = b->scales[j] >> 4;
-          }
-        s->d = lk_half_to_f32 (b->d);
-        s->dmin = lk_half_to_f32 (b->dmin);
-        break;
-      }
-    case KIND_Q3_K:
-      {
-        const lk_block_q3_K *b = (const lk_block_q3_K *) blk;
-        int8_t sc[16];
-        lk_q3_K_unpack_scales (b->scales, sc);
-        for (int j = 0; j < 16; j++)
-          s->sc[j] = sc[j];
-        s->offset = 4;
-        s->d = lk_half_to_f32 (b->d);
-        break;
-      }
-    case KIND_Q4_K:
-    case KIND_Q5_K:
-      {
-        const lk_block_q4_K *b4 = (const lk_block_q4_K *) blk;
-        const lk_block_q5_K *b5 = (const lk_block_q5_K *) blk;
-        const uint8_t *scales = k == KIND_Q5_K ? b5->scales : b4->scales;
-        for (int j = 0; j < 8; j++)
-          {
-            uint8_t d, m;
-            lk_get_scale_min_k4 (j, scales, &d, &m);
-            s->sc[2 * j] = s->sc[2 * j + 1] = d;
-            s->mn[2 * j] = s->mn[2 * j + 1] = m;
-          }
-        s->d = lk_half_to_f32 (k == KIND_Q5_K ? b5->d : b4->d);
-        s->dmin = lk_half_to_f32 (k == KIND_Q5_K ? b5->dmin : b4->dmin);
-        break;
-      }
-    default:
-      {
-        const lk_block_q6_K *b = (const lk_block_q6_K *) blk;
-        for (int j = 0; j < 16; j++)
-          s->sc[j] = b->scales[j];
-        s->offset = 32;
-        s->d = lk_half_to_f32 (b->d);
-        break;
-      }
-    }
-}
 
 /* The unsigned levels of elements 32 j .. 32 j + 31 of a superblock. */
 INLINE __m256i

@@ -598,7 +598,9 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
     _mm512_storeu_ps (y + (size_t) c * ys, acc[c]);
 }
 
-#define DEFINE_X16(lower, Q8)                                                                    \
+/* A gemm over 16-row groups from a kernel of one group against C <= MAXC
+ * activation rows. */
+#define DEFINE_X16(lower, FN)                                                                   \
   static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
                                   size_t xs, int nc, float *y, size_t ys)                      \
   {                                                                                            \
@@ -611,18 +613,30 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
             float *yc = y + (size_t) c * ys + r;                                               \
             switch (nc - c < MAXC ? nc - c : MAXC)                                             \
               {                                                                                \
-              case 4: x16_rows (Q8, 4, n, wg, xc, xs, yc, ys); break;                          \
-              case 3: x16_rows (Q8, 3, n, wg, xc, xs, yc, ys); break;                          \
-              case 2: x16_rows (Q8, 2, n, wg, xc, xs, yc, ys); break;                          \
-              default: x16_rows (Q8, 1, n, wg, xc, xs, yc, ys); break;                         \
+              case 4: FN (4, n, wg, xc, xs, yc, ys); break;                                    \
+              case 3: FN (3, n, wg, xc, xs, yc, ys); break;                                    \
+              case 2: FN (2, n, wg, xc, xs, yc, ys); break;                                    \
+              default: FN (1, n, wg, xc, xs, yc, ys); break;                                   \
               }                                                                                \
           }                                                                                    \
       }                                                                                        \
   }
 
-DEFINE_X16 (q4_0, false)
+INLINE void
+q40_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  x16_rows (false, C, n, w, x, xs, y, ys);
+}
+
+INLINE void
+q80_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  x16_rows (true, C, n, w, x, xs, y, ys);
+}
+
+DEFINE_X16 (q4_0, q40_x16_rows)
 #ifdef LK_AVX512_VNNI
-DEFINE_X16 (q8_0, true)
+DEFINE_X16 (q8_0, q80_x16_rows)
 #else
 /* Without VNNI the unsigned Q8_0 levels would saturate vpmaddubsw's sums:
  * rows are copied out (such weights are not interleaved for this version). */
@@ -726,27 +740,6 @@ scaled_dot (__m512i acc, __m512i u, __m512i a, __m512i scales16)
   return _mm512_add_epi32 (acc, _mm512_madd_epi16 (_mm512_maddubs_epi16 (u, a), scales16));
 }
 
-typedef enum
-{
-  KIND_Q2_K,
-  KIND_Q3_K,
-  KIND_Q4_K,
-  KIND_Q5_K,
-  KIND_Q6_K,
-} kindK;
-
-INLINE size_t
-kblock_bytes (kindK k)
-{
-  switch (k)
-    {
-    case KIND_Q2_K: return sizeof (lk_block_q2_K);
-    case KIND_Q3_K: return sizeof (lk_block_q3_K);
-    case KIND_Q4_K: return sizeof (lk_block_q4_K);
-    case KIND_Q5_K: return sizeof (lk_block_q5_K);
-    default: return sizeof (lk_block_q6_K);
-    }
-}
 
 /* The eight 6-bit scales and minimums of a Q4_K/Q5_K block, as bytes. */
 INLINE void
@@ -1151,30 +1144,8 @@ q6k_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t
     _mm512_storeu_ps (y + (size_t) c * ys, acc[c]);
 }
 
-#define DEFINE_KX16(lower, FN)                                                                   \
-  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
-                                  size_t xs, int nc, float *y, size_t ys)                      \
-  {                                                                                            \
-    for (int r = 0; r < nr; r += 16)                                                           \
-      {                                                                                        \
-        const uint8_t *wg = (const uint8_t *) w + (size_t) r * ws;                             \
-        for (int c = 0; c < nc; c += MAXC)                                                     \
-          {                                                                                    \
-            const uint8_t *xc = (const uint8_t *) x + (size_t) c * xs;                         \
-            float *yc = y + (size_t) c * ys + r;                                               \
-            switch (nc - c < MAXC ? nc - c : MAXC)                                             \
-              {                                                                                \
-              case 4: FN (4, n, wg, xc, xs, yc, ys); break;                                    \
-              case 3: FN (3, n, wg, xc, xs, yc, ys); break;                                    \
-              case 2: FN (2, n, wg, xc, xs, yc, ys); break;                                    \
-              default: FN (1, n, wg, xc, xs, yc, ys); break;                                   \
-              }                                                                                \
-          }                                                                                    \
-      }                                                                                        \
-  }
-
-DEFINE_KX16 (q4_K, q4k_x16_rows)
-DEFINE_KX16 (q6_K, q6k_x16_rows)
+DEFINE_X16 (q4_K, q4k_x16_rows)
+DEFINE_X16 (q6_K, q6k_x16_rows)
 
 /* Element-wise operations -------------------------------------------------------- */
 

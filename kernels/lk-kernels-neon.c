@@ -553,13 +553,9 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
   }
 #else
 /* Without SDOT, interleaved rows are not this version's layout. */
-#define DEFINE_X16(lower, Q8)                                                                    \
-  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
-                                  size_t xs, int nc, float *y, size_t ys)                      \
-  {                                                                                            \
-    lk_gemm_x16_by_rows (Q8 ? LK_TYPE_Q8_0_X16 : LK_TYPE_Q4_0_X16,                              \
-                         Q8 ? vec_dot_q8_0 : vec_dot_q4_0, n, w, ws, nr, x, xs, nc, y, ys);     \
-  }
+#define DEFINE_X16(lower, Q8)                                                                   \
+  LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, Q8 ? LK_TYPE_Q8_0_X16 : LK_TYPE_Q4_0_X16,      \
+                              vec_dot_##lower)
 #endif
 
 DEFINE_X16 (q4_0, false)
@@ -567,96 +563,6 @@ DEFINE_X16 (q8_0, true)
 
 /* K-quants against Q8_K -------------------------------------------------------- */
 
-typedef enum
-{
-  KIND_Q2_K,
-  KIND_Q3_K,
-  KIND_Q4_K,
-  KIND_Q5_K,
-  KIND_Q6_K,
-} kindK;
-
-INLINE size_t
-kblock_bytes (kindK k)
-{
-  switch (k)
-    {
-    case KIND_Q2_K: return sizeof (lk_block_q2_K);
-    case KIND_Q3_K: return sizeof (lk_block_q3_K);
-    case KIND_Q4_K: return sizeof (lk_block_q4_K);
-    case KIND_Q5_K: return sizeof (lk_block_q5_K);
-    default: return sizeof (lk_block_q6_K);
-    }
-}
-
-/* A superblock's 16 scales (one per 16 elements), minimums (Q2/Q4/Q5_K) or
- * level offset (Q3_K 4, Q6_K 32), d and dmin. */
-typedef struct
-{
-  int16_t sc[16], mn[16];
-  int offset;
-  float d, dmin;
-} kscales;
-
-INLINE void
-read_kscales (kindK k, const uint8_t *blk, kscales *s)
-{
-  s->offset = 0;
-  s->dmin = 0.0f;
-  memset (s->mn, 0, sizeof s->mn);
-  switch (k)
-    {
-    case KIND_Q2_K:
-      {
-        const lk_block_q2_K *b = (const lk_block_q2_K *) blk;
-        for (int j = 0; j < 16; j++)
-          {
-            s->sc[j] = b->scales[j] & 0xF;
-            s->mn[j] = b->scales[j] >> 4;
-          }
-        s->d = lk_half_to_f32 (b->d);
-        s->dmin = lk_half_to_f32 (b->dmin);
-        break;
-      }
-    case KIND_Q3_K:
-      {
-        const lk_block_q3_K *b = (const lk_block_q3_K *) blk;
-        int8_t sc[16];
-        lk_q3_K_unpack_scales (b->scales, sc);
-        for (int j = 0; j < 16; j++)
-          s->sc[j] = sc[j];
-        s->offset = 4;
-        s->d = lk_half_to_f32 (b->d);
-        break;
-      }
-    case KIND_Q4_K:
-    case KIND_Q5_K:
-      {
-        const lk_block_q4_K *b4 = (const lk_block_q4_K *) blk;
-        const lk_block_q5_K *b5 = (const lk_block_q5_K *) blk;
-        const uint8_t *scales = k == KIND_Q5_K ? b5->scales : b4->scales;
-        for (int j = 0; j < 8; j++)
-          {
-            uint8_t d, m;
-            lk_get_scale_min_k4 (j, scales, &d, &m);
-            s->sc[2 * j] = s->sc[2 * j + 1] = d;
-            s->mn[2 * j] = s->mn[2 * j + 1] = m;
-          }
-        s->d = lk_half_to_f32 (k == KIND_Q5_K ? b5->d : b4->d);
-        s->dmin = lk_half_to_f32 (k == KIND_Q5_K ? b5->dmin : b4->dmin);
-        break;
-      }
-    default:
-      {
-        const lk_block_q6_K *b = (const lk_block_q6_K *) blk;
-        for (int j = 0; j < 16; j++)
-          s->sc[j] = b->scales[j];
-        s->offset = 32;
-        s->d = lk_half_to_f32 (b->d);
-        break;
-      }
-    }
-}
 
 /* The levels of 16 elements 16 g .. 16 g + 15 of a superblock (0 <= g < 16). */
 INLINE int8x16_t
@@ -812,12 +718,7 @@ DEFINE_QK (q5_K, KIND_Q5_K)
 DEFINE_QK (q6_K, KIND_Q6_K)
 
 /* Interleaved K-quant rows are not this version's layout: copied out row by row. */
-#define DEFINE_KX16_ROWS(lower, TYPE)                                                            \
-  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
-                                  size_t xs, int nc, float *y, size_t ys)                      \
-  {                                                                                            \
-    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower, n, w, ws, nr, x, xs, nc, y, ys);                 \
-  }
+#define DEFINE_KX16_ROWS(lower, TYPE) LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, TYPE, vec_dot_##lower)
 
 DEFINE_KX16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_KX16_ROWS (q6_K, LK_TYPE_Q6_K_X16)

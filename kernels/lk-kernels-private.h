@@ -4,7 +4,11 @@
  * compiled in its own file with its own flags. */
 #pragma once
 
+#include <string.h>
+
+#include "lk-half.h"
 #include "lk-kernels.h"
+#include "lk-quant.h"
 
 /* Scalar element-wise operations (lk-ops-scalar.c). */
 void lk_rmsnorm_scalar (float *out, const float *x, const float *w, int64_t n, float eps);
@@ -37,6 +41,16 @@ void lk_gemm_x16_by_rows (lk_type x16, lk_vec_dot_fn vec_dot, int64_t n, const v
                           size_t w_stride, int nr, const void *x, size_t x_stride, int nc, float *y,
                           size_t y_stride);
 
+/* Defines NAME, a gemm over a row-interleaved matrix of TYPE done by
+ * lk_gemm_x16_by_rows with VEC_DOT: for versions without a kernel that
+ * reads the interleaved layout itself. */
+#define LK_DEFINE_GEMM_X16_BY_ROWS(NAME, TYPE, VEC_DOT)                                          \
+  static void NAME (int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs,       \
+                    int nc, float *y, size_t ys)                                                 \
+  {                                                                                              \
+    lk_gemm_x16_by_rows (TYPE, VEC_DOT, n, w, ws, nr, x, xs, nc, y, ys);                         \
+  }
+
 /* Planar Q8 activation rows: where the parts are. */
 static inline const int8_t *
 lk_act_q8_qs (const void *row)
@@ -54,6 +68,98 @@ static inline const float *
 lk_act_q8_s (const void *row, int64_t n)
 {
   return (const float *) ((const uint8_t *) row + n) + n / 32;
+}
+
+/* K-quant superblocks, read the same way by every version. */
+typedef enum
+{
+  KIND_Q2_K,
+  KIND_Q3_K,
+  KIND_Q4_K,
+  KIND_Q5_K,
+  KIND_Q6_K,
+} kindK;
+
+static inline size_t
+kblock_bytes (kindK k)
+{
+  switch (k)
+    {
+    case KIND_Q2_K: return sizeof (lk_block_q2_K);
+    case KIND_Q3_K: return sizeof (lk_block_q3_K);
+    case KIND_Q4_K: return sizeof (lk_block_q4_K);
+    case KIND_Q5_K: return sizeof (lk_block_q5_K);
+    default: return sizeof (lk_block_q6_K);
+    }
+}
+
+/* A superblock's 16 scales (one per 16 elements), minimums (Q2/Q4/Q5_K) or
+ * level offset (Q3_K 4, Q6_K 32), d and dmin. */
+typedef struct
+{
+  int16_t sc[16], mn[16];
+  int offset;
+  float d, dmin;
+} kscales;
+
+static inline void
+read_kscales (kindK k, const uint8_t *blk, kscales *s)
+{
+  s->offset = 0;
+  s->dmin = 0.0f;
+  memset (s->mn, 0, sizeof s->mn);
+  switch (k)
+    {
+    case KIND_Q2_K:
+      {
+        const lk_block_q2_K *b = (const lk_block_q2_K *) blk;
+        for (int j = 0; j < 16; j++)
+          {
+            s->sc[j] = b->scales[j] & 0xF;
+            s->mn[j] = b->scales[j] >> 4;
+          }
+        s->d = lk_half_to_f32 (b->d);
+        s->dmin = lk_half_to_f32 (b->dmin);
+        break;
+      }
+    case KIND_Q3_K:
+      {
+        const lk_block_q3_K *b = (const lk_block_q3_K *) blk;
+        int8_t sc[16];
+        lk_q3_K_unpack_scales (b->scales, sc);
+        for (int j = 0; j < 16; j++)
+          s->sc[j] = sc[j];
+        s->offset = 4;
+        s->d = lk_half_to_f32 (b->d);
+        break;
+      }
+    case KIND_Q4_K:
+    case KIND_Q5_K:
+      {
+        const lk_block_q4_K *b4 = (const lk_block_q4_K *) blk;
+        const lk_block_q5_K *b5 = (const lk_block_q5_K *) blk;
+        const uint8_t *scales = k == KIND_Q5_K ? b5->scales : b4->scales;
+        for (int j = 0; j < 8; j++)
+          {
+            uint8_t d, m;
+            lk_get_scale_min_k4 (j, scales, &d, &m);
+            s->sc[2 * j] = s->sc[2 * j + 1] = d;
+            s->mn[2 * j] = s->mn[2 * j + 1] = m;
+          }
+        s->d = lk_half_to_f32 (k == KIND_Q5_K ? b5->d : b4->d);
+        s->dmin = lk_half_to_f32 (k == KIND_Q5_K ? b5->dmin : b4->dmin);
+        break;
+      }
+    default:
+      {
+        const lk_block_q6_K *b = (const lk_block_q6_K *) blk;
+        for (int j = 0; j < 16; j++)
+          s->sc[j] = b->scales[j];
+        s->offset = 32;
+        s->d = lk_half_to_f32 (b->d);
+        break;
+      }
+    }
 }
 
 const lk_kernels *lk_kernels_avx2 (void);

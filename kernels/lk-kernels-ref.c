@@ -84,12 +84,8 @@ DEFINE_REF_DOT (q4_K, LK_TYPE_Q4_K)
 DEFINE_REF_DOT (q5_K, LK_TYPE_Q5_K)
 DEFINE_REF_DOT (q6_K, LK_TYPE_Q6_K)
 
-#define DEFINE_REF_GEMM_X16(lower, TYPE)                                                    \
-  static void gemm_##lower##_x16_ref (int64_t n, const void *w, size_t ws, int nr,           \
-                                      const void *x, size_t xs, int nc, float *y, size_t ys) \
-  {                                                                                        \
-    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower##_ref, n, w, ws, nr, x, xs, nc, y, ys);       \
-  }
+#define DEFINE_REF_GEMM_X16(lower, TYPE) \
+  LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16_ref, TYPE, vec_dot_##lower##_ref)
 
 DEFINE_REF_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_REF_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)

@@ -364,12 +364,7 @@ vec_dot_q6_K (int64_t n, float *s, const void *w, const void *x)
   *s = sum;
 }
 
-#define DEFINE_GEMM_X16(lower, TYPE)                                                          \
-  static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,  \
-                                  size_t xs, int nc, float *y, size_t ys)                    \
-  {                                                                                          \
-    lk_gemm_x16_by_rows (TYPE, vec_dot_##lower, n, w, ws, nr, x, xs, nc, y, ys);               \
-  }
+#define DEFINE_GEMM_X16(lower, TYPE) LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, TYPE, vec_dot_##lower)
 
 DEFINE_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
