@@ -107,10 +107,10 @@ def main():
             if not os.path.exists(model):
                 print(f"skipping stories260K: {model} is absent", file=sys.stderr)
                 continue
-            runs = [("F32", model, ["-z", os.path.join(a.shared, "models/tok512.bin")])]
+            targets = [("F32", model, ["-z", os.path.join(a.shared, "models/tok512.bin")])]
         else:
-            runs = [(t, make_model(a.cli, a.shared, a.models, shape, t), []) for t in types]
-        for qtype, model, extra in runs:
+            targets = [(t, make_model(a.cli, a.shared, a.models, shape, t), []) for t in types]
+        for qtype, model, extra in targets:
             for t in threads:
                 runs = [bench(a.cli, model, extra, t, a.p, a.n, a.r, a.kernel)
                         for _ in range(a.passes)]
