@@ -24,9 +24,13 @@
 #include "lk-pool.h"
 #include "lk-quant.h"
 
+#ifndef N_LAYERS
 #define N_LAYERS 22
+#endif
 #define N_SHAPES 4
+#ifndef PASSES
 #define PASSES 10
+#endif
 
 static const int64_t shapes[N_SHAPES][2] = { { 2560, 2048 }, { 2048, 2048 }, { 11264, 2048 }, { 2048, 5632 } };
 
