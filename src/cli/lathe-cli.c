@@ -25,6 +25,7 @@ static const Command commands[] = {
   { "synth", lathe_cli_synth, N_("Write a random-weight model of any shape") },
   { "quantize", lathe_cli_quantize, N_("Write a model with its matrices in another type") },
   { "bench", lathe_cli_bench, N_("Measure prompt and generation speed") },
+  { "eval", lathe_cli_eval, N_("Measure perplexity and the distance to a reference model") },
 };
 
 static void

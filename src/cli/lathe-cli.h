@@ -14,6 +14,7 @@ int lathe_cli_convert (int argc, char **argv);
 int lathe_cli_synth (int argc, char **argv);
 int lathe_cli_quantize (int argc, char **argv);
 int lathe_cli_bench (int argc, char **argv);
+int lathe_cli_eval (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Quality evaluation of a model on a text, optionally against a reference
+ * (another model, or log-probabilities saved from one). Blocking: run it in
+ * a worker thread from the GUI. */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "lathe-model.h"
+#include "lk-eval.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  int n_ctx;            /* 0: 256 or the model's context if smaller */
+  int max_chunks;       /* 0: all */
+  int n_threads;        /* 0: one per core */
+  const char *save_ref; /* write the reference's log-probabilities here (or, without a
+                         * reference, the model's own) */
+  void (*progress) (gpointer user, const char *stage, int done, int total);
+  gpointer user;
+} LatheEvalOptions;
+
+void lathe_eval_options_init (LatheEvalOptions *o);
+
+/* True when path is a file of reference log-probabilities. */
+gboolean lathe_eval_is_reference_file (const char *path);
+
+/* Evaluates model on the text file. ref_path: NULL, a model, or a file of
+ * log-probabilities written with save_ref. */
+gboolean lathe_eval_run (LatheModel *model, const char *text_path, const char *ref_path,
+                         const LatheEvalOptions *o, lk_eval_result *out,
+                         GCancellable *cancellable, GError **error);
+
+/* The object `lathe-cli eval --json` prints. */
+JsonNode *lathe_eval_result_to_json (const lk_eval_result *r);
+
+G_END_DECLS
