@@ -125,7 +125,8 @@ engine_ok (lk_status s, lk_error *err, const char *what, GError **error)
 /* The reference the model is scored against, or NULL without one. ref_ctx
  * receives the reference model's context when it is computed live. */
 static gboolean
-make_reference (LatheModel *model, lk_ctx *ctx, const char *ref_path, const lk_tokens *toks,
+make_reference (LatheModel *model, lk_ctx *ctx, const char *text_path, const char *ref_path,
+                const lk_tokens *toks,
                 LatheModel *ref_model, const LatheEvalOptions *o, atomic_int *cancel,
                 lk_ctx **ref_ctx, lk_eval_ref **ref, GError **error)
 {
@@ -162,7 +163,7 @@ make_reference (LatheModel *model, lk_ctx *ctx, const char *ref_path, const lk_t
     return engine_ok (lk_eval_ref_live (*ref_ctx, toks, &ep, ref, &err), &err, ref_path, error);
   /* Saving needs every chunk; without a reference model the model is its own. */
   if (!engine_ok (lk_eval_ref_compute (*ref_ctx != NULL ? *ref_ctx : ctx, toks, &ep, ref, &err),
-                  &err, ref_path != NULL ? ref_path : lathe_model_get_path (model), error))
+                  &err, ref_path != NULL ? ref_path : text_path, error))
     return FALSE;
   return engine_ok (lk_eval_ref_save (*ref, o->save_ref, &err), &err, NULL, error);
 }
@@ -190,14 +191,14 @@ lathe_eval_run (LatheModel *model, const char *text_path, const char *ref_path,
     goto out;
   if (!read_tokens (model, text_path, &toks, error)
       || (ctx = new_context (model, eval_ctx (o, model, ref_model), o->n_threads, &cancel, error)) == NULL
-      || !make_reference (model, ctx, ref_path, &toks, ref_model, o, &cancel, &ref_ctx, &ref, error))
+      || !make_reference (model, ctx, text_path, ref_path, &toks, ref_model, o, &cancel, &ref_ctx, &ref, error))
     goto out;
   lk_eval_params_init (&ep);
   ep.n_ctx = lk_ctx_n_ctx (ctx);
   ep.max_chunks = o->max_chunks;
   ep.progress = progress_cb;
   ep.user = &pr;
-  ok = engine_ok (lk_eval_run (ctx, &toks, &ep, ref, out, &err), &err, lathe_model_get_path (model), error);
+  ok = engine_ok (lk_eval_run (ctx, &toks, &ep, ref, out, &err), &err, text_path, error);
 out:
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
