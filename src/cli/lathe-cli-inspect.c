@@ -43,6 +43,10 @@ print_text (LatheModel *model)
   printf ("  %-16s %s\n", _("output head"), lk_model_output_tied (m) ? _("tied to the embedding")
                                                                     : _("separate"));
   printf ("  %-16s %s\n", _("tokenizer"), tok ? tok : _("none"));
+  if (lathe_model_get_source_sha256 (model) != NULL)
+    printf ("  %-16s sha256 %s\n", _("made from"), lathe_model_get_source_sha256 (model));
+  if (lathe_model_get_recipe (model) != NULL)
+    printf ("  %-16s %s\n", _("recipe"), lathe_model_get_recipe (model));
   printf ("\n  %-32s %-6s %-16s %12s %7s\n", _("tensor"), _("type"), _("shape"), _("bytes"),
           _("bpw"));
   for (guint i = 0; i < g_list_model_get_n_items (tensors); i++)
@@ -50,9 +54,13 @@ print_text (LatheModel *model)
       g_autoptr (LatheTensorInfo) t = g_list_model_get_item (tensors, i);
       g_autofree char *shape = lathe_tensor_info_dup_shape (t);
       total_bytes += lathe_tensor_info_get_n_bytes (t);
-      printf ("  %-32s %-6s %-16s %12" G_GUINT64_FORMAT " %7.3f\n", lathe_tensor_info_get_name (t),
+      const char *asked = lathe_model_get_asked_type (model, lathe_tensor_info_get_name (t));
+      printf ("  %-32s %-6s %-16s %12" G_GUINT64_FORMAT " %7.3f", lathe_tensor_info_get_name (t),
               lathe_tensor_info_get_type_name (t), shape, lathe_tensor_info_get_n_bytes (t),
               lathe_tensor_info_get_bpw (t));
+      if (asked != NULL)
+        printf (_("  (%s asked; rows do not fit its blocks)"), asked);
+      putchar ('\n');
     }
   printf ("  %-32s %-6s %-16s %12" G_GUINT64_FORMAT " %7.3f\n", _("total"), "", "",
           total_bytes, lathe_model_get_bpw (model));

@@ -7,34 +7,72 @@
 #include <stdio.h>
 
 #include "lathe-cli.h"
-#include "lathe-error.h"
-#include "lathe-model.h"
-#include "lk-quantize.h"
+#include "lathe-recipe.h"
 
-static void
-progress_cb (void *user, int done, int total, const char *tensor)
+/* The recipe the options describe. */
+static char *
+quantize_recipe (const char *type, gboolean pure, char **tensor_types, GError **error)
 {
-  fprintf (stderr, "\r[%3d/%3d] %-40s", done + 1, total, tensor);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "lathe_recipe");
+  json_builder_add_int_value (b, 1);
+  json_builder_set_member_name (b, "quantize");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, type);
+  json_builder_set_member_name (b, "pure");
+  json_builder_add_boolean_value (b, pure);
+  json_builder_set_member_name (b, "rules");
+  json_builder_begin_array (b);
+  for (char **t = tensor_types; t != NULL && *t != NULL; t++)
+    {
+      const char *eq = strrchr (*t, '=');
+      g_autofree char *pattern = NULL;
+      if (eq == NULL || eq == *t || eq[1] == '\0')
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("--tensor-type is “%s”; expected PATTERN=TYPE such as "
+                         "“blk.*.ffn_down.weight=Q8_0”"), *t);
+          return NULL;
+        }
+      pattern = g_strndup (*t, (gsize) (eq - *t));
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "match");
+      json_builder_add_string_value (b, pattern);
+      json_builder_set_member_name (b, "type");
+      json_builder_add_string_value (b, eq + 1);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
 }
 
 int
 lathe_cli_quantize (int argc, char **argv)
 {
   gboolean pure = FALSE, quiet = FALSE;
+  g_auto (GStrv) tensor_types = NULL;
   int threads = 0;
   const GOptionEntry entries[] = {
     { "pure", 0, 0, G_OPTION_ARG_NONE, &pure,
       N_("Give every matrix the type (no higher precision for the output head)"), NULL },
+    { "tensor-type", 0, 0, G_OPTION_ARG_STRING_ARRAY, &tensor_types,
+      N_("Type of the tensors whose names match (repeatable; the last match wins)"),
+      N_("PATTERN=TYPE") },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress and no table"), NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new (
     _("IN OUT TYPE — write IN with its matrices in TYPE (Q8_0, Q4_0, Q4_K_M, F16, …)"));
-  g_autoptr (LatheModel) model = NULL;
-  lk_quantize_params qp;
-  lk_quantize_report report;
-  lk_error err = { 0 };
+  g_autoptr (LatheRecipe) recipe = NULL;
+  g_autofree char *json = NULL;
   GError *error = NULL;
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
@@ -42,42 +80,14 @@ lathe_cli_quantize (int argc, char **argv)
     return 2;
   if (argc != 4)
     {
-      lathe_cli_error (_("usage: lathe-cli quantize IN OUT TYPE"));
+      lathe_cli_error (_("usage: lathe-cli quantize IN OUT TYPE [--tensor-type PATTERN=TYPE …]"));
       return 2;
     }
-  lk_quantize_params_init (&qp);
-  if (!lk_quantize_parse_type (argv[3], &qp.type, &qp.mix))
+  if ((json = quantize_recipe (argv[3], pure, tensor_types, &error)) == NULL
+      || (recipe = lathe_recipe_parse (json, -1, _("options"), &error)) == NULL)
     {
-      lathe_cli_error (_("TYPE is “%s”; expected one of F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, "
-                         "Q4_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_M, Q2_K"), argv[3]);
+      lathe_cli_fail (error);
       return 2;
     }
-  if (pure)
-    qp.mix = LK_MIX_PURE;
-  qp.n_threads = threads;
-  if (!quiet)
-    qp.progress = progress_cb;
-  model = lathe_model_load (argv[1], NULL, NULL, &error);
-  if (model == NULL)
-    return lathe_cli_fail (error);
-  if (lk_quantize_model (lathe_model_get_engine (model), argv[2], &qp, &report, &err) != LK_OK)
-    {
-      if (!quiet)
-        fputc ('\n', stderr);
-      lathe_error_from_engine (&error, &err);
-      return lathe_cli_fail (error);
-    }
-  if (!quiet)
-    {
-      fputc ('\n', stderr);
-      for (size_t i = 0; i < report.n; i++)
-        if (report.entries[i].fell_back)
-          fprintf (stderr, _("%s: rows of %s do not fit %s blocks; used %s\n"), argv[2],
-                   report.entries[i].name, lk_type_name (report.entries[i].asked),
-                   lk_type_name (report.entries[i].to));
-      fprintf (stderr, _("wrote %s: %.1f MB of tensors (from %.1f MB)\n"), argv[2],
-               report.bytes_out / 1e6, report.bytes_in / 1e6);
-    }
-  lk_quantize_report_clear (&report);
-  return 0;
+  return lathe_cli_run_recipe (argv[1], recipe, argv[2], threads, quiet);
 }

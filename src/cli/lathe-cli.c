@@ -24,6 +24,8 @@ static const Command commands[] = {
   { "convert", lathe_cli_convert, N_("Convert a llama2.c checkpoint to GGUF") },
   { "synth", lathe_cli_synth, N_("Write a random-weight model of any shape") },
   { "quantize", lathe_cli_quantize, N_("Write a model with its matrices in another type") },
+  { "prune", lathe_cli_prune, N_("Set the least important weights of a model to zero") },
+  { "apply", lathe_cli_apply, N_("Write the variant a recipe describes") },
   { "bench", lathe_cli_bench, N_("Measure prompt and generation speed") },
   { "eval", lathe_cli_eval, N_("Measure perplexity and the distance to a reference model") },
 };

@@ -15,6 +15,8 @@ int lathe_cli_synth (int argc, char **argv);
 int lathe_cli_quantize (int argc, char **argv);
 int lathe_cli_bench (int argc, char **argv);
 int lathe_cli_eval (int argc, char **argv);
+int lathe_cli_apply (int argc, char **argv);
+int lathe_cli_prune (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */
@@ -24,5 +26,10 @@ void lathe_cli_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 /* Exits-code helper: prints the GError and returns 1. */
 int lathe_cli_fail (GError *error);
 char *lathe_cli_format_count (guint64 n);
+
+typedef struct _LatheRecipe LatheRecipe;
+/* Loads the model, writes the recipe's variant to out and prints a summary. */
+int lathe_cli_run_recipe (const char *model_path, LatheRecipe *recipe, const char *out, int threads,
+                          gboolean quiet);
 
 G_END_DECLS

@@ -17,6 +17,9 @@ struct _LatheModel
   char *name;
   char *main_type;
   GListStore *tensors;
+  /* Provenance of a variant Lathe wrote (NULL otherwise). */
+  char *recipe, *source_sha256, *source_file;
+  GHashTable *asked; /* tensor name -> the type asked before a fallback */
 };
 
 G_DEFINE_FINAL_TYPE (LatheModel, lathe_model, G_TYPE_OBJECT)
@@ -44,6 +47,10 @@ lathe_model_finalize (GObject *object)
   g_free (self->path);
   g_free (self->name);
   g_free (self->main_type);
+  g_free (self->recipe);
+  g_free (self->source_sha256);
+  g_free (self->source_file);
+  g_hash_table_unref (self->asked);
   G_OBJECT_CLASS (lathe_model_parent_class)->finalize (object);
 }
 
@@ -114,6 +121,28 @@ static void
 lathe_model_init (LatheModel *self)
 {
   self->tensors = g_list_store_new (LATHE_TYPE_TENSOR_INFO);
+  self->asked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+const char *
+lathe_model_get_recipe (LatheModel *self)
+{
+  g_return_val_if_fail (LATHE_IS_MODEL (self), NULL);
+  return self->recipe;
+}
+
+const char *
+lathe_model_get_source_sha256 (LatheModel *self)
+{
+  g_return_val_if_fail (LATHE_IS_MODEL (self), NULL);
+  return self->source_sha256;
+}
+
+const char *
+lathe_model_get_asked_type (LatheModel *self, const char *tensor)
+{
+  g_return_val_if_fail (LATHE_IS_MODEL (self), NULL);
+  return g_hash_table_lookup (self->asked, tensor);
 }
 
 /* The type that holds most of the weight bytes' elements. */
@@ -135,6 +164,37 @@ find_main_type (const lk_model *m)
   return g_strdup (lk_type_name ((lk_type) best));
 }
 
+static char *
+meta_string (const lk_gguf *g, const char *key)
+{
+  char *s = g != NULL ? lk_gguf_get_str_dup (g, key) : NULL;
+  char *copy = g_strdup (s);
+
+  free (s);
+  return copy;
+}
+
+static void
+read_provenance (LatheModel *self, const lk_gguf *g)
+{
+  const lk_gguf_value *fb = g != NULL ? lk_gguf_get (g, "lathe.quantize.fallbacks") : NULL;
+
+  self->recipe = meta_string (g, "lathe.recipe");
+  self->source_sha256 = meta_string (g, "lathe.source.sha256");
+  self->source_file = meta_string (g, "lathe.source.file");
+  if (fb == NULL || fb->type != LK_GGUF_ARRAY || fb->v.arr.elem_type != LK_GGUF_STRING)
+    return;
+  for (guint64 i = 0; i < fb->v.arr.n; i++)
+    {
+      g_autofree char *item = g_strndup (fb->v.arr.items[i].v.str.ptr, fb->v.arr.items[i].v.str.len);
+      char *eq = strrchr (item, '=');
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+      g_hash_table_insert (self->asked, g_strdup (item), g_strdup (eq + 1));
+    }
+}
+
 static LatheModel *
 wrap (lk_model *engine)
 {
@@ -148,6 +208,7 @@ wrap (lk_model *engine)
                                              : g_path_get_basename (self->path);
   free (general_name);
   self->main_type = find_main_type (engine);
+  read_provenance (self, g);
   for (gsize i = 0; i < lk_model_n_tensors (engine); i++)
     {
       const lk_tensor *t = lk_model_tensor_at (engine, i);
@@ -391,6 +452,36 @@ add_tokenizer (JsonBuilder *b, const lk_model *m)
   json_builder_end_object (b);
 }
 
+static void
+add_provenance (JsonBuilder *b, LatheModel *self)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+
+  if (self->recipe == NULL && self->source_sha256 == NULL)
+    return;
+  json_builder_set_member_name (b, "provenance");
+  json_builder_begin_object (b);
+  if (self->recipe != NULL)
+    {
+      json_builder_set_member_name (b, "recipe");
+      if (json_parser_load_from_data (parser, self->recipe, -1, NULL))
+        json_builder_add_value (b, json_node_copy (json_parser_get_root (parser)));
+      else
+        json_builder_add_string_value (b, self->recipe);
+    }
+  if (self->source_sha256 != NULL)
+    {
+      json_builder_set_member_name (b, "source_sha256");
+      json_builder_add_string_value (b, self->source_sha256);
+    }
+  if (self->source_file != NULL)
+    {
+      json_builder_set_member_name (b, "source_file");
+      json_builder_add_string_value (b, self->source_file);
+    }
+  json_builder_end_object (b);
+}
+
 JsonNode *
 lathe_model_to_json (LatheModel *self)
 {
@@ -441,9 +532,15 @@ lathe_model_to_json (LatheModel *self)
       json_builder_add_int_value (b, (gint64) lathe_tensor_info_get_n_bytes (t));
       json_builder_set_member_name (b, "bpw");
       json_builder_add_double_value (b, lathe_tensor_info_get_bpw (t));
+      if (lathe_model_get_asked_type (self, lathe_tensor_info_get_name (t)) != NULL)
+        {
+          json_builder_set_member_name (b, "asked_type");
+          json_builder_add_string_value (b, lathe_model_get_asked_type (self, lathe_tensor_info_get_name (t)));
+        }
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
+  add_provenance (b, self);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }

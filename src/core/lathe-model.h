@@ -46,4 +46,11 @@ GArray *lathe_model_tokenize (LatheModel *self, const char *text, GError **error
 
 const lk_model *lathe_model_get_engine (LatheModel *self);
 
+/* Provenance of a variant written by Lathe: its recipe (JSON), the sha256 of
+ * the model it was made from, and for a tensor whose rows did not fit the
+ * type asked, that type. NULL when the file does not say. */
+const char *lathe_model_get_recipe (LatheModel *self);
+const char *lathe_model_get_source_sha256 (LatheModel *self);
+const char *lathe_model_get_asked_type (LatheModel *self, const char *tensor);
+
 G_END_DECLS

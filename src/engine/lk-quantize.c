@@ -187,6 +187,7 @@ typedef struct
   const lk_tensor *src;
   lk_type to;
   const float *imp;
+  const float *f32; /* the rows already in F32 (pruned), or NULL */
   atomic_int *cancel;
   _Atomic int64_t next_row;
   uint8_t *dst;
@@ -207,8 +208,13 @@ quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
     {
       uint8_t *out = job->dst + (size_t) r * out_row;
       lk_type type;
-      const void *in = lk_tensor_row (t, r, tmp, &type);
-      lk_dequantize_row (type, in, buf, n);
+      if (job->f32 != NULL)
+        memcpy (buf, job->f32 + (size_t) r * (size_t) n, (size_t) n * sizeof *buf);
+      else
+        {
+          const void *in = lk_tensor_row (t, r, tmp, &type);
+          lk_dequantize_row (type, in, buf, n);
+        }
       switch (job->to)
         {
         case LK_TYPE_Q2_K: lk_quantize_row_q2_K_imp (buf, out, n, job->imp); break;
@@ -254,23 +260,72 @@ typedef struct
   lk_pool *pool;
   const lk_quantize_params *params;
   int index, total;
+  bool prune;
+  lk_prune_spec spec;
+  lk_quantize_entry *entry;
 } fill_ctx;
+
+/* The whole matrix in F32, pruned as the spec says. */
+static lk_status
+pruned_rows (fill_ctx *fc, float **out, lk_error *err)
+{
+  const lk_tensor *t = fc->src;
+  const int64_t n = t->ne[0], rows = lk_tensor_nelements (t) / n;
+  float *f = malloc ((size_t) (n * rows) * sizeof *f);
+  void *tmp = malloc (lk_row_size (lk_type_unpacked (t->type), n) + 64);
+  int64_t zeros;
+
+  if (f == NULL || tmp == NULL)
+    {
+      free (f);
+      free (tmp);
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory pruning '%s'", t->name);
+    }
+  for (int64_t r = 0; r < rows; r++)
+    {
+      lk_type type;
+      const void *in = lk_tensor_row (t, r, tmp, &type);
+      lk_dequantize_row (type, in, f + (size_t) (r * n), n);
+    }
+  free (tmp);
+  zeros = lk_prune_matrix (f, n, rows, &fc->spec);
+  if (zeros < 0)
+    {
+      free (f);
+      return lk_error_set (err, LK_ERR_INVALID,
+                           "tensor '%s' (rows of %lld) cannot be pruned as asked (N:M needs rows "
+                           "that are a multiple of M; sparsity must be in 0..1)",
+                           t->name, (long long) n);
+    }
+  if (fc->entry != NULL)
+    fc->entry->zeros = zeros;
+  *out = f;
+  return LK_OK;
+}
 
 static lk_status
 fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
 {
   fill_ctx *fc = user;
-  convert_job job = { fc->src, fc->to, fc->imp, fc->params->cancel, 0, dst, 0 };
+  convert_job job = { fc->src, fc->to, fc->imp, NULL, fc->params->cancel, 0, dst, 0 };
+  float *f32 = NULL;
 
   (void) nbytes;
   if (fc->params->progress != NULL)
     fc->params->progress (fc->params->user, fc->index, fc->total, fc->src->name);
-  if (fc->to == fc->src->type)
+  if (fc->prune)
+    {
+      lk_status s = pruned_rows (fc, &f32, err);
+      if (s != LK_OK)
+        return s;
+      job.f32 = f32;
+    }
+  else if (fc->to == fc->src->type)
     {
       memcpy (dst, fc->src->data, fc->src->nbytes);
       return LK_OK;
     }
-  if (fc->to == lk_type_unpacked (fc->src->type))
+  else if (fc->to == lk_type_unpacked (fc->src->type))
     {
       /* The same type in one of Lathe's layouts: back to GGUF's, losslessly. */
       const size_t row = lk_row_size (fc->to, fc->src->ne[0]);
@@ -280,6 +335,7 @@ fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
     }
   atomic_init (&job.next_row, 0);
   lk_pool_run (fc->pool, convert_task, &job);
+  free (f32);
   if (fc->params->cancel != NULL && atomic_load (fc->params->cancel))
     return lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
   if (job.failed)
@@ -324,6 +380,39 @@ file_type_for (lk_type type, lk_mix mix)
     }
 }
 
+static const char *const provenance_keys[] = {
+  "lathe.recipe", "lathe.recipe.name", "lathe.source.sha256", "lathe.source.file",
+};
+
+/* "tensor=ASKED" for each matrix whose rows did not fit the asked type, so
+ * that inspecting the file tells why a tensor has another type. */
+static lk_status
+note_fallbacks (lk_gguf_writer *w, const lk_model *src, const lk_quantize_params *p)
+{
+  const size_t n = lk_model_n_tensors (src);
+  char **items = calloc (n ? n : 1, sizeof *items);
+  size_t count = 0;
+
+  if (items == NULL)
+    return LK_ERR_NOMEM;
+  for (size_t i = 0; i < n; i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (src, i);
+      bool fell_back;
+      lk_type asked;
+      lk_quantize_tensor_type (src, t, p, &fell_back, &asked);
+      if (fell_back && (items[count] = malloc (strlen (t->name) + 16)) != NULL)
+        sprintf (items[count++], "%s=%s", t->name, lk_type_name (asked));
+    }
+  lk_gguf_writer_remove (w, "lathe.quantize.fallbacks");
+  if (count > 0)
+    lk_gguf_writer_set_arr_str (w, "lathe.quantize.fallbacks", (const char *const *) items, NULL, count);
+  for (size_t i = 0; i < count; i++)
+    free (items[i]);
+  free (items);
+  return LK_OK;
+}
+
 lk_status
 lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_params *p,
                    lk_quantize_report *report, lk_error *err)
@@ -357,6 +446,9 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
     }
   if (lk_model_gguf (src) != NULL)
     lk_gguf_writer_copy_kv (w, lk_model_gguf (src));
+  /* The source's own provenance does not describe the output. */
+  for (size_t k = 0; k < sizeof provenance_keys / sizeof *provenance_keys; k++)
+    lk_gguf_writer_remove (w, provenance_keys[k]);
   lk_write_hparams (w, hp, nh, nkv, nff);
   if (lk_model_vocab (src) != NULL)
     lk_vocab_write_gguf (lk_model_vocab (src), w);
@@ -378,19 +470,25 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
                             t->name, lk_type_name (t->type));
           break;
         }
-      fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n };
+      fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n, false, { 0 }, NULL };
       if (p->importance != NULL && t->n_dims >= 2)
         fills[i].imp = p->importance (p->user, t->name, t->ne[0]);
+      if (p->prune != NULL && t->n_dims >= 2)
+        fills[i].prune = p->prune (p->user, t, &fills[i].spec);
       s = lk_gguf_writer_add_tensor_fill (w, t->name, to, (uint32_t) t->n_dims, t->ne, fill_tensor,
                                           &fills[i], err);
       if (report != NULL)
         {
+          fills[i].entry = &report->entries[report->n];
           report->entries[report->n++] = (lk_quantize_entry) { t->name, lk_type_unpacked (t->type),
-                                                               to, fell_back, asked };
+                                                               to, fell_back, asked, 0,
+                                                               lk_tensor_nelements (t) };
           report->bytes_in += t->nbytes;
           report->bytes_out += lk_row_size (to, t->ne[0]) * (uint64_t) (lk_tensor_nelements (t) / t->ne[0]);
         }
     }
+  if (s == LK_OK)
+    s = note_fallbacks (w, src, p);
   if (s == LK_OK)
     s = lk_gguf_writer_write (w, path, err);
 out:

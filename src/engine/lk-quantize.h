@@ -8,6 +8,7 @@
 
 #include "lk-gguf.h"
 #include "lk-model.h"
+#include "lk-prune.h"
 #include "lk-status.h"
 
 /* Presets that vary the type by tensor, as llama.cpp's file types do. */
@@ -30,6 +31,8 @@ typedef struct
   /* Optional: importance of each input column of a matrix (n_cols values),
    * or NULL for none. */
   const float *(*importance) (void *user, const char *name, int64_t n_cols);
+  /* Optional: true to prune matrix t (as spec says) before it is converted. */
+  bool (*prune) (void *user, const lk_tensor *t, lk_prune_spec *spec);
   void *user;
   /* Optional: adds metadata to the output (recipe, provenance, ...). */
   void (*add_metadata) (void *user, lk_gguf_writer *w);
@@ -44,6 +47,8 @@ typedef struct
   lk_type from, to;
   bool fell_back; /* the asked type did not fit the rows */
   lk_type asked;
+  int64_t zeros;  /* weights set to zero by pruning (known once written) */
+  int64_t n_elements;
 } lk_quantize_entry;
 
 typedef struct

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/* apply, prune and quantize: each builds or reads a recipe and writes the
+ * variant through lathe_recipe_apply. */
+#define G_LOG_DOMAIN "lathe-cli"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+
+#include "lathe-cli.h"
+#include "lathe-recipe.h"
+
+static void
+progress_cb (gpointer user, int done, int total, const char *tensor)
+{
+  fprintf (stderr, "\r[%3d/%3d] %-40s", done + 1, total, tensor);
+}
+
+static void
+print_report (const char *out, const lk_quantize_report *report)
+{
+  int64_t zeros = 0, pruned_elems = 0;
+
+  for (size_t i = 0; i < report->n; i++)
+    {
+      const lk_quantize_entry *e = &report->entries[i];
+      if (e->fell_back)
+        fprintf (stderr, _("%s: rows of %s do not fit %s blocks; used %s\n"), out, e->name,
+                 lk_type_name (e->asked), lk_type_name (e->to));
+      if (e->zeros > 0)
+        {
+          zeros += e->zeros;
+          pruned_elems += e->n_elements;
+        }
+    }
+  if (zeros > 0)
+    fprintf (stderr, _("pruned: %lld weights set to zero (%.1f %% of the pruned matrices)\n"),
+             (long long) zeros, 100.0 * (double) zeros / (double) pruned_elems);
+  fprintf (stderr, _("wrote %s: %.2f MB of tensors (from %.2f MB)\n"), out, report->bytes_out / 1e6,
+           report->bytes_in / 1e6);
+}
+
+/* Loads the model, applies the recipe, prints what happened. */
+int
+lathe_cli_run_recipe (const char *model_path, LatheRecipe *recipe, const char *out, int threads,
+                      gboolean quiet)
+{
+  g_autoptr (LatheModel) model = NULL;
+  lk_quantize_report report;
+  GError *error = NULL;
+
+  model = lathe_model_load (model_path, NULL, NULL, &error);
+  if (model == NULL)
+    return lathe_cli_fail (error);
+  if (!lathe_recipe_apply (recipe, model, out, threads, quiet ? NULL : progress_cb, NULL, &report,
+                           NULL, &error))
+    {
+      if (!quiet)
+        fputc ('\n', stderr);
+      return lathe_cli_fail (error);
+    }
+  if (!quiet)
+    {
+      fputc ('\n', stderr);
+      print_report (out, &report);
+    }
+  lk_quantize_report_clear (&report);
+  return 0;
+}
+
+int
+lathe_cli_apply (int argc, char **argv)
+{
+  g_autofree char *out = NULL;
+  int threads = 0;
+  gboolean quiet = FALSE;
+  const GOptionEntry entries[] = {
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("GGUF file to write"), N_("FILE") },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress and no summary"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new (
+    _("MODEL RECIPE — write the variant a recipe describes (see data/recipe.md)"));
+  g_autoptr (LatheRecipe) recipe = NULL;
+  GError *error = NULL;
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!lathe_cli_parse (context, &argc, &argv))
+    return 2;
+  if (argc != 3 || out == NULL)
+    {
+      lathe_cli_error (_("usage: lathe-cli apply MODEL RECIPE -o OUT.gguf"));
+      return 2;
+    }
+  if ((recipe = lathe_recipe_load (argv[2], &error)) == NULL)
+    {
+      lathe_cli_fail (error);
+      return 2;
+    }
+  return lathe_cli_run_recipe (argv[1], recipe, out, threads, quiet);
+}
+
+int
+lathe_cli_prune (int argc, char **argv)
+{
+  g_autofree char *method = NULL, *nm = NULL, *match = NULL, *layers = NULL;
+  double sparsity = -1.0;
+  int threads = 0;
+  gboolean quiet = FALSE;
+  const GOptionEntry entries[] = {
+    { "method", 0, 0, G_OPTION_ARG_STRING, &method, N_("Scores: magnitude (default)"), N_("NAME") },
+    { "sparsity", 0, 0, G_OPTION_ARG_DOUBLE, &sparsity,
+      N_("Fraction of each matrix's weights set to zero, 0 ≤ S < 1"), "S" },
+    { "nm", 0, 0, G_OPTION_ARG_STRING, &nm, N_("Keep N of every M consecutive weights (2:4, 4:8)"),
+      "N:M" },
+    { "match", 0, 0, G_OPTION_ARG_STRING, &match,
+      N_("Tensors to prune (default: every matrix of the blocks, blk.*.weight)"), N_("PATTERN") },
+    { "layers", 0, 0, G_OPTION_ARG_STRING, &layers, N_("Only these layers: FIRST-LAST"), "A-B" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress and no summary"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new (
+    _("IN OUT — set the least important weights to zero (unstructured or N:M)"));
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *json = NULL;
+  g_autoptr (LatheRecipe) recipe = NULL;
+  GError *error = NULL;
+  int first = 0, last = 0;
+
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!lathe_cli_parse (context, &argc, &argv))
+    return 2;
+  if (argc != 3 || (sparsity < 0) == (nm == NULL))
+    {
+      lathe_cli_error (_("usage: lathe-cli prune IN OUT [--method magnitude] --sparsity S | --nm N:M"));
+      return 2;
+    }
+  if (layers != NULL && (sscanf (layers, "%d-%d", &first, &last) != 2))
+    {
+      lathe_cli_error (_("--layers is “%s”; expected FIRST-LAST such as 2-5"), layers);
+      return 2;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "lathe_recipe");
+  json_builder_add_int_value (b, 1);
+  json_builder_set_member_name (b, "prune");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "method");
+  json_builder_add_string_value (b, method ? method : "magnitude");
+  if (nm != NULL)
+    {
+      json_builder_set_member_name (b, "nm");
+      json_builder_add_string_value (b, nm);
+    }
+  else
+    {
+      json_builder_set_member_name (b, "sparsity");
+      json_builder_add_double_value (b, sparsity);
+    }
+  if (match != NULL)
+    {
+      json_builder_set_member_name (b, "match");
+      json_builder_add_string_value (b, match);
+    }
+  if (layers != NULL)
+    {
+      json_builder_set_member_name (b, "layers");
+      json_builder_begin_array (b);
+      json_builder_add_int_value (b, first);
+      json_builder_add_int_value (b, last);
+      json_builder_end_array (b);
+    }
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json = json_to_string (root, FALSE);
+  if ((recipe = lathe_recipe_parse (json, -1, _("options"), &error)) == NULL)
+    {
+      lathe_cli_fail (error);
+      return 2;
+    }
+  return lathe_cli_run_recipe (argv[1], recipe, argv[2], threads, quiet);
+}

@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lathe-core"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "lathe-error.h"
+#include "lathe-recipe.h"
+#include "lk-quant.h"
+
+#define RECIPE_VERSION 1
+#define ANY_LAYER (-1)
+
+typedef struct
+{
+  char *match;
+  GPatternSpec *spec;
+  int layer_from, layer_to; /* ANY_LAYER: no range */
+  char *where;              /* "quantize.rules[2]", for errors */
+} Selector;
+
+typedef struct
+{
+  Selector sel;
+  lk_type type;
+  gboolean keep;
+} QuantRule;
+
+typedef struct
+{
+  Selector sel;
+  lk_prune_spec spec;
+} PruneStep;
+
+struct _LatheRecipe
+{
+  char *origin;
+  char *name;
+  gboolean has_type;
+  lk_type type;
+  lk_mix mix;
+  gboolean pure; /* every matrix gets the type, the output head too */
+  GArray *rules; /* QuantRule */
+  GArray *prune; /* PruneStep */
+  JsonNode *root;
+};
+
+/* Errors ------------------------------------------------------------------ */
+
+static gboolean
+fail (GError **error, const LatheRecipe *r, const char *field, const char *fmt, ...)
+  G_GNUC_PRINTF (4, 5);
+
+static gboolean
+fail (GError **error, const LatheRecipe *r, const char *field, const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID, "%s: %s: %s", r->origin, field, msg);
+  return FALSE;
+}
+
+/* Only known keys: a misspelt option must not be ignored silently. */
+static gboolean
+only_keys (JsonObject *o, const char *const *known, const LatheRecipe *r, const char *where,
+           GError **error)
+{
+  g_autoptr (GList) members = json_object_get_members (o);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    if (!g_strv_contains (known, l->data))
+      {
+        g_autofree char *field = *where ? g_strdup_printf ("%s.%s", where, (char *) l->data)
+                                        : g_strdup (l->data);
+        g_autofree char *list = g_strjoinv (", ", (char **) known);
+        return fail (error, r, field, _("unknown key; expected one of %s"), list);
+      }
+  return TRUE;
+}
+
+static JsonNode *
+member (JsonObject *o, const char *key, JsonNodeType type, const LatheRecipe *r,
+        const char *field, const char *expected, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+
+  if (n == NULL)
+    return NULL;
+  if (JSON_NODE_TYPE (n) != type)
+    {
+      fail (error, r, field, _("expected %s"), expected);
+      return NULL;
+    }
+  return n;
+}
+
+/* Parsing ----------------------------------------------------------------- */
+
+static void
+selector_clear (Selector *s)
+{
+  g_free (s->match);
+  g_clear_pointer (&s->spec, g_pattern_spec_free);
+  g_free (s->where);
+}
+
+static void
+quant_rule_clear (gpointer p)
+{
+  selector_clear (&((QuantRule *) p)->sel);
+}
+
+static void
+prune_step_clear (gpointer p)
+{
+  selector_clear (&((PruneStep *) p)->sel);
+}
+
+static gboolean
+parse_layers (JsonNode *n, Selector *s, const LatheRecipe *r, const char *field, GError **error)
+{
+  JsonArray *a;
+
+  if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64)
+    {
+      s->layer_from = s->layer_to = (int) json_node_get_int (n);
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (a = json_node_get_array (n)) == 2
+           && json_node_get_value_type (json_array_get_element (a, 0)) == G_TYPE_INT64
+           && json_node_get_value_type (json_array_get_element (a, 1)) == G_TYPE_INT64)
+    {
+      s->layer_from = (int) json_array_get_int_element (a, 0);
+      s->layer_to = (int) json_array_get_int_element (a, 1);
+    }
+  else
+    return fail (error, r, field, _("expected a layer number or [first, last]"));
+  if (s->layer_from < 0 || s->layer_to < s->layer_from)
+    return fail (error, r, field, _("expected 0 ≤ first ≤ last, found [%d, %d]"), s->layer_from,
+                 s->layer_to);
+  return TRUE;
+}
+
+static gboolean
+parse_selector (JsonObject *o, const char *where, const char *default_match, Selector *s,
+                const LatheRecipe *r, GError **error)
+{
+  g_autofree char *mfield = g_strdup_printf ("%s.match", where);
+  g_autofree char *lfield = g_strdup_printf ("%s.layers", where);
+  JsonNode *m = member (o, "match", JSON_NODE_VALUE, r, mfield, _("a pattern string"), error);
+  JsonNode *l;
+
+  s->where = g_strdup (where);
+  s->layer_from = s->layer_to = ANY_LAYER;
+  if (m == NULL && *error != NULL)
+    return FALSE;
+  if (m != NULL && json_node_get_value_type (m) != G_TYPE_STRING)
+    return fail (error, r, mfield, _("expected a pattern string"));
+  if (m == NULL && default_match == NULL)
+    return fail (error, r, mfield, _("missing: give a tensor name pattern such as “blk.*.ffn_down.weight”"));
+  s->match = g_strdup (m != NULL ? json_node_get_string (m) : default_match);
+  if (*s->match == '\0')
+    return fail (error, r, mfield, _("empty pattern"));
+  s->spec = g_pattern_spec_new (s->match);
+  if ((l = json_object_get_member (o, "layers")) != NULL)
+    return parse_layers (l, s, r, lfield, error);
+  return TRUE;
+}
+
+static gboolean
+parse_type (JsonObject *o, const char *key, const char *field, gboolean allow_mix, lk_type *type,
+            lk_mix *mix, const LatheRecipe *r, GError **error)
+{
+  static const char expected[] = "F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, "
+                                 "Q3_K, Q2_K";
+  const char *name;
+  JsonNode *n = json_object_get_member (o, key);
+
+  if (n == NULL || json_node_get_value_type (n) != G_TYPE_STRING)
+    return fail (error, r, field, _("expected a type name (%s%s)"), expected,
+                 allow_mix ? ", Q4_K_M, Q5_K_M, Q3_K_M" : "");
+  name = json_node_get_string (n);
+  if (allow_mix && lk_quantize_parse_type (name, type, mix))
+    return TRUE;
+  *mix = LK_MIX_NONE;
+  *type = lk_type_from_name (name);
+  if (*type == LK_TYPE_COUNT || (*type != LK_TYPE_F32 && lk_get_quantize_ref (*type) == NULL))
+    return fail (error, r, field, _("“%s”; expected one of %s%s"), name, expected,
+                 allow_mix ? ", Q4_K_M, Q5_K_M, Q3_K_M" : "");
+  return TRUE;
+}
+
+static gboolean
+parse_rule (JsonNode *n, int i, LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "match", "layers", "type", "keep", NULL };
+  g_autofree char *where = g_strdup_printf ("quantize.rules[%d]", i);
+  g_autofree char *tfield = g_strdup_printf ("%s.type", where);
+  QuantRule rule = { 0 };
+  JsonObject *o;
+  lk_mix mix;
+
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return fail (error, r, where, _("expected an object"));
+  o = json_node_get_object (n);
+  g_array_append_val (r->rules, rule);
+  {
+    QuantRule *q = &g_array_index (r->rules, QuantRule, r->rules->len - 1);
+    if (!only_keys (o, keys, r, where, error) || !parse_selector (o, where, NULL, &q->sel, r, error))
+      return FALSE;
+    q->keep = json_object_has_member (o, "keep") && json_object_get_boolean_member (o, "keep");
+    if (q->keep == json_object_has_member (o, "type"))
+      return fail (error, r, where, _("give either “type” or “keep”: true"));
+    return q->keep || parse_type (o, "type", tfield, FALSE, &q->type, &mix, r, error);
+  }
+}
+
+static gboolean
+parse_quantize (JsonNode *n, LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "type", "pure", "rules", NULL };
+  JsonObject *o;
+  JsonNode *rules;
+
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return fail (error, r, "quantize", _("expected an object"));
+  o = json_node_get_object (n);
+  if (!only_keys (o, keys, r, "quantize", error))
+    return FALSE;
+  if (json_object_has_member (o, "type"))
+    {
+      if (!parse_type (o, "type", "quantize.type", TRUE, &r->type, &r->mix, r, error))
+        return FALSE;
+      r->has_type = TRUE;
+    }
+  if (json_object_has_member (o, "pure"))
+    {
+      JsonNode *p = json_object_get_member (o, "pure");
+      if (json_node_get_value_type (p) != G_TYPE_BOOLEAN)
+        return fail (error, r, "quantize.pure", _("expected true or false"));
+      r->pure = json_node_get_boolean (p);
+    }
+  if ((rules = json_object_get_member (o, "rules")) == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (rules))
+    return fail (error, r, "quantize.rules", _("expected an array of rules"));
+  for (guint i = 0; i < json_array_get_length (json_node_get_array (rules)); i++)
+    if (!parse_rule (json_array_get_element (json_node_get_array (rules), i), (int) i, r, error))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "method", "sparsity", "nm", "match", "layers", NULL };
+  g_autofree char *where = g_strdup_printf ("prune[%d]", i);
+  g_autofree char *mfield = g_strdup_printf ("%s.method", where);
+  g_autofree char *sfield = g_strdup_printf ("%s.sparsity", where);
+  g_autofree char *nfield = g_strdup_printf ("%s.nm", where);
+  PruneStep step = { 0 };
+  PruneStep *p;
+  JsonObject *o;
+  const char *method = "magnitude";
+  JsonNode *sp, *nm;
+
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return fail (error, r, where, _("expected an object"));
+  o = json_node_get_object (n);
+  g_array_append_val (r->prune, step);
+  p = &g_array_index (r->prune, PruneStep, r->prune->len - 1);
+  if (!only_keys (o, keys, r, where, error)
+      || !parse_selector (o, where, "blk.*.weight", &p->sel, r, error))
+    return FALSE;
+  if (json_object_has_member (o, "method"))
+    {
+      JsonNode *m = json_object_get_member (o, "method");
+      method = json_node_get_value_type (m) == G_TYPE_STRING ? json_node_get_string (m) : "";
+    }
+  if (g_strcmp0 (method, "magnitude") != 0)
+    return fail (error, r, mfield, _("“%s”; expected “magnitude” (activation-aware pruning needs "
+                                     "calibration statistics, which recipes cannot carry yet)"),
+                 method);
+  p->spec.score = LK_PRUNE_MAGNITUDE;
+  sp = json_object_get_member (o, "sparsity");
+  nm = json_object_get_member (o, "nm");
+  if ((sp == NULL) == (nm == NULL))
+    return fail (error, r, where, _("give either “sparsity” (0–1) or “nm” (such as “2:4”)"));
+  if (nm != NULL)
+    {
+      if (json_node_get_value_type (nm) != G_TYPE_STRING
+          || !lk_prune_parse_nm (json_node_get_string (nm), &p->spec.nm_n, &p->spec.nm_m))
+        return fail (error, r, nfield, _("expected “N:M” with 1 ≤ N < M ≤ 64, such as “2:4”"));
+      return TRUE;
+    }
+  if (!JSON_NODE_HOLDS_VALUE (sp)
+      || (json_node_get_value_type (sp) != G_TYPE_DOUBLE && json_node_get_value_type (sp) != G_TYPE_INT64)
+      || json_node_get_double (sp) < 0.0 || json_node_get_double (sp) >= 1.0)
+    return fail (error, r, sfield, _("expected a fraction of weights to remove, 0 ≤ sparsity < 1"));
+  p->spec.sparsity = (float) json_node_get_double (sp);
+  return TRUE;
+}
+
+static gboolean
+parse_root (LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "lathe_recipe", "name", "quantize", "prune", NULL };
+  JsonObject *o;
+  JsonNode *n;
+
+  if (!JSON_NODE_HOLDS_OBJECT (r->root))
+    return fail (error, r, "(document)", _("expected a JSON object"));
+  o = json_node_get_object (r->root);
+  if (!only_keys (o, keys, r, "", error))
+    return FALSE;
+  n = json_object_get_member (o, "lathe_recipe");
+  if (n == NULL || json_node_get_value_type (n) != G_TYPE_INT64 || json_node_get_int (n) != RECIPE_VERSION)
+    return fail (error, r, "lathe_recipe", _("expected the schema version %d"), RECIPE_VERSION);
+  if ((n = json_object_get_member (o, "name")) != NULL)
+    {
+      if (json_node_get_value_type (n) != G_TYPE_STRING)
+        return fail (error, r, "name", _("expected a string"));
+      r->name = g_strdup (json_node_get_string (n));
+    }
+  if ((n = json_object_get_member (o, "quantize")) != NULL && !parse_quantize (n, r, error))
+    return FALSE;
+  if ((n = json_object_get_member (o, "prune")) != NULL)
+    {
+      if (!JSON_NODE_HOLDS_ARRAY (n))
+        return fail (error, r, "prune", _("expected an array of steps"));
+      for (guint i = 0; i < json_array_get_length (json_node_get_array (n)); i++)
+        if (!parse_prune_step (json_array_get_element (json_node_get_array (n), i), (int) i, r, error))
+          return FALSE;
+    }
+  if (!r->has_type && r->rules->len == 0 && r->prune->len == 0)
+    return fail (error, r, "(document)", _("the recipe changes nothing: give “quantize” or “prune”"));
+  return TRUE;
+}
+
+LatheRecipe *
+lathe_recipe_parse (const char *json, gssize len, const char *origin, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local = NULL;
+  LatheRecipe *r = g_new0 (LatheRecipe, 1);
+
+  r->origin = g_strdup (origin);
+  r->rules = g_array_new (FALSE, TRUE, sizeof (QuantRule));
+  g_array_set_clear_func (r->rules, quant_rule_clear);
+  r->prune = g_array_new (FALSE, TRUE, sizeof (PruneStep));
+  g_array_set_clear_func (r->prune, prune_step_clear);
+  if (!json_parser_load_from_data (parser, json, len, &local))
+    {
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s: %s", origin, local->message);
+      lathe_recipe_free (r);
+      return NULL;
+    }
+  r->root = json_parser_steal_root (parser);
+  if (r->root == NULL || !parse_root (r, error))
+    {
+      if (r->root == NULL)
+        fail (error, r, "(document)", _("empty; expected a JSON object"));
+      lathe_recipe_free (r);
+      return NULL;
+    }
+  return r;
+}
+
+LatheRecipe *
+lathe_recipe_load (const char *path, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len;
+
+  if (!g_file_get_contents (path, &text, &len, error))
+    return NULL;
+  return lathe_recipe_parse (text, (gssize) len, path, error);
+}
+
+void
+lathe_recipe_free (LatheRecipe *r)
+{
+  if (r == NULL)
+    return;
+  g_free (r->origin);
+  g_free (r->name);
+  g_array_unref (r->rules);
+  g_array_unref (r->prune);
+  if (r->root != NULL)
+    json_node_unref (r->root);
+  g_free (r);
+}
+
+const char *
+lathe_recipe_get_name (const LatheRecipe *r)
+{
+  return r->name;
+}
+
+char *
+lathe_recipe_to_json (const LatheRecipe *r)
+{
+  return json_to_string (r->root, FALSE);
+}
+
+/* Matching ---------------------------------------------------------------- */
+
+static int
+layer_of (const char *name)
+{
+  int layer;
+
+  return sscanf (name, "blk.%d.", &layer) == 1 ? layer : ANY_LAYER;
+}
+
+static gboolean
+selects (const Selector *s, const char *name)
+{
+  const int layer = layer_of (name);
+
+  if (!g_pattern_spec_match_string (s->spec, name))
+    return FALSE;
+  return s->layer_from == ANY_LAYER || (layer >= s->layer_from && layer <= s->layer_to);
+}
+
+static gboolean
+selects_any (const Selector *s, const lk_model *m)
+{
+  for (gsize i = 0; i < lk_model_n_tensors (m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (m, i);
+      if (t->n_dims >= 2 && selects (s, t->name))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+check_selector (const Selector *s, const LatheRecipe *r, LatheModel *model, GError **error)
+{
+  g_autofree char *field = g_strdup_printf ("%s.match", s->where);
+
+  if (selects_any (s, lathe_model_get_engine (model)))
+    return TRUE;
+  if (s->layer_from != ANY_LAYER)
+    return fail (error, r, field, _("“%s” in layers %d–%d matches no matrix of %s"), s->match,
+                 s->layer_from, s->layer_to, lathe_model_get_path (model));
+  return fail (error, r, field, _("“%s” matches no matrix of %s"), s->match,
+               lathe_model_get_path (model));
+}
+
+gboolean
+lathe_recipe_check (const LatheRecipe *r, LatheModel *model, GError **error)
+{
+  const lk_model *m = lathe_model_get_engine (model);
+
+  for (guint i = 0; i < r->rules->len; i++)
+    if (!check_selector (&g_array_index (r->rules, QuantRule, i).sel, r, model, error))
+      return FALSE;
+  for (guint i = 0; i < r->prune->len; i++)
+    {
+      const PruneStep *p = &g_array_index (r->prune, PruneStep, i);
+      if (!check_selector (&p->sel, r, model, error))
+        return FALSE;
+      if (p->spec.nm_m > 0)
+        for (gsize k = 0; k < lk_model_n_tensors (m); k++)
+          {
+            const lk_tensor *t = lk_model_tensor_at (m, k);
+            g_autofree char *field = g_strdup_printf ("%s.nm", p->sel.where);
+            if (t->n_dims >= 2 && selects (&p->sel, t->name) && t->ne[0] % p->spec.nm_m != 0)
+              return fail (error, r, field, _("rows of %s are %lld wide, not a multiple of %d"),
+                           t->name, (long long) t->ne[0], p->spec.nm_m);
+          }
+    }
+  return TRUE;
+}
+
+/* Applying ---------------------------------------------------------------- */
+
+typedef struct
+{
+  const LatheRecipe *r;
+  const lk_model *m;
+  const char *source_sha256, *source_name;
+  char *json;
+  LatheRecipeProgress progress;
+  gpointer progress_user;
+} ApplyData;
+
+static void
+progress_cb (void *user, int done, int total, const char *tensor)
+{
+  ApplyData *d = user;
+
+  d->progress (d->progress_user, done, total, tensor);
+}
+
+/* The last matching rule decides; "keep" keeps the source's type. */
+static lk_type
+override_cb (void *user, const char *name, int layer, lk_type proposed)
+{
+  ApplyData *d = user;
+  const lk_tensor *t = lk_model_find_tensor (d->m, name);
+  lk_type type = d->r->has_type ? proposed : lk_type_unpacked (t->type);
+
+  (void) layer;
+  for (guint i = 0; i < d->r->rules->len; i++)
+    {
+      const QuantRule *q = &g_array_index (d->r->rules, QuantRule, i);
+      if (selects (&q->sel, name))
+        type = q->keep ? lk_type_unpacked (t->type) : q->type;
+    }
+  return type;
+}
+
+/* The last matching step decides. */
+static bool
+prune_cb (void *user, const lk_tensor *t, lk_prune_spec *spec)
+{
+  ApplyData *d = user;
+  bool found = false;
+
+  for (guint i = 0; i < d->r->prune->len; i++)
+    {
+      const PruneStep *p = &g_array_index (d->r->prune, PruneStep, i);
+      if (selects (&p->sel, t->name))
+        {
+          *spec = p->spec;
+          found = true;
+        }
+    }
+  return found;
+}
+
+static void
+metadata_cb (void *user, lk_gguf_writer *w)
+{
+  ApplyData *d = user;
+
+  lk_gguf_writer_set_str (w, "lathe.recipe", d->json);
+  if (d->r->name != NULL)
+    lk_gguf_writer_set_str (w, "lathe.recipe.name", d->r->name);
+  lk_gguf_writer_set_str (w, "lathe.source.sha256", d->source_sha256);
+  lk_gguf_writer_set_str (w, "lathe.source.file", d->source_name);
+}
+
+char *
+lathe_file_sha256 (const char *path, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInputStream) in = g_file_read (file, cancellable, error);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guint8 *buf = g_malloc (1 << 20);
+  gssize n;
+
+  if (in == NULL)
+    return NULL;
+  while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, 1 << 20, cancellable, error)) > 0)
+    g_checksum_update (sum, buf, n);
+  if (n < 0)
+    return NULL;
+  return g_strdup (g_checksum_get_string (sum));
+}
+
+static void
+cancel_cb (GCancellable *cancellable, gpointer data)
+{
+  atomic_store ((atomic_int *) data, 1);
+}
+
+gboolean
+lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_path, int n_threads,
+                    LatheRecipeProgress progress, gpointer user, lk_quantize_report *report,
+                    GCancellable *cancellable, GError **error)
+{
+  g_autofree char *sha = NULL, *base = NULL;
+  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user };
+  lk_quantize_params qp;
+  lk_quantize_report local;
+  lk_error err = { 0 };
+  atomic_int cancel = 0;
+  gulong handler = 0;
+  lk_status s;
+
+  if (!lathe_recipe_check (r, model, error))
+    return FALSE;
+  if ((sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL)
+    return FALSE;
+  base = g_path_get_basename (lathe_model_get_path (model));
+  d.source_sha256 = sha;
+  d.source_name = base;
+  d.json = lathe_recipe_to_json (r);
+  lk_quantize_params_init (&qp);
+  qp.type = r->has_type ? r->type : LK_TYPE_F32;
+  qp.mix = r->has_type && !r->pure ? r->mix : LK_MIX_PURE;
+  qp.override = override_cb;
+  qp.prune = r->prune->len > 0 ? prune_cb : NULL;
+  qp.add_metadata = metadata_cb;
+  qp.user = &d;
+  qp.n_threads = n_threads;
+  qp.progress = progress != NULL ? progress_cb : NULL;
+  qp.cancel = &cancel;
+  if (cancellable != NULL)
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (cancel_cb), &cancel, NULL);
+  s = lk_quantize_model (d.m, out_path, &qp, report != NULL ? report : &local, &err);
+  if (handler != 0)
+    g_cancellable_disconnect (cancellable, handler);
+  if (report == NULL)
+    lk_quantize_report_clear (&local);
+  g_free (d.json);
+  if (s != LK_OK)
+    {
+      if (s != LK_ERR_CANCELLED)
+        lk_error_prefix (&err, "%s", out_path);
+      lathe_error_from_engine (error, &err);
+      return FALSE;
+    }
+  return TRUE;
+}
