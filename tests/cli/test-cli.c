@@ -251,6 +251,152 @@ test_errors (void)
   }
 }
 
+static JsonObject *
+parse_object (JsonParser *parser, const char *text)
+{
+  g_autoptr (GError) error = NULL;
+
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+/* quantize with an override, apply a recipe file, prune, then eval each
+ * against the original: the JSON keys scripts rely on, and the order of
+ * the losses. */
+static void
+test_compress_and_eval (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  const char *dir = lathe_test_tmpdir ();
+  g_autofree char *q8 = g_build_filename (dir, "cli-q8.gguf", NULL);
+  g_autofree char *q4 = g_build_filename (dir, "cli-q4.gguf", NULL);
+  g_autofree char *pruned = g_build_filename (dir, "cli-24.gguf", NULL);
+  g_autofree char *recipe = g_build_filename (dir, "cli-recipe.json", NULL);
+  g_autofree char *ref = g_build_filename (dir, "cli.logits", NULL);
+  const char *keys[] = { "perplexity", "kl_mean", "kl_median", "kl_p99", "kl_max", "top1_agreement",
+                         "rms_dp", "tokens" };
+  const char *variants[3];
+  double kl[3];
+
+  if (text == NULL)
+    return;
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "quantize", "-q", model, q8, "Q8_0", "--tensor-type", "output.weight=F16", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_assert_true (g_file_set_contents (recipe,
+      "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q4_0\", \"pure\": true}}", -1, NULL));
+    run (&r, "LATHE_CLI", "apply", model, recipe, "-o", q4, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.err, "wrote"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "prune", model, pruned, "--nm", "2:4", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.err, "50.0 %"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o, *prov;
+    run (&r, "LATHE_CLI", "inspect", "--json", q8, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    o = parse_object (parser, r.out);
+    prov = json_object_get_object_member (o, "provenance");
+    g_assert_nonnull (prov);
+    g_assert_cmpint (strlen (json_object_get_string_member (prov, "source_sha256")), ==, 64);
+    g_assert_true (json_object_has_member (prov, "recipe"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "eval", "-q", "-m", model, "-f", text, "--chunks", "40", "--save-ref", ref, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "perplexity"));
+  }
+  variants[0] = q8;
+  variants[1] = q4;
+  variants[2] = pruned;
+  for (int i = 0; i < 3; i++)
+    {
+      g_auto (Run) r = { 0 };
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      JsonObject *o;
+      run (&r, "LATHE_CLI", "eval", "-q", "-m", variants[i], "-f", text, "--ref", ref, "--json", NULL);
+      g_assert_cmpint (r.status, ==, 0);
+      o = parse_object (parser, r.out);
+      for (gsize k = 0; k < G_N_ELEMENTS (keys); k++)
+        g_assert_true (json_object_has_member (o, keys[k]));
+      g_assert_cmpint (json_object_get_int_member (o, "tokens"), ==, 40 * 63);
+      kl[i] = json_object_get_double_member (o, "kl_mean");
+      g_assert_cmpfloat (json_object_get_double_member (o, "top1_agreement"), >, 0.0);
+      g_assert_cmpfloat (json_object_get_double_member (o, "top1_agreement"), <=, 1.0);
+    }
+  g_assert_cmpfloat (0.0, <, kl[0]);
+  g_assert_cmpfloat (kl[0], <, kl[1]);
+  g_assert_cmpfloat (kl[1], <, kl[2]);
+}
+
+static void
+test_compress_errors (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  const char *dir = lathe_test_tmpdir ();
+  g_autofree char *out = g_build_filename (dir, "never.gguf", NULL);
+  g_autofree char *recipe = g_build_filename (dir, "bad-recipe.json", NULL);
+  g_autofree char *short_text = g_build_filename (dir, "short.txt", NULL);
+  static const struct
+  {
+    const char *args[8];
+    int status;
+    const char *expected;
+  } cases[] = {
+    { { "quantize", "MODEL", "OUT", "Q7_0" }, 2, "“Q7_0”" },
+    { { "quantize", "MODEL", "OUT", "Q4_0", "--tensor-type", "nonsense" }, 2, "PATTERN=TYPE" },
+    { { "quantize", "MODEL", "OUT", "Q4_0", "--tensor-type", "blk.*.none=Q8_0" }, 1, "matches no matrix" },
+    { { "prune", "MODEL", "OUT", "--sparsity", "1.2" }, 2, "0 ≤ sparsity < 1" },
+    { { "prune", "MODEL", "OUT" }, 2, "usage" },
+    { { "apply", "MODEL", "RECIPE", "-o", "OUT" }, 2, "bad-recipe.json: quantize.type" },
+    { { "eval", "-m", "MODEL", "-f", "SHORT" }, 1, "shorter than the context" },
+    { { "eval", "-m", "MODEL" }, 2, "usage" },
+  };
+
+  if (model == NULL)
+    return;
+  g_assert_true (g_file_set_contents (recipe, "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q3\"}}", -1, NULL));
+  g_assert_true (g_file_set_contents (short_text, "Once upon a time.", -1, NULL));
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *sout = NULL, *serr = NULL;
+      int status;
+      g_ptr_array_add (argv, (gpointer) g_getenv ("LATHE_CLI"));
+      for (int a = 0; a < 8 && cases[i].args[a] != NULL; a++)
+        {
+          const char *arg = cases[i].args[a];
+          arg = !strcmp (arg, "MODEL") ? model : !strcmp (arg, "OUT") ? out
+                : !strcmp (arg, "RECIPE") ? recipe : !strcmp (arg, "SHORT") ? short_text : arg;
+          g_ptr_array_add (argv, (gpointer) arg);
+        }
+      g_ptr_array_add (argv, NULL);
+      g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &sout, &serr,
+                    &status, &error);
+      g_assert_no_error (error);
+      g_test_message ("%s: %s", cases[i].args[0], serr);
+      g_assert_cmpint (WEXITSTATUS (status), ==, cases[i].status);
+      if (strstr (serr, cases[i].expected) == NULL)
+        g_error ("case %zu: “%s” does not contain “%s”", i, serr, cases[i].expected);
+      g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -263,5 +409,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/convert", test_convert);
   g_test_add_func ("/lathe/cli/synth", test_synth);
   g_test_add_func ("/lathe/cli/errors", test_errors);
+  g_test_add_func ("/lathe/cli/compress-and-eval", test_compress_and_eval);
+  g_test_add_func ("/lathe/cli/compress-errors", test_compress_errors);
   return g_test_run ();
 }
