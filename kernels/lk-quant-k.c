@@ -516,3 +516,120 @@ lk_quantize_row_q6_K_ref (const float *x, void *y, int64_t n)
 {
   lk_quantize_row_q6_K_imp (x, y, n, NULL);
 }
+
+/* 32-element formats weighted by importance -------------------------------- */
+
+/* Low nibbles of elements 0..15, high nibbles of 16..31; bit 4 of element j
+ * in bit j of qh (when qh is given). */
+static void
+pack_nibbles (const uint8_t *u, uint8_t qs[16], uint8_t qh[4])
+{
+  uint32_t h = 0;
+
+  for (int j = 0; j < 16; j++)
+    {
+      qs[j] = (uint8_t) ((u[j] & 0x0F) | ((u[j + 16] & 0x0F) << 4));
+      h |= (uint32_t) ((u[j] >> 4) & 1) << j;
+      h |= (uint32_t) ((u[j + 16] >> 4) & 1) << (j + 16);
+    }
+  if (qh != NULL)
+    memcpy (qh, &h, sizeof h);
+}
+
+/* x ≈ d * L with L in [-nmax, nmax - 1], stored as L + nmax. */
+static float
+symmetric_block (const float *x, const float *imp, int nmax, uint8_t u[32])
+{
+  float w[32];
+  int8_t L[32];
+  float d;
+
+  element_weights (x, imp, 32, w);
+  d = symmetric_search (32, nmax, x, w, L);
+  for (int j = 0; j < 32; j++)
+    u[j] = (uint8_t) (L[j] + nmax);
+  return d;
+}
+
+/* x ≈ d * L + m with L in [0, nmax]. */
+static float
+affine_block (const float *x, const float *imp, int nmax, uint8_t u[32], float *m)
+{
+  float w[32], offset;
+  float d;
+
+  element_weights (x, imp, 32, w);
+  d = affine_search (32, nmax, x, w, u, &offset, -0.9f, 0.05f, 36);
+  *m = -offset;
+  return d;
+}
+
+void
+lk_quantize_row_q4_0_imp (const float *x, void *dst, int64_t n, const float *imp)
+{
+  lk_block_q4_0 *y = dst;
+  uint8_t u[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      y[i].d = lk_f32_to_half (symmetric_block (x + 32 * i, imp ? imp + 32 * i : NULL, 8, u));
+      pack_nibbles (u, y[i].qs, NULL);
+    }
+}
+
+void
+lk_quantize_row_q5_0_imp (const float *x, void *dst, int64_t n, const float *imp)
+{
+  lk_block_q5_0 *y = dst;
+  uint8_t u[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      y[i].d = lk_f32_to_half (symmetric_block (x + 32 * i, imp ? imp + 32 * i : NULL, 16, u));
+      pack_nibbles (u, y[i].qs, y[i].qh);
+    }
+}
+
+void
+lk_quantize_row_q8_0_imp (const float *x, void *dst, int64_t n, const float *imp)
+{
+  lk_block_q8_0 *y = dst;
+  uint8_t u[32];
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      y[i].d = lk_f32_to_half (symmetric_block (x + 32 * i, imp ? imp + 32 * i : NULL, 128, u));
+      for (int j = 0; j < 32; j++)
+        y[i].qs[j] = (int8_t) (u[j] - 128);
+    }
+}
+
+void
+lk_quantize_row_q4_1_imp (const float *x, void *dst, int64_t n, const float *imp)
+{
+  lk_block_q4_1 *y = dst;
+  uint8_t u[32];
+  float m;
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      y[i].d = lk_f32_to_half (affine_block (x + 32 * i, imp ? imp + 32 * i : NULL, 15, u, &m));
+      y[i].m = lk_f32_to_half (m);
+      pack_nibbles (u, y[i].qs, NULL);
+    }
+}
+
+void
+lk_quantize_row_q5_1_imp (const float *x, void *dst, int64_t n, const float *imp)
+{
+  lk_block_q5_1 *y = dst;
+  uint8_t u[32];
+  float m;
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      y[i].d = lk_f32_to_half (affine_block (x + 32 * i, imp ? imp + 32 * i : NULL, 31, u, &m));
+      y[i].m = lk_f32_to_half (m);
+      pack_nibbles (u, y[i].qs, y[i].qh);
+    }
+}

@@ -61,6 +61,14 @@ void lk_quantize_row_q3_K_imp (const float *src, void *dst, int64_t n, const flo
 void lk_quantize_row_q4_K_imp (const float *src, void *dst, int64_t n, const float *imp);
 void lk_quantize_row_q5_K_imp (const float *src, void *dst, int64_t n, const float *imp);
 void lk_quantize_row_q6_K_imp (const float *src, void *dst, int64_t n, const float *imp);
+/* The 32-element formats the same way: a search over scales by weighted
+ * least squares (imp NULL: |x| plus the block's RMS). The _ref functions stay
+ * byte-exact to llama.cpp's reference quantizer; these lose less. */
+void lk_quantize_row_q4_0_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q4_1_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q5_0_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q5_1_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_q8_0_imp (const float *src, void *dst, int64_t n, const float *imp);
 
 /* Unpacks the 6-bit scale and min number j (0..7) of a Q4_K / Q5_K block. */
 static inline void

@@ -69,6 +69,21 @@ lathe_cli_run_recipe (const char *model_path, LatheRecipe *recipe, const char *o
   return 0;
 }
 
+void
+lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix)
+{
+  g_autofree char *abs = NULL;
+
+  if (imatrix == NULL)
+    return;
+  abs = g_canonicalize_filename (imatrix, NULL);
+  json_builder_set_member_name (b, "calibration");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "imatrix");
+  json_builder_add_string_value (b, abs);
+  json_builder_end_object (b);
+}
+
 int
 lathe_cli_apply (int argc, char **argv)
 {
@@ -105,12 +120,15 @@ lathe_cli_apply (int argc, char **argv)
 int
 lathe_cli_prune (int argc, char **argv)
 {
-  g_autofree char *method = NULL, *nm = NULL, *match = NULL, *layers = NULL;
+  g_autofree char *method = NULL, *nm = NULL, *match = NULL, *layers = NULL, *imatrix = NULL;
   double sparsity = -1.0;
   int threads = 0;
   gboolean quiet = FALSE;
   const GOptionEntry entries[] = {
-    { "method", 0, 0, G_OPTION_ARG_STRING, &method, N_("Scores: magnitude (default)"), N_("NAME") },
+    { "method", 0, 0, G_OPTION_ARG_STRING, &method,
+      N_("Scores: magnitude (default) or wanda (|weight| × input RMS; needs --imatrix)"), N_("NAME") },
+    { "imatrix", 0, 0, G_OPTION_ARG_FILENAME, &imatrix,
+      N_("Activation statistics for wanda (lathe-cli calibrate)"), N_("FILE") },
     { "sparsity", 0, 0, G_OPTION_ARG_DOUBLE, &sparsity,
       N_("Fraction of each matrix's weights set to zero, 0 ≤ S < 1"), "S" },
     { "nm", 0, 0, G_OPTION_ARG_STRING, &nm, N_("Keep N of every M consecutive weights (2:4, 4:8)"),
@@ -136,7 +154,7 @@ lathe_cli_prune (int argc, char **argv)
     return 2;
   if (argc != 3 || (sparsity < 0) == (nm == NULL))
     {
-      lathe_cli_error (_("usage: lathe-cli prune IN OUT [--method magnitude] --sparsity S | --nm N:M"));
+      lathe_cli_error (_("usage: lathe-cli prune IN OUT [--method magnitude|wanda --imatrix FILE] --sparsity S | --nm N:M"));
       return 2;
     }
   if (layers != NULL && (sscanf (layers, "%d-%d", &first, &last) != 2))
@@ -147,6 +165,7 @@ lathe_cli_prune (int argc, char **argv)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "lathe_recipe");
   json_builder_add_int_value (b, 1);
+  lathe_cli_add_calibration (b, imatrix);
   json_builder_set_member_name (b, "prune");
   json_builder_begin_array (b);
   json_builder_begin_object (b);

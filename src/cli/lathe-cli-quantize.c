@@ -11,7 +11,8 @@
 
 /* The recipe the options describe. */
 static char *
-quantize_recipe (const char *type, gboolean pure, char **tensor_types, GError **error)
+quantize_recipe (const char *type, gboolean pure, char **tensor_types, const char *imatrix,
+                 GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -19,6 +20,7 @@ quantize_recipe (const char *type, gboolean pure, char **tensor_types, GError **
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "lathe_recipe");
   json_builder_add_int_value (b, 1);
+  lathe_cli_add_calibration (b, imatrix);
   json_builder_set_member_name (b, "quantize");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
@@ -58,6 +60,7 @@ lathe_cli_quantize (int argc, char **argv)
 {
   gboolean pure = FALSE, quiet = FALSE;
   g_auto (GStrv) tensor_types = NULL;
+  g_autofree char *imatrix = NULL;
   int threads = 0;
   const GOptionEntry entries[] = {
     { "pure", 0, 0, G_OPTION_ARG_NONE, &pure,
@@ -65,6 +68,8 @@ lathe_cli_quantize (int argc, char **argv)
     { "tensor-type", 0, 0, G_OPTION_ARG_STRING_ARRAY, &tensor_types,
       N_("Type of the tensors whose names match (repeatable; the last match wins)"),
       N_("PATTERN=TYPE") },
+    { "imatrix", 0, 0, G_OPTION_ARG_FILENAME, &imatrix,
+      N_("Weigh rounding errors by these activation statistics (lathe-cli calibrate)"), N_("FILE") },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress and no table"), NULL },
     { NULL }
@@ -80,10 +85,10 @@ lathe_cli_quantize (int argc, char **argv)
     return 2;
   if (argc != 4)
     {
-      lathe_cli_error (_("usage: lathe-cli quantize IN OUT TYPE [--tensor-type PATTERN=TYPE …]"));
+      lathe_cli_error (_("usage: lathe-cli quantize IN OUT TYPE [--tensor-type PATTERN=TYPE …] [--imatrix FILE]"));
       return 2;
     }
-  if ((json = quantize_recipe (argv[3], pure, tensor_types, &error)) == NULL
+  if ((json = quantize_recipe (argv[3], pure, tensor_types, imatrix, &error)) == NULL
       || (recipe = lathe_recipe_parse (json, -1, _("options"), &error)) == NULL)
     {
       lathe_cli_fail (error);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,7 @@ int lathe_cli_bench (int argc, char **argv);
 int lathe_cli_eval (int argc, char **argv);
 int lathe_cli_apply (int argc, char **argv);
 int lathe_cli_prune (int argc, char **argv);
+int lathe_cli_calibrate (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */
@@ -31,5 +33,7 @@ typedef struct _LatheRecipe LatheRecipe;
 /* Loads the model, writes the recipe's variant to out and prints a summary. */
 int lathe_cli_run_recipe (const char *model_path, LatheRecipe *recipe, const char *out, int threads,
                           gboolean quiet);
+/* Adds "calibration": {"imatrix": FILE} to a recipe being built (nothing when NULL). */
+void lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix);
 
 G_END_DECLS

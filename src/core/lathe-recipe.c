@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "lathe-error.h"
+#include "lathe-calibrate.h"
 #include "lathe-recipe.h"
 #include "lk-quant.h"
 
@@ -45,6 +46,10 @@ struct _LatheRecipe
   gboolean pure; /* every matrix gets the type, the output head too */
   GArray *rules; /* QuantRule */
   GArray *prune; /* PruneStep */
+  /* Calibration: a saved importance matrix, or a text to compute it from. */
+  char *imatrix, *calib_text;
+  int calib_ctx, calib_chunks;
+  char *base_dir; /* relative paths are read from here */
   JsonNode *root;
 };
 
@@ -283,11 +288,16 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
       JsonNode *m = json_object_get_member (o, "method");
       method = json_node_get_value_type (m) == G_TYPE_STRING ? json_node_get_string (m) : "";
     }
-  if (g_strcmp0 (method, "magnitude") != 0)
-    return fail (error, r, mfield, _("“%s”; expected “magnitude” (activation-aware pruning needs "
-                                     "calibration statistics, which recipes cannot carry yet)"),
-                 method);
-  p->spec.score = LK_PRUNE_MAGNITUDE;
+  if (g_strcmp0 (method, "magnitude") == 0)
+    p->spec.score = LK_PRUNE_MAGNITUDE;
+  else if (g_strcmp0 (method, "wanda") == 0)
+    {
+      if (r->imatrix == NULL && r->calib_text == NULL)
+        return fail (error, r, mfield, _("“wanda” weighs weights by their inputs: give “calibration”"));
+      p->spec.score = LK_PRUNE_WANDA;
+    }
+  else
+    return fail (error, r, mfield, _("“%s”; expected “magnitude” or “wanda”"), method);
   sp = json_object_get_member (o, "sparsity");
   nm = json_object_get_member (o, "nm");
   if ((sp == NULL) == (nm == NULL))
@@ -307,10 +317,62 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
   return TRUE;
 }
 
+static char *
+resolve (const LatheRecipe *r, const char *path)
+{
+  if (g_path_is_absolute (path) || r->base_dir == NULL)
+    return g_strdup (path);
+  return g_build_filename (r->base_dir, path, NULL);
+}
+
+static gboolean
+positive_int (JsonObject *o, const char *key, const char *field, int *out, const LatheRecipe *r,
+              GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+
+  if (n == NULL)
+    return TRUE;
+  if (json_node_get_value_type (n) != G_TYPE_INT64 || json_node_get_int (n) < 1
+      || json_node_get_int (n) > 1 << 20)
+    return fail (error, r, field, _("expected a positive whole number"));
+  *out = (int) json_node_get_int (n);
+  return TRUE;
+}
+
+static gboolean
+parse_calibration (JsonNode *n, LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "imatrix", "text", "ctx", "chunks", NULL };
+  JsonObject *o;
+  JsonNode *im, *text;
+
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return fail (error, r, "calibration", _("expected an object"));
+  o = json_node_get_object (n);
+  if (!only_keys (o, keys, r, "calibration", error))
+    return FALSE;
+  im = json_object_get_member (o, "imatrix");
+  text = json_object_get_member (o, "text");
+  if ((im == NULL) == (text == NULL))
+    return fail (error, r, "calibration",
+                 _("give either “imatrix” (a file from lathe-cli calibrate) or “text” to calibrate on"));
+  if (im != NULL && json_node_get_value_type (im) != G_TYPE_STRING)
+    return fail (error, r, "calibration.imatrix", _("expected a file name"));
+  if (text != NULL && json_node_get_value_type (text) != G_TYPE_STRING)
+    return fail (error, r, "calibration.text", _("expected a file name"));
+  if (im != NULL)
+    r->imatrix = resolve (r, json_node_get_string (im));
+  else
+    r->calib_text = resolve (r, json_node_get_string (text));
+  return positive_int (o, "ctx", "calibration.ctx", &r->calib_ctx, r, error)
+         && positive_int (o, "chunks", "calibration.chunks", &r->calib_chunks, r, error);
+}
+
 static gboolean
 parse_root (LatheRecipe *r, GError **error)
 {
-  static const char *const keys[] = { "lathe_recipe", "name", "quantize", "prune", NULL };
+  static const char *const keys[] = { "lathe_recipe", "name", "quantize", "prune", "calibration", NULL };
   JsonObject *o;
   JsonNode *n;
 
@@ -328,6 +390,8 @@ parse_root (LatheRecipe *r, GError **error)
         return fail (error, r, "name", _("expected a string"));
       r->name = g_strdup (json_node_get_string (n));
     }
+  if ((n = json_object_get_member (o, "calibration")) != NULL && !parse_calibration (n, r, error))
+    return FALSE;
   if ((n = json_object_get_member (o, "quantize")) != NULL && !parse_quantize (n, r, error))
     return FALSE;
   if ((n = json_object_get_member (o, "prune")) != NULL)
@@ -343,14 +407,15 @@ parse_root (LatheRecipe *r, GError **error)
   return TRUE;
 }
 
-LatheRecipe *
-lathe_recipe_parse (const char *json, gssize len, const char *origin, GError **error)
+static LatheRecipe *
+parse_in (const char *json, gssize len, const char *origin, const char *base_dir, GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
   LatheRecipe *r = g_new0 (LatheRecipe, 1);
 
   r->origin = g_strdup (origin);
+  r->base_dir = g_strdup (base_dir);
   r->rules = g_array_new (FALSE, TRUE, sizeof (QuantRule));
   g_array_set_clear_func (r->rules, quant_rule_clear);
   r->prune = g_array_new (FALSE, TRUE, sizeof (PruneStep));
@@ -373,14 +438,20 @@ lathe_recipe_parse (const char *json, gssize len, const char *origin, GError **e
 }
 
 LatheRecipe *
+lathe_recipe_parse (const char *json, gssize len, const char *origin, GError **error)
+{
+  return parse_in (json, len, origin, NULL, error);
+}
+
+LatheRecipe *
 lathe_recipe_load (const char *path, GError **error)
 {
-  g_autofree char *text = NULL;
+  g_autofree char *text = NULL, *dir = g_path_get_dirname (path);
   gsize len;
 
   if (!g_file_get_contents (path, &text, &len, error))
     return NULL;
-  return lathe_recipe_parse (text, (gssize) len, path, error);
+  return parse_in (text, (gssize) len, path, dir, error);
 }
 
 void
@@ -390,6 +461,9 @@ lathe_recipe_free (LatheRecipe *r)
     return;
   g_free (r->origin);
   g_free (r->name);
+  g_free (r->imatrix);
+  g_free (r->calib_text);
+  g_free (r->base_dir);
   g_array_unref (r->rules);
   g_array_unref (r->prune);
   if (r->root != NULL)
@@ -491,7 +565,16 @@ typedef struct
   char *json;
   LatheRecipeProgress progress;
   gpointer progress_user;
+  lk_imatrix *imatrix;
 } ApplyData;
+
+static const float *
+importance_cb (void *user, const char *name, int64_t n_cols)
+{
+  ApplyData *d = user;
+
+  return d->imatrix != NULL ? lk_imatrix_mean_square (d->imatrix, name, n_cols) : NULL;
+}
 
 static void
 progress_cb (void *user, int done, int total, const char *tensor)
@@ -532,6 +615,8 @@ prune_cb (void *user, const lk_tensor *t, lk_prune_spec *spec)
       if (selects (&p->sel, t->name))
         {
           *spec = p->spec;
+          if (spec->score == LK_PRUNE_WANDA)
+            spec->col_norm = lk_imatrix_rms (d->imatrix, t->name, t->ne[0]);
           found = true;
         }
     }
@@ -574,13 +659,59 @@ cancel_cb (GCancellable *cancellable, gpointer data)
   atomic_store ((atomic_int *) data, 1);
 }
 
+static void
+calibration_progress_cb (gpointer user, int done, int total)
+{
+  ApplyData *d = user;
+
+  d->progress (d->progress_user, done - 1, total, _("calibration"));
+}
+
+/* The importance matrix the recipe names or computes, or NULL without one. */
+static gboolean
+recipe_imatrix (const LatheRecipe *r, LatheModel *model, int n_threads, ApplyData *d,
+                GCancellable *cancellable, GError **error)
+{
+  LatheCalibrateOptions co;
+
+  if (r->imatrix != NULL)
+    return (d->imatrix = lathe_imatrix_load (r->imatrix, error)) != NULL;
+  if (r->calib_text == NULL)
+    return TRUE;
+  lathe_calibrate_options_init (&co);
+  co.n_ctx = r->calib_ctx;
+  co.max_chunks = r->calib_chunks;
+  co.n_threads = n_threads;
+  co.progress = d->progress != NULL ? calibration_progress_cb : NULL;
+  co.user = d;
+  return (d->imatrix = lathe_calibrate (model, r->calib_text, &co, cancellable, error)) != NULL;
+}
+
+/* Wanda needs the statistics of every matrix it prunes. */
+static gboolean
+check_wanda (const LatheRecipe *r, const ApplyData *d, GError **error)
+{
+  for (gsize i = 0; i < lk_model_n_tensors (d->m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (d->m, i);
+      lk_prune_spec spec;
+      if (t->n_dims < 2 || !prune_cb ((void *) d, t, &spec) || spec.score != LK_PRUNE_WANDA)
+        continue;
+      if (spec.col_norm == NULL)
+        return fail (error, r, "calibration",
+                     _("the statistics have no entry of %lld channels for %s (made from another model?)"),
+                     (long long) t->ne[0], t->name);
+    }
+  return TRUE;
+}
+
 gboolean
 lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_path, int n_threads,
                     LatheRecipeProgress progress, gpointer user, lk_quantize_report *report,
                     GCancellable *cancellable, GError **error)
 {
   g_autofree char *sha = NULL, *base = NULL;
-  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user };
+  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user, NULL };
   lk_quantize_params qp;
   lk_quantize_report local;
   lk_error err = { 0 };
@@ -588,10 +719,14 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
   gulong handler = 0;
   lk_status s;
 
-  if (!lathe_recipe_check (r, model, error))
+  if (!lathe_recipe_check (r, model, error)
+      || (sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL)
     return FALSE;
-  if ((sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL)
-    return FALSE;
+  if (!recipe_imatrix (r, model, n_threads, &d, cancellable, error) || !check_wanda (r, &d, error))
+    {
+      lk_imatrix_free (d.imatrix);
+      return FALSE;
+    }
   base = g_path_get_basename (lathe_model_get_path (model));
   d.source_sha256 = sha;
   d.source_name = base;
@@ -601,6 +736,7 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
   qp.mix = r->has_type && !r->pure ? r->mix : LK_MIX_PURE;
   qp.override = override_cb;
   qp.prune = r->prune->len > 0 ? prune_cb : NULL;
+  qp.importance = d.imatrix != NULL ? importance_cb : NULL;
   qp.add_metadata = metadata_cb;
   qp.user = &d;
   qp.n_threads = n_threads;
@@ -614,6 +750,7 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
   if (report == NULL)
     lk_quantize_report_clear (&local);
   g_free (d.json);
+  lk_imatrix_free (d.imatrix);
   if (s != LK_OK)
     {
       if (s != LK_ERR_CANCELLED)

@@ -30,6 +30,9 @@ struct lk_ctx
   lk_type kv_type;
   kv_layer *kv;
   atomic_int *cancel;
+  lk_matmul_observer mm_observer;
+  lk_layer_observer layer_observer;
+  void *observer_user;
 
   int max_q, max_kv, max_ff;
   float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
@@ -291,6 +294,14 @@ lk_ctx_set_cancel (lk_ctx *ctx, atomic_int *flag)
   ctx->cancel = flag;
 }
 
+void
+lk_ctx_set_observers (lk_ctx *ctx, lk_matmul_observer mm, lk_layer_observer layer, void *user)
+{
+  ctx->mm_observer = mm;
+  ctx->layer_observer = layer;
+  ctx->observer_user = user;
+}
+
 const float *
 lk_ctx_logits (const lk_ctx *ctx, int i)
 {
@@ -323,6 +334,8 @@ matmul (lk_ctx *ctx, const lk_tensor *w, const float *x, int64_t x_stride, int n
 {
   const lk_mat mat = mat_of (w);
 
+  if (ctx->mm_observer != NULL)
+    ctx->mm_observer (ctx->observer_user, w, x, x_stride, nt);
   lk_matmul (ctx->pool, ctx->kern, &mat, x, x_stride, nt, y, y_stride, ctx->mm_scratch);
 }
 
@@ -336,6 +349,8 @@ matmul_n (lk_ctx *ctx, int n, const lk_tensor *const *ws, float *const *ys, cons
 
   for (int i = 0; i < n; i++)
     {
+      if (ctx->mm_observer != NULL)
+        ctx->mm_observer (ctx->observer_user, ws[i], x, x_stride, nt);
       mats[i] = mat_of (ws[i]);
       outs[i] = (lk_matmul_out) { &mats[i], ys[i], y_strides[i] };
     }
@@ -608,11 +623,15 @@ lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits, lk_er
       if ((s = embed (ctx, tokens + done, nt, err)) != LK_OK)
         return s;
       rope_tables (ctx, pos, nt);
+      if (ctx->layer_observer != NULL)
+        ctx->layer_observer (ctx->observer_user, -1, ctx->x, nt, ctx->hp->n_embd);
       for (int il = 0; il < ctx->hp->n_layer; il++)
         {
           if (ctx->cancel != NULL && atomic_load (ctx->cancel))
             return lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
           layer_forward (ctx, il, pos, nt);
+          if (ctx->layer_observer != NULL)
+            ctx->layer_observer (ctx->observer_user, il, ctx->x, nt, ctx->hp->n_embd);
         }
       ctx->n_past += nt;
       {

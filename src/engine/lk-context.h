@@ -40,6 +40,15 @@ void lk_ctx_truncate (lk_ctx *ctx, int n_past);
  * (returns LK_ERR_CANCELLED). May be set from any thread. */
 void lk_ctx_set_cancel (lk_ctx *ctx, atomic_int *flag);
 
+/* Observers of the forward pass, for calibration: mm sees the input rows
+ * (nt rows of x_stride floats, the first w->ne[0] used) of every matrix
+ * product before it runs; layer sees the hidden state (nt rows of n_embd)
+ * after each layer il, and with il = -1 the embeddings. NULL: none. */
+typedef void (*lk_matmul_observer) (void *user, const lk_tensor *w, const float *x,
+                                    int64_t x_stride, int nt);
+typedef void (*lk_layer_observer) (void *user, int il, const float *x, int nt, int n_embd);
+void lk_ctx_set_observers (lk_ctx *ctx, lk_matmul_observer mm, lk_layer_observer layer, void *user);
+
 /* Runs n tokens at positions n_past .. n_past + n - 1 and appends them to the
  * cache. Logits are kept for every token when all_logits, else for the last. */
 lk_status lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits,

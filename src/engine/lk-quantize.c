@@ -196,6 +196,24 @@ typedef struct
 
 #define ROWS_PER_GRAB 8
 
+/* The 32-element formats: llama.cpp's reference quantizer (byte-exact),
+ * or with importance the weighted search. */
+static void
+quantize_row_32 (lk_type to, const float *x, void *out, int64_t n, const float *imp)
+{
+  if (imp != NULL)
+    switch (to)
+      {
+      case LK_TYPE_Q4_0: lk_quantize_row_q4_0_imp (x, out, n, imp); return;
+      case LK_TYPE_Q4_1: lk_quantize_row_q4_1_imp (x, out, n, imp); return;
+      case LK_TYPE_Q5_0: lk_quantize_row_q5_0_imp (x, out, n, imp); return;
+      case LK_TYPE_Q5_1: lk_quantize_row_q5_1_imp (x, out, n, imp); return;
+      case LK_TYPE_Q8_0: lk_quantize_row_q8_0_imp (x, out, n, imp); return;
+      default: break;
+      }
+  lk_quantize_row_ref (to, x, out, n);
+}
+
 static void
 quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
 {
@@ -222,7 +240,7 @@ quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
         case LK_TYPE_Q4_K: lk_quantize_row_q4_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_Q5_K: lk_quantize_row_q5_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, job->imp); break;
-        default: lk_quantize_row_ref (job->to, buf, out, n); break;
+        default: quantize_row_32 (job->to, buf, out, n, job->imp); break;
         }
     }
 }

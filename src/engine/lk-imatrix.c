@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lk-gguf.h"
+#include "lk-imatrix.h"
+
+typedef struct
+{
+  char *name;
+  const lk_tensor *tensor; /* while collecting */
+  int64_t n_cols;
+  double *sum2;
+  double count;
+  float *mean_sq, *rms; /* derived on demand */
+} entry;
+
+struct lk_imatrix
+{
+  entry *entries;
+  int n, cap;
+  int chunks, chunk_size;
+};
+
+lk_imatrix *
+lk_imatrix_new (void)
+{
+  return calloc (1, sizeof (lk_imatrix));
+}
+
+void
+lk_imatrix_free (lk_imatrix *im)
+{
+  if (im == NULL)
+    return;
+  for (int i = 0; i < im->n; i++)
+    {
+      free (im->entries[i].name);
+      free (im->entries[i].sum2);
+      free (im->entries[i].mean_sq);
+      free (im->entries[i].rms);
+    }
+  free (im->entries);
+  free (im);
+}
+
+static entry *
+find (const lk_imatrix *im, const char *name)
+{
+  for (int i = 0; i < im->n; i++)
+    if (strcmp (im->entries[i].name, name) == 0)
+      return &im->entries[i];
+  return NULL;
+}
+
+static entry *
+add (lk_imatrix *im, const char *name, int64_t n_cols)
+{
+  entry *e;
+
+  if (im->n == im->cap)
+    {
+      const int cap = im->cap ? 2 * im->cap : 64;
+      entry *grown = realloc (im->entries, (size_t) cap * sizeof *grown);
+      if (grown == NULL)
+        return NULL;
+      im->entries = grown;
+      im->cap = cap;
+    }
+  e = &im->entries[im->n];
+  memset (e, 0, sizeof *e);
+  e->name = strdup (name);
+  e->n_cols = n_cols;
+  e->sum2 = calloc ((size_t) n_cols, sizeof *e->sum2);
+  if (e->name == NULL || e->sum2 == NULL)
+    {
+      free (e->name);
+      free (e->sum2);
+      return NULL;
+    }
+  im->n++;
+  return e;
+}
+
+/* Collecting -------------------------------------------------------------- */
+
+typedef struct
+{
+  lk_imatrix *im;
+  int failed;
+} collect_state;
+
+static void
+observe_cb (void *user, const lk_tensor *w, const float *x, int64_t x_stride, int nt)
+{
+  collect_state *st = user;
+  entry *e = NULL;
+
+  for (int i = st->im->n - 1; i >= 0 && e == NULL; i--)
+    if (st->im->entries[i].tensor == w)
+      e = &st->im->entries[i];
+  if (e == NULL && (e = find (st->im, w->name)) == NULL && (e = add (st->im, w->name, w->ne[0])) == NULL)
+    {
+      st->failed = 1;
+      return;
+    }
+  e->tensor = w;
+  for (int t = 0; t < nt; t++)
+    {
+      const float *row = x + (size_t) t * (size_t) x_stride;
+      for (int64_t c = 0; c < e->n_cols; c++)
+        e->sum2[c] += (double) row[c] * (double) row[c];
+    }
+  e->count += nt;
+}
+
+lk_status
+lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ctx, int max_chunks,
+                    void (*progress) (void *user, int chunk, int n_chunks), void *user, lk_error *err)
+{
+  const lk_vocab *v = lk_model_vocab (lk_ctx_model (ctx));
+  collect_state st = { im, 0 };
+  int32_t *chunk;
+  int n_chunks;
+  lk_status s = LK_OK;
+
+  if (n_ctx < 2 || n_ctx > lk_ctx_n_ctx (ctx))
+    return lk_error_set (err, LK_ERR_INVALID, "chunks of %d tokens: expected 2 to %d", n_ctx,
+                         lk_ctx_n_ctx (ctx));
+  n_chunks = (int) (toks->n / (size_t) n_ctx);
+  if (n_chunks == 0)
+    return lk_error_set (err, LK_ERR_INVALID,
+                         "the calibration text is %zu tokens, shorter than a chunk of %d", toks->n, n_ctx);
+  if (max_chunks > 0 && n_chunks > max_chunks)
+    n_chunks = max_chunks;
+  if ((chunk = malloc ((size_t) n_ctx * sizeof *chunk)) == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  lk_ctx_set_observers (ctx, observe_cb, NULL, &st);
+  for (int c = 0; c < n_chunks && s == LK_OK; c++)
+    {
+      memcpy (chunk, toks->ids + (size_t) c * (size_t) n_ctx, (size_t) n_ctx * sizeof *chunk);
+      if (lk_vocab_bos (v) >= 0)
+        chunk[0] = lk_vocab_bos (v);
+      lk_ctx_truncate (ctx, 0);
+      s = lk_ctx_decode (ctx, chunk, n_ctx, false, err);
+      if (s == LK_OK && st.failed)
+        s = lk_error_set (err, LK_ERR_NOMEM, "out of memory collecting activations");
+      if (s == LK_OK && progress != NULL)
+        progress (user, c, n_chunks);
+    }
+  lk_ctx_set_observers (ctx, NULL, NULL, NULL);
+  free (chunk);
+  if (s == LK_OK)
+    {
+      im->chunks += n_chunks;
+      im->chunk_size = n_ctx;
+    }
+  return s;
+}
+
+/* Files ------------------------------------------------------------------- */
+
+lk_status
+lk_imatrix_save (const lk_imatrix *im, const char *path, const char *dataset, lk_error *err)
+{
+  lk_gguf_writer *w = lk_gguf_writer_new ();
+  float **bufs = calloc ((size_t) (2 * im->n + 1), sizeof *bufs);
+  lk_status s = LK_OK;
+  char name[512];
+
+  if (w == NULL || bufs == NULL)
+    {
+      lk_gguf_writer_free (w);
+      free (bufs);
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+    }
+  lk_gguf_writer_set_str (w, "general.type", "imatrix");
+  lk_gguf_writer_set_u32 (w, "imatrix.chunk_count", (uint32_t) im->chunks);
+  lk_gguf_writer_set_u32 (w, "imatrix.chunk_size", (uint32_t) im->chunk_size);
+  if (dataset != NULL)
+    lk_gguf_writer_set_arr_str (w, "imatrix.datasets", &dataset, NULL, 1);
+  for (int i = 0; i < im->n && s == LK_OK; i++)
+    {
+      const entry *e = &im->entries[i];
+      const int64_t ne_sum[2] = { e->n_cols, 1 }, ne_count[2] = { 1, 1 };
+      float *sum = malloc ((size_t) e->n_cols * sizeof *sum), *count = malloc (sizeof *count);
+      bufs[2 * i] = sum;
+      bufs[2 * i + 1] = count;
+      if (sum == NULL || count == NULL)
+        {
+          s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+          break;
+        }
+      for (int64_t c = 0; c < e->n_cols; c++)
+        sum[c] = (float) e->sum2[c];
+      *count = (float) e->count;
+      snprintf (name, sizeof name, "%s.in_sum2", e->name);
+      s = lk_gguf_writer_add_tensor (w, name, LK_TYPE_F32, 2, ne_sum, sum, err);
+      snprintf (name, sizeof name, "%s.counts", e->name);
+      if (s == LK_OK)
+        s = lk_gguf_writer_add_tensor (w, name, LK_TYPE_F32, 2, ne_count, count, err);
+    }
+  if (s == LK_OK)
+    s = lk_gguf_writer_write (w, path, err);
+  for (int i = 0; i < 2 * im->n; i++)
+    free (bufs[i]);
+  free (bufs);
+  lk_gguf_writer_free (w);
+  return s;
+}
+
+static bool
+ends_with (const char *s, const char *suffix, size_t *stem)
+{
+  const size_t n = strlen (s), k = strlen (suffix);
+
+  if (n <= k || strcmp (s + n - k, suffix) != 0)
+    return false;
+  *stem = n - k;
+  return true;
+}
+
+static lk_status
+load_entry (lk_imatrix *im, const lk_gguf *g, const char *path, const lk_gguf_tensor *t,
+            size_t stem, lk_error *err)
+{
+  char name[512], counts_name[600];
+  const lk_gguf_tensor *ct;
+  entry *e;
+  float count;
+
+  if (stem >= sizeof name)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: name too long", path, t->name);
+  memcpy (name, t->name, stem);
+  name[stem] = '\0';
+  snprintf (counts_name, sizeof counts_name, "%s.counts", name);
+  if (t->type != LK_TYPE_F32 || t->ne[0] < 1 || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED,
+                         "%s: tensor %s: expected F32 [channels] (one expert); found %s with %u dims",
+                         path, t->name, lk_type_name (t->type), t->n_dims);
+  ct = lk_gguf_find_tensor (g, counts_name);
+  if (ct == NULL || ct->type != LK_TYPE_F32 || ct->ne[0] != 1 || ct->ne[1] != 1)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: missing or not F32 [1]", path, counts_name);
+  memcpy (&count, ct->data, sizeof count);
+  if (!(count >= 0.0f) || !isfinite (count))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: %g is not a token count", path,
+                         counts_name, (double) count);
+  if (find (im, name) != NULL)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: given twice", path, t->name);
+  if ((e = add (im, name, t->ne[0])) == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  e->count = count;
+  for (int64_t c = 0; c < e->n_cols; c++)
+    {
+      float v;
+      memcpy (&v, t->data + (size_t) c * sizeof v, sizeof v);
+      if (!(v >= 0.0f) || !isfinite (v))
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: value %lld is %g, not a sum of squares",
+                             path, t->name, (long long) c, (double) v);
+      e->sum2[c] = v;
+    }
+  return LK_OK;
+}
+
+lk_status
+lk_imatrix_load (const char *path, lk_imatrix **out, lk_error *err)
+{
+  lk_gguf *g = NULL;
+  lk_imatrix *im;
+  lk_status s = lk_gguf_open (path, LK_LOAD_READ, &g, err);
+  uint32_t u;
+
+  if (s != LK_OK)
+    return s;
+  if ((im = lk_imatrix_new ()) == NULL)
+    {
+      lk_gguf_free (g);
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+    }
+  for (size_t i = 0; i < lk_gguf_n_tensors (g) && s == LK_OK; i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+      size_t stem;
+      if (ends_with (t->name, ".in_sum2", &stem))
+        s = load_entry (im, g, path, t, stem, err);
+    }
+  if (s == LK_OK && im->n == 0)
+    s = lk_error_set (err, LK_ERR_FORMAT, "%s: no NAME.in_sum2 tensors: not an importance matrix", path);
+  if (s == LK_OK)
+    {
+      im->chunks = lk_gguf_get_u32 (g, "imatrix.chunk_count", &u) ? (int) u : 0;
+      im->chunk_size = lk_gguf_get_u32 (g, "imatrix.chunk_size", &u) ? (int) u : 0;
+    }
+  lk_gguf_free (g);
+  if (s != LK_OK)
+    {
+      lk_imatrix_free (im);
+      return s;
+    }
+  *out = im;
+  return LK_OK;
+}
+
+/* Queries ----------------------------------------------------------------- */
+
+int
+lk_imatrix_n_entries (const lk_imatrix *im)
+{
+  return im->n;
+}
+
+const char *
+lk_imatrix_name_at (const lk_imatrix *im, int i)
+{
+  return i >= 0 && i < im->n ? im->entries[i].name : NULL;
+}
+
+int
+lk_imatrix_chunks (const lk_imatrix *im)
+{
+  return im->chunks;
+}
+
+static const float *
+derived (const lk_imatrix *im, const char *name, int64_t n_cols, bool root)
+{
+  entry *e = find (im, name);
+  float **slot;
+
+  if (e == NULL || e->n_cols != n_cols || e->count <= 0)
+    return NULL;
+  slot = root ? &e->rms : &e->mean_sq;
+  if (*slot == NULL && (*slot = malloc ((size_t) n_cols * sizeof **slot)) != NULL)
+    for (int64_t c = 0; c < n_cols; c++)
+      {
+        const double ms = e->sum2[c] / e->count;
+        (*slot)[c] = (float) (root ? sqrt (ms) : ms);
+      }
+  return *slot;
+}
+
+const float *
+lk_imatrix_mean_square (const lk_imatrix *im, const char *name, int64_t n_cols)
+{
+  return derived (im, name, n_cols, false);
+}
+
+const float *
+lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n_cols)
+{
+  return derived (im, name, n_cols, true);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Activation statistics ("importance matrix"): for every matrix of a model,
+ * the sum over calibration tokens of the square of each input channel, and
+ * the token count. Quantization weighs its rounding error by the mean
+ * square (activation-aware), and Wanda pruning scores weights by the RMS.
+ *
+ * Files are GGUF in llama.cpp's imatrix layout: per matrix NAME, tensors
+ * "NAME.in_sum2" (F32, one value per input channel) and "NAME.counts" (F32,
+ * one value), with general.type "imatrix", imatrix.chunk_count,
+ * imatrix.chunk_size and imatrix.datasets. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lk-context.h"
+#include "lk-vocab.h"
+
+typedef struct lk_imatrix lk_imatrix;
+
+lk_imatrix *lk_imatrix_new (void);
+void lk_imatrix_free (lk_imatrix *im);
+
+/* Runs the model over chunks of n_ctx tokens (each starting with BOS) and
+ * accumulates the inputs of every matrix product. max_chunks 0: all. */
+lk_status lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ctx,
+                              int max_chunks, void (*progress) (void *user, int chunk, int n_chunks),
+                              void *user, lk_error *err);
+
+lk_status lk_imatrix_save (const lk_imatrix *im, const char *path, const char *dataset,
+                           lk_error *err);
+lk_status lk_imatrix_load (const char *path, lk_imatrix **out, lk_error *err);
+
+int lk_imatrix_n_entries (const lk_imatrix *im);
+const char *lk_imatrix_name_at (const lk_imatrix *im, int i);
+int lk_imatrix_chunks (const lk_imatrix *im);
+/* Mean square of each input channel of matrix `name` (n_cols values), or
+ * NULL when the file has no entry of that width. Valid until the next call
+ * for the same name or until im is freed. */
+const float *lk_imatrix_mean_square (const lk_imatrix *im, const char *name, int64_t n_cols);
+/* The RMS of each input channel (for Wanda), or NULL as above. */
+const float *lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n_cols);
