@@ -10,9 +10,37 @@
 #include "lathe-recipe.h"
 
 /* The recipe the options describe. */
+typedef struct
+{
+  double target_bpw, target_mb;
+  const char *sensitivity;
+} Target;
+
+static void
+add_target (JsonBuilder *b, const Target *t)
+{
+  g_autofree char *abs = NULL;
+
+  if (t->sensitivity == NULL)
+    return;
+  if (t->target_bpw > 0)
+    {
+      json_builder_set_member_name (b, "target_bpw");
+      json_builder_add_double_value (b, t->target_bpw);
+    }
+  if (t->target_mb > 0)
+    {
+      json_builder_set_member_name (b, "target_size_mb");
+      json_builder_add_double_value (b, t->target_mb);
+    }
+  abs = g_canonicalize_filename (t->sensitivity, NULL);
+  json_builder_set_member_name (b, "sensitivity");
+  json_builder_add_string_value (b, abs);
+}
+
 static char *
 quantize_recipe (const char *type, gboolean pure, char **tensor_types, const char *imatrix,
-                 GError **error)
+                 const Target *target, GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -27,6 +55,7 @@ quantize_recipe (const char *type, gboolean pure, char **tensor_types, const cha
   json_builder_add_string_value (b, type);
   json_builder_set_member_name (b, "pure");
   json_builder_add_boolean_value (b, pure);
+  add_target (b, target);
   json_builder_set_member_name (b, "rules");
   json_builder_begin_array (b);
   for (char **t = tensor_types; t != NULL && *t != NULL; t++)
@@ -60,7 +89,8 @@ lathe_cli_quantize (int argc, char **argv)
 {
   gboolean pure = FALSE, quiet = FALSE;
   g_auto (GStrv) tensor_types = NULL;
-  g_autofree char *imatrix = NULL;
+  g_autofree char *imatrix = NULL, *sensitivity = NULL;
+  Target target = { 0 };
   int threads = 0;
   const GOptionEntry entries[] = {
     { "pure", 0, 0, G_OPTION_ARG_NONE, &pure,
@@ -70,6 +100,12 @@ lathe_cli_quantize (int argc, char **argv)
       N_("PATTERN=TYPE") },
     { "imatrix", 0, 0, G_OPTION_ARG_FILENAME, &imatrix,
       N_("Weigh rounding errors by these activation statistics (lathe-cli calibrate)"), N_("FILE") },
+    { "target-bpw", 0, 0, G_OPTION_ARG_DOUBLE, &target.target_bpw,
+      N_("Mixed precision: the bits per weight to fit, types chosen from --sensitivity"), "B" },
+    { "target-size", 0, 0, G_OPTION_ARG_DOUBLE, &target.target_mb,
+      N_("Mixed precision: the tensor megabytes to fit"), "MB" },
+    { "sensitivity", 0, 0, G_OPTION_ARG_FILENAME, &sensitivity,
+      N_("Table from lathe-cli sensitivity -o"), N_("FILE") },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress and no table"), NULL },
     { NULL }
@@ -88,7 +124,13 @@ lathe_cli_quantize (int argc, char **argv)
       lathe_cli_error (_("usage: lathe-cli quantize IN OUT TYPE [--tensor-type PATTERN=TYPE …] [--imatrix FILE]"));
       return 2;
     }
-  if ((json = quantize_recipe (argv[3], pure, tensor_types, imatrix, &error)) == NULL
+  target.sensitivity = sensitivity;
+  if ((target.target_bpw != 0 || target.target_mb != 0) && sensitivity == NULL)
+    {
+      lathe_cli_error (_("--target-bpw and --target-size need --sensitivity TABLE (lathe-cli sensitivity -o)"));
+      return 2;
+    }
+  if ((json = quantize_recipe (argv[3], pure, tensor_types, imatrix, &target, &error)) == NULL
       || (recipe = lathe_recipe_parse (json, -1, _("options"), &error)) == NULL)
     {
       lathe_cli_fail (error);

@@ -26,6 +26,7 @@ static const Command commands[] = {
   { "quantize", lathe_cli_quantize, N_("Write a model with its matrices in another type") },
   { "prune", lathe_cli_prune, N_("Set the least important weights of a model to zero") },
   { "apply", lathe_cli_apply, N_("Write the variant a recipe describes") },
+  { "sensitivity", lathe_cli_sensitivity, N_("Measure how much each tensor loses in each type") },
   { "calibrate", lathe_cli_calibrate, N_("Collect activation statistics for weighted quantization") },
   { "bench", lathe_cli_bench, N_("Measure prompt and generation speed") },
   { "eval", lathe_cli_eval, N_("Measure perplexity and the distance to a reference model") },

@@ -10,6 +10,7 @@
 #include "lathe-error.h"
 #include "lathe-calibrate.h"
 #include "lathe-recipe.h"
+#include "lathe-sensitivity.h"
 #include "lk-quant.h"
 
 #define RECIPE_VERSION 1
@@ -44,6 +45,8 @@ struct _LatheRecipe
   lk_type type;
   lk_mix mix;
   gboolean pure; /* every matrix gets the type, the output head too */
+  double target_bpw, target_mb; /* 0: none */
+  char *sensitivity;            /* the table the target is allocated from */
   GArray *rules; /* QuantRule */
   GArray *prune; /* PruneStep */
   /* Calibration: a saved importance matrix, or a text to compute it from. */
@@ -227,9 +230,51 @@ parse_rule (JsonNode *n, int i, LatheRecipe *r, GError **error)
 }
 
 static gboolean
+positive_number (JsonObject *o, const char *key, const char *field, double *out,
+                 const LatheRecipe *r, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, key);
+
+  if (n == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n)
+      || (json_node_get_value_type (n) != G_TYPE_DOUBLE && json_node_get_value_type (n) != G_TYPE_INT64)
+      || !(json_node_get_double (n) > 0.0))
+    return fail (error, r, field, _("expected a number above 0"));
+  *out = json_node_get_double (n);
+  return TRUE;
+}
+
+static char *resolve (const LatheRecipe *r, const char *path);
+
+/* A size budget, met by allocating types from a sensitivity table. */
+static gboolean
+parse_target (JsonObject *o, LatheRecipe *r, GError **error)
+{
+  JsonNode *sens = json_object_get_member (o, "sensitivity");
+
+  if (!positive_number (o, "target_bpw", "quantize.target_bpw", &r->target_bpw, r, error)
+      || !positive_number (o, "target_size_mb", "quantize.target_size_mb", &r->target_mb, r, error))
+    return FALSE;
+  if (r->target_bpw > 0 && r->target_mb > 0)
+    return fail (error, r, "quantize", _("give “target_bpw” or “target_size_mb”, not both"));
+  if ((r->target_bpw > 0 || r->target_mb > 0) != (sens != NULL))
+    return fail (error, r, "quantize.sensitivity",
+                 _("a size target needs a sensitivity table (lathe-cli sensitivity), and the "
+                   "table a target"));
+  if (sens == NULL)
+    return TRUE;
+  if (json_node_get_value_type (sens) != G_TYPE_STRING)
+    return fail (error, r, "quantize.sensitivity", _("expected a file name"));
+  r->sensitivity = resolve (r, json_node_get_string (sens));
+  return TRUE;
+}
+
+static gboolean
 parse_quantize (JsonNode *n, LatheRecipe *r, GError **error)
 {
-  static const char *const keys[] = { "type", "pure", "rules", NULL };
+  static const char *const keys[] = { "type", "pure", "rules", "target_bpw", "target_size_mb",
+                                      "sensitivity", NULL };
   JsonObject *o;
   JsonNode *rules;
 
@@ -251,6 +296,8 @@ parse_quantize (JsonNode *n, LatheRecipe *r, GError **error)
         return fail (error, r, "quantize.pure", _("expected true or false"));
       r->pure = json_node_get_boolean (p);
     }
+  if (!parse_target (o, r, error))
+    return FALSE;
   if ((rules = json_object_get_member (o, "rules")) == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_ARRAY (rules))
@@ -463,6 +510,7 @@ lathe_recipe_free (LatheRecipe *r)
   g_free (r->name);
   g_free (r->imatrix);
   g_free (r->calib_text);
+  g_free (r->sensitivity);
   g_free (r->base_dir);
   g_array_unref (r->rules);
   g_array_unref (r->prune);
@@ -566,6 +614,7 @@ typedef struct
   LatheRecipeProgress progress;
   gpointer progress_user;
   lk_imatrix *imatrix;
+  GHashTable *allocated; /* name -> type, from a size target */
 } ApplyData;
 
 static const float *
@@ -593,6 +642,8 @@ override_cb (void *user, const char *name, int layer, lk_type proposed)
   lk_type type = d->r->has_type ? proposed : lk_type_unpacked (t->type);
 
   (void) layer;
+  if (d->allocated != NULL && g_hash_table_contains (d->allocated, name))
+    type = (lk_type) GPOINTER_TO_INT (g_hash_table_lookup (d->allocated, name));
   for (guint i = 0; i < d->r->rules->len; i++)
     {
       const QuantRule *q = &g_array_index (d->r->rules, QuantRule, i);
@@ -687,6 +738,41 @@ recipe_imatrix (const LatheRecipe *r, LatheModel *model, int n_threads, ApplyDat
   return (d->imatrix = lathe_calibrate (model, r->calib_text, &co, cancellable, error)) != NULL;
 }
 
+/* The types a size target gives the matrices no rule names. */
+static gboolean
+allocate_target (const LatheRecipe *r, LatheModel *model, ApplyData *d, GError **error)
+{
+  g_autoptr (GHashTable) fixed = g_hash_table_new (g_str_hash, g_str_equal);
+  JsonNode *table;
+  guint64 budget;
+  double predicted;
+  gboolean ok;
+
+  if (r->sensitivity == NULL)
+    return TRUE;
+  if ((table = lathe_sensitivity_load (r->sensitivity, error)) == NULL)
+    return FALSE;
+  for (gsize i = 0; i < lk_model_n_tensors (d->m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (d->m, i);
+      for (guint k = 0; k < r->rules->len && t->n_dims >= 2; k++)
+        {
+          const QuantRule *q = &g_array_index (r->rules, QuantRule, k);
+          if (selects (&q->sel, t->name))
+            g_hash_table_insert (fixed, (gpointer) t->name,
+                                 GINT_TO_POINTER (q->keep ? lk_type_unpacked (t->type) : q->type));
+        }
+    }
+  budget = r->target_mb > 0 ? (guint64) (r->target_mb * 1e6)
+                            : (guint64) (r->target_bpw * (double) lk_model_n_params (d->m) / 8.0);
+  d->allocated = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ok = lathe_sensitivity_allocate (table, model, budget, fixed, d->allocated, &predicted, error);
+  json_node_unref (table);
+  if (!ok)
+    g_prefix_error (error, "%s: quantize.target: ", r->origin);
+  return ok;
+}
+
 /* Wanda needs the statistics of every matrix it prunes. */
 static gboolean
 check_wanda (const LatheRecipe *r, const ApplyData *d, GError **error)
@@ -711,7 +797,7 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
                     GCancellable *cancellable, GError **error)
 {
   g_autofree char *sha = NULL, *base = NULL;
-  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user, NULL };
+  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user, NULL, NULL };
   lk_quantize_params qp;
   lk_quantize_report local;
   lk_error err = { 0 };
@@ -722,9 +808,11 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
   if (!lathe_recipe_check (r, model, error)
       || (sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL)
     return FALSE;
-  if (!recipe_imatrix (r, model, n_threads, &d, cancellable, error) || !check_wanda (r, &d, error))
+  if (!recipe_imatrix (r, model, n_threads, &d, cancellable, error) || !check_wanda (r, &d, error)
+      || !allocate_target (r, model, &d, error))
     {
       lk_imatrix_free (d.imatrix);
+      g_clear_pointer (&d.allocated, g_hash_table_unref);
       return FALSE;
     }
   base = g_path_get_basename (lathe_model_get_path (model));
@@ -751,6 +839,7 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
     lk_quantize_report_clear (&local);
   g_free (d.json);
   lk_imatrix_free (d.imatrix);
+  g_clear_pointer (&d.allocated, g_hash_table_unref);
   if (s != LK_OK)
     {
       if (s != LK_ERR_CANCELLED)
