@@ -117,12 +117,47 @@ lathe_cli_apply (int argc, char **argv)
   return lathe_cli_run_recipe (argv[1], recipe, out, threads, quiet);
 }
 
+/* The method and amount of a structured step (after "method"). */
+static void
+add_cut (JsonBuilder *b, int heads, double ffn, int remove_layers, const char *drop_layers)
+{
+  if (heads > 0 || remove_layers > 0)
+    {
+      json_builder_add_string_value (b, heads > 0 ? "heads" : "layers");
+      json_builder_set_member_name (b, "remove");
+      json_builder_add_int_value (b, heads > 0 ? heads : remove_layers);
+      return;
+    }
+  if (ffn > 0)
+    {
+      json_builder_add_string_value (b, "ffn");
+      json_builder_set_member_name (b, "fraction");
+      json_builder_add_double_value (b, ffn);
+      return;
+    }
+  json_builder_add_string_value (b, "layers");
+  json_builder_set_member_name (b, "drop");
+  json_builder_begin_array (b);
+  {
+    g_auto (GStrv) items = g_strsplit (drop_layers, ",", -1);
+    for (char **i = items; *i != NULL; i++)
+      {
+        gint64 layer = -1;
+        /* A bad number becomes -1, which the recipe check names. */
+        g_ascii_string_to_signed (g_strstrip (*i), 10, 0, G_MAXINT32, &layer, NULL);
+        json_builder_add_int_value (b, layer);
+      }
+  }
+  json_builder_end_array (b);
+}
+
 int
 lathe_cli_prune (int argc, char **argv)
 {
   g_autofree char *method = NULL, *nm = NULL, *match = NULL, *layers = NULL, *imatrix = NULL;
-  double sparsity = -1.0;
-  int threads = 0;
+  g_autofree char *drop_layers = NULL;
+  double sparsity = -1.0, ffn = 0.0;
+  int threads = 0, heads = 0, remove_layers = 0;
   gboolean quiet = FALSE;
   const GOptionEntry entries[] = {
     { "method", 0, 0, G_OPTION_ARG_STRING, &method,
@@ -133,6 +168,14 @@ lathe_cli_prune (int argc, char **argv)
       N_("Fraction of each matrix's weights set to zero, 0 ≤ S < 1"), "S" },
     { "nm", 0, 0, G_OPTION_ARG_STRING, &nm, N_("Keep N of every M consecutive weights (2:4, 4:8)"),
       "N:M" },
+    { "heads", 0, 0, G_OPTION_ARG_INT, &heads,
+      N_("Structured: remove N attention heads per layer (the least important)"), "N" },
+    { "ffn", 0, 0, G_OPTION_ARG_DOUBLE, &ffn,
+      N_("Structured: remove this fraction of each layer's FFN channels"), "F" },
+    { "remove-layers", 0, 0, G_OPTION_ARG_INT, &remove_layers,
+      N_("Structured: remove the N layers that change their input least (needs --imatrix)"), "N" },
+    { "drop-layers", 0, 0, G_OPTION_ARG_STRING, &drop_layers,
+      N_("Structured: remove these layers"), N_("LIST") },
     { "match", 0, 0, G_OPTION_ARG_STRING, &match,
       N_("Tensors to prune (default: every matrix of the blocks, blk.*.weight)"), N_("PATTERN") },
     { "layers", 0, 0, G_OPTION_ARG_STRING, &layers, N_("Only these layers: FIRST-LAST"), "A-B" },
@@ -152,11 +195,17 @@ lathe_cli_prune (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
-  if (argc != 3 || (sparsity < 0) == (nm == NULL))
-    {
-      lathe_cli_error (_("usage: lathe-cli prune IN OUT [--method magnitude|wanda --imatrix FILE] --sparsity S | --nm N:M"));
-      return 2;
-    }
+  {
+    const int kinds = (sparsity >= 0) + (nm != NULL) + (heads > 0) + (ffn > 0) + (remove_layers > 0)
+                      + (drop_layers != NULL);
+    if (argc != 3 || kinds != 1)
+      {
+        lathe_cli_error (_("usage: lathe-cli prune IN OUT [--method magnitude|wanda --imatrix FILE] "
+                           "--sparsity S | --nm N:M | --heads N | --ffn F | --remove-layers N | "
+                           "--drop-layers LIST"));
+        return 2;
+      }
+  }
   if (layers != NULL && (sscanf (layers, "%d-%d", &first, &last) != 2))
     {
       lathe_cli_error (_("--layers is “%s”; expected FIRST-LAST such as 2-5"), layers);
@@ -170,21 +219,26 @@ lathe_cli_prune (int argc, char **argv)
   json_builder_begin_array (b);
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "method");
-  json_builder_add_string_value (b, method ? method : "magnitude");
-  if (nm != NULL)
-    {
-      json_builder_set_member_name (b, "nm");
-      json_builder_add_string_value (b, nm);
-    }
+  if (heads > 0 || ffn > 0 || remove_layers > 0 || drop_layers != NULL)
+    add_cut (b, heads, ffn, remove_layers, drop_layers);
   else
     {
-      json_builder_set_member_name (b, "sparsity");
-      json_builder_add_double_value (b, sparsity);
-    }
-  if (match != NULL)
-    {
-      json_builder_set_member_name (b, "match");
-      json_builder_add_string_value (b, match);
+      json_builder_add_string_value (b, method ? method : "magnitude");
+      if (nm != NULL)
+        {
+          json_builder_set_member_name (b, "nm");
+          json_builder_add_string_value (b, nm);
+        }
+      else
+        {
+          json_builder_set_member_name (b, "sparsity");
+          json_builder_add_double_value (b, sparsity);
+        }
+      if (match != NULL)
+        {
+          json_builder_set_member_name (b, "match");
+          json_builder_add_string_value (b, match);
+        }
     }
   if (layers != NULL)
     {

@@ -5,12 +5,15 @@
 
 #include <glib/gi18n.h>
 #include <stdatomic.h>
+#include <glib/gstdio.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "lathe-error.h"
 #include "lathe-calibrate.h"
 #include "lathe-recipe.h"
 #include "lathe-sensitivity.h"
+#include "lk-structure.h"
 #include "lk-quant.h"
 
 #define RECIPE_VERSION 1
@@ -37,6 +40,24 @@ typedef struct
   lk_prune_spec spec;
 } PruneStep;
 
+typedef enum
+{
+  CUT_HEADS,
+  CUT_FFN,
+  CUT_LAYERS,
+} CutKind;
+
+/* Structured pruning: heads or FFN channels in a range of layers, or layers. */
+typedef struct
+{
+  CutKind kind;
+  int layer_from, layer_to; /* ANY_LAYER: every layer */
+  int remove;               /* heads per layer, or layers */
+  double fraction;          /* of FFN channels */
+  GArray *drop;             /* int: layers named to go */
+  char *where;
+} CutStep;
+
 struct _LatheRecipe
 {
   char *origin;
@@ -49,6 +70,7 @@ struct _LatheRecipe
   char *sensitivity;            /* the table the target is allocated from */
   GArray *rules; /* QuantRule */
   GArray *prune; /* PruneStep */
+  GArray *cuts;  /* CutStep, applied before everything else */
   /* Calibration: a saved importance matrix, or a text to compute it from. */
   char *imatrix, *calib_text;
   int calib_ctx, calib_chunks;
@@ -129,6 +151,15 @@ static void
 prune_step_clear (gpointer p)
 {
   selector_clear (&((PruneStep *) p)->sel);
+}
+
+static void
+cut_step_clear (gpointer p)
+{
+  CutStep *c = p;
+
+  g_clear_pointer (&c->drop, g_array_unref);
+  g_free (c->where);
 }
 
 static gboolean
@@ -308,6 +339,85 @@ parse_quantize (JsonNode *n, LatheRecipe *r, GError **error)
   return TRUE;
 }
 
+static const char *
+step_method (JsonObject *o)
+{
+  JsonNode *m = json_object_get_member (o, "method");
+
+  if (m == NULL)
+    return "magnitude";
+  return json_node_get_value_type (m) == G_TYPE_STRING ? json_node_get_string (m) : "";
+}
+
+static gboolean
+parse_cut_step (JsonObject *o, const char *where, const char *method, LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "method", "remove", "fraction", "layers", "drop", NULL };
+  g_autofree char *rfield = g_strdup_printf ("%s.remove", where);
+  g_autofree char *ffield = g_strdup_printf ("%s.fraction", where);
+  g_autofree char *dfield = g_strdup_printf ("%s.drop", where);
+  g_autofree char *lfield = g_strdup_printf ("%s.layers", where);
+  CutStep step = { 0 };
+  CutStep *c;
+  JsonNode *n;
+
+  step.kind = !strcmp (method, "heads") ? CUT_HEADS : !strcmp (method, "ffn") ? CUT_FFN : CUT_LAYERS;
+  step.layer_from = step.layer_to = ANY_LAYER;
+  step.where = g_strdup (where);
+  g_array_append_val (r->cuts, step);
+  c = &g_array_index (r->cuts, CutStep, r->cuts->len - 1);
+  if (!only_keys (o, keys, r, where, error))
+    return FALSE;
+  if (c->kind != CUT_LAYERS && (n = json_object_get_member (o, "layers")) != NULL)
+    {
+      Selector sel = { 0 };
+      if (!parse_layers (n, &sel, r, lfield, error))
+        return FALSE;
+      c->layer_from = sel.layer_from;
+      c->layer_to = sel.layer_to;
+    }
+  if (c->kind == CUT_FFN)
+    {
+      n = json_object_get_member (o, "fraction");
+      if (n == NULL || !JSON_NODE_HOLDS_VALUE (n)
+          || (json_node_get_value_type (n) != G_TYPE_DOUBLE && json_node_get_value_type (n) != G_TYPE_INT64)
+          || !(json_node_get_double (n) > 0.0 && json_node_get_double (n) < 1.0))
+        return fail (error, r, ffield, _("expected the fraction of FFN channels to remove, 0 < f < 1"));
+      c->fraction = json_node_get_double (n);
+      return TRUE;
+    }
+  if (c->kind == CUT_LAYERS && (n = json_object_get_member (o, "drop")) != NULL)
+    {
+      JsonArray *a = JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+      if (a == NULL || json_array_get_length (a) == 0)
+        return fail (error, r, dfield, _("expected a list of layer numbers"));
+      c->drop = g_array_new (FALSE, FALSE, sizeof (int));
+      for (guint i = 0; i < json_array_get_length (a); i++)
+        {
+          JsonNode *e = json_array_get_element (a, i);
+          int layer;
+          if (json_node_get_value_type (e) != G_TYPE_INT64 || json_node_get_int (e) < 0
+              || json_node_get_int (e) > 1 << 20)
+            return fail (error, r, dfield, _("expected a list of layer numbers"));
+          layer = (int) json_node_get_int (e);
+          g_array_append_val (c->drop, layer);
+        }
+      if (json_object_has_member (o, "remove"))
+        return fail (error, r, where, _("give “remove” (the least useful layers) or “drop”, not both"));
+      return TRUE;
+    }
+  n = json_object_get_member (o, "remove");
+  if (n == NULL || json_node_get_value_type (n) != G_TYPE_INT64 || json_node_get_int (n) < 1
+      || json_node_get_int (n) > 1 << 20)
+    return fail (error, r, rfield, c->kind == CUT_HEADS ? _("expected the number of heads to remove per layer")
+                                                        : _("expected the number of layers to remove"));
+  c->remove = (int) json_node_get_int (n);
+  if (c->kind == CUT_LAYERS && r->imatrix == NULL && r->calib_text == NULL)
+    return fail (error, r, where, _("choosing layers measures what each changes: give “calibration”, "
+                                    "or name them with “drop”"));
+  return TRUE;
+}
+
 static gboolean
 parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
 {
@@ -319,22 +429,20 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
   PruneStep step = { 0 };
   PruneStep *p;
   JsonObject *o;
-  const char *method = "magnitude";
+  const char *method;
   JsonNode *sp, *nm;
 
   if (!JSON_NODE_HOLDS_OBJECT (n))
     return fail (error, r, where, _("expected an object"));
   o = json_node_get_object (n);
+  method = step_method (o);
+  if (!strcmp (method, "heads") || !strcmp (method, "ffn") || !strcmp (method, "layers"))
+    return parse_cut_step (o, where, method, r, error);
   g_array_append_val (r->prune, step);
   p = &g_array_index (r->prune, PruneStep, r->prune->len - 1);
   if (!only_keys (o, keys, r, where, error)
       || !parse_selector (o, where, "blk.*.weight", &p->sel, r, error))
     return FALSE;
-  if (json_object_has_member (o, "method"))
-    {
-      JsonNode *m = json_object_get_member (o, "method");
-      method = json_node_get_value_type (m) == G_TYPE_STRING ? json_node_get_string (m) : "";
-    }
   if (g_strcmp0 (method, "magnitude") == 0)
     p->spec.score = LK_PRUNE_MAGNITUDE;
   else if (g_strcmp0 (method, "wanda") == 0)
@@ -344,7 +452,8 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
       p->spec.score = LK_PRUNE_WANDA;
     }
   else
-    return fail (error, r, mfield, _("“%s”; expected “magnitude” or “wanda”"), method);
+    return fail (error, r, mfield, _("“%s”; expected “magnitude”, “wanda”, “heads”, “ffn” or “layers”"),
+                 method);
   sp = json_object_get_member (o, "sparsity");
   nm = json_object_get_member (o, "nm");
   if ((sp == NULL) == (nm == NULL))
@@ -449,7 +558,7 @@ parse_root (LatheRecipe *r, GError **error)
         if (!parse_prune_step (json_array_get_element (json_node_get_array (n), i), (int) i, r, error))
           return FALSE;
     }
-  if (!r->has_type && r->rules->len == 0 && r->prune->len == 0)
+  if (!r->has_type && r->rules->len == 0 && r->prune->len == 0 && r->cuts->len == 0)
     return fail (error, r, "(document)", _("the recipe changes nothing: give “quantize” or “prune”"));
   return TRUE;
 }
@@ -467,6 +576,8 @@ parse_in (const char *json, gssize len, const char *origin, const char *base_dir
   g_array_set_clear_func (r->rules, quant_rule_clear);
   r->prune = g_array_new (FALSE, TRUE, sizeof (PruneStep));
   g_array_set_clear_func (r->prune, prune_step_clear);
+  r->cuts = g_array_new (FALSE, TRUE, sizeof (CutStep));
+  g_array_set_clear_func (r->cuts, cut_step_clear);
   if (!json_parser_load_from_data (parser, json, len, &local))
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s: %s", origin, local->message);
@@ -514,6 +625,7 @@ lathe_recipe_free (LatheRecipe *r)
   g_free (r->base_dir);
   g_array_unref (r->rules);
   g_array_unref (r->prune);
+  g_array_unref (r->cuts);
   if (r->root != NULL)
     json_node_unref (r->root);
   g_free (r);
@@ -667,7 +779,7 @@ prune_cb (void *user, const lk_tensor *t, lk_prune_spec *spec)
         {
           *spec = p->spec;
           if (spec->score == LK_PRUNE_WANDA)
-            spec->col_norm = lk_imatrix_rms (d->imatrix, t->name, t->ne[0]);
+            spec->col_norm = d->imatrix != NULL ? lk_imatrix_rms (d->imatrix, t->name, t->ne[0]) : NULL;
           found = true;
         }
     }
@@ -783,6 +895,10 @@ check_wanda (const LatheRecipe *r, const ApplyData *d, GError **error)
       lk_prune_spec spec;
       if (t->n_dims < 2 || !prune_cb ((void *) d, t, &spec) || spec.score != LK_PRUNE_WANDA)
         continue;
+      if (d->imatrix == NULL)
+        return fail (error, r, "calibration",
+                     _("after structured pruning, Wanda needs statistics of the pruned model: give "
+                       "“text” (a saved matrix describes the model before)"));
       if (spec.col_norm == NULL)
         return fail (error, r, "calibration",
                      _("the statistics have no entry of %lld channels for %s (made from another model?)"),
@@ -791,30 +907,175 @@ check_wanda (const LatheRecipe *r, const ApplyData *d, GError **error)
   return TRUE;
 }
 
+/* Structured pruning ------------------------------------------------------- */
+
+static gboolean
+cut_range (const LatheRecipe *r, const CutStep *c, int n_layer, int *from, int *to, GError **error)
+{
+  g_autofree char *field = g_strdup_printf ("%s.layers", c->where);
+
+  *from = c->layer_from == ANY_LAYER ? 0 : c->layer_from;
+  *to = c->layer_to == ANY_LAYER ? n_layer - 1 : c->layer_to;
+  if (*to >= n_layer)
+    return fail (error, r, field, _("the model has %d layers (0–%d)"), n_layer, n_layer - 1);
+  return TRUE;
+}
+
+static gboolean
+engine_step (lk_status s, lk_error *err, const LatheRecipe *r, const char *where, GError **error)
+{
+  if (s == LK_OK)
+    return TRUE;
+  return fail (error, r, where, "%s", err->message);
+}
+
+/* Layers to drop: those named, or the `remove` that change their input least. */
+static gboolean
+plan_layers (const LatheRecipe *r, const CutStep *c, const lk_imatrix *im, lk_structure_plan *plan,
+             GError **error)
+{
+  int n_change = 0, left = 0;
+  double tokens = 0;
+  const double *change = im != NULL ? lk_imatrix_layer_change (im, &n_change, &tokens) : NULL;
+
+  for (guint i = 0; c->drop != NULL && i < c->drop->len; i++)
+    {
+      const int l = g_array_index (c->drop, int, i);
+      if (l >= plan->n_layer)
+        {
+          g_autofree char *field = g_strdup_printf ("%s.drop", c->where);
+          return fail (error, r, field, _("layer %d: the model has %d layers"), l, plan->n_layer);
+        }
+      plan->layers[l].drop = TRUE;
+    }
+  if (c->drop == NULL && (change == NULL || n_change != plan->n_layer))
+    return fail (error, r, c->where, _("the calibration has no layer measurements for this model "
+                                       "(make it with lathe-cli calibrate, or use “text”)"));
+  for (int k = 0; c->drop == NULL && k < c->remove; k++)
+    {
+      int best = -1;
+      for (int l = 0; l < plan->n_layer; l++)
+        if (!plan->layers[l].drop && (best < 0 || change[l] < change[best]))
+          best = l;
+      if (best >= 0)
+        plan->layers[best].drop = TRUE;
+    }
+  for (int l = 0; l < plan->n_layer; l++)
+    left += !plan->layers[l].drop;
+  if (left == 0)
+    return fail (error, r, c->where, _("every layer would go: keep at least one"));
+  return TRUE;
+}
+
+static gboolean
+plan_cuts (const LatheRecipe *r, const lk_model *m, const lk_imatrix *im, lk_structure_plan *plan,
+           GError **error)
+{
+  const int n_layer = lk_model_hparams (m)->n_layer;
+  lk_error err = { 0 };
+
+  for (guint i = 0; i < r->cuts->len; i++)
+    {
+      const CutStep *c = &g_array_index (r->cuts, CutStep, i);
+      int from, to;
+      if (c->kind == CUT_LAYERS)
+        {
+          if (!plan_layers (r, c, im, plan, error))
+            return FALSE;
+          continue;
+        }
+      if (!cut_range (r, c, n_layer, &from, &to, error))
+        return FALSE;
+      for (int il = from; il <= to; il++)
+        {
+          const lk_layer *L = lk_model_layer (m, il);
+          const int n = c->kind == CUT_HEADS ? L->n_head : L->n_ff;
+          g_autofree double *scores = g_new (double, n);
+          if (c->kind == CUT_HEADS)
+            {
+              if (!engine_step (lk_structure_head_scores (m, il, im, scores, &err), &err, r, c->where, error)
+                  || !engine_step (lk_structure_remove_heads (plan, m, il, c->remove, scores, &err), &err, r,
+                                   c->where, error))
+                return FALSE;
+            }
+          else
+            {
+              const int count = MAX (1, (int) lround (c->fraction * n));
+              if (!engine_step (lk_structure_ffn_scores (m, il, im, scores, &err), &err, r, c->where, error)
+                  || !engine_step (lk_structure_remove_ffn (plan, m, il, count, scores, &err), &err, r,
+                                   c->where, error))
+                return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
+/* Writes the structurally pruned model into tmp_dir and loads it. */
+static LatheModel *
+cut_model (const LatheRecipe *r, LatheModel *model, const lk_imatrix *im, const char *tmp_dir,
+           GError **error)
+{
+  const lk_model *m = lathe_model_get_engine (model);
+  g_autofree char *path = g_build_filename (tmp_dir, "structure.gguf", NULL);
+  lk_structure_plan plan;
+  lk_error err = { 0 };
+  LatheModel *out = NULL;
+
+  if (lk_structure_plan_init (&plan, m, &err) != LK_OK)
+    {
+      lathe_error_from_engine (error, &err);
+      return NULL;
+    }
+  if (plan_cuts (r, m, im, &plan, error))
+    {
+      if (lk_structure_write (m, &plan, path, NULL, NULL, &err) != LK_OK)
+        lathe_error_from_engine (error, &err);
+      else
+        out = lathe_model_load (path, NULL, NULL, error);
+    }
+  lk_structure_plan_clear (&plan);
+  g_unlink (path);
+  return out;
+}
+
 gboolean
 lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_path, int n_threads,
                     LatheRecipeProgress progress, gpointer user, lk_quantize_report *report,
                     GCancellable *cancellable, GError **error)
 {
-  g_autofree char *sha = NULL, *base = NULL;
+  g_autofree char *sha = NULL, *base = NULL, *tmp_dir = NULL;
+  g_autoptr (LatheModel) cut = NULL;
   ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user, NULL, NULL };
+  LatheModel *source = model;
   lk_quantize_params qp;
   lk_quantize_report local;
   lk_error err = { 0 };
   atomic_int cancel = 0;
   gulong handler = 0;
   lk_status s;
+  gboolean ok = FALSE;
 
-  if (!lathe_recipe_check (r, model, error)
-      || (sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL)
-    return FALSE;
-  if (!recipe_imatrix (r, model, n_threads, &d, cancellable, error) || !check_wanda (r, &d, error)
-      || !allocate_target (r, model, &d, error))
+  if ((r->cuts->len == 0 && !lathe_recipe_check (r, model, error))
+      || (sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL
+      || !recipe_imatrix (r, model, n_threads, &d, cancellable, error))
+    goto out;
+  if (r->cuts->len > 0)
     {
-      lk_imatrix_free (d.imatrix);
-      g_clear_pointer (&d.allocated, g_hash_table_unref);
-      return FALSE;
+      /* Structure first; the other steps see the smaller model, and need
+       * statistics of it (a saved matrix describes the unpruned one). */
+      if ((tmp_dir = g_dir_make_tmp ("lathe-recipe-XXXXXX", error)) == NULL
+          || (cut = cut_model (r, model, d.imatrix, tmp_dir, error)) == NULL)
+        goto out;
+      source = cut;
+      d.m = lathe_model_get_engine (cut);
+      g_clear_pointer (&d.imatrix, lk_imatrix_free);
+      if (!lathe_recipe_check (r, cut, error)
+          || (r->calib_text != NULL && !recipe_imatrix (r, cut, n_threads, &d, cancellable, error)))
+        goto out;
     }
+  if (!check_wanda (r, &d, error) || !allocate_target (r, source, &d, error))
+    goto out;
   base = g_path_get_basename (lathe_model_get_path (model));
   d.source_sha256 = sha;
   d.source_name = base;
@@ -837,15 +1098,20 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
     g_cancellable_disconnect (cancellable, handler);
   if (report == NULL)
     lk_quantize_report_clear (&local);
-  g_free (d.json);
-  lk_imatrix_free (d.imatrix);
-  g_clear_pointer (&d.allocated, g_hash_table_unref);
   if (s != LK_OK)
     {
       if (s != LK_ERR_CANCELLED)
         lk_error_prefix (&err, "%s", out_path);
       lathe_error_from_engine (error, &err);
-      return FALSE;
+      goto out;
     }
-  return TRUE;
+  ok = TRUE;
+out:
+  g_free (d.json);
+  lk_imatrix_free (d.imatrix);
+  g_clear_pointer (&d.allocated, g_hash_table_unref);
+  g_clear_object (&cut);
+  if (tmp_dir != NULL)
+    g_rmdir (tmp_dir);
+  return ok;
 }

@@ -22,6 +22,10 @@ struct lk_imatrix
   entry *entries;
   int n, cap;
   int chunks, chunk_size;
+  /* Per layer: the sum over tokens of 1 - cos(input, output) of the layer. */
+  double *layer_change;
+  int n_layer;
+  double layer_tokens;
 };
 
 lk_imatrix *
@@ -43,6 +47,7 @@ lk_imatrix_free (lk_imatrix *im)
       free (im->entries[i].rms);
     }
   free (im->entries);
+  free (im->layer_change);
   free (im);
 }
 
@@ -90,7 +95,52 @@ typedef struct
 {
   lk_imatrix *im;
   int failed;
+  float *prev; /* the hidden state before the layer, per token */
+  size_t prev_cap;
 } collect_state;
+
+static double
+cosine (const float *a, const float *b, int n)
+{
+  double ab = 0.0, aa = 0.0, bb = 0.0;
+
+  for (int i = 0; i < n; i++)
+    {
+      ab += (double) a[i] * b[i];
+      aa += (double) a[i] * a[i];
+      bb += (double) b[i] * b[i];
+    }
+  return aa > 0.0 && bb > 0.0 ? ab / sqrt (aa * bb) : 1.0;
+}
+
+static void
+layer_cb (void *user, int il, const float *x, int nt, int n_embd)
+{
+  collect_state *st = user;
+  const size_t need = (size_t) nt * (size_t) n_embd;
+
+  if (st->failed)
+    return;
+  if (need > st->prev_cap)
+    {
+      float *p = realloc (st->prev, need * sizeof *p);
+      if (p == NULL)
+        {
+          st->failed = 1;
+          return;
+        }
+      st->prev = p;
+      st->prev_cap = need;
+    }
+  if (il >= 0 && il < st->im->n_layer)
+    {
+      for (int t = 0; t < nt; t++)
+        st->im->layer_change[il] += 1.0 - cosine (st->prev + (size_t) t * n_embd, x + (size_t) t * n_embd, n_embd);
+      if (il == 0)
+        st->im->layer_tokens += nt;
+    }
+  memcpy (st->prev, x, need * sizeof *x);
+}
 
 static void
 observe_cb (void *user, const lk_tensor *w, const float *x, int64_t x_stride, int nt)
@@ -121,7 +171,8 @@ lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ct
                     void (*progress) (void *user, int chunk, int n_chunks), void *user, lk_error *err)
 {
   const lk_vocab *v = lk_model_vocab (lk_ctx_model (ctx));
-  collect_state st = { im, 0 };
+  collect_state st = { im, 0, NULL, 0 };
+  const int n_layer = lk_model_hparams (lk_ctx_model (ctx))->n_layer;
   int32_t *chunk;
   int n_chunks;
   lk_status s = LK_OK;
@@ -135,9 +186,17 @@ lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ct
                          "the calibration text is %zu tokens, shorter than a chunk of %d", toks->n, n_ctx);
   if (max_chunks > 0 && n_chunks > max_chunks)
     n_chunks = max_chunks;
-  if ((chunk = malloc ((size_t) n_ctx * sizeof *chunk)) == NULL)
+  if (im->layer_change == NULL)
+    {
+      im->n_layer = n_layer;
+      im->layer_change = calloc ((size_t) n_layer, sizeof *im->layer_change);
+    }
+  if (im->n_layer != n_layer)
+    return lk_error_set (err, LK_ERR_INVALID, "statistics of %d layers, the model has %d", im->n_layer,
+                         n_layer);
+  if (im->layer_change == NULL || (chunk = malloc ((size_t) n_ctx * sizeof *chunk)) == NULL)
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
-  lk_ctx_set_observers (ctx, observe_cb, NULL, &st);
+  lk_ctx_set_observers (ctx, observe_cb, layer_cb, &st);
   for (int c = 0; c < n_chunks && s == LK_OK; c++)
     {
       memcpy (chunk, toks->ids + (size_t) c * (size_t) n_ctx, (size_t) n_ctx * sizeof *chunk);
@@ -152,6 +211,7 @@ lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ct
     }
   lk_ctx_set_observers (ctx, NULL, NULL, NULL);
   free (chunk);
+  free (st.prev);
   if (s == LK_OK)
     {
       im->chunks += n_chunks;
@@ -181,6 +241,17 @@ lk_imatrix_save (const lk_imatrix *im, const char *path, const char *dataset, lk
   lk_gguf_writer_set_u32 (w, "imatrix.chunk_size", (uint32_t) im->chunk_size);
   if (dataset != NULL)
     lk_gguf_writer_set_arr_str (w, "imatrix.datasets", &dataset, NULL, 1);
+  if (im->n_layer > 0 && im->layer_tokens > 0)
+    {
+      float *lc = malloc ((size_t) im->n_layer * sizeof *lc);
+      if (lc != NULL)
+        {
+          for (int il = 0; il < im->n_layer; il++)
+            lc[il] = (float) (im->layer_change[il] / im->layer_tokens);
+          lk_gguf_writer_set_arr (w, "lathe.layer_change", LK_GGUF_FLOAT32, lc, (size_t) im->n_layer);
+          free (lc);
+        }
+    }
   for (int i = 0; i < im->n && s == LK_OK; i++)
     {
       const entry *e = &im->entries[i];
@@ -264,6 +335,34 @@ load_entry (lk_imatrix *im, const lk_gguf *g, const char *path, const lk_gguf_te
   return LK_OK;
 }
 
+/* Lathe's files also hold how much each layer changes its input. */
+static lk_status
+load_layer_change (lk_imatrix *im, const lk_gguf *g, const char *path, lk_error *err)
+{
+  const lk_gguf_value *v = lk_gguf_get (g, "lathe.layer_change");
+
+  if (v == NULL)
+    return LK_OK;
+  if (v->type != LK_GGUF_ARRAY || v->v.arr.elem_type != LK_GGUF_FLOAT32 || v->v.arr.n == 0
+      || v->v.arr.n > 100000)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: lathe.layer_change: expected an array of floats", path);
+  im->n_layer = (int) v->v.arr.n;
+  im->layer_change = calloc (v->v.arr.n, sizeof *im->layer_change);
+  if (im->layer_change == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  for (uint64_t i = 0; i < v->v.arr.n; i++)
+    {
+      double d;
+      lk_gguf_arr_get_f64 (v, i, &d);
+      if (!(d >= 0.0 && d <= 2.0))
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: lathe.layer_change[%llu]: %g is not 1 - cosine",
+                             path, (unsigned long long) i, d);
+      im->layer_change[i] = d;
+    }
+  im->layer_tokens = 1.0;
+  return LK_OK;
+}
+
 lk_status
 lk_imatrix_load (const char *path, lk_imatrix **out, lk_error *err)
 {
@@ -288,6 +387,8 @@ lk_imatrix_load (const char *path, lk_imatrix **out, lk_error *err)
     }
   if (s == LK_OK && im->n == 0)
     s = lk_error_set (err, LK_ERR_FORMAT, "%s: no NAME.in_sum2 tensors: not an importance matrix", path);
+  if (s == LK_OK)
+    s = load_layer_change (im, g, path, err);
   if (s == LK_OK)
     {
       im->chunks = lk_gguf_get_u32 (g, "imatrix.chunk_count", &u) ? (int) u : 0;
@@ -351,4 +452,12 @@ const float *
 lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n_cols)
 {
   return derived (im, name, n_cols, true);
+}
+
+const double *
+lk_imatrix_layer_change (const lk_imatrix *im, int *n_layer, double *tokens)
+{
+  *n_layer = im->n_layer;
+  *tokens = im->layer_tokens;
+  return im->layer_tokens > 0 ? im->layer_change : NULL;
 }

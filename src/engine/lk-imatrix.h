@@ -40,3 +40,7 @@ int lk_imatrix_chunks (const lk_imatrix *im);
 const float *lk_imatrix_mean_square (const lk_imatrix *im, const char *name, int64_t n_cols);
 /* The RMS of each input channel (for Wanda), or NULL as above. */
 const float *lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n_cols);
+/* Per layer, the sum over tokens of 1 - cos(input, output): how much the
+ * layer changes the hidden state (divide by tokens for the mean). NULL when
+ * not collected. Saved as the array lathe.layer_change (means). */
+const double *lk_imatrix_layer_change (const lk_imatrix *im, int *n_layer, double *tokens);

@@ -398,9 +398,17 @@ file_type_for (lk_type type, lk_mix mix)
     }
 }
 
-static const char *const provenance_keys[] = {
-  "lathe.recipe", "lathe.recipe.name", "lathe.source.sha256", "lathe.source.file",
-};
+void
+lk_forget_provenance (lk_gguf_writer *w)
+{
+  static const char *const keys[] = {
+    "lathe.recipe", "lathe.recipe.name", "lathe.source.sha256", "lathe.source.file",
+    "lathe.quantize.fallbacks",
+  };
+
+  for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+    lk_gguf_writer_remove (w, keys[k]);
+}
 
 /* "tensor=ASKED" for each matrix whose rows did not fit the asked type, so
  * that inspecting the file tells why a tensor has another type. */
@@ -464,9 +472,7 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
     }
   if (lk_model_gguf (src) != NULL)
     lk_gguf_writer_copy_kv (w, lk_model_gguf (src));
-  /* The source's own provenance does not describe the output. */
-  for (size_t k = 0; k < sizeof provenance_keys / sizeof *provenance_keys; k++)
-    lk_gguf_writer_remove (w, provenance_keys[k]);
+  lk_forget_provenance (w);
   lk_write_hparams (w, hp, nh, nkv, nff);
   if (lk_model_vocab (src) != NULL)
     lk_vocab_write_gguf (lk_model_vocab (src), w);

@@ -70,6 +70,10 @@ lk_type lk_quantize_tensor_type (const lk_model *m, const lk_tensor *t, const lk
 /* A type whose blocks fit rows of n_cols, as close to `type` as possible. */
 lk_type lk_type_fallback (lk_type type, int64_t n_cols);
 
+/* Removes the keys that describe where a file came from: copied from a
+ * source, they would describe the source, not the output. */
+void lk_forget_provenance (lk_gguf_writer *w);
+
 lk_status lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_params *p,
                              lk_quantize_report *report, lk_error *err);
 void lk_quantize_report_clear (lk_quantize_report *r);
