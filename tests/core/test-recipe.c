@@ -302,6 +302,83 @@ test_load_file (void)
   g_assert_nonnull (strstr (error->message, "none.json"));
 }
 
+/* Structured steps through a recipe: the output is smaller and runs. */
+static void
+test_structured (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "structured.gguf", NULL);
+  g_autoptr (LatheModel) src = NULL, m = NULL;
+  g_autoptr (GError) error = NULL;
+  const lk_model *e;
+  const char *json = "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q8_0\"}, \"prune\": ["
+                     "{\"method\": \"heads\", \"remove\": 4, \"layers\": [1, 2]},"
+                     "{\"method\": \"ffn\", \"fraction\": 0.25, \"layers\": 3},"
+                     "{\"method\": \"layers\", \"drop\": [4]}]}";
+
+  if (path == NULL)
+    return;
+  src = load (path);
+  g_assert_true (apply (json, src, out, &error));
+  g_assert_no_error (error);
+  m = load (out);
+  e = lathe_model_get_engine (m);
+  g_assert_cmpint (lk_model_hparams (e)->n_layer, ==, 4);
+  g_assert_cmpint (lk_model_layer (e, 0)->n_head, ==, 8);
+  g_assert_cmpint (lk_model_layer (e, 1)->n_head, ==, 4);
+  g_assert_cmpint (lk_model_layer (e, 2)->n_head, ==, 4);
+  g_assert_cmpint (lk_model_layer (e, 3)->n_ff, ==, 172 - 43);
+  g_assert_cmpint (type_of (m, "blk.0.attn_q.weight"), ==, LK_TYPE_Q8_0);
+  g_assert_null (lk_model_find_tensor (e, "blk.4.attn_q.weight"));
+  g_assert_cmpuint (lathe_model_get_n_params (m), <, lathe_model_get_n_params (src));
+  g_assert_nonnull (lathe_model_get_source_sha256 (m));
+}
+
+static void
+test_structured_errors (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "never-structured.gguf", NULL);
+  g_autoptr (LatheModel) src = NULL;
+  static const struct
+  {
+    const char *json, *expected;
+  } cases[] = {
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"heads\", \"remove\": 3}]}", "multiple of 4" },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"heads\", \"remove\": 1, \"layers\": [2, 9]}]}",
+      "prune[0].layers: the model has 5 layers" },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"layers\", \"drop\": [0, 1, 2, 3, 4]}]}",
+      "every layer would go" },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"layers\", \"drop\": [7]}]}",
+      "prune[0].drop: layer 7" },
+  };
+
+  if (path == NULL)
+    return;
+  src = load (path);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_false (apply (cases[i].json, src, out, &error));
+      g_test_message ("%s", error->message);
+      if (strstr (error->message, cases[i].expected) == NULL)
+        g_error ("case %zu: “%s” does not contain “%s”", i, error->message, cases[i].expected);
+      g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+    }
+  {
+    g_autoptr (GError) error = NULL;
+    g_assert_null (lathe_recipe_parse ("{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"layers\", "
+                                       "\"remove\": 1}]}", -1, "r.json", &error));
+    g_assert_nonnull (strstr (error->message, "give “calibration”"));
+  }
+  {
+    g_autoptr (GError) error = NULL;
+    g_assert_null (lathe_recipe_parse ("{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"ffn\", "
+                                       "\"fraction\": 1.5}]}", -1, "r.json", &error));
+    g_assert_nonnull (strstr (error->message, "prune[0].fraction"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -312,5 +389,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/recipe/prune", test_prune);
   g_test_add_func ("/lathe/core/recipe/prune-then-quantize", test_prune_then_quantize);
   g_test_add_func ("/lathe/core/recipe/apply-errors", test_apply_errors);
+  g_test_add_func ("/lathe/core/recipe/structured", test_structured);
+  g_test_add_func ("/lathe/core/recipe/structured-errors", test_structured_errors);
   return g_test_run ();
 }
