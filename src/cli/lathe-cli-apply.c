@@ -157,6 +157,7 @@ lathe_cli_prune (int argc, char **argv)
   g_autofree char *method = NULL, *nm = NULL, *match = NULL, *layers = NULL, *imatrix = NULL;
   g_autofree char *drop_layers = NULL;
   double sparsity = -1.0, ffn = 0.0;
+  gboolean global = FALSE;
   int threads = 0, heads = 0, remove_layers = 0;
   gboolean quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -166,6 +167,8 @@ lathe_cli_prune (int argc, char **argv)
       N_("Activation statistics for wanda (lathe-cli calibrate)"), N_("FILE") },
     { "sparsity", 0, 0, G_OPTION_ARG_DOUBLE, &sparsity,
       N_("Fraction of each matrix's weights set to zero, 0 ≤ S < 1"), "S" },
+    { "global", 0, 0, G_OPTION_ARG_NONE, &global,
+      N_("One magnitude threshold over all matched matrices (else each loses the fraction)"), NULL },
     { "nm", 0, 0, G_OPTION_ARG_STRING, &nm, N_("Keep N of every M consecutive weights (2:4, 4:8)"),
       "N:M" },
     { "heads", 0, 0, G_OPTION_ARG_INT, &heads,
@@ -233,6 +236,11 @@ lathe_cli_prune (int argc, char **argv)
         {
           json_builder_set_member_name (b, "sparsity");
           json_builder_add_double_value (b, sparsity);
+          if (global)
+            {
+              json_builder_set_member_name (b, "scope");
+              json_builder_add_string_value (b, "global");
+            }
         }
       if (match != NULL)
         {

@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 #include <stdatomic.h>
 #include <glib/gstdio.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -38,6 +39,7 @@ typedef struct
 {
   Selector sel;
   lk_prune_spec spec;
+  gboolean global; /* one threshold over every matrix the step decides */
 } PruneStep;
 
 typedef enum
@@ -421,7 +423,7 @@ parse_cut_step (JsonObject *o, const char *where, const char *method, LatheRecip
 static gboolean
 parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
 {
-  static const char *const keys[] = { "method", "sparsity", "nm", "match", "layers", NULL };
+  static const char *const keys[] = { "method", "sparsity", "nm", "match", "layers", "scope", NULL };
   g_autofree char *where = g_strdup_printf ("prune[%d]", i);
   g_autofree char *mfield = g_strdup_printf ("%s.method", where);
   g_autofree char *sfield = g_strdup_printf ("%s.sparsity", where);
@@ -470,6 +472,18 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
       || json_node_get_double (sp) < 0.0 || json_node_get_double (sp) >= 1.0)
     return fail (error, r, sfield, _("expected a fraction of weights to remove, 0 ≤ sparsity < 1"));
   p->spec.sparsity = (float) json_node_get_double (sp);
+  if (json_object_has_member (o, "scope"))
+    {
+      JsonNode *sc = json_object_get_member (o, "scope");
+      const char *scope = json_node_get_value_type (sc) == G_TYPE_STRING ? json_node_get_string (sc) : "";
+      g_autofree char *field = g_strdup_printf ("%s.scope", where);
+      if (strcmp (scope, "global") != 0 && strcmp (scope, "tensor") != 0)
+        return fail (error, r, field, _("expected “tensor” (each matrix loses the fraction) or "
+                                        "“global” (one threshold for all)"));
+      p->global = strcmp (scope, "global") == 0;
+      if (p->global && p->spec.score != LK_PRUNE_MAGNITUDE)
+        return fail (error, r, field, _("a global threshold compares magnitudes: use “magnitude”"));
+    }
   return TRUE;
 }
 
@@ -727,6 +741,7 @@ typedef struct
   gpointer progress_user;
   lk_imatrix *imatrix;
   GHashTable *allocated; /* name -> type, from a size target */
+  float *thresholds;     /* per prune step: the global threshold, or 0 */
 } ApplyData;
 
 static const float *
@@ -778,6 +793,8 @@ prune_cb (void *user, const lk_tensor *t, lk_prune_spec *spec)
       if (selects (&p->sel, t->name))
         {
           *spec = p->spec;
+          if (d->thresholds != NULL)
+            spec->threshold = d->thresholds[i];
           if (spec->score == LK_PRUNE_WANDA)
             spec->col_norm = d->imatrix != NULL ? lk_imatrix_rms (d->imatrix, t->name, t->ne[0]) : NULL;
           found = true;
@@ -883,6 +900,87 @@ allocate_target (const LatheRecipe *r, LatheModel *model, ApplyData *d, GError *
   if (!ok)
     g_prefix_error (error, "%s: quantize.target: ", r->origin);
   return ok;
+}
+
+/* The step that decides a matrix's pruning (the last matching), or -1. */
+static int
+deciding_step (const LatheRecipe *r, const char *name)
+{
+  int step = -1;
+
+  for (guint i = 0; i < r->prune->len; i++)
+    if (selects (&g_array_index (r->prune, PruneStep, i).sel, name))
+      step = (int) i;
+  return step;
+}
+
+#define HIST_BINS 65536
+#define HIST_LO (-48.0)
+#define HIST_HI 16.0
+
+static int
+hist_bin (float v)
+{
+  const double l = v > 0.0f ? log2 (v) : HIST_LO;
+  const int b = (int) ((l - HIST_LO) / (HIST_HI - HIST_LO) * HIST_BINS);
+
+  return CLAMP (b, 0, HIST_BINS - 1);
+}
+
+/* One magnitude threshold for all the matrices a global step decides, from
+ * a histogram of log2 |w| (65536 bins: the fraction lands within a few
+ * hundredths of a percent). */
+static float
+global_threshold (const LatheRecipe *r, const lk_model *m, int step)
+{
+  g_autofree guint64 *hist = g_new0 (guint64, HIST_BINS);
+  const double sparsity = g_array_index (r->prune, PruneStep, step).spec.sparsity;
+  guint64 total = 0, target, seen = 0;
+
+  for (gsize i = 0; i < lk_model_n_tensors (m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (m, i);
+      const int64_t n = t->ne[0];
+      g_autofree float *row = NULL;
+      g_autofree guint8 *tmp = NULL;
+      if (t->n_dims < 2 || deciding_step (r, t->name) != step)
+        continue;
+      row = g_new (float, n);
+      tmp = g_malloc (lk_row_size (lk_type_unpacked (t->type), n) + 64);
+      for (int64_t k = 0; k < lk_tensor_nelements (t) / n; k++)
+        {
+          lk_type type;
+          const void *src = lk_tensor_row (t, k, tmp, &type);
+          lk_dequantize_row (type, src, row, n);
+          for (int64_t c = 0; c < n; c++)
+            hist[hist_bin (fabsf (row[c]))]++;
+          total += (guint64) n;
+        }
+    }
+  target = (guint64) llround (sparsity * (double) total);
+  for (int b = 0; b < HIST_BINS; b++)
+    {
+      seen += hist[b];
+      if (seen >= target)
+        return target == 0 ? 0.0f
+                           : (float) exp2 (HIST_LO + (HIST_HI - HIST_LO) * (double) (b + 1) / HIST_BINS);
+    }
+  return INFINITY;
+}
+
+static void
+global_thresholds (const LatheRecipe *r, ApplyData *d)
+{
+  for (guint i = 0; i < r->prune->len; i++)
+    if (g_array_index (r->prune, PruneStep, i).global)
+      {
+        if (d->thresholds == NULL)
+          d->thresholds = g_new0 (float, r->prune->len);
+        d->thresholds[i] = global_threshold (r, d->m, (int) i);
+        /* A zero threshold prunes nothing; the smallest positive one as well. */
+        if (d->thresholds[i] == 0.0f)
+          d->thresholds[i] = FLT_MIN;
+      }
 }
 
 /* Wanda needs the statistics of every matrix it prunes. */
@@ -1046,7 +1144,7 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
 {
   g_autofree char *sha = NULL, *base = NULL, *tmp_dir = NULL;
   g_autoptr (LatheModel) cut = NULL;
-  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user, NULL, NULL };
+  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, progress, user, NULL, NULL, NULL };
   LatheModel *source = model;
   lk_quantize_params qp;
   lk_quantize_report local;
@@ -1076,6 +1174,7 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
     }
   if (!check_wanda (r, &d, error) || !allocate_target (r, source, &d, error))
     goto out;
+  global_thresholds (r, &d);
   base = g_path_get_basename (lathe_model_get_path (model));
   d.source_sha256 = sha;
   d.source_name = base;
@@ -1110,6 +1209,7 @@ out:
   g_free (d.json);
   lk_imatrix_free (d.imatrix);
   g_clear_pointer (&d.allocated, g_hash_table_unref);
+  g_free (d.thresholds);
   g_clear_object (&cut);
   if (tmp_dir != NULL)
     g_rmdir (tmp_dir);

@@ -90,6 +90,16 @@ lk_prune_matrix (float *w, int64_t n_cols, int64_t n_rows, const lk_prune_spec *
   if (nm ? (s->nm_n < 1 || s->nm_n >= s->nm_m || n_cols % s->nm_m != 0)
          : !(s->sparsity >= 0.0f && s->sparsity <= 1.0f))
     return -1;
+  if (!nm && s->score == LK_PRUNE_MAGNITUDE && s->threshold > 0.0f)
+    {
+      for (int64_t i = 0; i < n; i++)
+        if (fabsf (w[i]) < s->threshold)
+          {
+            zeroed++;
+            w[i] = 0.0f;
+          }
+      return zeroed;
+    }
   if ((tmp = malloc ((size_t) group * sizeof *tmp)) == NULL)
     return -1;
   for (int64_t g0 = 0; g0 < n; g0 += group)

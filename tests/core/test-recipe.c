@@ -379,6 +379,50 @@ test_structured_errors (void)
   }
 }
 
+/* One threshold for all the blocks' matrices: the whole loses the fraction,
+ * the matrices unequally. */
+static void
+test_global_magnitude (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "global.gguf", NULL);
+  g_autoptr (LatheModel) src = NULL, m = NULL;
+  g_autoptr (GError) error = NULL;
+  const lk_model *e;
+  double zeros = 0, total = 0, lo = 1, hi = 0;
+
+  if (path == NULL)
+    return;
+  src = load (path);
+  g_assert_true (apply ("{\"lathe_recipe\": 1, \"prune\": [{\"sparsity\": 0.4, \"scope\": \"global\"}]}",
+                        src, out, &error));
+  g_assert_no_error (error);
+  m = load (out);
+  e = lathe_model_get_engine (m);
+  for (gsize i = 0; i < lk_model_n_tensors (e); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (e, i);
+      double f;
+      if (t->n_dims < 2 || !g_str_has_prefix (t->name, "blk."))
+        continue;
+      f = zero_fraction (m, t->name);
+      zeros += f * (double) lk_tensor_nelements (t);
+      total += (double) lk_tensor_nelements (t);
+      lo = MIN (lo, f);
+      hi = MAX (hi, f);
+    }
+  g_test_message ("global 40 %%: %.4f overall, %.3f to %.3f per matrix", zeros / total, lo, hi);
+  g_assert_cmpfloat_with_epsilon (zeros / total, 0.4, 0.002);
+  g_assert_cmpfloat (hi - lo, >, 0.05);
+  g_assert_cmpfloat (zero_fraction (m, "token_embd.weight"), <, 0.01);
+  {
+    g_autoptr (GError) e2 = NULL;
+    g_assert_null (lathe_recipe_parse ("{\"lathe_recipe\": 1, \"prune\": [{\"sparsity\": 0.4, "
+                                       "\"scope\": \"all\"}]}", -1, "r.json", &e2));
+    g_assert_nonnull (strstr (e2->message, "prune[0].scope"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -389,6 +433,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/recipe/prune", test_prune);
   g_test_add_func ("/lathe/core/recipe/prune-then-quantize", test_prune_then_quantize);
   g_test_add_func ("/lathe/core/recipe/apply-errors", test_apply_errors);
+  g_test_add_func ("/lathe/core/recipe/global-magnitude", test_global_magnitude);
   g_test_add_func ("/lathe/core/recipe/structured", test_structured);
   g_test_add_func ("/lathe/core/recipe/structured-errors", test_structured_errors);
   return g_test_run ();
