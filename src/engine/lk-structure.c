@@ -152,7 +152,7 @@ lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *im, double
 /* Choosing ----------------------------------------------------------------- */
 
 /* Keeps the `keep` highest-scored of the units idx[0..n), in ascending order. */
-static void
+static bool
 keep_best (int *idx, int n, int keep, const double *scores)
 {
   /* Selection by repeated removal of the lowest: n is small (heads, or a few
@@ -161,13 +161,15 @@ keep_best (int *idx, int n, int keep, const double *scores)
   char *gone = calloc ((size_t) n, 1);
 
   if (gone == NULL)
-    return;
+    return false;
   while (alive > keep)
     {
       int worst = -1;
       for (int i = 0; i < n; i++)
         if (!gone[i] && (worst < 0 || scores[idx[i]] < scores[idx[worst]]))
           worst = i;
+      if (worst < 0)
+        break;
       gone[worst] = 1;
       alive--;
     }
@@ -175,6 +177,7 @@ keep_best (int *idx, int n, int keep, const double *scores)
     if (!gone[i])
       idx[j++] = idx[i];
   free (gone);
+  return true;
 }
 
 lk_status
@@ -192,7 +195,8 @@ lk_structure_remove_heads (lk_structure_plan *p, const lk_model *m, int il, int 
                          L->n_head);
   if (g == 1)
     {
-      keep_best (lp->heads, L->n_head, L->n_head - count, scores);
+      if (!keep_best (lp->heads, L->n_head, L->n_head - count, scores))
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
       lp->n_head = lp->n_head_kv = L->n_head - count;
       memcpy (lp->kv_heads, lp->heads, (size_t) lp->n_head * sizeof *lp->heads);
       return LK_OK;
@@ -210,7 +214,8 @@ lk_structure_remove_heads (lk_structure_plan *p, const lk_model *m, int il, int 
           return lk_error_set (err, LK_ERR_UNSUPPORTED, "layer %d: groups of %d heads", il, g);
         for (int i = 0; i < g; i++)
           group[i] = k * g + i;
-        keep_best (group, g, kept, scores);
+        if (!keep_best (group, g, kept, scores))
+          return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
         memcpy (lp->heads + k * kept, group, (size_t) kept * sizeof *group);
       }
     lp->n_head = kept * L->n_head_kv;
@@ -230,7 +235,8 @@ lk_structure_remove_ffn (lk_structure_plan *p, const lk_model *m, int il, int co
   if (count < 0 || count >= L->n_ff)
     return lk_error_set (err, LK_ERR_INVALID, "layer %d: cannot remove %d of its %d FFN channels", il,
                          count, L->n_ff);
-  keep_best (lp->ff, L->n_ff, L->n_ff - count, scores);
+  if (!keep_best (lp->ff, L->n_ff, L->n_ff - count, scores))
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
   lp->n_ff = L->n_ff - count;
   return LK_OK;
 }
