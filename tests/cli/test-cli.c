@@ -397,6 +397,92 @@ test_compress_errors (void)
     }
 }
 
+/* calibrate, sensitivity, a size target and structured pruning, as a
+ * script would chain them. */
+static void
+test_calibrate_sensitivity_structure (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  const char *dir = lathe_test_tmpdir ();
+  g_autofree char *im = g_build_filename (dir, "cli.imatrix", NULL);
+  g_autofree char *table = g_build_filename (dir, "cli-sens.json", NULL);
+  g_autofree char *mixed = g_build_filename (dir, "cli-mixed.gguf", NULL);
+  g_autofree char *heads = g_build_filename (dir, "cli-heads.gguf", NULL);
+  g_autofree char *layers = g_build_filename (dir, "cli-layers.gguf", NULL);
+  g_autofree char *global = g_build_filename (dir, "cli-global.gguf", NULL);
+
+  if (text == NULL)
+    return;
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "calibrate", model, "-f", text, "-o", im, "--chunks", "8", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.err, "statistics of 36 matrices over 8 chunks"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o;
+    JsonArray *tensors;
+    run (&r, "LATHE_CLI", "sensitivity", "-q", model, "-f", text, "--types", "Q8_0,Q4_0", "--chunks",
+         "2", "-o", table, "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    o = parse_object (parser, r.out);
+    tensors = json_object_get_array_member (o, "tensors");
+    g_assert_cmpint (json_array_get_length (tensors), ==, 37);
+    g_assert_true (g_file_test (table, G_FILE_TEST_EXISTS));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o;
+    run (&r, "LATHE_CLI", "quantize", "-q", model, mixed, "Q4_0", "--target-size", "0.3",
+         "--sensitivity", table, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    run (&r, "LATHE_CLI", "inspect", "--json", mixed, NULL);
+    o = parse_object (parser, r.out);
+    g_assert_cmpint (json_object_get_int_member (o, "tensor_bytes"), <=, 300000);
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "quantize", "-q", model, mixed, "Q4_0", "--target-bpw", "4.5", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "--sensitivity"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "prune", "-q", model, heads, "--heads", "4", "--imatrix", im, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    run (&r, "LATHE_CLI", "inspect", heads, NULL);
+    g_assert_nonnull (strstr (r.out, "4 (4 KV)"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "prune", "-q", model, layers, "--remove-layers", "1", "--imatrix", im, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    run (&r, "LATHE_CLI", "generate", "-m", layers, "-p", "Once upon a time", "-n", "8", "--temp", "0", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_str_has_prefix (r.out, "Once upon a time"));
+    g_assert_cmpint (strlen (r.out), >, strlen ("Once upon a time"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "prune", model, global, "--sparsity", "0.3", "--global", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.err, "pruned:"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "prune", "-q", model, layers, "--remove-layers", "1", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "calibration"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -411,5 +497,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/errors", test_errors);
   g_test_add_func ("/lathe/cli/compress-and-eval", test_compress_and_eval);
   g_test_add_func ("/lathe/cli/compress-errors", test_compress_errors);
+  g_test_add_func ("/lathe/cli/calibrate-sensitivity-structure", test_calibrate_sensitivity_structure);
   return g_test_run ();
 }
