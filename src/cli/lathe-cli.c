@@ -29,6 +29,7 @@ static const Command commands[] = {
   { "sensitivity", lathe_cli_sensitivity, N_("Measure how much each tensor loses in each type") },
   { "calibrate", lathe_cli_calibrate, N_("Collect activation statistics for weighted quantization") },
   { "bench", lathe_cli_bench, N_("Measure prompt and generation speed") },
+  { "logit-lens", lathe_cli_logit_lens, N_("Per layer, how close an early exit comes to the full model") },
   { "eval", lathe_cli_eval, N_("Measure perplexity and the distance to a reference model") },
 };
 

@@ -20,6 +20,7 @@ int lathe_cli_apply (int argc, char **argv);
 int lathe_cli_prune (int argc, char **argv);
 int lathe_cli_calibrate (int argc, char **argv);
 int lathe_cli_sensitivity (int argc, char **argv);
+int lathe_cli_logit_lens (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */

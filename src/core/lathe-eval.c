@@ -246,3 +246,59 @@ lathe_eval_result_to_json (const lk_eval_result *r)
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
+
+gboolean
+lathe_logit_lens (LatheModel *model, const char *text_path, const LatheEvalOptions *o,
+                  lk_lens_result *out, GCancellable *cancellable, GError **error)
+{
+  atomic_int cancel = 0;
+  gulong handler = 0;
+  lk_tokens toks = { 0 };
+  lk_ctx *ctx = NULL;
+  Progress pr = { o, "lens" };
+  lk_error err = { 0 };
+  gboolean ok = FALSE;
+
+  if (cancellable != NULL)
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (cancel_cb), &cancel, NULL);
+  if (read_tokens (model, text_path, &toks, error)
+      && (ctx = new_context (model, eval_ctx (o, model, NULL), o->n_threads, &cancel, error)) != NULL)
+    ok = engine_ok (lk_logit_lens (ctx, &toks, lk_ctx_n_ctx (ctx), o->max_chunks, progress_cb, &pr, out,
+                                   &err),
+                    &err, text_path, error);
+  if (handler != 0)
+    g_cancellable_disconnect (cancellable, handler);
+  lk_ctx_free (ctx);
+  lk_tokens_clear (&toks);
+  return ok;
+}
+
+JsonNode *
+lathe_lens_result_to_json (const lk_lens_result *r)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "tokens");
+  json_builder_add_int_value (b, (gint64) r->tokens);
+  json_builder_set_member_name (b, "ctx");
+  json_builder_add_int_value (b, r->n_ctx);
+  json_builder_set_member_name (b, "chunks");
+  json_builder_add_int_value (b, r->n_chunks);
+  json_builder_set_member_name (b, "layers");
+  json_builder_begin_array (b);
+  for (int il = 0; il < r->n_layer; il++)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "layer");
+      json_builder_add_int_value (b, il);
+      json_builder_set_member_name (b, "kl_mean");
+      json_builder_add_double_value (b, r->kl_mean[il]);
+      json_builder_set_member_name (b, "top1_agreement");
+      json_builder_add_double_value (b, r->top1_agreement[il]);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}

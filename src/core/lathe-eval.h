@@ -9,6 +9,7 @@
 
 #include "lathe-model.h"
 #include "lk-eval.h"
+#include "lk-lens.h"
 
 G_BEGIN_DECLS
 
@@ -33,6 +34,13 @@ gboolean lathe_eval_is_reference_file (const char *path);
 gboolean lathe_eval_run (LatheModel *model, const char *text_path, const char *ref_path,
                          const LatheEvalOptions *o, lk_eval_result *out,
                          GCancellable *cancellable, GError **error);
+
+/* The logit lens of model on the text (options: n_ctx, max_chunks,
+ * n_threads, progress). Free out with lk_lens_result_clear. */
+gboolean lathe_logit_lens (LatheModel *model, const char *text_path, const LatheEvalOptions *o,
+                           lk_lens_result *out, GCancellable *cancellable, GError **error);
+/* {"tokens", "ctx", "chunks", "layers": [{"layer", "kl_mean", "top1_agreement"}, …]} */
+JsonNode *lathe_lens_result_to_json (const lk_lens_result *r);
 
 /* The object `lathe-cli eval --json` prints. */
 JsonNode *lathe_eval_result_to_json (const lk_eval_result *r);

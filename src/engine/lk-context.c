@@ -50,6 +50,12 @@ struct lk_ctx
   float *logits;     /* [logits_rows][n_vocab] */
   int logits_rows;   /* capacity */
   int n_logits;      /* rows valid after the last decode */
+
+  /* Conditional computation (lk_ctx_set_conditional). */
+  bool *skip;           /* [n_layer] or NULL */
+  float exit_threshold; /* >= 1: never exit */
+  int exit_min_layer;
+  lk_cond_stats stats;
 };
 
 void
@@ -84,6 +90,8 @@ lk_ctx_free (lk_ctx *ctx)
         free (ctx->kv[il].v);
       }
   free (ctx->kv);
+  free (ctx->skip);
+  free (ctx->stats.exit_hist);
   free (ctx->x);
   free (ctx->xb);
   free (ctx->q);
@@ -219,6 +227,7 @@ lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk
   ctx->model = model;
   ctx->hp = lk_model_hparams (model);
   ctx->profile = getenv ("LATHE_PROFILE") != NULL;
+  ctx->exit_threshold = 1.0f;
   ctx->n_ctx = params->n_ctx > 0 ? params->n_ctx : ctx->hp->n_ctx_train;
   if (ctx->n_ctx <= 0)
     ctx->n_ctx = 2048;
@@ -602,9 +611,172 @@ output_head (lk_ctx *ctx, int first, int nt, int row)
 }
 
 lk_status
+lk_ctx_project (lk_ctx *ctx, const float *x, int nt, float *out, lk_error *err)
+{
+  const int e = ctx->hp->n_embd;
+  float *tmp = malloc ((size_t) nt * (size_t) e * sizeof *tmp);
+
+  if (tmp == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  for (int t = 0; t < nt; t++)
+    ctx->kern->rmsnorm (tmp + (size_t) t * e, x + (size_t) t * e, lk_model_output_norm (ctx->model)->data,
+                        e, ctx->hp->norm_eps);
+  matmul (ctx, lk_model_output (ctx->model), tmp, e, nt, out, ctx->hp->n_vocab);
+  free (tmp);
+  return LK_OK;
+}
+
+/* Conditional computation ----------------------------------------------- */
+
+void
+lk_cond_params_init (lk_cond_params *p)
+{
+  memset (p, 0, sizeof *p);
+  p->exit_threshold = 1.0f;
+}
+
+lk_status
+lk_ctx_set_conditional (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
+{
+  const int n = ctx->hp->n_layer;
+  bool *skip = NULL;
+  uint64_t *hist = calloc ((size_t) n + 1, sizeof *hist);
+  int run = 0;
+
+  if (hist == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  if (p->skip != NULL)
+    {
+      if ((skip = malloc ((size_t) n * sizeof *skip)) == NULL)
+        {
+          free (hist);
+          return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+        }
+      memcpy (skip, p->skip, (size_t) n * sizeof *skip);
+      for (int il = 0; il < n; il++)
+        run += !skip[il];
+      if (run == 0)
+        {
+          free (skip);
+          free (hist);
+          return lk_error_set (err, LK_ERR_INVALID, "every layer would be skipped: run at least one");
+        }
+    }
+  if (!(p->exit_threshold > 0.0f) || p->exit_min_layer < 0 || p->exit_min_layer >= n)
+    {
+      free (skip);
+      free (hist);
+      return lk_error_set (err, LK_ERR_INVALID,
+                           "early exit: threshold %g (expected 0 < t, 1 or more: never) from layer %d "
+                           "(expected 0..%d)", (double) p->exit_threshold, p->exit_min_layer, n - 1);
+    }
+  free (ctx->skip);
+  free (ctx->stats.exit_hist);
+  ctx->skip = skip;
+  ctx->exit_threshold = p->exit_threshold;
+  ctx->exit_min_layer = p->exit_min_layer;
+  memset (&ctx->stats, 0, sizeof ctx->stats);
+  ctx->stats.exit_hist = hist;
+  ctx->stats.n_layer = n;
+  return LK_OK;
+}
+
+const lk_cond_stats *
+lk_ctx_cond_stats (const lk_ctx *ctx)
+{
+  return &ctx->stats;
+}
+
+void
+lk_ctx_reset_cond_stats (lk_ctx *ctx)
+{
+  ctx->stats.tokens = ctx->stats.layers_run = ctx->stats.exits = 0;
+  if (ctx->stats.exit_hist != NULL)
+    memset (ctx->stats.exit_hist, 0, ((size_t) ctx->hp->n_layer + 1) * sizeof *ctx->stats.exit_hist);
+}
+
+/* The layers after an early exit still need keys and values for the tokens
+ * that come next: they are computed from the exit state (state propagation,
+ * as CALM does), two small products per layer instead of the whole layer. */
+static void
+propagate_kv (lk_ctx *ctx, int il, int pos, int nt)
+{
+  const lk_layer *L = lk_model_layer (ctx->model, il);
+  const int e = ctx->hp->n_embd, kvd = L->n_head_kv * ctx->hp->head_dim;
+  const lk_tensor *ws[2] = { L->wk, L->wv };
+  float *ys[2] = { ctx->k, ctx->v };
+  const int64_t strides[2] = { kvd, kvd };
+
+  rmsnorm_rows (ctx, ctx->xb, ctx->x, L->attn_norm, nt);
+  matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
+  add_bias (ctx->k, L->bk, nt, kvd);
+  add_bias (ctx->v, L->bv, nt, kvd);
+  apply_rope (ctx, ctx->k, nt, L->n_head_kv);
+  store_kv (ctx, il, pos, nt);
+}
+
+/* After layer il of a one-token step: the head's top probability passes the
+ * threshold (the logits are then in logits row `row`). */
+static bool
+exit_here (lk_ctx *ctx, int il, int row)
+{
+  const int n_vocab = ctx->hp->n_vocab;
+  const float *l;
+  float max = -INFINITY;
+  double sum = 0.0;
+
+  if (ctx->exit_threshold >= 1.0f || il < ctx->exit_min_layer || il >= ctx->hp->n_layer - 1)
+    return false;
+  output_head (ctx, 0, 1, row);
+  l = ctx->logits + (size_t) row * (size_t) n_vocab;
+  for (int v = 0; v < n_vocab; v++)
+    max = l[v] > max ? l[v] : max;
+  for (int v = 0; v < n_vocab; v++)
+    sum += exp ((double) l[v] - max);
+  return 1.0 / sum >= ctx->exit_threshold;
+}
+
+/* The layers of one step, with skips and, for single tokens, early exit.
+ * Returns the layer the step exited after, or -1 when it ran to the end. */
+static int
+run_layers (lk_ctx *ctx, int pos, int nt, int row, lk_status *s, lk_error *err)
+{
+  const int n = ctx->hp->n_layer;
+
+  for (int il = 0; il < n; il++)
+    {
+      if (ctx->cancel != NULL && atomic_load (ctx->cancel))
+        {
+          *s = lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
+          return -1;
+        }
+      if (ctx->skip != NULL && ctx->skip[il])
+        continue;
+      layer_forward (ctx, il, pos, nt);
+      ctx->stats.layers_run += (uint64_t) nt;
+      if (ctx->layer_observer != NULL)
+        ctx->layer_observer (ctx->observer_user, il, ctx->x, nt, ctx->hp->n_embd);
+      if (nt == 1 && exit_here (ctx, il, row))
+        {
+          for (int later = il + 1; later < n; later++)
+            if (ctx->skip == NULL || !ctx->skip[later])
+              propagate_kv (ctx, later, pos, nt);
+          ctx->stats.exits++;
+          if (ctx->stats.exit_hist != NULL)
+            ctx->stats.exit_hist[il]++;
+          return il;
+        }
+    }
+  if (ctx->stats.exit_hist != NULL)
+    ctx->stats.exit_hist[n] += (uint64_t) nt;
+  return -1;
+}
+
+lk_status
 lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits, lk_error *err)
 {
   lk_status s;
+  int exited;
 
   if (n <= 0)
     return lk_error_set (err, LK_ERR_INVALID, "nothing to decode");
@@ -625,18 +797,17 @@ lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits, lk_er
       rope_tables (ctx, pos, nt);
       if (ctx->layer_observer != NULL)
         ctx->layer_observer (ctx->observer_user, -1, ctx->x, nt, ctx->hp->n_embd);
-      for (int il = 0; il < ctx->hp->n_layer; il++)
-        {
-          if (ctx->cancel != NULL && atomic_load (ctx->cancel))
-            return lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
-          layer_forward (ctx, il, pos, nt);
-          if (ctx->layer_observer != NULL)
-            ctx->layer_observer (ctx->observer_user, il, ctx->x, nt, ctx->hp->n_embd);
-        }
+      s = LK_OK;
+      exited = run_layers (ctx, pos, nt, all_logits ? done : 0, &s, err);
+      if (s != LK_OK)
+        return s;
+      ctx->stats.tokens += (uint64_t) nt;
       ctx->n_past += nt;
       {
         double t = ctx->profile ? prof_now () : 0.0;
-        if (all_logits)
+        if (exited >= 0)
+          ; /* the exit check left this token's logits in place */
+        else if (all_logits)
           output_head (ctx, 0, nt, done);
         else if (done + nt == n)
           output_head (ctx, nt - 1, nt, 0);

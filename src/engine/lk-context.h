@@ -49,6 +49,37 @@ typedef void (*lk_matmul_observer) (void *user, const lk_tensor *w, const float 
 typedef void (*lk_layer_observer) (void *user, int il, const float *x, int nt, int n_embd);
 void lk_ctx_set_observers (lk_ctx *ctx, lk_matmul_observer mm, lk_layer_observer layer, void *user);
 
+/* The output head (final norm, then the output matrix) applied to nt
+ * hidden-state rows x: n_vocab logits per row into out. May be called from
+ * a layer observer, between layers. */
+lk_status lk_ctx_project (lk_ctx *ctx, const float *x, int nt, float *out, lk_error *err);
+
+/* Conditional computation: layers skipped at every step, and early exit of
+ * single-token steps once the output head, applied after a layer, gives the
+ * top token at least exit_threshold probability. Layers after an exit get
+ * their keys and values from the exit state (state propagation); prompt
+ * steps (several tokens) run every layer that is not skipped. */
+typedef struct
+{
+  const bool *skip;     /* n_layer flags, or NULL */
+  float exit_threshold; /* 1 (default) or more: never exit */
+  int exit_min_layer;   /* first layer after which exit is tried */
+} lk_cond_params;
+
+typedef struct
+{
+  uint64_t tokens;      /* tokens decoded since set or reset */
+  uint64_t layers_run;  /* layers executed, summed over those tokens */
+  uint64_t exits;       /* steps that exited early */
+  uint64_t *exit_hist;  /* [n_layer + 1]: steps that ended after layer i (n_layer: ran to the end) */
+  int n_layer;
+} lk_cond_stats;
+
+void lk_cond_params_init (lk_cond_params *p);
+lk_status lk_ctx_set_conditional (lk_ctx *ctx, const lk_cond_params *p, lk_error *err);
+const lk_cond_stats *lk_ctx_cond_stats (const lk_ctx *ctx);
+void lk_ctx_reset_cond_stats (lk_ctx *ctx);
+
 /* Runs n tokens at positions n_past .. n_past + n - 1 and appends them to the
  * cache. Logits are kept for every token when all_logits, else for the last. */
 lk_status lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits,
