@@ -17,6 +17,9 @@ int
 lathe_cli_bench (int argc, char **argv)
 {
   g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
+  g_autofree char *skip = NULL;
+  double exit_threshold = 1.0;
+  int exit_min = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
   gboolean json = FALSE, no_bandwidth = FALSE, list = FALSE;
   const GOptionEntry entries[] = {
@@ -37,6 +40,10 @@ lathe_cli_bench (int argc, char **argv)
       N_("MODE") },
     { "no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &no_bandwidth,
       N_("Skip measuring the memory bandwidth"), NULL },
+    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip, N_("Skip these layers (e.g. 3,5-7)"), N_("LIST") },
+    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
+      N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
+    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "list-kernels", 0, 0, G_OPTION_ARG_NONE, &list,
       N_("List the kernel versions this CPU runs, best last, and exit"), NULL },
@@ -69,6 +76,9 @@ lathe_cli_bench (int argc, char **argv)
   bp.reps = reps;
   bp.n_threads = threads;
   bp.kernel = kernel;
+  bp.skip_layers = skip;
+  bp.exit_threshold = (float) exit_threshold;
+  bp.exit_min_layer = exit_min;
   bp.bandwidth = !no_bandwidth;
   if (kernel != NULL && lk_kernels_find (kernel) == NULL)
     {

@@ -24,6 +24,7 @@ print_text (const char *model_path, const char *ref, const lk_eval_result *r)
   printf (_("scored         %llu tokens (%d chunks of %d, second halves)\n"),
           (unsigned long long) r->tokens, r->n_chunks, r->n_ctx);
   printf (_("perplexity     %.4f\n"), r->perplexity);
+  printf (_("layers run     %.2f of %d per token\n"), r->layers_mean, r->n_layer);
   if (!r->has_ref)
     return;
   printf (_("reference      %s (perplexity %.4f)\n"), ref ? ref : _("the model itself"),
@@ -37,7 +38,9 @@ print_text (const char *model_path, const char *ref, const lk_eval_result *r)
 int
 lathe_cli_eval (int argc, char **argv)
 {
-  g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL;
+  g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL, *skip = NULL;
+  double exit_threshold = 1.0;
+  int exit_min = 0;
   int n_ctx = 0, chunks = 0, threads = 0;
   gboolean json = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -50,6 +53,10 @@ lathe_cli_eval (int argc, char **argv)
     { "ctx", 'c', 0, G_OPTION_ARG_INT, &n_ctx, N_("Tokens per chunk (default 256)"), "N" },
     { "chunks", 0, 0, G_OPTION_ARG_INT, &chunks, N_("Evaluate at most N chunks (0: all)"), "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
+    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip, N_("Skip these layers (e.g. 3,5-7)"), N_("LIST") },
+    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
+      N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
+    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress"), NULL },
     { NULL }
@@ -82,6 +89,9 @@ lathe_cli_eval (int argc, char **argv)
   o.max_chunks = chunks;
   o.n_threads = threads;
   o.save_ref = save_ref;
+  o.skip_layers = skip;
+  o.exit_threshold = (float) exit_threshold;
+  o.exit_min_layer = exit_min;
   if (!quiet)
     o.progress = progress_cb;
   if (!lathe_eval_run (model, text, ref, &o, &r, NULL, &error))

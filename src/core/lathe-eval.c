@@ -17,6 +17,37 @@ void
 lathe_eval_options_init (LatheEvalOptions *o)
 {
   memset (o, 0, sizeof *o);
+  o->exit_threshold = 1.0f;
+}
+
+gboolean
+lathe_apply_conditional (lk_ctx *ctx, const char *skip_layers, float exit_threshold,
+                         int exit_min_layer, GError **error)
+{
+  const int n = lk_model_hparams (lk_ctx_model (ctx))->n_layer;
+  g_autofree bool *skip = NULL;
+  lk_cond_params cp;
+  lk_error err = { 0 };
+
+  lk_cond_params_init (&cp);
+  cp.exit_threshold = exit_threshold;
+  cp.exit_min_layer = exit_min_layer;
+  if (skip_layers != NULL)
+    {
+      skip = g_new0 (bool, n);
+      if (lk_cond_parse_layers (skip_layers, n, skip, &err) != LK_OK)
+        {
+          lathe_error_from_engine (error, &err);
+          return FALSE;
+        }
+      cp.skip = skip;
+    }
+  if (lk_ctx_set_conditional (ctx, &cp, &err) != LK_OK)
+    {
+      lathe_error_from_engine (error, &err);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean
@@ -193,12 +224,20 @@ lathe_eval_run (LatheModel *model, const char *text_path, const char *ref_path,
       || (ctx = new_context (model, eval_ctx (o, model, ref_model), o->n_threads, &cancel, error)) == NULL
       || !make_reference (model, ctx, text_path, ref_path, &toks, ref_model, o, &cancel, &ref_ctx, &ref, error))
     goto out;
+  /* After the reference, which may be this model's own full computation. */
+  if (!lathe_apply_conditional (ctx, o->skip_layers, o->exit_threshold, o->exit_min_layer, error))
+    goto out;
   lk_eval_params_init (&ep);
   ep.n_ctx = lk_ctx_n_ctx (ctx);
   ep.max_chunks = o->max_chunks;
   ep.progress = progress_cb;
   ep.user = &pr;
   ok = engine_ok (lk_eval_run (ctx, &toks, &ep, ref, out, &err), &err, text_path, error);
+  if (ok)
+    {
+      out->layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
+      out->n_layer = lk_model_hparams (lathe_model_get_engine (model))->n_layer;
+    }
 out:
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
@@ -225,6 +264,10 @@ lathe_eval_result_to_json (const lk_eval_result *r)
   json_builder_add_double_value (b, r->perplexity);
   json_builder_set_member_name (b, "nll_mean");
   json_builder_add_double_value (b, r->nll_mean);
+  json_builder_set_member_name (b, "n_layer");
+  json_builder_add_int_value (b, r->n_layer);
+  json_builder_set_member_name (b, "layers_mean");
+  json_builder_add_double_value (b, r->layers_mean);
   if (r->has_ref)
     {
       const struct

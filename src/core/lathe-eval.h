@@ -22,9 +22,16 @@ typedef struct
                          * reference, the model's own) */
   void (*progress) (gpointer user, const char *stage, int done, int total);
   gpointer user;
+  /* Conditional computation of the evaluated model (not of the reference). */
+  const char *skip_layers; /* "3,5-7" or NULL */
+  float exit_threshold;    /* 1: never exit early */
+  int exit_min_layer;
 } LatheEvalOptions;
 
 void lathe_eval_options_init (LatheEvalOptions *o);
+/* Sets layer skip ("3,5-7" or NULL) and early exit on a context. */
+gboolean lathe_apply_conditional (lk_ctx *ctx, const char *skip_layers, float exit_threshold,
+                                  int exit_min_layer, GError **error);
 
 /* True when path is a file of reference log-probabilities. */
 gboolean lathe_eval_is_reference_file (const char *path);

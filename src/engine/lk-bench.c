@@ -22,6 +22,7 @@ lk_bench_params_init (lk_bench_params *p)
   p->reps = 5;
   p->kv_type = LK_TYPE_F16;
   p->bandwidth = true;
+  p->exit_threshold = 1.0f;
   p->load_mode = LK_LOAD_READ;
 }
 
@@ -156,6 +157,30 @@ run_decode (lk_ctx *ctx, int32_t first, int n, int n_vocab, double *ms, lk_error
   return LK_OK;
 }
 
+static lk_status
+set_conditional (lk_ctx *ctx, const lk_model *m, const lk_bench_params *p, lk_error *err)
+{
+  const int n = lk_model_hparams (m)->n_layer;
+  bool *skip = NULL;
+  lk_cond_params cond;
+  lk_status s = LK_OK;
+
+  lk_cond_params_init (&cond);
+  cond.exit_threshold = p->exit_threshold;
+  cond.exit_min_layer = p->exit_min_layer;
+  if (p->skip_layers != NULL)
+    {
+      if ((skip = malloc ((size_t) n * sizeof *skip)) == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      s = lk_cond_parse_layers (p->skip_layers, n, skip, err);
+      cond.skip = skip;
+    }
+  if (s == LK_OK)
+    s = lk_ctx_set_conditional (ctx, &cond, err);
+  free (skip);
+  return s;
+}
+
 lk_status
 lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench_params *p,
               lk_bench_result *r, lk_error *err)
@@ -184,9 +209,10 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   cp.n_threads = p->n_threads;
   cp.kernel = p->kernel;
   cp.kv_type = p->kv_type;
-  if ((s = lk_ctx_new (m, &cp, &ctx, err)) != LK_OK)
+  if ((s = lk_ctx_new (m, &cp, &ctx, err)) != LK_OK || (s = set_conditional (ctx, m, p, err)) != LK_OK)
     goto out;
 
+  r->n_layer = lk_model_hparams (m)->n_layer;
   snprintf (r->model, sizeof r->model, "%s", model_path);
   r->model_bytes = lk_model_file_size (m);
   r->n_params = lk_model_n_params (m);
@@ -240,12 +266,14 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
       if ((s = run_decode (ctx, toks[0], p->n_gen < 8 ? p->n_gen : 8,
                            lk_model_hparams (m)->n_vocab, &ms, err)) != LK_OK)
         goto out;
+      lk_ctx_reset_cond_stats (ctx);
       for (int i = 0; i < reps && s == LK_OK; i++)
         {
           s = run_decode (ctx, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
           times[i] = p->n_gen * 1e3 / ms;
         }
       r->decode_tps = stats_of (times, reps);
+      r->layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
     }
   if (s != LK_OK)
     goto out;
@@ -298,13 +326,13 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
            "  \"ttft_ms\": %.3f,\n  \"load_ms\": %.3f,\n  \"repack_ms\": %.3f,\n"
            "  \"peak_rss_bytes\": %llu,\n"
            "  \"bandwidth_gbs\": %.3f,\n  \"bytes_per_token\": %llu,\n"
-           "  \"bandwidth_ratio\": %.4f\n}\n",
+           "  \"bandwidth_ratio\": %.4f,\n  \"n_layer\": %d,\n  \"layers_mean\": %.3f\n}\n",
            r->type, (unsigned long long) r->model_bytes, (unsigned long long) r->n_params,
            r->threads, r->kernel, r->kv_type, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
            r->prefill_tps.sd, r->decode_tps.mean, r->decode_tps.sd, r->ttft_ms, r->load_ms,
            r->repack_ms,
            (unsigned long long) r->peak_rss_bytes, r->bandwidth_gbs,
-           (unsigned long long) r->bytes_per_token, r->bandwidth_ratio);
+           (unsigned long long) r->bytes_per_token, r->bandwidth_ratio, r->n_layer, r->layers_mean);
 }
 
 void
@@ -318,8 +346,8 @@ lk_bench_print_text (const lk_bench_result *r, FILE *fp)
     fprintf (fp, "pp%-4d     %10.1f ± %.1f tok/s   (time to first token %.1f ms)\n", r->n_prompt,
              r->prefill_tps.mean, r->prefill_tps.sd, r->ttft_ms);
   if (r->n_gen > 0)
-    fprintf (fp, "tg%-4d     %10.1f ± %.1f tok/s\n", r->n_gen, r->decode_tps.mean,
-             r->decode_tps.sd);
+    fprintf (fp, "tg%-4d     %10.1f ± %.1f tok/s, %.2f of %d layers per token\n", r->n_gen,
+             r->decode_tps.mean, r->decode_tps.sd, r->layers_mean, r->n_layer);
   fprintf (fp, "load       %.1f ms (of which %.1f ms laying out weights), peak RSS %.1f MB\n",
            r->load_ms, r->repack_ms, r->peak_rss_bytes / 1e6);
   if (r->bandwidth_gbs > 0)

@@ -21,6 +21,9 @@ typedef struct
   lk_type kv_type;
   bool bandwidth;     /* measure the memory read bandwidth too */
   lk_load_mode load_mode;
+  const char *skip_layers; /* conditional computation: "3,5-7" or NULL */
+  float exit_threshold;    /* early exit (1: never) */
+  int exit_min_layer;
 } lk_bench_params;
 
 typedef struct
@@ -46,6 +49,8 @@ typedef struct
   double bandwidth_gbs;      /* 0 when not measured */
   uint64_t bytes_per_token;  /* weights and KV cache read per generated token */
   double bandwidth_ratio;    /* decode speed / (bandwidth / bytes per token) */
+  double layers_mean;        /* layers run per generated token */
+  int n_layer;
 } lk_bench_result;
 
 void lk_bench_params_init (lk_bench_params *p);

@@ -681,6 +681,54 @@ lk_ctx_set_conditional (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
   return LK_OK;
 }
 
+lk_status
+lk_cond_parse_layers (const char *list, int n_layer, bool *out, lk_error *err)
+{
+  const char *p = list;
+
+  memset (out, 0, (size_t) n_layer * sizeof *out);
+  while (*p != '\0')
+    {
+      char *end;
+      long a = strtol (p, &end, 10), b = a;
+      if (end == p)
+        return lk_error_set (err, LK_ERR_INVALID, "layer list '%s': expected numbers such as 3,5-7", list);
+      if (*end == '-')
+        {
+          const char *q = end + 1;
+          b = strtol (q, &end, 10);
+          if (end == q)
+            return lk_error_set (err, LK_ERR_INVALID, "layer list '%s': expected numbers such as 3,5-7",
+                                 list);
+        }
+      if (a < 0 || b < a || b >= n_layer)
+        return lk_error_set (err, LK_ERR_INVALID, "layer list '%s': %ld-%ld is not within 0..%d", list,
+                             a, b, n_layer - 1);
+      for (long l = a; l <= b; l++)
+        out[l] = true;
+      if (*end == ',')
+        end++;
+      else if (*end != '\0')
+        return lk_error_set (err, LK_ERR_INVALID, "layer list '%s': unexpected '%c'", list, *end);
+      p = end;
+    }
+  return LK_OK;
+}
+
+bool
+lk_ctx_exit_enabled (const lk_ctx *ctx)
+{
+  return ctx->exit_threshold < 1.0f;
+}
+
+double
+lk_cond_layers_mean (const lk_cond_stats *s)
+{
+  if (s->steps > 0)
+    return (double) s->step_layers / (double) s->steps;
+  return s->tokens > 0 ? (double) s->layers_run / (double) s->tokens : 0.0;
+}
+
 const lk_cond_stats *
 lk_ctx_cond_stats (const lk_ctx *ctx)
 {
@@ -691,6 +739,7 @@ void
 lk_ctx_reset_cond_stats (lk_ctx *ctx)
 {
   ctx->stats.tokens = ctx->stats.layers_run = ctx->stats.exits = 0;
+  ctx->stats.steps = ctx->stats.step_layers = 0;
   if (ctx->stats.exit_hist != NULL)
     memset (ctx->stats.exit_hist, 0, ((size_t) ctx->hp->n_layer + 1) * sizeof *ctx->stats.exit_hist);
 }
@@ -754,6 +803,7 @@ run_layers (lk_ctx *ctx, int pos, int nt, int row, lk_status *s, lk_error *err)
         continue;
       layer_forward (ctx, il, pos, nt);
       ctx->stats.layers_run += (uint64_t) nt;
+      ctx->stats.step_layers += nt == 1;
       if (ctx->layer_observer != NULL)
         ctx->layer_observer (ctx->observer_user, il, ctx->x, nt, ctx->hp->n_embd);
       if (nt == 1 && exit_here (ctx, il, row))
@@ -802,6 +852,7 @@ lk_ctx_decode (lk_ctx *ctx, const int32_t *tokens, int n, bool all_logits, lk_er
       if (s != LK_OK)
         return s;
       ctx->stats.tokens += (uint64_t) nt;
+      ctx->stats.steps += nt == 1;
       ctx->n_past += nt;
       {
         double t = ctx->profile ? prof_now () : 0.0;

@@ -70,12 +70,21 @@ typedef struct
 {
   uint64_t tokens;      /* tokens decoded since set or reset */
   uint64_t layers_run;  /* layers executed, summed over those tokens */
+  uint64_t steps;       /* of those, single-token steps (generation) */
+  uint64_t step_layers; /* layers executed in them */
   uint64_t exits;       /* steps that exited early */
   uint64_t *exit_hist;  /* [n_layer + 1]: steps that ended after layer i (n_layer: ran to the end) */
   int n_layer;
 } lk_cond_stats;
 
 void lk_cond_params_init (lk_cond_params *p);
+/* "3,5-7" to flags for n_layer layers. */
+lk_status lk_cond_parse_layers (const char *list, int n_layer, bool *out, lk_error *err);
+/* True when single-token steps may exit early (a threshold below 1). */
+bool lk_ctx_exit_enabled (const lk_ctx *ctx);
+/* Layers executed per generated token (single-token steps; per token of
+ * any step when there were none). */
+double lk_cond_layers_mean (const lk_cond_stats *s);
 lk_status lk_ctx_set_conditional (lk_ctx *ctx, const lk_cond_params *p, lk_error *err);
 const lk_cond_stats *lk_ctx_cond_stats (const lk_ctx *ctx);
 void lk_ctx_reset_cond_stats (lk_ctx *ctx);

@@ -186,6 +186,28 @@ scored_logprobs (const lk_ctx *ctx, int n_ctx, int n_vocab, float *out)
                     out + (size_t) i * (size_t) n_vocab);
 }
 
+/* With early exit the scored positions are decoded one token at a time, as
+ * generation does (exits happen only in single-token steps): the context
+ * before them in one step, then each, its log-probabilities into out. */
+static lk_status
+decode_chunk_stepwise (lk_ctx *ctx, const int32_t *tokens, int n_ctx, int n_vocab, float *out,
+                       lk_error *err)
+{
+  const int first = first_scored (n_ctx);
+  lk_status s;
+
+  lk_ctx_truncate (ctx, 0);
+  if ((s = lk_ctx_decode (ctx, tokens, first, false, err)) != LK_OK)
+    return s;
+  for (int i = 0; i < n_scored (n_ctx); i++)
+    {
+      if ((s = lk_ctx_decode (ctx, tokens + first + i, 1, false, err)) != LK_OK)
+        return s;
+      lk_log_softmax (lk_ctx_logits (ctx, -1), n_vocab, out + (size_t) i * (size_t) n_vocab);
+    }
+  return LK_OK;
+}
+
 static int
 ctx_n_vocab (const lk_ctx *ctx)
 {
@@ -548,7 +570,7 @@ lk_eval_run (lk_ctx *ctx, const lk_tokens *toks, const lk_eval_params *p, const 
   else if ((s = lk_eval_plan (ctx, p, toks->n, &n_ctx, &n_chunks, err)) != LK_OK)
     return s;
   chunk = malloc ((size_t) n_ctx * sizeof *chunk);
-  lp = malloc ((size_t) n_vocab * sizeof *lp);
+  lp = malloc ((size_t) n_scored (n_ctx) * (size_t) n_vocab * sizeof *lp);
   t.kl = ref != NULL ? malloc ((size_t) n_chunks * (size_t) n_scored (n_ctx) * sizeof *t.kl) : NULL;
   if (chunk == NULL || lp == NULL || (ref != NULL && t.kl == NULL))
     {
@@ -559,17 +581,18 @@ lk_eval_run (lk_ctx *ctx, const lk_tokens *toks, const lk_eval_params *p, const 
     {
       const float *ref_lp = NULL;
       chunk_tokens (v, toks, n_ctx, c, chunk);
-      if ((s = decode_chunk (ctx, chunk, n_ctx, err)) != LK_OK)
+      if (lk_ctx_exit_enabled (ctx))
+        s = decode_chunk_stepwise (ctx, chunk, n_ctx, n_vocab, lp, err);
+      else if ((s = decode_chunk (ctx, chunk, n_ctx, err)) == LK_OK)
+        scored_logprobs (ctx, n_ctx, n_vocab, lp);
+      if (s != LK_OK)
         goto out;
       if (ref != NULL && (ref_lp = ref_chunk (ref, c, &s, err)) == NULL)
         goto out;
       for (int i = 0; i < n_scored (n_ctx); i++)
-        {
-          const int pos = first_scored (n_ctx) + i;
-          lk_log_softmax (lk_ctx_logits (ctx, pos), n_vocab, lp);
-          score_position (&t, lp, ref_lp != NULL ? ref_lp + (size_t) i * (size_t) n_vocab : NULL,
-                          n_vocab, chunk[pos + 1]);
-        }
+        score_position (&t, lp + (size_t) i * (size_t) n_vocab,
+                        ref_lp != NULL ? ref_lp + (size_t) i * (size_t) n_vocab : NULL, n_vocab,
+                        chunk[first_scored (n_ctx) + i + 1]);
       if (p->progress != NULL)
         p->progress (p->user, c, n_chunks);
     }

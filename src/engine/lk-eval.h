@@ -45,6 +45,8 @@ typedef struct
   double kl_mean, kl_median, kl_p99, kl_max;
   double top1_agreement; /* 0..1 */
   double rms_dp;         /* RMS of p(true token) - p_ref(true token) */
+  double layers_mean;    /* layers run per token (conditional computation); set by callers */
+  int n_layer;
 } lk_eval_result;
 
 void lk_eval_params_init (lk_eval_params *p);

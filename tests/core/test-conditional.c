@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/* Conditional computation on stories260K: a threshold of 1 changes nothing,
+ * a skipped layer is the same model as one with that layer removed, early
+ * exit cuts the layers run and does so more as the threshold falls, and the
+ * logit lens agrees with evaluating the model without its last layer. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "lathe-error.h"
+#include "lathe-eval.h"
+#include "lathe-model.h"
+#include "lathe-test.h"
+#include "lk-structure.h"
+
+#define N_STEPS 48
+
+static LatheModel *
+load (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  LatheModel *m = lathe_model_load (path, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  return m;
+}
+
+/* Greedy steps from BOS; the logits of every step into out. */
+static void
+run_steps (lk_ctx *ctx, float *out, int n_vocab)
+{
+  int32_t tok = 1;
+  lk_error err = { 0 };
+
+  lk_ctx_truncate (ctx, 0);
+  for (int i = 0; i < N_STEPS; i++)
+    {
+      const float *l;
+      int best = 0;
+      g_assert_cmpint (lk_ctx_decode (ctx, &tok, 1, false, &err), ==, LK_OK);
+      l = lk_ctx_logits (ctx, -1);
+      memcpy (out + (gsize) i * n_vocab, l, (gsize) n_vocab * sizeof *l);
+      for (int v = 1; v < n_vocab; v++)
+        best = l[v] > l[best] ? v : best;
+      tok = best;
+    }
+}
+
+static lk_ctx *
+new_ctx (LatheModel *m)
+{
+  lk_ctx_params cp;
+  lk_ctx *ctx = NULL;
+  lk_error err = { 0 };
+
+  lk_ctx_params_init (&cp);
+  cp.n_ctx = 128;
+  g_assert_cmpint (lk_ctx_new (lathe_model_get_engine (m), &cp, &ctx, &err), ==, LK_OK);
+  return ctx;
+}
+
+static float
+max_diff (const float *a, const float *b, gsize n)
+{
+  float d = 0.0f;
+
+  for (gsize i = 0; i < n; i++)
+    d = MAX (d, fabsf (a[i] - b[i]));
+  return d;
+}
+
+static void
+test_threshold_one_is_the_full_model (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autoptr (LatheModel) m = NULL;
+  g_autofree float *plain = NULL, *cond = NULL;
+  g_autoptr (GError) error = NULL;
+  lk_ctx *ctx;
+  int n_vocab;
+
+  if (path == NULL)
+    return;
+  m = load (path);
+  n_vocab = lk_model_hparams (lathe_model_get_engine (m))->n_vocab;
+  plain = g_new (float, (gsize) N_STEPS * n_vocab);
+  cond = g_new (float, (gsize) N_STEPS * n_vocab);
+  ctx = new_ctx (m);
+  run_steps (ctx, plain, n_vocab);
+  g_assert_true (lathe_apply_conditional (ctx, NULL, 1.0f, 0, &error));
+  run_steps (ctx, cond, n_vocab);
+  g_assert_cmpint (memcmp (plain, cond, (gsize) N_STEPS * n_vocab * sizeof *plain), ==, 0);
+  g_assert_cmpfloat (lk_cond_layers_mean (lk_ctx_cond_stats (ctx)), ==, 5.0);
+  g_assert_cmpuint (lk_ctx_cond_stats (ctx)->exits, ==, 0);
+  g_assert_cmpuint (lk_ctx_cond_stats (ctx)->exit_hist[5], ==, N_STEPS);
+  lk_ctx_free (ctx);
+}
+
+/* Skipping layer 2 at run time = the file without layer 2. */
+static void
+test_skip_equals_dropped_layer (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *dropped = g_build_filename (lathe_test_tmpdir (), "no-layer-2.gguf", NULL);
+  g_autoptr (LatheModel) m = NULL, d = NULL;
+  g_autofree float *a = NULL, *b = NULL;
+  g_autoptr (GError) error = NULL;
+  lk_structure_plan plan;
+  lk_error err = { 0 };
+  lk_ctx *ca, *cb;
+  int n_vocab;
+
+  if (path == NULL)
+    return;
+  m = load (path);
+  g_assert_cmpint (lk_structure_plan_init (&plan, lathe_model_get_engine (m), &err), ==, LK_OK);
+  plan.layers[2].drop = true;
+  g_assert_cmpint (lk_structure_write (lathe_model_get_engine (m), &plan, dropped, NULL, NULL, &err), ==, LK_OK);
+  lk_structure_plan_clear (&plan);
+  d = load (dropped);
+  n_vocab = lk_model_hparams (lathe_model_get_engine (m))->n_vocab;
+  a = g_new (float, (gsize) N_STEPS * n_vocab);
+  b = g_new (float, (gsize) N_STEPS * n_vocab);
+  ca = new_ctx (m);
+  g_assert_true (lathe_apply_conditional (ca, "2", 1.0f, 0, &error));
+  cb = new_ctx (d);
+  run_steps (ca, a, n_vocab);
+  run_steps (cb, b, n_vocab);
+  g_test_message ("skip vs dropped: %g", max_diff (a, b, (gsize) N_STEPS * n_vocab));
+  g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), <, 1e-4f);
+  g_assert_cmpfloat (lk_cond_layers_mean (lk_ctx_cond_stats (ca)), ==, 4.0);
+  lk_ctx_free (ca);
+  lk_ctx_free (cb);
+}
+
+static double
+layers_at (LatheModel *m, float threshold, int min_layer, guint64 *exits)
+{
+  g_autofree float *out = NULL;
+  g_autoptr (GError) error = NULL;
+  const lk_cond_stats *st;
+  lk_ctx *ctx = new_ctx (m);
+  const int n_vocab = lk_model_hparams (lathe_model_get_engine (m))->n_vocab;
+  guint64 hist_sum = 0;
+  double mean;
+
+  out = g_new (float, (gsize) N_STEPS * n_vocab);
+  g_assert_true (lathe_apply_conditional (ctx, NULL, threshold, min_layer, &error));
+  run_steps (ctx, out, n_vocab);
+  st = lk_ctx_cond_stats (ctx);
+  for (int i = 0; i <= st->n_layer; i++)
+    hist_sum += st->exit_hist[i];
+  g_assert_cmpuint (hist_sum, ==, N_STEPS);
+  g_assert_cmpuint (st->exit_hist[st->n_layer], ==, N_STEPS - st->exits);
+  mean = lk_cond_layers_mean (st);
+  *exits = st->exits;
+  lk_ctx_free (ctx);
+  return mean;
+}
+
+static void
+test_early_exit_cuts_layers (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autoptr (LatheModel) m = NULL;
+  guint64 e9, e5, e2;
+  double l9, l5, l2;
+
+  if (path == NULL)
+    return;
+  m = load (path);
+  l9 = layers_at (m, 0.9f, 2, &e9);
+  l5 = layers_at (m, 0.5f, 2, &e5);
+  l2 = layers_at (m, 0.2f, 2, &e2);
+  g_test_message ("layers per token: %.2f (0.9), %.2f (0.5), %.2f (0.2)", l9, l5, l2);
+  g_assert_cmpfloat (l2, <, 5.0);
+  g_assert_cmpuint (e2, >, 0);
+  g_assert_cmpfloat (l2, <=, l5);
+  g_assert_cmpfloat (l5, <=, l9);
+  g_assert_cmpfloat (l2, >=, 3.0); /* never before layer 2 */
+}
+
+/* The lens at the next-to-last layer is the model with its last layer
+ * skipped, evaluated against the full one. */
+static void
+test_lens_matches_skipping_the_last_layer (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = path ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  g_autoptr (LatheModel) m = NULL, ref = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheEvalOptions o;
+  lk_lens_result lens;
+  lk_eval_result skipped;
+
+  if (text == NULL)
+    return;
+  m = load (path);
+  lathe_eval_options_init (&o);
+  o.max_chunks = 12;
+  g_assert_true (lathe_logit_lens (m, text, &o, &lens, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (lens.n_layer, ==, 5);
+  g_assert_cmpfloat (lens.kl_mean[4], ==, 0.0);
+  g_assert_cmpfloat (lens.top1_agreement[4], ==, 1.0);
+  g_assert_cmpfloat (lens.kl_mean[0], >, lens.kl_mean[3]);
+  o.skip_layers = "4";
+  g_assert_true (lathe_eval_run (m, text, path, &o, &skipped, NULL, &error));
+  g_assert_no_error (error);
+  g_test_message ("lens KL at layer 3 %.6f, skipping layer 4 %.6f", lens.kl_mean[3], skipped.kl_mean);
+  g_assert_cmpfloat_with_epsilon (lens.kl_mean[3], skipped.kl_mean, 1e-4 * skipped.kl_mean);
+  g_assert_cmpfloat_with_epsilon (lens.top1_agreement[3], skipped.top1_agreement, 1e-9);
+  lk_lens_result_clear (&lens);
+}
+
+static void
+test_errors (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autoptr (LatheModel) m = NULL;
+  lk_ctx *ctx;
+  const struct
+  {
+    const char *skip;
+    float threshold;
+    int min_layer;
+    const char *expected;
+  } cases[] = {
+    { "0-4", 1.0f, 0, "every layer would be skipped" },
+    { "1,x", 1.0f, 0, "expected numbers" },
+    { "3-9", 1.0f, 0, "not within 0..4" },
+    { NULL, 0.0f, 0, "early exit" },
+    { NULL, 0.5f, 7, "early exit" },
+  };
+
+  if (path == NULL)
+    return;
+  m = load (path);
+  ctx = new_ctx (m);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_false (lathe_apply_conditional (ctx, cases[i].skip, cases[i].threshold, cases[i].min_layer,
+                                               &error));
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].expected));
+    }
+  lk_ctx_free (ctx);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/lathe/core/conditional/threshold-one", test_threshold_one_is_the_full_model);
+  g_test_add_func ("/lathe/core/conditional/skip-equals-dropped", test_skip_equals_dropped_layer);
+  g_test_add_func ("/lathe/core/conditional/early-exit", test_early_exit_cuts_layers);
+  g_test_add_func ("/lathe/core/conditional/lens", test_lens_matches_skipping_the_last_layer);
+  g_test_add_func ("/lathe/core/conditional/errors", test_errors);
+  return g_test_run ();
+}
