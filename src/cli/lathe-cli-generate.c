@@ -54,6 +54,10 @@ lathe_cli_generate (int argc, char **argv)
   int n_predict = 128, n_ctx = 0, n_threads = 0, top_k = 40;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
   gint64 seed = 42;
+  g_autofree char *draft = NULL, *draft_skip = NULL;
+  double draft_exit = 1.0;
+  int speculative = 0, draft_exit_min = 0;
+  gboolean compare = FALSE;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, N_("Model file"), N_("FILE") },
     { "tokenizer", 'z', 0, G_OPTION_ARG_FILENAME, &tokenizer,
@@ -73,6 +77,18 @@ lathe_cli_generate (int argc, char **argv)
     { "repeat-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &repeat_penalty,
       N_("Penalty for repeated tokens (1: off)"), "R" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, N_("Random seed"), "S" },
+    { "speculative", 0, 0, G_OPTION_ARG_INT, &speculative,
+      N_("Greedy speculative decoding: K draft tokens per target step"), "K" },
+    { "draft", 0, 0, G_OPTION_ARG_FILENAME, &draft,
+      N_("Draft model (same vocabulary; default: the model itself)"), N_("FILE") },
+    { "draft-skip-layers", 0, 0, G_OPTION_ARG_STRING, &draft_skip,
+      N_("Self-speculative draft: the model without these layers"), N_("LIST") },
+    { "draft-exit", 0, 0, G_OPTION_ARG_DOUBLE, &draft_exit,
+      N_("Self-speculative draft: early exit at this probability"), "T" },
+    { "draft-exit-min-layer", 0, 0, G_OPTION_ARG_INT, &draft_exit_min,
+      N_("First layer the draft may exit after"), "L" },
+    { "compare", 0, 0, G_OPTION_ARG_NONE, &compare,
+      N_("Also decode plainly: report the speed-up and check the outputs are identical"), NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new (_("— generate text"));
@@ -99,6 +115,24 @@ lathe_cli_generate (int argc, char **argv)
       lathe_cli_error (_("sampling options out of range (counts and seed ≥ 0, "
                          "top-p and min-p in 0..1, repeat penalty > 0)"));
       return 2;
+    }
+  if (speculative > 0)
+    {
+      const LatheSpeculativeArgs sa = { model_path, tokenizer, prompt ? prompt : "", draft, draft_skip,
+                                        (float) draft_exit, draft_exit_min, speculative,
+                                        n_predict > 0 ? n_predict : 128, n_ctx, n_threads, compare };
+      if (temp != 0.0)
+        {
+          lathe_cli_error (_("--speculative is greedy: give --temp 0"));
+          return 2;
+        }
+      if (draft == NULL && draft_skip == NULL && draft_exit >= 1.0)
+        {
+          lathe_cli_error (_("--speculative needs a draft: --draft MODEL, --draft-skip-layers LIST "
+                             "or --draft-exit T"));
+          return 2;
+        }
+      return lathe_cli_run_speculative (&sa);
     }
   model = lathe_model_load (model_path, tokenizer, NULL, &error);
   if (model == NULL)

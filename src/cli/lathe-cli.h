@@ -35,6 +35,16 @@ typedef struct _LatheRecipe LatheRecipe;
 /* Loads the model, writes the recipe's variant to out and prints a summary. */
 int lathe_cli_run_recipe (const char *model_path, LatheRecipe *recipe, const char *out, int threads,
                           gboolean quiet);
+/* generate --speculative */
+typedef struct
+{
+  const char *model, *tokenizer, *prompt, *draft, *draft_skip;
+  float draft_exit;
+  int draft_exit_min, k, n_predict, n_ctx, n_threads;
+  gboolean compare;
+} LatheSpeculativeArgs;
+int lathe_cli_run_speculative (const LatheSpeculativeArgs *a);
+
 /* Adds "calibration": {"imatrix": FILE} to a recipe being built (nothing when NULL). */
 void lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix);
 
