@@ -109,6 +109,7 @@ load_f16_mask (const void *p, int64_t i, __mmask16 m)
   return _mm512_cvtph_ps (_mm256_maskz_loadu_epi16 (m, (const uint16_t *) p + i));
 }
 
+#ifndef LK_AVX512_VNNI /* with VNNI, BF16 weights meet BF16 activations instead */
 INLINE __m512
 load_bf16 (const void *p, int64_t i)
 {
@@ -122,6 +123,7 @@ load_bf16_mask (const void *p, int64_t i, __mmask16 m)
   const __m512i v = _mm512_cvtepu16_epi32 (_mm256_maskz_loadu_epi16 (m, (const uint16_t *) p + i));
   return _mm512_castsi512_ps (_mm512_slli_epi32 (v, 16));
 }
+#endif
 
 /* An R x C tile of float dot products (R weight rows, C activation rows). */
 #define DEFINE_FLOAT_TILE(NAME, LOAD, LOAD_MASK)                                             \
@@ -628,11 +630,13 @@ q40_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t
   x16_rows (false, C, n, w, x, xs, y, ys);
 }
 
+#ifdef LK_AVX512_VNNI
 INLINE void
 q80_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
 {
   x16_rows (true, C, n, w, x, xs, y, ys);
 }
+#endif
 
 DEFINE_X16 (q4_0, q40_x16_rows)
 #ifdef LK_AVX512_VNNI

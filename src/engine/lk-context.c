@@ -662,7 +662,8 @@ lk_ctx_set_conditional (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
           return lk_error_set (err, LK_ERR_INVALID, "every layer would be skipped: run at least one");
         }
     }
-  if (!(p->exit_threshold > 0.0f) || p->exit_min_layer < 0 || p->exit_min_layer >= n)
+  if (!(p->exit_threshold > 0.0f)
+      || (p->exit_threshold < 1.0f && (p->exit_min_layer < 0 || p->exit_min_layer >= n)))
     {
       free (skip);
       free (hist);

@@ -12,6 +12,9 @@
 #include "lathe-eval.h"
 #include "lathe-model.h"
 #include "lathe-test.h"
+#include "lk-export.h"
+#include "lk-sampler.h"
+#include "lk-speculative.h"
 #include "lk-structure.h"
 
 #define N_STEPS 48
@@ -249,6 +252,111 @@ test_errors (void)
   lk_ctx_free (ctx);
 }
 
+/* Plain greedy tokens after the prompt. */
+static int
+greedy_tokens (lk_ctx *ctx, const int32_t *prompt, int n_prompt, int n, int32_t *out)
+{
+  const int n_vocab = lk_model_hparams (lk_ctx_model (ctx))->n_vocab;
+  lk_error err = { 0 };
+  int32_t tok;
+
+  lk_ctx_truncate (ctx, 0);
+  g_assert_cmpint (lk_ctx_decode (ctx, prompt, n_prompt, false, &err), ==, LK_OK);
+  tok = out[0] = lk_argmax (lk_ctx_logits (ctx, -1), n_vocab);
+  for (int i = 1; i < n; i++)
+    {
+      g_assert_cmpint (lk_ctx_decode (ctx, &tok, 1, false, &err), ==, LK_OK);
+      tok = out[i] = lk_argmax (lk_ctx_logits (ctx, -1), n_vocab);
+    }
+  return n;
+}
+
+/* Speculative output = plain greedy output, for a draft of each kind. */
+static void
+check_speculative (LatheModel *target_model, LatheModel *draft_model, const char *skip, float exit_t,
+                   int k, double *acceptance)
+{
+  const int32_t prompt[] = { 1, 403, 407, 261, 378 };
+  const int n = 90;
+  g_autofree int32_t *plain = g_new (int32_t, n), *spec = g_new (int32_t, n);
+  g_autoptr (GError) error = NULL;
+  lk_ctx *target = new_ctx (target_model), *draft = new_ctx (draft_model);
+  lk_spec_stats st;
+  lk_error err = { 0 };
+  int n_out = 0;
+
+  g_assert_true (lathe_apply_conditional (draft, skip, exit_t, 2, &error));
+  g_assert_cmpint (lk_speculative_generate (target, draft, prompt, G_N_ELEMENTS (prompt), n, k, spec, &n_out,
+                                            &st, &err), ==, LK_OK);
+  g_assert_cmpint (n_out, ==, n);
+  greedy_tokens (target, prompt, G_N_ELEMENTS (prompt), n, plain);
+  g_assert_cmpint (memcmp (plain, spec, (gsize) n * sizeof *plain), ==, 0);
+  g_assert_cmpuint (st.accepted, <=, st.drafted);
+  g_assert_cmpuint (st.reached[0], ==, st.rounds);
+  /* Every round yields its accepted drafts and one token of the target's. */
+  g_assert_cmpuint (st.rounds + st.accepted + 1, >=, (guint64) n);
+  *acceptance = st.drafted ? (double) st.accepted / (double) st.drafted : 0.0;
+  lk_spec_stats_clear (&st);
+  lk_ctx_free (draft);
+  lk_ctx_free (target);
+}
+
+static void
+test_speculative_is_greedy (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *synth = g_build_filename (lathe_test_tmpdir (), "spec-synth.gguf", NULL);
+  g_autofree char *other = g_build_filename (lathe_test_tmpdir (), "spec-draft.gguf", NULL);
+  g_autofree char *wide = g_build_filename (lathe_test_tmpdir (), "spec-wide.gguf", NULL);
+  g_autoptr (LatheModel) m = NULL, s = NULL, d = NULL, w = NULL;
+  lk_synth_params sp;
+  lk_error err = { 0 };
+  double a_skip, a_exit, a_synth, a_other;
+
+  if (path == NULL)
+    return;
+  m = load (path);
+  check_speculative (m, m, "2", 1.0f, 3, &a_skip);
+  check_speculative (m, m, NULL, 0.5f, 4, &a_exit);
+  g_test_message ("stories260K acceptance: skip layer 2 %.2f, exit at 0.5 %.2f", a_skip, a_exit);
+  g_assert_cmpfloat (a_skip, >, 0.2);
+  g_assert_cmpfloat (a_exit, >, 0.2);
+  /* A synthetic model drafting for itself, and drafting for stories260K. */
+  lk_synth_params_init (&sp);
+  sp.n_embd = 128;
+  sp.n_layer = 4;
+  sp.n_head = sp.n_head_kv = 4;
+  sp.n_ff = 256;
+  sp.n_ctx = 128;
+  sp.vocab_path = path;
+  g_assert_cmpint (lk_synth (&sp, synth, &err), ==, LK_OK);
+  s = load (synth);
+  check_speculative (s, s, "1", 1.0f, 3, &a_synth);
+  sp.seed = 7;
+  sp.n_layer = 1;
+  g_assert_cmpint (lk_synth (&sp, other, &err), ==, LK_OK);
+  d = load (other);
+  check_speculative (m, d, NULL, 1.0f, 2, &a_other);
+  g_test_message ("synthetic skip-1 acceptance %.2f; random draft for stories260K %.2f", a_synth, a_other);
+  /* A draft of another vocabulary is refused. */
+  sp.n_vocab = 600;
+  g_assert_cmpint (lk_synth (&sp, wide, &err), ==, LK_OK);
+  w = load (wide);
+  {
+    lk_ctx *t = new_ctx (m), *dr = new_ctx (w);
+    const int32_t prompt[] = { 1, 403 };
+    int32_t out[8];
+    int n_out;
+    lk_spec_stats st;
+    g_assert_cmpint (lk_speculative_generate (t, dr, prompt, 2, 8, 2, out, &n_out, &st, &err), ==,
+                     LK_ERR_INVALID);
+    g_assert_nonnull (strstr (err.message, "share one"));
+    lk_spec_stats_clear (&st);
+    lk_ctx_free (t);
+    lk_ctx_free (dr);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -257,6 +365,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/conditional/skip-equals-dropped", test_skip_equals_dropped_layer);
   g_test_add_func ("/lathe/core/conditional/early-exit", test_early_exit_cuts_layers);
   g_test_add_func ("/lathe/core/conditional/lens", test_lens_matches_skipping_the_last_layer);
+  g_test_add_func ("/lathe/core/conditional/speculative-is-greedy", test_speculative_is_greedy);
   g_test_add_func ("/lathe/core/conditional/errors", test_errors);
   return g_test_run ();
 }
