@@ -84,6 +84,38 @@ lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix)
   json_builder_end_object (b);
 }
 
+/* --recipe FILE: its "conditional" where the flags give none. */
+gboolean
+lathe_cli_recipe_conditional (const char *path, char **skip, double *exit_threshold, int *exit_min)
+{
+  g_autoptr (LatheRecipe) r = NULL;
+  GError *error = NULL;
+  const char *s;
+  double t;
+  int m;
+
+  if (path == NULL)
+    return TRUE;
+  if ((r = lathe_recipe_load (path, &error)) == NULL)
+    {
+      lathe_cli_fail (error);
+      return FALSE;
+    }
+  if (!lathe_recipe_get_conditional (r, &s, &t, &m))
+    {
+      lathe_cli_error (_("%s: conditional: the recipe has no layer skip or early exit"), path);
+      return FALSE;
+    }
+  if (*skip == NULL && s != NULL)
+    *skip = g_strdup (s);
+  if (*exit_threshold <= 0.0 && t > 0.0)
+    {
+      *exit_threshold = t;
+      *exit_min = m;
+    }
+  return TRUE;
+}
+
 int
 lathe_cli_apply (int argc, char **argv)
 {

@@ -17,8 +17,8 @@ int
 lathe_cli_bench (int argc, char **argv)
 {
   g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
-  g_autofree char *skip = NULL;
-  double exit_threshold = 1.0;
+  g_autofree char *skip = NULL, *recipe_path = NULL;
+  double exit_threshold = 0.0;
   int exit_min = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
   gboolean json = FALSE, no_bandwidth = FALSE, list = FALSE;
@@ -40,9 +40,11 @@ lathe_cli_bench (int argc, char **argv)
       N_("MODE") },
     { "no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &no_bandwidth,
       N_("Skip measuring the memory bandwidth"), NULL },
+    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &recipe_path,
+      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
     { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip, N_("Skip these layers (e.g. 3,5-7)"), N_("LIST") },
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
-      N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
+      N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "list-kernels", 0, 0, G_OPTION_ARG_NONE, &list,
@@ -57,6 +59,8 @@ lathe_cli_bench (int argc, char **argv)
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
+    return 2;
+  if (!lathe_cli_recipe_conditional (recipe_path, &skip, &exit_threshold, &exit_min))
     return 2;
   if (list)
     {

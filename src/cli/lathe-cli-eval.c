@@ -39,7 +39,8 @@ int
 lathe_cli_eval (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL, *skip = NULL;
-  double exit_threshold = 1.0;
+  g_autofree char *recipe_path = NULL;
+  double exit_threshold = 0.0;
   int exit_min = 0;
   int n_ctx = 0, chunks = 0, threads = 0;
   gboolean json = FALSE, quiet = FALSE;
@@ -53,9 +54,11 @@ lathe_cli_eval (int argc, char **argv)
     { "ctx", 'c', 0, G_OPTION_ARG_INT, &n_ctx, N_("Tokens per chunk (default 256)"), "N" },
     { "chunks", 0, 0, G_OPTION_ARG_INT, &chunks, N_("Evaluate at most N chunks (0: all)"), "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
+    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &recipe_path,
+      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
     { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip, N_("Skip these layers (e.g. 3,5-7)"), N_("LIST") },
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
-      N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
+      N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress"), NULL },
@@ -70,6 +73,8 @@ lathe_cli_eval (int argc, char **argv)
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
+    return 2;
+  if (!lathe_cli_recipe_conditional (recipe_path, &skip, &exit_threshold, &exit_min))
     return 2;
   if (model_path == NULL || text == NULL || argc != 1)
     {

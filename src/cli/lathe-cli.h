@@ -45,6 +45,11 @@ typedef struct
 } LatheSpeculativeArgs;
 int lathe_cli_run_speculative (const LatheSpeculativeArgs *a);
 
+/* Fills skip, exit_threshold and exit_min from a recipe's "conditional"
+ * where they are not set (NULL, 0); path NULL: nothing. Prints errors. */
+gboolean lathe_cli_recipe_conditional (const char *path, char **skip, double *exit_threshold,
+                                       int *exit_min);
+
 /* Adds "calibration": {"imatrix": FILE} to a recipe being built (nothing when NULL). */
 void lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix);
 

@@ -17,7 +17,6 @@ void
 lathe_eval_options_init (LatheEvalOptions *o)
 {
   memset (o, 0, sizeof *o);
-  o->exit_threshold = 1.0f;
 }
 
 gboolean
@@ -185,16 +184,23 @@ make_reference (LatheModel *model, lk_ctx *ctx, const char *text_path, const cha
     }
   if (ref_model != NULL)
     {
-      if ((*ref_ctx = new_context (ref_model, lk_ctx_n_ctx (ctx), o->n_threads, cancel, error)) == NULL)
+      /* The reference runs in full, whatever its file says. */
+      if ((*ref_ctx = new_context (ref_model, lk_ctx_n_ctx (ctx), o->n_threads, cancel, error)) == NULL
+          || !lathe_apply_conditional (*ref_ctx, NULL, 1.0f, 0, error))
         return FALSE;
     }
   else if (o->save_ref == NULL)
     return TRUE;
   if (o->save_ref == NULL)
     return engine_ok (lk_eval_ref_live (*ref_ctx, toks, &ep, ref, &err), &err, ref_path, error);
-  /* Saving needs every chunk; without a reference model the model is its own. */
-  if (!engine_ok (lk_eval_ref_compute (*ref_ctx != NULL ? *ref_ctx : ctx, toks, &ep, ref, &err),
-                  &err, ref_path != NULL ? ref_path : text_path, error))
+  /* Saving needs every chunk; without a reference model the model is its
+   * own, run in full. */
+  if (*ref_ctx == NULL
+      && ((*ref_ctx = new_context (model, lk_ctx_n_ctx (ctx), o->n_threads, cancel, error)) == NULL
+          || !lathe_apply_conditional (*ref_ctx, NULL, 1.0f, 0, error)))
+    return FALSE;
+  if (!engine_ok (lk_eval_ref_compute (*ref_ctx, toks, &ep, ref, &err), &err,
+                  ref_path != NULL ? ref_path : text_path, error))
     return FALSE;
   return engine_ok (lk_eval_ref_save (*ref, o->save_ref, &err), &err, NULL, error);
 }
@@ -225,7 +231,9 @@ lathe_eval_run (LatheModel *model, const char *text_path, const char *ref_path,
       || !make_reference (model, ctx, text_path, ref_path, &toks, ref_model, o, &cancel, &ref_ctx, &ref, error))
     goto out;
   /* After the reference, which may be this model's own full computation. */
-  if (!lathe_apply_conditional (ctx, o->skip_layers, o->exit_threshold, o->exit_min_layer, error))
+  if ((o->skip_layers != NULL || o->exit_threshold > 0.0f)
+      && !lathe_apply_conditional (ctx, o->skip_layers, o->exit_threshold > 0.0f ? o->exit_threshold : 1.0f,
+                                   o->exit_min_layer, error))
     goto out;
   lk_eval_params_init (&ep);
   ep.n_ctx = lk_ctx_n_ctx (ctx);

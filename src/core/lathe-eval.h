@@ -22,8 +22,9 @@ typedef struct
                          * reference, the model's own) */
   void (*progress) (gpointer user, const char *stage, int done, int total);
   gpointer user;
-  /* Conditional computation of the evaluated model (not of the reference). */
-  const char *skip_layers; /* "3,5-7" or NULL */
+  /* Conditional computation of the evaluated model (the reference runs in
+   * full); neither given (NULL, 0): as the model's file says. */
+  const char *skip_layers; /* "3,5-7"; "" skips none */
   float exit_threshold;    /* 1: never exit early */
   int exit_min_layer;
 } LatheEvalOptions;

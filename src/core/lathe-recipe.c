@@ -14,6 +14,7 @@
 #include "lathe-calibrate.h"
 #include "lathe-recipe.h"
 #include "lathe-sensitivity.h"
+#include "lk-context.h"
 #include "lk-structure.h"
 #include "lk-quant.h"
 
@@ -77,6 +78,10 @@ struct _LatheRecipe
   char *imatrix, *calib_text;
   int calib_ctx, calib_chunks;
   char *base_dir; /* relative paths are read from here */
+  /* Conditional computation the output carries (lathe.conditional.*). */
+  char *skip_layers;
+  double exit_threshold; /* 0: none */
+  int exit_min_layer;
   JsonNode *root;
 };
 
@@ -540,9 +545,47 @@ parse_calibration (JsonNode *n, LatheRecipe *r, GError **error)
 }
 
 static gboolean
+parse_conditional (JsonNode *n, LatheRecipe *r, GError **error)
+{
+  static const char *const keys[] = { "skip_layers", "exit_threshold", "exit_min_layer", NULL };
+  JsonObject *o;
+  JsonNode *v;
+
+  if (!JSON_NODE_HOLDS_OBJECT (n))
+    return fail (error, r, "conditional", _("expected an object"));
+  o = json_node_get_object (n);
+  if (!only_keys (o, keys, r, "conditional", error))
+    return FALSE;
+  if ((v = json_object_get_member (o, "skip_layers")) != NULL)
+    {
+      if (json_node_get_value_type (v) != G_TYPE_STRING)
+        return fail (error, r, "conditional.skip_layers", _("expected a layer list such as “3,5-7”"));
+      r->skip_layers = g_strdup (json_node_get_string (v));
+    }
+  if ((v = json_object_get_member (o, "exit_threshold")) != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (v)
+          || (json_node_get_value_type (v) != G_TYPE_DOUBLE && json_node_get_value_type (v) != G_TYPE_INT64)
+          || !(json_node_get_double (v) > 0.0 && json_node_get_double (v) <= 1.0))
+        return fail (error, r, "conditional.exit_threshold",
+                     _("expected the top-token probability to exit at, 0 < t ≤ 1"));
+      r->exit_threshold = json_node_get_double (v);
+    }
+  if ((v = json_object_get_member (o, "exit_min_layer")) != NULL)
+    {
+      if (json_node_get_value_type (v) != G_TYPE_INT64 || json_node_get_int (v) < 0
+          || json_node_get_int (v) > 1 << 20)
+        return fail (error, r, "conditional.exit_min_layer", _("expected a layer number"));
+      r->exit_min_layer = (int) json_node_get_int (v);
+    }
+  return TRUE;
+}
+
+static gboolean
 parse_root (LatheRecipe *r, GError **error)
 {
-  static const char *const keys[] = { "lathe_recipe", "name", "quantize", "prune", "calibration", NULL };
+  static const char *const keys[] = { "lathe_recipe", "name", "quantize", "prune", "calibration",
+                                      "conditional", NULL };
   JsonObject *o;
   JsonNode *n;
 
@@ -564,6 +607,8 @@ parse_root (LatheRecipe *r, GError **error)
     return FALSE;
   if ((n = json_object_get_member (o, "quantize")) != NULL && !parse_quantize (n, r, error))
     return FALSE;
+  if ((n = json_object_get_member (o, "conditional")) != NULL && !parse_conditional (n, r, error))
+    return FALSE;
   if ((n = json_object_get_member (o, "prune")) != NULL)
     {
       if (!JSON_NODE_HOLDS_ARRAY (n))
@@ -572,7 +617,8 @@ parse_root (LatheRecipe *r, GError **error)
         if (!parse_prune_step (json_array_get_element (json_node_get_array (n), i), (int) i, r, error))
           return FALSE;
     }
-  if (!r->has_type && r->rules->len == 0 && r->prune->len == 0 && r->cuts->len == 0)
+  if (!r->has_type && r->rules->len == 0 && r->prune->len == 0 && r->cuts->len == 0
+      && r->skip_layers == NULL && r->exit_threshold <= 0.0)
     return fail (error, r, "(document)", _("the recipe changes nothing: give “quantize” or “prune”"));
   return TRUE;
 }
@@ -636,6 +682,7 @@ lathe_recipe_free (LatheRecipe *r)
   g_free (r->imatrix);
   g_free (r->calib_text);
   g_free (r->sensitivity);
+  g_free (r->skip_layers);
   g_free (r->base_dir);
   g_array_unref (r->rules);
   g_array_unref (r->prune);
@@ -643,6 +690,16 @@ lathe_recipe_free (LatheRecipe *r)
   if (r->root != NULL)
     json_node_unref (r->root);
   g_free (r);
+}
+
+gboolean
+lathe_recipe_get_conditional (const LatheRecipe *r, const char **skip_layers, double *exit_threshold,
+                              int *exit_min_layer)
+{
+  *skip_layers = r->skip_layers;
+  *exit_threshold = r->exit_threshold;
+  *exit_min_layer = r->exit_min_layer;
+  return r->skip_layers != NULL || r->exit_threshold > 0.0;
 }
 
 const char *
@@ -812,6 +869,13 @@ metadata_cb (void *user, lk_gguf_writer *w)
   if (d->r->name != NULL)
     lk_gguf_writer_set_str (w, "lathe.recipe.name", d->r->name);
   lk_gguf_writer_set_str (w, "lathe.source.sha256", d->source_sha256);
+  if (d->r->skip_layers != NULL)
+    lk_gguf_writer_set_str (w, "lathe.conditional.skip_layers", d->r->skip_layers);
+  if (d->r->exit_threshold > 0.0)
+    {
+      lk_gguf_writer_set_f32 (w, "lathe.conditional.exit_threshold", (float) d->r->exit_threshold);
+      lk_gguf_writer_set_u32 (w, "lathe.conditional.exit_min_layer", (uint32_t) d->r->exit_min_layer);
+    }
   lk_gguf_writer_set_str (w, "lathe.source.file", d->source_name);
 }
 
@@ -900,6 +964,29 @@ allocate_target (const LatheRecipe *r, LatheModel *model, ApplyData *d, GError *
   if (!ok)
     g_prefix_error (error, "%s: quantize.target: ", r->origin);
   return ok;
+}
+
+/* The layers the conditional settings name exist in the output model. */
+static gboolean
+check_conditional (const LatheRecipe *r, const lk_model *m, GError **error)
+{
+  const int n = lk_model_hparams (m)->n_layer;
+  g_autofree bool *skip = g_new0 (bool, n);
+  lk_error err = { 0 };
+  int run = 0;
+
+  if (r->skip_layers != NULL)
+    {
+      if (lk_cond_parse_layers (r->skip_layers, n, skip, &err) != LK_OK)
+        return fail (error, r, "conditional.skip_layers", "%s", err.message);
+      for (int i = 0; i < n; i++)
+        run += !skip[i];
+      if (run == 0)
+        return fail (error, r, "conditional.skip_layers", _("every layer would be skipped"));
+    }
+  if (r->exit_threshold > 0.0 && r->exit_threshold < 1.0 && r->exit_min_layer >= n)
+    return fail (error, r, "conditional.exit_min_layer", _("the model has %d layers"), n);
+  return TRUE;
 }
 
 /* The step that decides a matrix's pruning (the last matching), or -1. */
@@ -1172,7 +1259,8 @@ lathe_recipe_apply (const LatheRecipe *r, LatheModel *model, const char *out_pat
           || (r->calib_text != NULL && !recipe_imatrix (r, cut, n_threads, &d, cancellable, error)))
         goto out;
     }
-  if (!check_wanda (r, &d, error) || !allocate_target (r, source, &d, error))
+  if (!check_wanda (r, &d, error) || !allocate_target (r, source, &d, error)
+      || !check_conditional (r, d.m, error))
     goto out;
   global_thresholds (r, &d);
   base = g_path_get_basename (lathe_model_get_path (model));

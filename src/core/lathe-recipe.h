@@ -24,6 +24,11 @@ const char *lathe_recipe_get_name (const LatheRecipe *recipe);
 /* The recipe as compact JSON (what output files carry). */
 char *lathe_recipe_to_json (const LatheRecipe *recipe);
 
+/* The recipe's conditional computation: layers to skip (NULL: none), exit
+ * threshold (0: none) and first exit layer. FALSE when it has none. */
+gboolean lathe_recipe_get_conditional (const LatheRecipe *recipe, const char **skip_layers,
+                                       double *exit_threshold, int *exit_min_layer);
+
 /* Checks the recipe against a model: every pattern must match a tensor. */
 gboolean lathe_recipe_check (const LatheRecipe *recipe, LatheModel *model, GError **error);
 

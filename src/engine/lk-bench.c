@@ -22,7 +22,6 @@ lk_bench_params_init (lk_bench_params *p)
   p->reps = 5;
   p->kv_type = LK_TYPE_F16;
   p->bandwidth = true;
-  p->exit_threshold = 1.0f;
   p->load_mode = LK_LOAD_READ;
 }
 
@@ -165,8 +164,11 @@ set_conditional (lk_ctx *ctx, const lk_model *m, const lk_bench_params *p, lk_er
   lk_cond_params cond;
   lk_status s = LK_OK;
 
+  /* Neither given: the settings the file carries, if any. */
+  if (p->skip_layers == NULL && p->exit_threshold <= 0.0f)
+    return LK_OK;
   lk_cond_params_init (&cond);
-  cond.exit_threshold = p->exit_threshold;
+  cond.exit_threshold = p->exit_threshold > 0.0f ? p->exit_threshold : 1.0f;
   cond.exit_min_layer = p->exit_min_layer;
   if (p->skip_layers != NULL)
     {

@@ -21,7 +21,8 @@ typedef struct
   lk_type kv_type;
   bool bandwidth;     /* measure the memory read bandwidth too */
   lk_load_mode load_mode;
-  const char *skip_layers; /* conditional computation: "3,5-7" or NULL */
+  /* Conditional computation; neither given (NULL, 0): as the file says. */
+  const char *skip_layers; /* "3,5-7"; "" skips none */
   float exit_threshold;    /* early exit (1: never) */
   int exit_min_layer;
 } lk_bench_params;

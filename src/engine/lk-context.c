@@ -198,6 +198,47 @@ lk_kv_type_from_name (const char *name, lk_type *type)
   return true;
 }
 
+static lk_status set_conditional_checked (lk_ctx *ctx, const lk_cond_params *p, lk_error *err);
+
+/* A variant's file may carry conditional-computation settings (its recipe's
+ * "conditional"): every context of it starts with them. */
+static lk_status
+file_conditional (lk_ctx *ctx, lk_error *err)
+{
+  const lk_gguf *g = lk_model_gguf (ctx->model);
+  char *skip_list;
+  bool *skip = NULL;
+  lk_cond_params cp;
+  uint32_t min_layer = 0;
+  lk_status s = LK_OK;
+
+  if (g == NULL)
+    return LK_OK;
+  lk_cond_params_init (&cp);
+  skip_list = lk_gguf_get_str_dup (g, "lathe.conditional.skip_layers");
+  if (!lk_gguf_get_f32 (g, "lathe.conditional.exit_threshold", &cp.exit_threshold))
+    cp.exit_threshold = 1.0f;
+  if (lk_gguf_get_u32 (g, "lathe.conditional.exit_min_layer", &min_layer))
+    cp.exit_min_layer = min_layer > INT32_MAX ? -1 : (int) min_layer;
+  if (skip_list == NULL && cp.exit_threshold >= 1.0f)
+    return LK_OK;
+  if (skip_list != NULL)
+    {
+      if ((skip = malloc ((size_t) ctx->hp->n_layer * sizeof *skip)) == NULL)
+        s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      else
+        s = lk_cond_parse_layers (skip_list, ctx->hp->n_layer, skip, err);
+      cp.skip = skip;
+    }
+  if (s == LK_OK)
+    s = set_conditional_checked (ctx, &cp, err);
+  if (s != LK_OK)
+    lk_error_prefix (err, "%s: lathe.conditional", lk_model_path (ctx->model));
+  free (skip);
+  free (skip_list);
+  return s;
+}
+
 lk_status
 lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk_error *err)
 {
@@ -251,6 +292,8 @@ lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk
       return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
     }
   s = alloc_buffers (ctx, lk_pool_size (ctx->pool), err);
+  if (s == LK_OK)
+    s = file_conditional (ctx, err);
   if (s != LK_OK)
     {
       lk_ctx_free (ctx);
@@ -637,6 +680,12 @@ lk_cond_params_init (lk_cond_params *p)
 
 lk_status
 lk_ctx_set_conditional (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
+{
+  return set_conditional_checked (ctx, p, err);
+}
+
+static lk_status
+set_conditional_checked (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
 {
   const int n = ctx->hp->n_layer;
   bool *skip = NULL;

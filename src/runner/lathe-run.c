@@ -38,7 +38,37 @@ usage (FILE *fp)
            "      --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n"
            "      --kernel NAME       force a kernel version (see 'lathe-run version')\n"
            "      --kv-type TYPE      KV cache type: f16 (default), f32 or q8_0\n"
-           "      --load read|mmap    how to load the weights (default read)\n");
+           "      --load read|mmap    how to load the weights (default read)\n"
+           "      --skip-layers LIST  skip these layers (e.g. 3,5-7; default: as the file says)\n"
+           "      --exit-threshold T  early exit at top-token probability T (1: never)\n"
+           "      --exit-min-layer L  first layer to try an exit after\n");
+}
+
+/* --skip-layers and --exit-threshold, when given, replace what the file says. */
+static lk_status
+set_conditional (const runner_args *a, lk_ctx *ctx, lk_error *err)
+{
+  const int n = lk_model_hparams (lk_ctx_model (ctx))->n_layer;
+  bool *skip = NULL;
+  lk_cond_params cp;
+  lk_status s = LK_OK;
+
+  if (a->skip_layers == NULL && a->exit_threshold <= 0.0f)
+    return LK_OK;
+  lk_cond_params_init (&cp);
+  cp.exit_threshold = a->exit_threshold > 0.0f ? a->exit_threshold : 1.0f;
+  cp.exit_min_layer = a->exit_min_layer;
+  if (a->skip_layers != NULL)
+    {
+      if ((skip = malloc ((size_t) n * sizeof *skip)) == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      s = lk_cond_parse_layers (a->skip_layers, n, skip, err);
+      cp.skip = skip;
+    }
+  if (s == LK_OK)
+    s = lk_ctx_set_conditional (ctx, &cp, err);
+  free (skip);
+  return s;
 }
 
 static bool
@@ -74,9 +104,11 @@ open_model (const runner_args *a, lk_model **model, lk_ctx **ctx)
   cp.n_threads = a->n_threads;
   cp.kernel = a->kernel;
   cp.kv_type = a->kv_type;
-  if (lk_ctx_new (*model, &cp, ctx, &err) != LK_OK)
+  *ctx = NULL;
+  if (lk_ctx_new (*model, &cp, ctx, &err) != LK_OK || set_conditional (a, *ctx, &err) != LK_OK)
     {
       fprintf (stderr, "lathe-run: %s\n", err.message);
+      lk_ctx_free (*ctx);
       lk_model_free (*model);
       return 1;
     }
@@ -183,6 +215,9 @@ cmd_bench (const runner_args *a, const char *n_prompt)
   bp.reps = a->reps;
   bp.n_threads = a->n_threads;
   bp.kernel = a->kernel;
+  bp.skip_layers = a->skip_layers;
+  bp.exit_threshold = a->exit_threshold;
+  bp.exit_min_layer = a->exit_min_layer;
   bp.kv_type = a->kv_type;
   bp.load_mode = a->load_mode;
   bp.bandwidth = !a->no_bandwidth;

@@ -130,6 +130,12 @@ runner_args_parse (runner_args *a, int argc, char **argv)
         ok = parse_u64 (o, v, &a->sampling.seed);
       else if (strcmp (o, "--kernel") == 0)
         a->kernel = v;
+      else if (strcmp (o, "--skip-layers") == 0)
+        a->skip_layers = v;
+      else if (strcmp (o, "--exit-threshold") == 0)
+        ok = parse_float (o, v, 1e-6f, 1.0f, &a->exit_threshold);
+      else if (strcmp (o, "--exit-min-layer") == 0)
+        ok = parse_int (o, v, 0, 1 << 20, &a->exit_min_layer);
       else if (strcmp (o, "--kv-type") == 0)
         {
           if (!lk_kv_type_from_name (v, &a->kv_type))

@@ -25,6 +25,10 @@ typedef struct
   lk_load_mode load_mode;
   lk_type kv_type;
   lk_sampler_params sampling;
+  /* Conditional computation; none given: as the model's file says. */
+  const char *skip_layers;
+  float exit_threshold; /* 0: not given */
+  int exit_min_layer;
 } runner_args;
 
 /* argv[0] is the command name. Returns 0, or the exit code for a bad option. */
