@@ -483,6 +483,94 @@ test_calibrate_sensitivity_structure (void)
   }
 }
 
+/* A recipe's conditional settings travel in the file: lathe-run runs them
+ * without being told, and flags override them. */
+static void
+test_conditional_in_file (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  const char *dir = lathe_test_tmpdir ();
+  g_autofree char *recipe = g_build_filename (dir, "cond.json", NULL);
+  g_autofree char *bad = g_build_filename (dir, "cond-bad.json", NULL);
+  g_autofree char *out = g_build_filename (dir, "cond.gguf", NULL);
+  g_autofree char *never = g_build_filename (dir, "cond-never.gguf", NULL);
+
+  if (text == NULL)
+    return;
+  g_assert_true (g_file_set_contents (recipe, "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q8_0\"}, "
+                                      "\"conditional\": {\"skip_layers\": \"2\"}}", -1, NULL));
+  g_assert_true (g_file_set_contents (bad, "{\"lathe_recipe\": 1, \"conditional\": {\"skip_layers\": \"7\"}}",
+                                      -1, NULL));
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "apply", "-q", model, recipe, "-o", out, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o;
+    run (&r, "LATHE_RUN", "bench", "-m", out, "-p", "4", "-n", "16", "-r", "1", "-t", "1", "--no-bandwidth",
+         "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    o = parse_object (parser, r.out);
+    g_assert_cmpfloat (json_object_get_double_member (o, "layers_mean"), ==, 4.0);
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o;
+    run (&r, "LATHE_RUN", "bench", "-m", out, "-p", "4", "-n", "16", "-r", "1", "-t", "1", "--no-bandwidth",
+         "--skip-layers", "", "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    o = parse_object (parser, r.out);
+    g_assert_cmpfloat (json_object_get_double_member (o, "layers_mean"), ==, 5.0);
+  }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o;
+    run (&r, "LATHE_CLI", "eval", "-q", "-m", model, "-f", text, "--chunks", "4", "--ref", model,
+         "--recipe", recipe, "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    o = parse_object (parser, r.out);
+    g_assert_cmpfloat (json_object_get_double_member (o, "layers_mean"), ==, 4.0);
+    g_assert_cmpfloat (json_object_get_double_member (o, "kl_mean"), >, 0.0);
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "apply", "-q", model, bad, "-o", never, NULL);
+    g_assert_cmpint (r.status, ==, 1);
+    g_assert_nonnull (strstr (r.err, "conditional.skip_layers"));
+    g_assert_false (g_file_test (never, G_FILE_TEST_EXISTS));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "logit-lens", "-q", "-m", model, "-f", text, "--chunks", "4", "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    {
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      JsonObject *o = parse_object (parser, r.out);
+      JsonArray *layers = json_object_get_array_member (o, "layers");
+      JsonObject *last;
+      g_assert_cmpint (json_array_get_length (layers), ==, 5);
+      last = json_array_get_object_element (layers, 4);
+      g_assert_cmpint (json_object_get_int_member (last, "layer"), ==, 4);
+      g_assert_cmpfloat (json_object_get_double_member (last, "kl_mean"), ==, 0.0);
+      g_assert_cmpfloat (json_object_get_double_member (last, "top1_agreement"), ==, 1.0);
+    }
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "generate", "-m", model, "-p", "Once upon a time", "-n", "40", "--temp", "0",
+         "--speculative", "3", "--draft-skip-layers", "2", "--compare", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.err, "outputs identical"));
+    g_assert_nonnull (strstr (r.err, "acceptance by draft position"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -498,5 +586,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/compress-and-eval", test_compress_and_eval);
   g_test_add_func ("/lathe/cli/compress-errors", test_compress_errors);
   g_test_add_func ("/lathe/cli/calibrate-sensitivity-structure", test_calibrate_sensitivity_structure);
+  g_test_add_func ("/lathe/cli/conditional-in-file", test_conditional_in_file);
   return g_test_run ();
 }
