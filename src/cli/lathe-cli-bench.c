@@ -17,7 +17,8 @@ int
 lathe_cli_bench (int argc, char **argv)
 {
   g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
-  g_autofree char *skip = NULL, *recipe_path = NULL;
+  g_autofree char *skip = NULL, *recipe_path = NULL, *draft_skip = NULL;
+  int spec_k = 0;
   double exit_threshold = 0.0;
   int exit_min = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
@@ -46,6 +47,10 @@ lathe_cli_bench (int argc, char **argv)
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
       N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "speculative", 0, 0, G_OPTION_ARG_INT, &spec_k,
+      N_("Decode test by greedy self-speculative decoding, K drafts per step"), "K" },
+    { "draft-skip-layers", 0, 0, G_OPTION_ARG_STRING, &draft_skip,
+      N_("The draft: the model without these layers"), N_("LIST") },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "list-kernels", 0, 0, G_OPTION_ARG_NONE, &list,
       N_("List the kernel versions this CPU runs, best last, and exit"), NULL },
@@ -81,6 +86,8 @@ lathe_cli_bench (int argc, char **argv)
   bp.n_threads = threads;
   bp.kernel = kernel;
   bp.skip_layers = skip;
+  bp.spec_k = spec_k;
+  bp.draft_skip_layers = draft_skip;
   bp.exit_threshold = (float) exit_threshold;
   bp.exit_min_layer = exit_min;
   bp.bandwidth = !no_bandwidth;

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "lk-bench.h"
+#include "lk-speculative.h"
 #include "lk-context.h"
 #include "lk-generate.h"
 #include "lk-kernels.h"
@@ -183,6 +184,49 @@ set_conditional (lk_ctx *ctx, const lk_model *m, const lk_bench_params *p, lk_er
   return s;
 }
 
+/* n_gen tokens by greedy self-speculative decoding. */
+static lk_status
+run_speculative (lk_ctx *ctx, lk_ctx *draft, int32_t first, int n, int k, double *ms,
+                 uint64_t *drafted, uint64_t *accepted, lk_error *err)
+{
+  int32_t *out = malloc ((size_t) n * sizeof *out);
+  lk_spec_stats st;
+  int n_out = 0;
+  lk_status s;
+
+  if (out == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  s = lk_speculative_generate (ctx, draft, &first, 1, n, k, out, &n_out, &st, err);
+  *ms = st.ms;
+  *drafted += st.drafted;
+  *accepted += st.accepted;
+  lk_spec_stats_clear (&st);
+  free (out);
+  return s;
+}
+
+static lk_status
+draft_context (const lk_model *m, const lk_ctx_params *cp, const char *skip_list, lk_ctx **draft,
+               lk_error *err)
+{
+  const int n = lk_model_hparams (m)->n_layer;
+  bool *skip = malloc ((size_t) n * sizeof *skip);
+  lk_cond_params cond;
+  lk_status s;
+
+  if (skip == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  lk_cond_params_init (&cond);
+  cond.skip = skip;
+  s = lk_cond_parse_layers (skip_list != NULL ? skip_list : "", n, skip, err);
+  if (s == LK_OK)
+    s = lk_ctx_new (m, cp, draft, err);
+  if (s == LK_OK)
+    s = lk_ctx_set_conditional (*draft, &cond, err);
+  free (skip);
+  return s;
+}
+
 lk_status
 lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench_params *p,
               lk_bench_result *r, lk_error *err)
@@ -190,7 +234,8 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   lk_model_params mp;
   lk_ctx_params cp;
   lk_model *m = NULL;
-  lk_ctx *ctx = NULL;
+  lk_ctx *ctx = NULL, *draft = NULL;
+  uint64_t drafted = 0, accepted = 0;
   int32_t *toks = NULL;
   double *times = NULL;
   const int reps = p->reps > 0 ? p->reps : 1;
@@ -213,6 +258,9 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   cp.kv_type = p->kv_type;
   if ((s = lk_ctx_new (m, &cp, &ctx, err)) != LK_OK || (s = set_conditional (ctx, m, p, err)) != LK_OK)
     goto out;
+  if (p->spec_k > 0 && (s = draft_context (m, &cp, p->draft_skip_layers, &draft, err)) != LK_OK)
+    goto out;
+  r->spec_k = p->spec_k;
 
   r->n_layer = lk_model_hparams (m)->n_layer;
   snprintf (r->model, sizeof r->model, "%s", model_path);
@@ -271,9 +319,14 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
       lk_ctx_reset_cond_stats (ctx);
       for (int i = 0; i < reps && s == LK_OK; i++)
         {
-          s = run_decode (ctx, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
-          times[i] = p->n_gen * 1e3 / ms;
+          if (draft != NULL)
+            s = run_speculative (ctx, draft, toks[0], p->n_gen, p->spec_k, &ms, &drafted, &accepted, err);
+          else
+            s = run_decode (ctx, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
+          /* Speculative timing starts after the first token. */
+          times[i] = (draft != NULL ? p->n_gen - 1 : p->n_gen) * 1e3 / ms;
         }
+      r->acceptance_rate = drafted > 0 ? (double) accepted / (double) drafted : 0.0;
       r->decode_tps = stats_of (times, reps);
       r->layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
     }
@@ -292,6 +345,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
 out:
   free (toks);
   free (times);
+  lk_ctx_free (draft);
   lk_ctx_free (ctx);
   lk_model_free (m);
   return s;
@@ -328,13 +382,15 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
            "  \"ttft_ms\": %.3f,\n  \"load_ms\": %.3f,\n  \"repack_ms\": %.3f,\n"
            "  \"peak_rss_bytes\": %llu,\n"
            "  \"bandwidth_gbs\": %.3f,\n  \"bytes_per_token\": %llu,\n"
-           "  \"bandwidth_ratio\": %.4f,\n  \"n_layer\": %d,\n  \"layers_mean\": %.3f\n}\n",
+           "  \"bandwidth_ratio\": %.4f,\n  \"n_layer\": %d,\n  \"layers_mean\": %.3f,\n"
+           "  \"speculative_k\": %d,\n  \"acceptance_rate\": %.4f\n}\n",
            r->type, (unsigned long long) r->model_bytes, (unsigned long long) r->n_params,
            r->threads, r->kernel, r->kv_type, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
            r->prefill_tps.sd, r->decode_tps.mean, r->decode_tps.sd, r->ttft_ms, r->load_ms,
            r->repack_ms,
            (unsigned long long) r->peak_rss_bytes, r->bandwidth_gbs,
-           (unsigned long long) r->bytes_per_token, r->bandwidth_ratio, r->n_layer, r->layers_mean);
+           (unsigned long long) r->bytes_per_token, r->bandwidth_ratio, r->n_layer, r->layers_mean,
+           r->spec_k, r->acceptance_rate);
 }
 
 void
@@ -350,6 +406,9 @@ lk_bench_print_text (const lk_bench_result *r, FILE *fp)
   if (r->n_gen > 0)
     fprintf (fp, "tg%-4d     %10.1f ± %.1f tok/s, %.2f of %d layers per token\n", r->n_gen,
              r->decode_tps.mean, r->decode_tps.sd, r->layers_mean, r->n_layer);
+  if (r->spec_k > 0)
+    fprintf (fp, "speculative k = %d: %.1f %% of drafted tokens accepted\n", r->spec_k,
+             100.0 * r->acceptance_rate);
   fprintf (fp, "load       %.1f ms (of which %.1f ms laying out weights), peak RSS %.1f MB\n",
            r->load_ms, r->repack_ms, r->peak_rss_bytes / 1e6);
   if (r->bandwidth_gbs > 0)

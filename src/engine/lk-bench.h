@@ -25,6 +25,10 @@ typedef struct
   const char *skip_layers; /* "3,5-7"; "" skips none */
   float exit_threshold;    /* early exit (1: never) */
   int exit_min_layer;
+  /* Greedy self-speculative decode test: k draft tokens per target step
+   * from the model with draft_skip_layers skipped (0: plain decoding). */
+  int spec_k;
+  const char *draft_skip_layers;
 } lk_bench_params;
 
 typedef struct
@@ -52,6 +56,8 @@ typedef struct
   double bandwidth_ratio;    /* decode speed / (bandwidth / bytes per token) */
   double layers_mean;        /* layers run per generated token */
   int n_layer;
+  int spec_k;                /* 0: plain decoding */
+  double acceptance_rate;    /* drafted tokens the target kept */
 } lk_bench_result;
 
 void lk_bench_params_init (lk_bench_params *p);

@@ -65,7 +65,7 @@ lk_speculative_generate (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, i
   lk_ctx_truncate (target, 0);
   lk_ctx_truncate (draft, 0);
   if ((s = lk_ctx_decode (target, prompt, n_prompt, false, err)) != LK_OK
-      || (s = lk_ctx_decode (draft, prompt, n_prompt - 1, false, err)) != LK_OK)
+      || (n_prompt > 1 && (s = lk_ctx_decode (draft, prompt, n_prompt - 1, false, err)) != LK_OK))
     goto out;
   t0 = lk_now_ms ();
   /* The draft has seen the prompt but its last token: that one starts the

@@ -41,7 +41,9 @@ usage (FILE *fp)
            "      --load read|mmap    how to load the weights (default read)\n"
            "      --skip-layers LIST  skip these layers (e.g. 3,5-7; default: as the file says)\n"
            "      --exit-threshold T  early exit at top-token probability T (1: never)\n"
-           "      --exit-min-layer L  first layer to try an exit after\n");
+           "      --exit-min-layer L  first layer to try an exit after\n"
+           "      --speculative K     bench: greedy self-speculative decoding, K drafts per step\n"
+           "      --draft-skip-layers LIST  the draft: the model without these layers\n");
 }
 
 /* --skip-layers and --exit-threshold, when given, replace what the file says. */
@@ -218,6 +220,8 @@ cmd_bench (const runner_args *a, const char *n_prompt)
   bp.skip_layers = a->skip_layers;
   bp.exit_threshold = a->exit_threshold;
   bp.exit_min_layer = a->exit_min_layer;
+  bp.spec_k = a->spec_k;
+  bp.draft_skip_layers = a->draft_skip_layers;
   bp.kv_type = a->kv_type;
   bp.load_mode = a->load_mode;
   bp.bandwidth = !a->no_bandwidth;

@@ -132,6 +132,10 @@ runner_args_parse (runner_args *a, int argc, char **argv)
         a->kernel = v;
       else if (strcmp (o, "--skip-layers") == 0)
         a->skip_layers = v;
+      else if (strcmp (o, "--speculative") == 0)
+        ok = parse_int (o, v, 1, 64, &a->spec_k);
+      else if (strcmp (o, "--draft-skip-layers") == 0)
+        a->draft_skip_layers = v;
       else if (strcmp (o, "--exit-threshold") == 0)
         ok = parse_float (o, v, 1e-6f, 1.0f, &a->exit_threshold);
       else if (strcmp (o, "--exit-min-layer") == 0)

@@ -29,6 +29,8 @@ typedef struct
   const char *skip_layers;
   float exit_threshold; /* 0: not given */
   int exit_min_layer;
+  int spec_k; /* bench: greedy self-speculative decode test */
+  const char *draft_skip_layers;
 } runner_args;
 
 /* argv[0] is the command name. Returns 0, or the exit code for a bad option. */

@@ -569,6 +569,20 @@ test_conditional_in_file (void)
     g_assert_nonnull (strstr (r.err, "outputs identical"));
     g_assert_nonnull (strstr (r.err, "acceptance by draft position"));
   }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *o;
+    double acc;
+    run (&r, "LATHE_RUN", "bench", "-m", model, "-p", "4", "-n", "32", "-r", "1", "-t", "1", "--no-bandwidth",
+         "--speculative", "3", "--draft-skip-layers", "2", "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    o = parse_object (parser, r.out);
+    g_assert_cmpint (json_object_get_int_member (o, "speculative_k"), ==, 3);
+    acc = json_object_get_double_member (o, "acceptance_rate");
+    g_assert_cmpfloat (acc, >, 0.0);
+    g_assert_cmpfloat (acc, <, 1.0);
+  }
 }
 
 int
