@@ -19,6 +19,7 @@ lathe_cli_synth (int argc, char **argv)
   int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, ctx = 2048, n_vocab = 0;
   gint64 seed = 1234;
   gboolean tied = FALSE;
+  int experts = 0, experts_used = 0;
   const GOptionEntry entries[] = {
     { "arch", 0, 0, G_OPTION_ARG_STRING, &arch, N_("llama or qwen2 (default llama)"), N_("ARCH") },
     { "dim", 0, 0, G_OPTION_ARG_INT, &dim, N_("Embedding size"), "N" },
@@ -34,6 +35,9 @@ lathe_cli_synth (int argc, char **argv)
     { "type", 0, 0, G_OPTION_ARG_STRING, &type, N_("Type of the matrices (default F16)"),
       N_("TYPE") },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &tied, N_("Tie the output head to the embedding"), NULL },
+    { "experts", 0, 0, G_OPTION_ARG_INT, &experts,
+      N_("Mixture of experts: this many FFN experts per layer (Mixtral layout)"), "N" },
+    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used, N_("Experts per token (default 2)"), "K" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, N_("Random seed"), "S" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, N_("general.name of the model"), N_("NAME") },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, N_("GGUF file to write"), N_("FILE") },
@@ -76,6 +80,8 @@ lathe_cli_synth (int argc, char **argv)
   p.n_ff = ffn;
   p.n_ctx = ctx;
   p.tied = tied;
+  p.n_expert = experts;
+  p.n_expert_used = experts_used;
   p.seed = (uint64_t) seed;
   p.vocab_path = vocab;
   p.n_vocab = n_vocab;

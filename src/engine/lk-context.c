@@ -51,6 +51,12 @@ struct lk_ctx
   int logits_rows;   /* capacity */
   int n_logits;      /* rows valid after the last decode */
 
+  /* Mixture of experts: buffers, routing counts [n_layer][n_expert]. */
+  float *moe_router, *moe_w, *moe_in, *moe_out;
+  int *moe_sel, *moe_idx;
+  uint64_t *moe_routes;
+  int moe_top_k;        /* 0: the model's */
+
   /* Conditional computation (lk_ctx_set_conditional). */
   bool *skip;           /* [n_layer] or NULL */
   float exit_threshold; /* >= 1: never exit */
@@ -92,6 +98,13 @@ lk_ctx_free (lk_ctx *ctx)
   free (ctx->kv);
   free (ctx->skip);
   free (ctx->stats.exit_hist);
+  free (ctx->moe_router);
+  free (ctx->moe_w);
+  free (ctx->moe_in);
+  free (ctx->moe_out);
+  free (ctx->moe_sel);
+  free (ctx->moe_idx);
+  free (ctx->moe_routes);
   free (ctx->x);
   free (ctx->xb);
   free (ctx->q);
@@ -166,13 +179,27 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
   ctx->sin_t = xcalloc (nb * (size_t) half, sizeof (float));
   ctx->inv_freq = xcalloc ((size_t) half, sizeof (double));
   ctx->scores = xcalloc ((size_t) n_threads * (size_t) ctx->n_ctx, sizeof (float));
+  if (hp->n_expert > 0)
+    {
+      const size_t ne = (size_t) hp->n_expert;
+      ctx->moe_router = xcalloc (nb * ne, sizeof (float));
+      ctx->moe_w = xcalloc (nb * ne, sizeof (float));
+      ctx->moe_sel = xcalloc (nb * ne, sizeof (int));
+      ctx->moe_idx = xcalloc (nb * ne, sizeof (int));
+      ctx->moe_in = xcalloc (nb * (size_t) hp->n_embd, sizeof (float));
+      ctx->moe_out = xcalloc (nb * (size_t) hp->n_embd, sizeof (float));
+      ctx->moe_routes = xcalloc ((size_t) hp->n_layer * ne, sizeof (uint64_t));
+    }
   ctx->mm_scratch_size = max_scratch (ctx);
   ctx->mm_scratch = xcalloc (ctx->mm_scratch_size, 1);
   ctx->logits_rows = 1;
   ctx->logits = xcalloc ((size_t) hp->n_vocab, sizeof (float));
   if (!ctx->x || !ctx->xb || !ctx->q || !ctx->k || !ctx->v || !ctx->att || !ctx->hb || !ctx->hb2
       || !ctx->cos_t || !ctx->sin_t || !ctx->inv_freq || !ctx->scores || !ctx->mm_scratch
-      || !ctx->logits)
+      || !ctx->logits
+      || (hp->n_expert > 0
+          && (!ctx->moe_router || !ctx->moe_w || !ctx->moe_sel || !ctx->moe_idx || !ctx->moe_in
+              || !ctx->moe_out || !ctx->moe_routes)))
     return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the forward-pass buffers");
   {
     const float *factors = lk_model_rope_freq_factors (ctx->model);
@@ -548,6 +575,110 @@ prof_mark (lk_ctx *ctx, int b, double *t)
     }
 }
 
+/* Expert ex's matrix in a stack [n_cols, rows, n_expert]. */
+static lk_mat
+expert_mat (const lk_tensor *w, int ex)
+{
+  lk_mat m = mat_of (w);
+  const size_t row = lk_row_size (w->type, w->ne[0]);
+
+  m.n_rows = w->ne[1];
+  m.data = (const uint8_t *) w->data + (size_t) ex * (size_t) w->ne[1] * row;
+  return m;
+}
+
+int
+lk_ctx_experts_used (const lk_ctx *ctx, const lk_layer *L)
+{
+  const int k = ctx->moe_top_k > 0 ? ctx->moe_top_k : L->n_expert_used;
+
+  return k < L->n_expert ? k : L->n_expert;
+}
+
+/* The k experts with the largest router logits for each token, weighted by
+ * the softmax over those k (as Mixtral does). */
+static void
+route (lk_ctx *ctx, int il, const lk_layer *L, int nt, int k)
+{
+  const int ne = L->n_expert;
+
+  for (int t = 0; t < nt; t++)
+    {
+      const float *logit = ctx->moe_router + (size_t) t * ne;
+      int *sel = ctx->moe_sel + (size_t) t * ne;
+      float *w = ctx->moe_w + (size_t) t * ne;
+      float max, sum = 0.0f;
+      for (int j = 0; j < k; j++)
+        {
+          int best = -1;
+          for (int e = 0; e < ne; e++)
+            {
+              bool taken = false;
+              for (int i = 0; i < j; i++)
+                taken |= sel[i] == e;
+              if (!taken && (best < 0 || logit[e] > logit[best]))
+                best = e;
+            }
+          sel[j] = best;
+        }
+      max = logit[sel[0]];
+      for (int j = 0; j < k; j++)
+        sum += (w[j] = expf (logit[sel[j]] - max));
+      for (int j = 0; j < k; j++)
+        {
+          w[j] /= sum;
+          ctx->moe_routes[(size_t) il * ne + sel[j]]++;
+        }
+    }
+}
+
+/* The FFN of a mixture-of-experts layer: route, then each expert runs on
+ * the tokens sent to it (gathered into one batch), and its output, weighted,
+ * joins the residual stream. */
+static void
+moe_forward (lk_ctx *ctx, int il, int nt)
+{
+  const lk_layer *L = lk_model_layer (ctx->model, il);
+  const int e = ctx->hp->n_embd, ff = L->n_ff, ne = L->n_expert;
+  const int k = lk_ctx_experts_used (ctx, L);
+
+  matmul (ctx, L->ffn_gate_inp, ctx->xb, e, nt, ctx->moe_router, ne);
+  route (ctx, il, L, nt, k);
+  for (int ex = 0; ex < ne; ex++)
+    {
+      int n = 0;
+      for (int t = 0; t < nt; t++)
+        for (int j = 0; j < k; j++)
+          if (ctx->moe_sel[(size_t) t * ne + j] == ex)
+            {
+              ctx->moe_idx[n] = t;
+              ctx->moe_out[n] = ctx->moe_w[(size_t) t * ne + j]; /* weight, kept until used */
+              memcpy (ctx->moe_in + (size_t) n * e, ctx->xb + (size_t) t * e, (size_t) e * sizeof (float));
+              n++;
+            }
+      if (n == 0)
+        continue;
+      {
+        float weights[n];
+        const lk_mat mats[2] = { expert_mat (L->ffn_gate_exps, ex), expert_mat (L->ffn_up_exps, ex) };
+        const lk_mat down = expert_mat (L->ffn_down_exps, ex);
+        lk_matmul_out outs[2] = { { &mats[0], ctx->hb, ff }, { &mats[1], ctx->hb2, ff } };
+        memcpy (weights, ctx->moe_out, (size_t) n * sizeof *weights);
+        lk_matmul_multi (ctx->pool, ctx->kern, outs, 2, ctx->moe_in, e, n, ctx->mm_scratch);
+        for (int i = 0; i < n; i++)
+          ctx->kern->silu_mul (ctx->hb + (size_t) i * ff, ctx->hb2 + (size_t) i * ff, ff);
+        lk_matmul (ctx->pool, ctx->kern, &down, ctx->hb, ff, n, ctx->moe_out, e, ctx->mm_scratch);
+        for (int i = 0; i < n; i++)
+          {
+            float *x = ctx->x + (size_t) ctx->moe_idx[i] * e;
+            const float *y = ctx->moe_out + (size_t) i * e;
+            for (int c = 0; c < e; c++)
+              x[c] += weights[i] * y[c];
+          }
+      }
+    }
+}
+
 static void
 layer_forward (lk_ctx *ctx, int il, int pos, int nt)
 {
@@ -586,6 +717,12 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
 
   rmsnorm_rows (ctx, ctx->xb, ctx->x, L->ffn_norm, nt);
   prof_mark (ctx, 2, &t);
+  if (L->n_expert > 0)
+    {
+      moe_forward (ctx, il, nt);
+      prof_mark (ctx, 0, &t);
+      return;
+    }
   {
     const lk_tensor *ws[2] = { L->ffn_gate, L->ffn_up };
     float *ys[2] = { ctx->hb, ctx->hb2 };
@@ -720,6 +857,15 @@ set_conditional_checked (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
                            "early exit: threshold %g (expected 0 < t, 1 or more: never) from layer %d "
                            "(expected 0..%d)", (double) p->exit_threshold, p->exit_min_layer, n - 1);
     }
+  if (p->moe_top_k < 0 || (p->moe_top_k > 0 && ctx->hp->n_expert == 0)
+      || p->moe_top_k > ctx->hp->n_expert)
+    {
+      free (skip);
+      free (hist);
+      return lk_error_set (err, LK_ERR_INVALID, "experts per token: %d, the model has %d experts",
+                           p->moe_top_k, ctx->hp->n_expert);
+    }
+  ctx->moe_top_k = p->moe_top_k;
   free (ctx->skip);
   free (ctx->stats.exit_hist);
   ctx->skip = skip;
@@ -765,6 +911,14 @@ lk_cond_parse_layers (const char *list, int n_layer, bool *out, lk_error *err)
   return LK_OK;
 }
 
+const uint64_t *
+lk_ctx_routes (const lk_ctx *ctx, int il)
+{
+  if (ctx->moe_routes == NULL || il < 0 || il >= ctx->hp->n_layer)
+    return NULL;
+  return ctx->moe_routes + (size_t) il * (size_t) ctx->hp->n_expert;
+}
+
 bool
 lk_ctx_exit_enabled (const lk_ctx *ctx)
 {
@@ -790,6 +944,8 @@ lk_ctx_reset_cond_stats (lk_ctx *ctx)
 {
   ctx->stats.tokens = ctx->stats.layers_run = ctx->stats.exits = 0;
   ctx->stats.steps = ctx->stats.step_layers = 0;
+  if (ctx->moe_routes != NULL)
+    memset (ctx->moe_routes, 0, (size_t) ctx->hp->n_layer * (size_t) ctx->hp->n_expert * sizeof *ctx->moe_routes);
   if (ctx->stats.exit_hist != NULL)
     memset (ctx->stats.exit_hist, 0, ((size_t) ctx->hp->n_layer + 1) * sizeof *ctx->stats.exit_hist);
 }

@@ -64,6 +64,7 @@ typedef struct
   const bool *skip;     /* n_layer flags, or NULL */
   float exit_threshold; /* 1 (default) or more: never exit */
   int exit_min_layer;   /* first layer after which exit is tried */
+  int moe_top_k;        /* experts per token in mixture-of-experts layers (0: the model's) */
 } lk_cond_params;
 
 typedef struct
@@ -80,6 +81,12 @@ typedef struct
 void lk_cond_params_init (lk_cond_params *p);
 /* "3,5-7" to flags for n_layer layers. */
 lk_status lk_cond_parse_layers (const char *list, int n_layer, bool *out, lk_error *err);
+/* Mixture of experts: experts a token of layer L uses (the override, at
+ * most the layer's count), and the routing counts of layer il since the
+ * statistics were last reset (n_expert values; NULL for dense models). */
+int lk_ctx_experts_used (const lk_ctx *ctx, const lk_layer *L);
+const uint64_t *lk_ctx_routes (const lk_ctx *ctx, int il);
+
 /* True when single-token steps may exit early (a threshold below 1). */
 bool lk_ctx_exit_enabled (const lk_ctx *ctx);
 /* Layers executed per generated token (single-token steps; per token of

@@ -81,6 +81,11 @@ lk_write_hparams (lk_gguf_writer *w, const lk_hparams *hp, const int *n_head,
     }
   set_arch_f32 (w, arch, "attention.layer_norm_rms_epsilon", hp->norm_eps);
   set_arch_u32 (w, arch, "vocab_size", (uint32_t) hp->n_vocab);
+  if (hp->n_expert > 0)
+    {
+      set_arch_u32 (w, arch, "expert_count", (uint32_t) hp->n_expert);
+      set_arch_u32 (w, arch, "expert_used_count", (uint32_t) hp->n_expert_used);
+    }
 }
 
 /* The llama.cpp file type that names a model by its main matrix type. */
@@ -246,6 +251,23 @@ typedef struct
 } synth_ctx;
 
 static lk_status
+synth_add3 (synth_ctx *sc, const char *name, lk_type type, int64_t ne0, int64_t ne1, int64_t ne2,
+            float std, lk_error *err)
+{
+  const int64_t ne[3] = { ne0, ne1 ? ne1 : 1, ne2 };
+  synth_tensor *st;
+
+  if (lk_get_quantize_ref (type) == NULL)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED, "synth cannot write type %s",
+                         lk_type_name (type));
+  if (lk_row_size (type, ne0) == 0)
+    type = lk_row_size (LK_TYPE_Q8_0, ne0) ? LK_TYPE_Q8_0 : LK_TYPE_F16;
+  st = &sc->items[sc->n++];
+  *st = (synth_tensor) { ne0 * ne[1] * ne2, ne0, type, std, splitmix (&sc->seed) };
+  return lk_gguf_writer_add_tensor_fill (sc->w, name, type, 3, ne, synth_fill, st, err);
+}
+
+static lk_status
 synth_add (synth_ctx *sc, const char *name, lk_type type, int64_t ne0, int64_t ne1, float std,
            lk_error *err)
 {
@@ -272,6 +294,12 @@ synth_layers (synth_ctx *sc, const lk_synth_params *p, lk_error *err)
   char name[96];
   lk_status s = LK_OK;
 
+#define ADD3(suffix, a, b)                                                     \
+  if (s == LK_OK)                                                              \
+    {                                                                          \
+      snprintf (name, sizeof name, "blk.%d." suffix, il);                     \
+      s = synth_add3 (sc, name, p->type, a, b, p->n_expert, std, err);         \
+    }
 #define ADD(suffix, type, a, b, sd)                                  \
   if (s == LK_OK)                                                    \
     {                                                                \
@@ -292,11 +320,20 @@ synth_layers (synth_ctx *sc, const lk_synth_params *p, lk_error *err)
         }
       ADD ("attn_output.weight", p->type, q, p->n_embd, std);
       ADD ("ffn_norm.weight", LK_TYPE_F32, p->n_embd, 0, 0.0f);
+      if (p->n_expert > 0)
+        {
+          ADD ("ffn_gate_inp.weight", p->type, p->n_embd, p->n_expert, std);
+          ADD3 ("ffn_gate_exps.weight", p->n_embd, p->n_ff);
+          ADD3 ("ffn_up_exps.weight", p->n_embd, p->n_ff);
+          ADD3 ("ffn_down_exps.weight", p->n_ff, p->n_embd);
+          continue;
+        }
       ADD ("ffn_gate.weight", p->type, p->n_embd, p->n_ff, std);
       ADD ("ffn_up.weight", p->type, p->n_embd, p->n_ff, std);
       ADD ("ffn_down.weight", p->type, p->n_ff, p->n_embd, std);
     }
 #undef ADD
+#undef ADD3
   return s;
 }
 
@@ -334,11 +371,19 @@ lk_synth (const lk_synth_params *p, const char *path, lk_error *err)
   hp.rope_base = p->arch == LK_ARCH_QWEN2 ? 1000000.0f : 10000.0f;
   hp.rope_freq_scale = 1.0f;
   hp.norm_eps = p->arch == LK_ARCH_QWEN2 ? 1e-6f : 1e-5f;
+  hp.n_expert = p->n_expert;
+  hp.n_expert_used = p->n_expert > 0 ? (p->n_expert_used > 0 ? p->n_expert_used : 2) : 0;
+  if (p->n_expert < 0 || p->n_expert > 512 || hp.n_expert_used > p->n_expert)
+    {
+      s = lk_error_set (err, LK_ERR_INVALID, "synth: %d experts, %d used: expected 0..512, at most all used",
+                        p->n_expert, p->n_expert_used);
+      goto out;
+    }
   nh = malloc ((size_t) p->n_layer * sizeof *nh);
   nkv = malloc ((size_t) p->n_layer * sizeof *nkv);
   nff = malloc ((size_t) p->n_layer * sizeof *nff);
   sc.w = lk_gguf_writer_new ();
-  sc.cap = (size_t) p->n_layer * 12 + 3;
+  sc.cap = (size_t) p->n_layer * 13 + 3;
   sc.items = calloc (sc.cap, sizeof *sc.items);
   if (nh == NULL || nkv == NULL || nff == NULL || sc.w == NULL || sc.items == NULL)
     {

@@ -29,6 +29,7 @@ typedef struct
   int n_vocab;                 /* 0: the vocabulary's size; else truncated or padded to it */
   uint64_t seed;
   const char *name;
+  int n_expert, n_expert_used; /* > 0: a mixture of experts (llama arch, Mixtral layout) */
 } lk_synth_params;
 
 void lk_synth_params_init (lk_synth_params *p);

@@ -206,6 +206,19 @@ read_hparams (lk_model *m, const arch_info *ai, lk_error *err)
                          "%s: embedding_length %" PRId64 " is not a multiple of head_count %d",
                          m->path, n_embd, m->n_head[0]);
   m->hp.head_dim = (int) key_len;
+  {
+    int64_t n_exp = 0, n_used = 0;
+    if ((s = get_int (m, arch, "expert_count", false, 0, &n_exp, err)) != LK_OK
+        || (s = get_int (m, arch, "expert_used_count", false, n_exp > 0 ? 2 : 0, &n_used, err)) != LK_OK)
+      return s;
+    if (n_exp < 0 || n_exp > 512 || (n_exp > 0 && (n_used < 1 || n_used > n_exp)))
+      return lk_error_set (err, LK_ERR_FORMAT,
+                           "%s: expert_count %lld, expert_used_count %lld: expected 0, or 1..512 "
+                           "experts of which 1..all are used", m->path, (long long) n_exp,
+                           (long long) n_used);
+    m->hp.n_expert = (int) n_exp;
+    m->hp.n_expert_used = (int) n_used;
+  }
   if ((s = get_int (m, arch, "rope.dimension_count", false, key_len, &n_rot, err)) != LK_OK)
     return s;
   m->hp.n_rot = (int) n_rot;

@@ -143,7 +143,9 @@ pack_task (void *arg, int ith, int nth)
         continue;
       row = lk_row_size (t->type, t->ne[0]);
       rows = lk_tensor_nelements (t) / t->ne[0];
+      /* Expert slices ([n, rows, experts]) must start on a group of 16. */
       interleave = (job->interleave >> t->type & 1) && rows % 16 == 0
+                   && (t->n_dims < 3 || t->ne[1] % 16 == 0)
                    && lk_type_interleaved (t->type) != t->type;
       if (!interleave && (lk_type_packed (t->type) == t->type || t->ne[0] % 32 != 0))
         continue;
@@ -349,6 +351,22 @@ want_vector (lk_model *m, const char *name, int64_t n, bool required, const lk_t
   return LK_OK;
 }
 
+/* The stacked expert matrices: three dimensions, one slice per expert. */
+static lk_status
+check_experts (const lk_model *m, int il, const lk_layer *L, lk_error *err)
+{
+  const lk_tensor *ts[3] = { L->ffn_gate_exps, L->ffn_up_exps, L->ffn_down_exps };
+  const int64_t rows[3] = { L->n_ff, L->n_ff, m->hp.n_embd };
+
+  for (int i = 0; i < 3; i++)
+    if (ts[i]->n_dims != 3 || ts[i]->ne[1] != rows[i] || ts[i]->ne[2] != L->n_expert)
+      return lk_error_set (err, LK_ERR_FORMAT,
+                           "%s: tensor '%s' (block %d): expected 3 dimensions [%lld, %lld, %d]",
+                           m->path, ts[i]->name, il, (long long) ts[i]->ne[0], (long long) rows[i],
+                           L->n_expert);
+  return LK_OK;
+}
+
 static lk_status
 bind_layer (lk_model *m, int il, lk_error *err)
 {
@@ -380,9 +398,24 @@ bind_layer (lk_model *m, int il, lk_error *err)
   V (bk, "attn_k.bias", kv, bias);
   V (bv, "attn_v.bias", kv, bias);
   V (ffn_norm, "ffn_norm.weight", e, true);
-  W (ffn_gate, "ffn_gate.weight", e, ff);
-  W (ffn_up, "ffn_up.weight", e, ff);
-  W (ffn_down, "ffn_down.weight", ff, e);
+  if (m->hp.n_expert > 0)
+    {
+      const int64_t ne = m->hp.n_expert;
+      L->n_expert = m->hp.n_expert;
+      L->n_expert_used = m->hp.n_expert_used;
+      W (ffn_gate_inp, "ffn_gate_inp.weight", e, ne);
+      W (ffn_gate_exps, "ffn_gate_exps.weight", e, ff * ne);
+      W (ffn_up_exps, "ffn_up_exps.weight", e, ff * ne);
+      W (ffn_down_exps, "ffn_down_exps.weight", ff, e * ne);
+      if (s == LK_OK)
+        s = check_experts (m, il, L, err);
+    }
+  else
+    {
+      W (ffn_gate, "ffn_gate.weight", e, ff);
+      W (ffn_up, "ffn_up.weight", e, ff);
+      W (ffn_down, "ffn_down.weight", ff, e);
+    }
 #undef W
 #undef V
   return s;

@@ -39,7 +39,12 @@ typedef struct
   int n_head, n_head_kv, n_ff;
   const lk_tensor *attn_norm, *wq, *wk, *wv, *wo;
   const lk_tensor *bq, *bk, *bv; /* biases, NULL when absent */
-  const lk_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down;
+  const lk_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down; /* dense FFN; NULL with experts */
+  /* Mixture of experts (n_expert > 0): the router [n_embd, n_expert] and the
+   * experts' matrices stacked [n_embd, n_ff, n_expert] ([n_ff, n_embd, n_expert]
+   * for down), as llama.cpp stores Mixtral. */
+  int n_expert, n_expert_used;
+  const lk_tensor *ffn_gate_inp, *ffn_gate_exps, *ffn_up_exps, *ffn_down_exps;
 } lk_layer;
 
 typedef struct
@@ -56,6 +61,7 @@ typedef struct
   float rope_base;
   float rope_freq_scale; /* positions are multiplied by this (linear scaling) */
   float norm_eps;
+  int n_expert, n_expert_used; /* 0: dense */
 } lk_hparams;
 
 typedef struct lk_model lk_model;
