@@ -18,7 +18,7 @@ lathe_cli_bench (int argc, char **argv)
 {
   g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
   g_autofree char *skip = NULL, *recipe_path = NULL, *draft_skip = NULL;
-  int spec_k = 0;
+  int spec_k = 0, experts_used = 0;
   double exit_threshold = 0.0;
   int exit_min = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
@@ -47,6 +47,8 @@ lathe_cli_bench (int argc, char **argv)
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
       N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
+      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "speculative", 0, 0, G_OPTION_ARG_INT, &spec_k,
       N_("Decode test by greedy self-speculative decoding, K drafts per step"), "K" },
     { "draft-skip-layers", 0, 0, G_OPTION_ARG_STRING, &draft_skip,
@@ -87,6 +89,7 @@ lathe_cli_bench (int argc, char **argv)
   bp.kernel = kernel;
   bp.skip_layers = skip;
   bp.spec_k = spec_k;
+  bp.moe_top_k = experts_used;
   bp.draft_skip_layers = draft_skip;
   bp.exit_threshold = (float) exit_threshold;
   bp.exit_min_layer = exit_min;
@@ -115,5 +118,6 @@ lathe_cli_bench (int argc, char **argv)
     lk_bench_print_json (&r, stdout);
   else
     lk_bench_print_text (&r, stdout);
+  lk_bench_result_clear (&r);
   return 0;
 }

@@ -41,7 +41,7 @@ lathe_cli_eval (int argc, char **argv)
   g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL, *skip = NULL;
   g_autofree char *recipe_path = NULL;
   double exit_threshold = 0.0;
-  int exit_min = 0;
+  int exit_min = 0, experts_used = 0;
   int n_ctx = 0, chunks = 0, threads = 0;
   gboolean json = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -60,6 +60,8 @@ lathe_cli_eval (int argc, char **argv)
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
       N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
+      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress"), NULL },
     { NULL }
@@ -97,6 +99,7 @@ lathe_cli_eval (int argc, char **argv)
   o.skip_layers = skip;
   o.exit_threshold = (float) exit_threshold;
   o.exit_min_layer = exit_min;
+  o.experts_used = experts_used;
   if (!quiet)
     o.progress = progress_cb;
   if (!lathe_eval_run (model, text, ref, &o, &r, NULL, &error))

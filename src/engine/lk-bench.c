@@ -166,9 +166,10 @@ set_conditional (lk_ctx *ctx, const lk_model *m, const lk_bench_params *p, lk_er
   lk_status s = LK_OK;
 
   /* Neither given: the settings the file carries, if any. */
-  if (p->skip_layers == NULL && p->exit_threshold <= 0.0f)
+  if (p->skip_layers == NULL && p->exit_threshold <= 0.0f && p->moe_top_k == 0)
     return LK_OK;
   lk_cond_params_init (&cond);
+  cond.moe_top_k = p->moe_top_k;
   cond.exit_threshold = p->exit_threshold > 0.0f ? p->exit_threshold : 1.0f;
   cond.exit_min_layer = p->exit_min_layer;
   if (p->skip_layers != NULL)
@@ -182,6 +183,28 @@ set_conditional (lk_ctx *ctx, const lk_model *m, const lk_bench_params *p, lk_er
     s = lk_ctx_set_conditional (ctx, &cond, err);
   free (skip);
   return s;
+}
+
+static void
+copy_routes (const lk_ctx *ctx, const lk_model *m, lk_bench_result *r)
+{
+  const lk_hparams *hp = lk_model_hparams (m);
+
+  if (hp->n_expert == 0)
+    return;
+  r->n_expert = hp->n_expert;
+  r->experts_used = lk_ctx_experts_used (ctx, lk_model_layer (m, 0));
+  r->routes = calloc ((size_t) hp->n_layer * (size_t) hp->n_expert, sizeof *r->routes);
+  for (int il = 0; r->routes != NULL && il < hp->n_layer; il++)
+    memcpy (r->routes + (size_t) il * hp->n_expert, lk_ctx_routes (ctx, il),
+            (size_t) hp->n_expert * sizeof *r->routes);
+}
+
+void
+lk_bench_result_clear (lk_bench_result *r)
+{
+  free (r->routes);
+  r->routes = NULL;
 }
 
 /* n_gen tokens by greedy self-speculative decoding. */
@@ -327,6 +350,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
           times[i] = (draft != NULL ? p->n_gen - 1 : p->n_gen) * 1e3 / ms;
         }
       r->acceptance_rate = drafted > 0 ? (double) accepted / (double) drafted : 0.0;
+      copy_routes (ctx, m, r);
       r->decode_tps = stats_of (times, reps);
       r->layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
     }
@@ -383,14 +407,23 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
            "  \"peak_rss_bytes\": %llu,\n"
            "  \"bandwidth_gbs\": %.3f,\n  \"bytes_per_token\": %llu,\n"
            "  \"bandwidth_ratio\": %.4f,\n  \"n_layer\": %d,\n  \"layers_mean\": %.3f,\n"
-           "  \"speculative_k\": %d,\n  \"acceptance_rate\": %.4f\n}\n",
+           "  \"speculative_k\": %d,\n  \"acceptance_rate\": %.4f,\n  \"experts_used\": %d,\n"
+           "  \"routing\": [",
            r->type, (unsigned long long) r->model_bytes, (unsigned long long) r->n_params,
            r->threads, r->kernel, r->kv_type, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
            r->prefill_tps.sd, r->decode_tps.mean, r->decode_tps.sd, r->ttft_ms, r->load_ms,
            r->repack_ms,
            (unsigned long long) r->peak_rss_bytes, r->bandwidth_gbs,
            (unsigned long long) r->bytes_per_token, r->bandwidth_ratio, r->n_layer, r->layers_mean,
-           r->spec_k, r->acceptance_rate);
+           r->spec_k, r->acceptance_rate, r->experts_used);
+  for (int il = 0; r->routes != NULL && il < r->n_layer; il++)
+    {
+      fprintf (fp, "%s[", il ? ", " : "");
+      for (int e = 0; e < r->n_expert; e++)
+        fprintf (fp, "%s%llu", e ? ", " : "", (unsigned long long) r->routes[(size_t) il * r->n_expert + e]);
+      fputc (']', fp);
+    }
+  fprintf (fp, "]\n}\n");
 }
 
 void
@@ -406,6 +439,13 @@ lk_bench_print_text (const lk_bench_result *r, FILE *fp)
   if (r->n_gen > 0)
     fprintf (fp, "tg%-4d     %10.1f ± %.1f tok/s, %.2f of %d layers per token\n", r->n_gen,
              r->decode_tps.mean, r->decode_tps.sd, r->layers_mean, r->n_layer);
+  if (r->n_expert > 0)
+    {
+      fprintf (fp, "experts    %d of %d per token; routing of layer 0:", r->experts_used, r->n_expert);
+      for (int e = 0; r->routes != NULL && e < r->n_expert; e++)
+        fprintf (fp, " %llu", (unsigned long long) r->routes[e]);
+      fputc ('\n', fp);
+    }
   if (r->spec_k > 0)
     fprintf (fp, "speculative k = %d: %.1f %% of drafted tokens accepted\n", r->spec_k,
              100.0 * r->acceptance_rate);

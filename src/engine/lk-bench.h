@@ -25,6 +25,7 @@ typedef struct
   const char *skip_layers; /* "3,5-7"; "" skips none */
   float exit_threshold;    /* early exit (1: never) */
   int exit_min_layer;
+  int moe_top_k;           /* experts per token (0: the model's) */
   /* Greedy self-speculative decode test: k draft tokens per target step
    * from the model with draft_skip_layers skipped (0: plain decoding). */
   int spec_k;
@@ -56,6 +57,9 @@ typedef struct
   double bandwidth_ratio;    /* decode speed / (bandwidth / bytes per token) */
   double layers_mean;        /* layers run per generated token */
   int n_layer;
+  int experts_used;          /* per token in expert layers (0: dense model) */
+  int n_expert;
+  uint64_t *routes;          /* [n_layer][n_expert] during the decode test, or NULL */
   int spec_k;                /* 0: plain decoding */
   double acceptance_rate;    /* drafted tokens the target kept */
 } lk_bench_result;
@@ -68,3 +72,4 @@ lk_status lk_bench_run (const char *model_path, const char *tokenizer_path,
 double lk_measure_bandwidth (int n_threads);
 void lk_bench_print_json (const lk_bench_result *r, FILE *fp);
 void lk_bench_print_text (const lk_bench_result *r, FILE *fp);
+void lk_bench_result_clear (lk_bench_result *r);

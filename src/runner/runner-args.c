@@ -132,6 +132,8 @@ runner_args_parse (runner_args *a, int argc, char **argv)
         a->kernel = v;
       else if (strcmp (o, "--skip-layers") == 0)
         a->skip_layers = v;
+      else if (strcmp (o, "--experts-used") == 0)
+        ok = parse_int (o, v, 1, 512, &a->moe_top_k);
       else if (strcmp (o, "--speculative") == 0)
         ok = parse_int (o, v, 1, 64, &a->spec_k);
       else if (strcmp (o, "--draft-skip-layers") == 0)

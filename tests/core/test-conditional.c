@@ -13,6 +13,7 @@
 #include "lathe-model.h"
 #include "lathe-test.h"
 #include "lk-export.h"
+#include "lk-gguf.h"
 #include "lk-sampler.h"
 #include "lk-speculative.h"
 #include "lk-structure.h"
@@ -357,6 +358,137 @@ test_speculative_is_greedy (void)
   }
 }
 
+static char *
+synth_moe (const char *vocab, const char *name, int n_expert, int n_used)
+{
+  char *path = g_build_filename (lathe_test_tmpdir (), name, NULL);
+  lk_synth_params sp;
+  lk_error err = { 0 };
+
+  lk_synth_params_init (&sp);
+  sp.n_embd = 128;
+  sp.n_layer = 2;
+  sp.n_head = sp.n_head_kv = 4;
+  sp.n_ff = 256;
+  sp.n_ctx = 128;
+  sp.type = LK_TYPE_F32;
+  sp.vocab_path = vocab;
+  sp.n_expert = n_expert;
+  sp.n_expert_used = n_used;
+  g_assert_cmpint (lk_synth (&sp, path, &err), ==, LK_OK);
+  return path;
+}
+
+/* The same weights as a dense model: each layer's only expert becomes its FFN. */
+static char *
+dense_copy (const char *moe_path)
+{
+  char *out = g_build_filename (lathe_test_tmpdir (), "dense-of-moe.gguf", NULL);
+  lk_gguf *g = NULL;
+  lk_gguf_writer *w = lk_gguf_writer_new ();
+  lk_error err = { 0 };
+
+  g_assert_cmpint (lk_gguf_open (moe_path, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  lk_gguf_writer_copy_kv (w, g);
+  lk_gguf_writer_remove (w, "llama.expert_count");
+  lk_gguf_writer_remove (w, "llama.expert_used_count");
+  for (size_t i = 0; i < lk_gguf_n_tensors (g); i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+      g_autofree char *name = g_strdup (t->name);
+      char *exps = strstr (name, "_exps.weight");
+      if (strstr (t->name, "ffn_gate_inp") != NULL)
+        continue;
+      if (exps != NULL)
+        strcpy (exps, ".weight");
+      g_assert_cmpint (lk_gguf_writer_add_tensor (w, name, t->type, exps != NULL ? 2 : t->n_dims, t->ne, t->data,
+                                                  &err), ==, LK_OK);
+    }
+  g_assert_cmpint (lk_gguf_writer_write (w, out, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
+  lk_gguf_free (g);
+  return out;
+}
+
+static void
+test_moe (void)
+{
+  g_autofree char *vocab = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *one = NULL, *dense = NULL, *eight = NULL;
+  g_autoptr (LatheModel) m1 = NULL, md = NULL, m8 = NULL;
+  g_autofree float *a = NULL, *b = NULL;
+  g_autoptr (GError) error = NULL;
+  lk_ctx *ca, *cb;
+  int n_vocab;
+
+  if (vocab == NULL)
+    return;
+  /* One expert, used by every token: exactly the dense model. */
+  one = synth_moe (vocab, "moe-1.gguf", 1, 1);
+  dense = dense_copy (one);
+  m1 = load (one);
+  md = load (dense);
+  g_assert_cmpint (lk_model_layer (lathe_model_get_engine (m1), 0)->n_expert, ==, 1);
+  g_assert_null (lk_model_layer (lathe_model_get_engine (md), 0)->ffn_gate_inp);
+  n_vocab = lk_model_hparams (lathe_model_get_engine (m1))->n_vocab;
+  a = g_new (float, (gsize) N_STEPS * n_vocab);
+  b = g_new (float, (gsize) N_STEPS * n_vocab);
+  ca = new_ctx (m1);
+  cb = new_ctx (md);
+  run_steps (ca, a, n_vocab);
+  run_steps (cb, b, n_vocab);
+  g_test_message ("one expert vs dense: %g", max_diff (a, b, (gsize) N_STEPS * n_vocab));
+  g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), <, 1e-5f);
+  lk_ctx_free (ca);
+  lk_ctx_free (cb);
+
+  /* Eight experts, two per token. */
+  eight = synth_moe (vocab, "moe-8.gguf", 8, 2);
+  m8 = load (eight);
+  ca = new_ctx (m8);
+  cb = new_ctx (m8);
+  run_steps (ca, a, n_vocab);
+  /* The model's own k given as an override changes nothing. */
+  g_assert_true (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 2, &error));
+  run_steps (cb, b, n_vocab);
+  g_assert_cmpint (memcmp (a, b, (gsize) N_STEPS * n_vocab * sizeof *a), ==, 0);
+  {
+    const uint64_t *routes = lk_ctx_routes (cb, 1);
+    uint64_t sum = 0;
+    for (int e = 0; e < 8; e++)
+      sum += routes[e];
+    g_assert_cmpuint (sum, ==, 2 * N_STEPS);
+  }
+  /* A batch routes each token as single steps do. */
+  {
+    int32_t toks[N_STEPS];
+    lk_error err = { 0 };
+    toks[0] = 1;
+    for (int i = 1; i < N_STEPS; i++)
+      {
+        const float *l = a + (gsize) (i - 1) * n_vocab;
+        int best = 0;
+        for (int v = 1; v < n_vocab; v++)
+          best = l[v] > l[best] ? v : best;
+        toks[i] = best;
+      }
+    lk_ctx_truncate (ca, 0);
+    g_assert_cmpint (lk_ctx_decode (ca, toks, N_STEPS, true, &err), ==, LK_OK);
+    for (int i = 0; i < N_STEPS; i++)
+      memcpy (b + (gsize) i * n_vocab, lk_ctx_logits (ca, i), (gsize) n_vocab * sizeof *b);
+    g_test_message ("batch vs steps: %g", max_diff (a, b, (gsize) N_STEPS * n_vocab));
+    g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), <, 1e-4f);
+  }
+  /* Fewer experts: other logits; more than there are: refused. */
+  g_assert_true (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 1, &error));
+  run_steps (cb, b, n_vocab);
+  g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), >, 1e-3f);
+  g_assert_false (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 9, &error));
+  g_assert_nonnull (strstr (error->message, "the model has 8 experts"));
+  lk_ctx_free (ca);
+  lk_ctx_free (cb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -366,6 +498,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/conditional/early-exit", test_early_exit_cuts_layers);
   g_test_add_func ("/lathe/core/conditional/lens", test_lens_matches_skipping_the_last_layer);
   g_test_add_func ("/lathe/core/conditional/speculative-is-greedy", test_speculative_is_greedy);
+  g_test_add_func ("/lathe/core/conditional/moe", test_moe);
   g_test_add_func ("/lathe/core/conditional/errors", test_errors);
   return g_test_run ();
 }
