@@ -190,7 +190,7 @@ lathe_cli_prune (int argc, char **argv)
   g_autofree char *drop_layers = NULL;
   double sparsity = -1.0, ffn = 0.0;
   gboolean global = FALSE;
-  int threads = 0, heads = 0, remove_layers = 0;
+  int threads = 0, heads = 0, remove_layers = 0, remove_experts = 0;
   gboolean quiet = FALSE;
   const GOptionEntry entries[] = {
     { "method", 0, 0, G_OPTION_ARG_STRING, &method,
@@ -209,6 +209,8 @@ lathe_cli_prune (int argc, char **argv)
       N_("Structured: remove this fraction of each layer's FFN channels"), "F" },
     { "remove-layers", 0, 0, G_OPTION_ARG_INT, &remove_layers,
       N_("Structured: remove the N layers that change their input least (needs --imatrix)"), "N" },
+    { "remove-experts", 0, 0, G_OPTION_ARG_INT, &remove_experts,
+      N_("Mixture of experts: remove the N least routed experts of every layer (needs --imatrix)"), "N" },
     { "drop-layers", 0, 0, G_OPTION_ARG_STRING, &drop_layers,
       N_("Structured: remove these layers"), N_("LIST") },
     { "match", 0, 0, G_OPTION_ARG_STRING, &match,
@@ -232,12 +234,12 @@ lathe_cli_prune (int argc, char **argv)
     return 2;
   {
     const int kinds = (sparsity >= 0) + (nm != NULL) + (heads > 0) + (ffn > 0) + (remove_layers > 0)
-                      + (drop_layers != NULL);
+                      + (drop_layers != NULL) + (remove_experts > 0);
     if (argc != 3 || kinds != 1)
       {
         lathe_cli_error (_("usage: lathe-cli prune IN OUT [--method magnitude|wanda --imatrix FILE] "
                            "--sparsity S | --nm N:M | --heads N | --ffn F | --remove-layers N | "
-                           "--drop-layers LIST"));
+                           "--drop-layers LIST | --remove-experts N"));
         return 2;
       }
   }
@@ -254,7 +256,13 @@ lathe_cli_prune (int argc, char **argv)
   json_builder_begin_array (b);
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "method");
-  if (heads > 0 || ffn > 0 || remove_layers > 0 || drop_layers != NULL)
+  if (remove_experts > 0)
+    {
+      json_builder_add_string_value (b, "experts");
+      json_builder_set_member_name (b, "remove");
+      json_builder_add_int_value (b, remove_experts);
+    }
+  else if (heads > 0 || ffn > 0 || remove_layers > 0 || drop_layers != NULL)
     add_cut (b, heads, ffn, remove_layers, drop_layers);
   else
     {

@@ -48,6 +48,7 @@ typedef enum
   CUT_HEADS,
   CUT_FFN,
   CUT_LAYERS,
+  CUT_EXPERTS,
 } CutKind;
 
 /* Structured pruning: heads or FFN channels in a range of layers, or layers. */
@@ -368,14 +369,17 @@ parse_cut_step (JsonObject *o, const char *where, const char *method, LatheRecip
   CutStep *c;
   JsonNode *n;
 
-  step.kind = !strcmp (method, "heads") ? CUT_HEADS : !strcmp (method, "ffn") ? CUT_FFN : CUT_LAYERS;
+  step.kind = !strcmp (method, "heads")     ? CUT_HEADS
+              : !strcmp (method, "ffn")     ? CUT_FFN
+              : !strcmp (method, "experts") ? CUT_EXPERTS
+                                            : CUT_LAYERS;
   step.layer_from = step.layer_to = ANY_LAYER;
   step.where = g_strdup (where);
   g_array_append_val (r->cuts, step);
   c = &g_array_index (r->cuts, CutStep, r->cuts->len - 1);
   if (!only_keys (o, keys, r, where, error))
     return FALSE;
-  if (c->kind != CUT_LAYERS && (n = json_object_get_member (o, "layers")) != NULL)
+  if (c->kind != CUT_LAYERS && c->kind != CUT_EXPERTS && (n = json_object_get_member (o, "layers")) != NULL)
     {
       Selector sel = { 0 };
       if (!parse_layers (n, &sel, r, lfield, error))
@@ -416,9 +420,12 @@ parse_cut_step (JsonObject *o, const char *where, const char *method, LatheRecip
   n = json_object_get_member (o, "remove");
   if (n == NULL || json_node_get_value_type (n) != G_TYPE_INT64 || json_node_get_int (n) < 1
       || json_node_get_int (n) > 1 << 20)
-    return fail (error, r, rfield, c->kind == CUT_HEADS ? _("expected the number of heads to remove per layer")
-                                                        : _("expected the number of layers to remove"));
+    return fail (error, r, rfield, c->kind == CUT_HEADS     ? _("expected the number of heads to remove per layer")
+                                   : c->kind == CUT_EXPERTS ? _("expected the number of experts to remove per layer")
+                                                            : _("expected the number of layers to remove"));
   c->remove = (int) json_node_get_int (n);
+  if (c->kind == CUT_EXPERTS && r->imatrix == NULL && r->calib_text == NULL)
+    return fail (error, r, where, _("choosing experts counts where tokens go: give “calibration”"));
   if (c->kind == CUT_LAYERS && r->imatrix == NULL && r->calib_text == NULL)
     return fail (error, r, where, _("choosing layers measures what each changes: give “calibration”, "
                                     "or name them with “drop”"));
@@ -443,7 +450,8 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
     return fail (error, r, where, _("expected an object"));
   o = json_node_get_object (n);
   method = step_method (o);
-  if (!strcmp (method, "heads") || !strcmp (method, "ffn") || !strcmp (method, "layers"))
+  if (!strcmp (method, "heads") || !strcmp (method, "ffn") || !strcmp (method, "layers")
+      || !strcmp (method, "experts"))
     return parse_cut_step (o, where, method, r, error);
   g_array_append_val (r->prune, step);
   p = &g_array_index (r->prune, PruneStep, r->prune->len - 1);
@@ -459,8 +467,8 @@ parse_prune_step (JsonNode *n, int i, LatheRecipe *r, GError **error)
       p->spec.score = LK_PRUNE_WANDA;
     }
   else
-    return fail (error, r, mfield, _("“%s”; expected “magnitude”, “wanda”, “heads”, “ffn” or “layers”"),
-                 method);
+    return fail (error, r, mfield,
+                 _("“%s”; expected “magnitude”, “wanda”, “heads”, “ffn”, “layers” or “experts”"), method);
   sp = json_object_get_member (o, "sparsity");
   nm = json_object_get_member (o, "nm");
   if ((sp == NULL) == (nm == NULL))
@@ -1152,6 +1160,28 @@ plan_layers (const LatheRecipe *r, const CutStep *c, const lk_imatrix *im, lk_st
   return TRUE;
 }
 
+/* The experts tokens were routed to least often during calibration go. */
+static gboolean
+plan_experts (const LatheRecipe *r, const CutStep *c, const lk_model *m, const lk_imatrix *im,
+              lk_structure_plan *plan, GError **error)
+{
+  const int n_layer = lk_model_hparams (m)->n_layer, ne = lk_model_hparams (m)->n_expert;
+  int rl = 0, re = 0;
+  const double *routes = im != NULL ? lk_imatrix_routes (im, &rl, &re) : NULL;
+  lk_error err = { 0 };
+
+  if (ne == 0)
+    return fail (error, r, c->where, _("the model has no experts"));
+  if (routes == NULL || rl != n_layer || re != ne)
+    return fail (error, r, c->where, _("the calibration has no routing counts for this model "
+                                       "(make it with lathe-cli calibrate on the same model)"));
+  for (int il = 0; il < n_layer; il++)
+    if (!engine_step (lk_structure_remove_experts (plan, m, il, c->remove, routes + (size_t) il * ne, &err),
+                      &err, r, c->where, error))
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 plan_cuts (const LatheRecipe *r, const lk_model *m, const lk_imatrix *im, lk_structure_plan *plan,
            GError **error)
@@ -1166,6 +1196,12 @@ plan_cuts (const LatheRecipe *r, const lk_model *m, const lk_imatrix *im, lk_str
       if (c->kind == CUT_LAYERS)
         {
           if (!plan_layers (r, c, im, plan, error))
+            return FALSE;
+          continue;
+        }
+      if (c->kind == CUT_EXPERTS)
+        {
+          if (!plan_experts (r, c, m, im, plan, error))
             return FALSE;
           continue;
         }

@@ -26,6 +26,9 @@ struct lk_imatrix
   double *layer_change;
   int n_layer;
   double layer_tokens;
+  /* Mixture of experts: tokens routed to each expert, [n_layer][n_expert]. */
+  double *routes;
+  int n_expert;
 };
 
 lk_imatrix *
@@ -48,6 +51,7 @@ lk_imatrix_free (lk_imatrix *im)
     }
   free (im->entries);
   free (im->layer_change);
+  free (im->routes);
   free (im);
 }
 
@@ -166,6 +170,27 @@ observe_cb (void *user, const lk_tensor *w, const float *x, int64_t x_stride, in
   e->count += nt;
 }
 
+/* The routing counts the context gathered (it counts from its creation). */
+static lk_status
+add_routes (lk_imatrix *im, const lk_ctx *ctx, lk_error *err)
+{
+  const lk_hparams *hp = lk_model_hparams (lk_ctx_model (ctx));
+
+  if (hp->n_expert == 0)
+    return LK_OK;
+  if (im->routes == NULL)
+    {
+      im->n_expert = hp->n_expert;
+      im->routes = calloc ((size_t) hp->n_layer * (size_t) hp->n_expert, sizeof *im->routes);
+      if (im->routes == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+    }
+  for (int il = 0; il < hp->n_layer; il++)
+    for (int e = 0; e < hp->n_expert; e++)
+      im->routes[(size_t) il * hp->n_expert + e] = (double) lk_ctx_routes (ctx, il)[e];
+  return LK_OK;
+}
+
 lk_status
 lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ctx, int max_chunks,
                     void (*progress) (void *user, int chunk, int n_chunks), void *user, lk_error *err)
@@ -213,6 +238,8 @@ lk_imatrix_collect (lk_imatrix *im, lk_ctx *ctx, const lk_tokens *toks, int n_ct
   free (chunk);
   free (st.prev);
   if (s == LK_OK)
+    s = add_routes (im, ctx, err);
+  if (s == LK_OK)
     {
       im->chunks += n_chunks;
       im->chunk_size = n_ctx;
@@ -241,6 +268,19 @@ lk_imatrix_save (const lk_imatrix *im, const char *path, const char *dataset, lk
   lk_gguf_writer_set_u32 (w, "imatrix.chunk_size", (uint32_t) im->chunk_size);
   if (dataset != NULL)
     lk_gguf_writer_set_arr_str (w, "imatrix.datasets", &dataset, NULL, 1);
+  if (im->routes != NULL)
+    {
+      const size_t n = (size_t) im->n_layer * (size_t) im->n_expert;
+      float *r = malloc (n * sizeof *r);
+      if (r != NULL)
+        {
+          for (size_t i = 0; i < n; i++)
+            r[i] = (float) im->routes[i];
+          lk_gguf_writer_set_arr (w, "lathe.expert_routes", LK_GGUF_FLOAT32, r, n);
+          lk_gguf_writer_set_u32 (w, "lathe.expert_count", (uint32_t) im->n_expert);
+          free (r);
+        }
+    }
   if (im->n_layer > 0 && im->layer_tokens > 0)
     {
       float *lc = malloc ((size_t) im->n_layer * sizeof *lc);
@@ -363,6 +403,28 @@ load_layer_change (lk_imatrix *im, const lk_gguf *g, const char *path, lk_error 
   return LK_OK;
 }
 
+static lk_status
+load_routes (lk_imatrix *im, const lk_gguf *g, const char *path, lk_error *err)
+{
+  const lk_gguf_value *v = lk_gguf_get (g, "lathe.expert_routes");
+  uint32_t ne = 0;
+
+  if (v == NULL)
+    return LK_OK;
+  if (!lk_gguf_get_u32 (g, "lathe.expert_count", &ne) || ne == 0 || ne > 512 || im->n_layer <= 0
+      || v->type != LK_GGUF_ARRAY || v->v.arr.elem_type != LK_GGUF_FLOAT32
+      || v->v.arr.n != (uint64_t) ne * (uint64_t) im->n_layer)
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: lathe.expert_routes: expected lathe.expert_count × layers floats", path);
+  im->n_expert = (int) ne;
+  im->routes = calloc (v->v.arr.n, sizeof *im->routes);
+  if (im->routes == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  for (uint64_t i = 0; i < v->v.arr.n; i++)
+    lk_gguf_arr_get_f64 (v, i, &im->routes[i]);
+  return LK_OK;
+}
+
 lk_status
 lk_imatrix_load (const char *path, lk_imatrix **out, lk_error *err)
 {
@@ -389,6 +451,8 @@ lk_imatrix_load (const char *path, lk_imatrix **out, lk_error *err)
     s = lk_error_set (err, LK_ERR_FORMAT, "%s: no NAME.in_sum2 tensors: not an importance matrix", path);
   if (s == LK_OK)
     s = load_layer_change (im, g, path, err);
+  if (s == LK_OK)
+    s = load_routes (im, g, path, err);
   if (s == LK_OK)
     {
       im->chunks = lk_gguf_get_u32 (g, "imatrix.chunk_count", &u) ? (int) u : 0;
@@ -460,4 +524,12 @@ lk_imatrix_layer_change (const lk_imatrix *im, int *n_layer, double *tokens)
   *n_layer = im->n_layer;
   *tokens = im->layer_tokens;
   return im->layer_tokens > 0 ? im->layer_change : NULL;
+}
+
+const double *
+lk_imatrix_routes (const lk_imatrix *im, int *n_layer, int *n_expert)
+{
+  *n_layer = im->n_layer;
+  *n_expert = im->n_expert;
+  return im->routes;
 }

@@ -44,3 +44,6 @@ const float *lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n_c
  * layer changes the hidden state (divide by tokens for the mean). NULL when
  * not collected. Saved as the array lathe.layer_change (means). */
 const double *lk_imatrix_layer_change (const lk_imatrix *im, int *n_layer, double *tokens);
+/* Mixture of experts: tokens routed to each expert of each layer during
+ * calibration ([n_layer][n_expert]), or NULL. Saved as lathe.expert_routes. */
+const double *lk_imatrix_routes (const lk_imatrix *im, int *n_layer, int *n_expert);

@@ -38,10 +38,12 @@ lk_structure_plan_init (lk_structure_plan *p, const lk_model *m, lk_error *err)
       lp->n_head = L->n_head;
       lp->n_head_kv = L->n_head_kv;
       lp->n_ff = L->n_ff;
+      lp->n_expert = L->n_expert;
       lp->heads = iota (L->n_head);
       lp->kv_heads = iota (L->n_head_kv);
       lp->ff = iota (L->n_ff);
-      if (lp->heads == NULL || lp->kv_heads == NULL || lp->ff == NULL)
+      lp->experts = iota (L->n_expert);
+      if (lp->heads == NULL || lp->kv_heads == NULL || lp->ff == NULL || lp->experts == NULL)
         {
           lk_structure_plan_clear (p);
           return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
@@ -58,6 +60,7 @@ lk_structure_plan_clear (lk_structure_plan *p)
       free (p->layers[il].heads);
       free (p->layers[il].kv_heads);
       free (p->layers[il].ff);
+      free (p->layers[il].experts);
     }
   free (p->layers);
   memset (p, 0, sizeof *p);
@@ -130,7 +133,12 @@ lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *im, double
 {
   const lk_layer *L = lk_model_layer (m, il);
   const int ff = L->n_ff;
-  const float *ms = im != NULL ? lk_imatrix_mean_square (im, L->ffn_down->name, ff) : NULL;
+  const float *ms;
+
+  if (L->n_expert > 0)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED,
+                         "layer %d: FFN channels of experts cannot be pruned yet (remove experts instead)", il);
+  ms = im != NULL ? lk_imatrix_mean_square (im, L->ffn_down->name, ff) : NULL;
   double *cols = malloc ((size_t) ff * sizeof *cols);
   double *gate = malloc ((size_t) ff * sizeof *gate), *up = malloc ((size_t) ff * sizeof *up);
   lk_status s;
@@ -241,6 +249,26 @@ lk_structure_remove_ffn (lk_structure_plan *p, const lk_model *m, int il, int co
   return LK_OK;
 }
 
+lk_status
+lk_structure_remove_experts (lk_structure_plan *p, const lk_model *m, int il, int count,
+                             const double *scores, lk_error *err)
+{
+  const lk_layer *L = lk_model_layer (m, il);
+  lk_layer_plan *lp = &p->layers[il];
+
+  if (L->n_expert == 0)
+    return lk_error_set (err, LK_ERR_INVALID, "layer %d has no experts", il);
+  if (lp->n_expert != L->n_expert)
+    return lk_error_set (err, LK_ERR_INVALID, "layer %d: its experts are already pruned", il);
+  if (count < 0 || count >= L->n_expert)
+    return lk_error_set (err, LK_ERR_INVALID, "layer %d: cannot remove %d of its %d experts", il, count,
+                         L->n_expert);
+  if (!keep_best (lp->experts, L->n_expert, L->n_expert - count, scores))
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  lp->n_expert = L->n_expert - count;
+  return LK_OK;
+}
+
 /* Writing ------------------------------------------------------------------ */
 
 typedef enum
@@ -248,6 +276,7 @@ typedef enum
   KEEP_ALL,
   KEEP_ROWS,
   KEEP_COLS,
+  KEEP_SLICES, /* of a stack of expert matrices */
 } cut;
 
 typedef struct
@@ -282,6 +311,15 @@ fill_piece (void *user, void *dst, size_t nbytes, lk_error *err)
   uint8_t *out = dst;
 
   (void) nbytes;
+  if (pc->how == KEEP_SLICES)
+    {
+      const size_t row = lk_row_size (lk_type_unpacked (t->type), n);
+      const int64_t per = t->ne[1];
+      for (int64_t s = 0; s < pc->n_index; s++)
+        for (int64_t r = 0; r < per; r++)
+          lk_tensor_row_gguf (t, (int64_t) pc->index[s] * per + r, out + (size_t) (s * per + r) * row);
+      return LK_OK;
+    }
   if (pc->how == KEEP_ALL || pc->how == KEEP_ROWS)
     {
       const size_t row = lk_row_size (lk_type_unpacked (t->type), n);
@@ -348,14 +386,26 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
             piece *pc, lk_error *err)
 {
   const int hd = lk_model_hparams (m)->head_dim;
+  const bool experts = t == L->ffn_gate_exps || t == L->ffn_up_exps || t == L->ffn_down_exps;
   const bool known = t == L->wq || t == L->wk || t == L->wv || t == L->wo || t == L->bq || t == L->bk
                      || t == L->bv || t == L->ffn_gate || t == L->ffn_up || t == L->ffn_down
-                     || t == L->attn_norm || t == L->ffn_norm;
+                     || t == L->attn_norm || t == L->ffn_norm || t == L->ffn_gate_inp || experts;
   bool is_ffn;
   int n_units;
   const int *units = kept_units (lp, L, t, &n_units, &is_ffn);
 
   pc->how = KEEP_ALL;
+  if ((experts || t == L->ffn_gate_inp) && lp->n_expert != L->n_expert)
+    {
+      if ((pc->index = expand (lp->experts, lp->n_expert, 1)) == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      pc->n_index = lp->n_expert;
+      pc->how = experts ? KEEP_SLICES : KEEP_ROWS;
+      return LK_OK;
+    }
+  if (experts && lp->n_ff != L->n_ff)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: FFN channels of experts cannot be pruned yet",
+                         t->name);
   if (!known && (lp->n_head != L->n_head || lp->n_ff != L->n_ff))
     return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: Lathe does not know how to prune it",
                          t->name);
@@ -379,6 +429,8 @@ piece_shape (const piece *pc, uint32_t *n_dims, int64_t ne[4])
     ne[1] = pc->n_index;
   else if (pc->how == KEEP_COLS)
     ne[0] = pc->n_index;
+  else if (pc->how == KEEP_SLICES)
+    ne[2] = pc->n_index;
 }
 
 lk_status
@@ -419,6 +471,24 @@ lk_structure_write (const lk_model *src, const lk_structure_plan *p, const char 
       goto out;
     }
   out_hp.n_layer = kept;
+  if (hp->n_expert > 0)
+    {
+      int ne = -1;
+      for (int il = 0; il < hp->n_layer; il++)
+        if (!p->layers[il].drop)
+          {
+            if (ne >= 0 && p->layers[il].n_expert != ne)
+              {
+                s = lk_error_set (err, LK_ERR_INVALID,
+                                  "layers keep %d and %d experts: GGUF has one expert count for all",
+                                  ne, p->layers[il].n_expert);
+                goto out;
+              }
+            ne = p->layers[il].n_expert;
+          }
+      out_hp.n_expert = ne;
+      out_hp.n_expert_used = hp->n_expert_used < ne ? hp->n_expert_used : ne;
+    }
   if (lk_model_gguf (src) != NULL)
     lk_gguf_writer_copy_kv (w, lk_model_gguf (src));
   lk_forget_provenance (w);

@@ -24,7 +24,8 @@ typedef struct
   int n_head;     /* query heads kept; heads[] lists them ascending */
   int n_head_kv;  /* key/value heads kept; kv_heads[] */
   int n_ff;       /* FFN channels kept; ff[] */
-  int *heads, *kv_heads, *ff;
+  int n_expert;   /* experts kept (mixture of experts); experts[] */
+  int *heads, *kv_heads, *ff, *experts;
 } lk_layer_plan;
 
 typedef struct
@@ -56,6 +57,11 @@ lk_status lk_structure_remove_heads (lk_structure_plan *p, const lk_model *m, in
 /* Removes `count` FFN channels (lowest scores) from layer il, leaving >= 1. */
 lk_status lk_structure_remove_ffn (lk_structure_plan *p, const lk_model *m, int il, int count,
                                    const double *scores, lk_error *err);
+
+/* Removes `count` experts (lowest scores, e.g. routing counts) from layer
+ * il. GGUF has one expert count for all layers: remove as many from each. */
+lk_status lk_structure_remove_experts (lk_structure_plan *p, const lk_model *m, int il, int count,
+                                       const double *scores, lk_error *err);
 
 /* Writes the pruned model. add_metadata may add keys (provenance). */
 lk_status lk_structure_write (const lk_model *src, const lk_structure_plan *p, const char *path,

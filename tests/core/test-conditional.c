@@ -11,6 +11,7 @@
 #include "lathe-error.h"
 #include "lathe-eval.h"
 #include "lathe-model.h"
+#include "lathe-recipe.h"
 #include "lathe-test.h"
 #include "lk-export.h"
 #include "lk-gguf.h"
@@ -489,6 +490,62 @@ test_moe (void)
   lk_ctx_free (cb);
 }
 
+/* Removing the least routed experts: a smaller file with the same expert
+ * count in every layer, that runs. */
+static void
+test_expert_pruning (void)
+{
+  g_autofree char *vocab = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = vocab ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  g_autofree char *moe = NULL, *json = NULL;
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "moe-6.gguf", NULL);
+  g_autoptr (LatheModel) m = NULL, p = NULL, dense = NULL;
+  g_autoptr (LatheRecipe) r = NULL;
+  g_autoptr (GError) error = NULL;
+  const lk_model *e;
+
+  if (text == NULL)
+    return;
+  moe = synth_moe (vocab, "moe-prune.gguf", 8, 2);
+  m = load (moe);
+  json = g_strdup_printf ("{\"lathe_recipe\": 1, \"calibration\": {\"text\": \"%s\", \"chunks\": 4}, "
+                          "\"prune\": [{\"method\": \"experts\", \"remove\": 2}]}", text);
+  r = lathe_recipe_parse (json, -1, "r.json", &error);
+  g_assert_no_error (error);
+  g_assert_true (lathe_recipe_apply (r, m, out, 1, NULL, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  p = load (out);
+  e = lathe_model_get_engine (p);
+  g_assert_cmpint (lk_model_hparams (e)->n_expert, ==, 6);
+  g_assert_cmpint (lk_model_hparams (e)->n_expert_used, ==, 2);
+  g_assert_cmpint (lk_model_layer (e, 1)->ffn_up_exps->ne[2], ==, 6);
+  g_assert_cmpint (lk_model_layer (e, 1)->ffn_gate_inp->ne[1], ==, 6);
+  g_assert_cmpuint (lathe_model_get_file_size (p), <, lathe_model_get_file_size (m));
+  {
+    LatheEvalOptions o;
+    lk_eval_result res;
+    lathe_eval_options_init (&o);
+    o.max_chunks = 2;
+    g_assert_true (lathe_eval_run (p, text, moe, &o, &res, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpfloat (res.kl_mean, >, 0.0);
+    g_assert_true (isfinite (res.kl_mean));
+  }
+  /* No routing counts, or no experts: refused. */
+  g_clear_pointer (&r, lathe_recipe_free);
+  g_assert_null (lathe_recipe_parse ("{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"experts\", "
+                                     "\"remove\": 2}]}", -1, "r.json", &error));
+  g_assert_nonnull (strstr (error->message, "calibration"));
+  g_clear_error (&error);
+  dense = load (vocab);
+  g_free (json);
+  json = g_strdup_printf ("{\"lathe_recipe\": 1, \"calibration\": {\"text\": \"%s\", \"chunks\": 2}, "
+                          "\"prune\": [{\"method\": \"experts\", \"remove\": 1}]}", text);
+  r = lathe_recipe_parse (json, -1, "r.json", &error);
+  g_assert_false (lathe_recipe_apply (r, dense, out, 1, NULL, NULL, NULL, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "no experts"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -499,6 +556,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/conditional/lens", test_lens_matches_skipping_the_last_layer);
   g_test_add_func ("/lathe/core/conditional/speculative-is-greedy", test_speculative_is_greedy);
   g_test_add_func ("/lathe/core/conditional/moe", test_moe);
+  g_test_add_func ("/lathe/core/conditional/expert-pruning", test_expert_pruning);
   g_test_add_func ("/lathe/core/conditional/errors", test_errors);
   return g_test_run ();
 }
