@@ -205,6 +205,8 @@ lk_bench_result_clear (lk_bench_result *r)
 {
   free (r->routes);
   r->routes = NULL;
+  free (r->exit_hist);
+  r->exit_hist = NULL;
 }
 
 /* n_gen tokens by greedy self-speculative decoding. */
@@ -351,6 +353,9 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
         }
       r->acceptance_rate = drafted > 0 ? (double) accepted / (double) drafted : 0.0;
       copy_routes (ctx, m, r);
+      if (lk_ctx_cond_stats (ctx)->exit_hist != NULL
+          && (r->exit_hist = calloc ((size_t) r->n_layer + 1, sizeof *r->exit_hist)) != NULL)
+        memcpy (r->exit_hist, lk_ctx_cond_stats (ctx)->exit_hist, ((size_t) r->n_layer + 1) * sizeof *r->exit_hist);
       r->decode_tps = stats_of (times, reps);
       r->layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
     }
@@ -423,6 +428,9 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
         fprintf (fp, "%s%llu", e ? ", " : "", (unsigned long long) r->routes[(size_t) il * r->n_expert + e]);
       fputc (']', fp);
     }
+  fprintf (fp, "],\n  \"exit_histogram\": [");
+  for (int i = 0; r->exit_hist != NULL && i <= r->n_layer; i++)
+    fprintf (fp, "%s%llu", i ? ", " : "", (unsigned long long) r->exit_hist[i]);
   fprintf (fp, "]\n}\n");
 }
 

@@ -60,6 +60,7 @@ typedef struct
   int experts_used;          /* per token in expert layers (0: dense model) */
   int n_expert;
   uint64_t *routes;          /* [n_layer][n_expert] during the decode test, or NULL */
+  uint64_t *exit_hist;       /* [n_layer + 1]: decode steps that ended after layer i, or NULL */
   int spec_k;                /* 0: plain decoding */
   double acceptance_rate;    /* drafted tokens the target kept */
 } lk_bench_result;

@@ -104,7 +104,28 @@ def main():
         acc, ratio = speculative(a.cli, model, k, mid)
         print(f"| self-speculative k={k}, draft skips layer {mid} | {ratio:.2f}× plain greedy | "
               f"— | 0 (identical) | 100 % (acceptance {acc:.0f} %) |")
+    if a.model == "synth":
+        moe_rows(a, stories, text)
     return 0
+
+
+def moe_rows(a, stories, text):
+    """A synthetic mixture of experts (8 experts, 2 per token): fewer or more
+    experts per token than the model's own."""
+    moe = os.path.join(a.work, "moe.gguf")
+    run(a.cli, "synth", *SYNTH[:-2], "--type", "Q8_0", "--experts", "8", "--experts-used", "2",
+        "--vocab-from", stories, "-o", moe)
+    ref = os.path.join(a.work, "moe.logits")
+    run(a.cli, "eval", "-q", "-m", moe, "-f", text, "--chunks", str(a.chunks), "--save-ref", ref)
+    print("\nsynthetic mixture of experts (8 experts, 2 used per token, Q8_0):\n")
+    print("| experts per token | decode tok/s | mean KL | top-1 |")
+    print("|---|---|---|---|")
+    for k in (1, 2, 4, 8):
+        flags = ["--experts-used", str(k)]
+        tps, _ = speed(a.cli, moe, flags)
+        q = quality(a.cli, moe, text, ref, a.chunks, flags)
+        print(f"| {k}{' (the model’s)' if k == 2 else ''} | {tps:.0f} | {q['kl_mean']:.4f} | "
+              f"{100 * q['top1_agreement']:.1f} % |")
 
 
 if __name__ == "__main__":
