@@ -54,9 +54,9 @@ lathe_cli_generate (int argc, char **argv)
   int n_predict = 128, n_ctx = 0, n_threads = 0, top_k = 40;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
   gint64 seed = 42;
-  g_autofree char *draft = NULL, *draft_skip = NULL;
-  double draft_exit = 1.0;
-  int speculative = 0, draft_exit_min = 0;
+  g_autofree char *draft = NULL, *draft_skip = NULL, *skip = NULL;
+  double draft_exit = 1.0, exit_threshold = 0.0;
+  int speculative = 0, draft_exit_min = 0, exit_min = 0, experts_used = 0;
   gboolean compare = FALSE;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, N_("Model file"), N_("FILE") },
@@ -77,6 +77,13 @@ lathe_cli_generate (int argc, char **argv)
     { "repeat-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &repeat_penalty,
       N_("Penalty for repeated tokens (1: off)"), "R" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, N_("Random seed"), "S" },
+    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip,
+      N_("Skip these layers (e.g. 3,5-7; default: as the file says)"), N_("LIST") },
+    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
+      N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
+    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
+      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "speculative", 0, 0, G_OPTION_ARG_INT, &speculative,
       N_("Greedy speculative decoding: K draft tokens per target step"), "K" },
     { "draft", 0, 0, G_OPTION_ARG_FILENAME, &draft,
@@ -140,7 +147,8 @@ lathe_cli_generate (int argc, char **argv)
   gen = g_object_new (LATHE_TYPE_GENERATOR, "model", model, "temperature", temp, "top-k", top_k,
                       "top-p", top_p, "min-p", min_p, "repeat-penalty", repeat_penalty, "seed",
                       (guint64) seed, "n-predict", n_predict, "n-ctx", n_ctx, "n-threads",
-                      n_threads, NULL);
+                      n_threads, "skip-layers", skip, "exit-threshold", exit_threshold,
+                      "exit-min-layer", exit_min, "experts-used", experts_used, NULL);
   fputs (prompt ? prompt : "", stdout);
   fflush (stdout);
 
@@ -158,8 +166,8 @@ lathe_cli_generate (int argc, char **argv)
     return lathe_cli_fail (rd.error);
   fprintf (stderr,
            _("prompt: %d tokens, %.1f ms (%.1f tok/s); generated: %d tokens, %.1f tok/s; "
-             "first token after %.1f ms; stop: %s\n"),
+             "first token after %.1f ms; %.2f layers per token; stop: %s\n"),
            rd.stats.n_prompt, rd.stats.prompt_ms, rd.stats.prompt_tps, rd.stats.n_generated,
-           rd.stats.decode_tps, rd.stats.ttft_ms, rd.stats.stop_reason);
+           rd.stats.decode_tps, rd.stats.ttft_ms, rd.stats.layers_mean, rd.stats.stop_reason);
   return 0;
 }

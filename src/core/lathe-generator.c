@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lathe-error.h"
+#include "lathe-eval.h"
 #include "lathe-generator.h"
 #include "lk-generate.h"
 
@@ -25,6 +26,11 @@ struct _LatheGenerator
   int n_predict;
   int n_ctx;
   int n_threads;
+  /* conditional computation; none set (NULL, 0): as the model's file says */
+  char *skip_layers;
+  double exit_threshold;
+  int exit_min_layer;
+  int experts_used;
 
   /* state of an asynchronous run, shown on the main thread */
   gboolean busy;
@@ -57,6 +63,10 @@ enum
   PROP_N_PREDICT,
   PROP_N_CTX,
   PROP_N_THREADS,
+  PROP_SKIP_LAYERS,
+  PROP_EXIT_THRESHOLD,
+  PROP_EXIT_MIN_LAYER,
+  PROP_EXPERTS_USED,
   PROP_BUSY,
   PROP_TEXT,
   PROP_N_GENERATED,
@@ -95,6 +105,7 @@ lathe_generator_finalize (GObject *object)
   g_string_free (self->text, TRUE);
   g_string_free (self->pending, TRUE);
   g_byte_array_unref (self->carry);
+  g_free (self->skip_layers);
   g_mutex_clear (&self->mutex);
   g_clear_pointer (&self->main_context, g_main_context_unref);
   G_OBJECT_CLASS (lathe_generator_parent_class)->finalize (object);
@@ -117,6 +128,10 @@ lathe_generator_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_N_PREDICT: g_value_set_int (value, self->n_predict); break;
     case PROP_N_CTX: g_value_set_int (value, self->n_ctx); break;
     case PROP_N_THREADS: g_value_set_int (value, self->n_threads); break;
+    case PROP_SKIP_LAYERS: g_value_set_string (value, self->skip_layers); break;
+    case PROP_EXIT_THRESHOLD: g_value_set_double (value, self->exit_threshold); break;
+    case PROP_EXIT_MIN_LAYER: g_value_set_int (value, self->exit_min_layer); break;
+    case PROP_EXPERTS_USED: g_value_set_int (value, self->experts_used); break;
     case PROP_BUSY: g_value_set_boolean (value, self->busy); break;
     case PROP_TEXT: g_value_set_string (value, self->text->str); break;
     case PROP_N_GENERATED: g_value_set_int (value, self->n_generated); break;
@@ -143,6 +158,13 @@ lathe_generator_set_property (GObject *object, guint prop_id, const GValue *valu
     case PROP_N_PREDICT: self->n_predict = g_value_get_int (value); break;
     case PROP_N_CTX: self->n_ctx = g_value_get_int (value); break;
     case PROP_N_THREADS: self->n_threads = g_value_get_int (value); break;
+    case PROP_SKIP_LAYERS:
+      g_free (self->skip_layers);
+      self->skip_layers = g_value_dup_string (value);
+      break;
+    case PROP_EXIT_THRESHOLD: self->exit_threshold = g_value_get_double (value); break;
+    case PROP_EXIT_MIN_LAYER: self->exit_min_layer = g_value_get_int (value); break;
+    case PROP_EXPERTS_USED: self->experts_used = g_value_get_int (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -173,6 +195,10 @@ lathe_generator_class_init (LatheGeneratorClass *klass)
   properties[PROP_N_PREDICT] = g_param_spec_int ("n-predict", NULL, NULL, 0, G_MAXINT, 128, RW);
   properties[PROP_N_CTX] = g_param_spec_int ("n-ctx", NULL, NULL, 0, G_MAXINT, 0, RW);
   properties[PROP_N_THREADS] = g_param_spec_int ("n-threads", NULL, NULL, 0, 1024, 0, RW);
+  properties[PROP_SKIP_LAYERS] = g_param_spec_string ("skip-layers", NULL, NULL, NULL, RW);
+  properties[PROP_EXIT_THRESHOLD] = g_param_spec_double ("exit-threshold", NULL, NULL, 0, 1, 0, RW);
+  properties[PROP_EXIT_MIN_LAYER] = g_param_spec_int ("exit-min-layer", NULL, NULL, 0, G_MAXINT, 0, RW);
+  properties[PROP_EXPERTS_USED] = g_param_spec_int ("experts-used", NULL, NULL, 0, 512, 0, RW);
   properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE, RO);
   properties[PROP_TEXT] = g_param_spec_string ("text", NULL, NULL, "", RO);
   properties[PROP_N_GENERATED] = g_param_spec_int ("n-generated", NULL, NULL, 0, G_MAXINT, 0, RO);
@@ -285,6 +311,7 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
   atomic_int cancel = 0;
   BytesSink sink = { func, user_data };
   gulong handler = 0;
+  double layers_mean;
   lk_status s;
 
   g_return_val_if_fail (LATHE_IS_GENERATOR (self), FALSE);
@@ -294,6 +321,14 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
   if (lk_ctx_new (lathe_model_get_engine (self->model), &cp, &ctx, &err) != LK_OK)
     {
       lathe_error_from_engine (error, &err);
+      return FALSE;
+    }
+  if ((self->skip_layers != NULL || self->exit_threshold > 0 || self->experts_used > 0)
+      && !lathe_apply_conditional_full (ctx, self->skip_layers,
+                                        self->exit_threshold > 0 ? (float) self->exit_threshold : 1.0f,
+                                        self->exit_min_layer, self->experts_used, error))
+    {
+      lk_ctx_free (ctx);
       return FALSE;
     }
   lk_generate_params_init (&gp);
@@ -312,6 +347,7 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
   s = lk_generate (ctx, prompt, &gp, &st, &err);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, handler);
+  layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
   lk_ctx_free (ctx);
   if (s != LK_OK)
     {
@@ -319,6 +355,7 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
       return FALSE;
     }
   fill_stats (stats, &st);
+  stats->layers_mean = layers_mean;
   return TRUE;
 }
 

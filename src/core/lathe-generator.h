@@ -20,6 +20,7 @@ typedef struct
   double prompt_tps;
   double decode_tps;
   const char *stop_reason;
+  double layers_mean; /* layers run per generated token (conditional computation) */
 } LatheGenerationStats;
 
 /* Receives the bytes of each generated token (possibly an incomplete UTF-8
