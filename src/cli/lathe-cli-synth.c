@@ -19,9 +19,9 @@ lathe_cli_synth (int argc, char **argv)
   int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, ctx = 2048, n_vocab = 0;
   gint64 seed = 1234;
   gboolean tied = FALSE;
-  int experts = 0, experts_used = 0;
+  int experts = 0, experts_used = 0, shared_ffn = -1;
   const GOptionEntry entries[] = {
-    { "arch", 0, 0, G_OPTION_ARG_STRING, &arch, N_("llama or qwen2 (default llama)"), N_("ARCH") },
+    { "arch", 0, 0, G_OPTION_ARG_STRING, &arch, N_("llama, qwen2 or qwen2moe (default llama)"), N_("ARCH") },
     { "dim", 0, 0, G_OPTION_ARG_INT, &dim, N_("Embedding size"), "N" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &layers, N_("Blocks"), "N" },
     { "heads", 0, 0, G_OPTION_ARG_INT, &heads, N_("Attention heads"), "N" },
@@ -38,6 +38,8 @@ lathe_cli_synth (int argc, char **argv)
     { "experts", 0, 0, G_OPTION_ARG_INT, &experts,
       N_("Mixture of experts: this many FFN experts per layer (Mixtral layout)"), "N" },
     { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used, N_("Experts per token (default 2)"), "K" },
+    { "shared-ffn", 0, 0, G_OPTION_ARG_INT, &shared_ffn,
+      N_("qwen2moe: FFN size of the shared expert (default: --ffn; 0: none)"), "N" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, N_("Random seed"), "S" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &name, N_("general.name of the model"), N_("NAME") },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, N_("GGUF file to write"), N_("FILE") },
@@ -62,9 +64,11 @@ lathe_cli_synth (int argc, char **argv)
     p.arch = LK_ARCH_LLAMA;
   else if (strcmp (arch, "qwen2") == 0)
     p.arch = LK_ARCH_QWEN2;
+  else if (strcmp (arch, "qwen2moe") == 0)
+    p.arch = LK_ARCH_QWEN2MOE;
   else
     {
-      lathe_cli_error (_("--arch is “%s”, expected llama or qwen2"), arch);
+      lathe_cli_error (_("--arch is “%s”, expected llama, qwen2 or qwen2moe"), arch);
       return 2;
     }
   p.type = type ? lk_type_from_name (type) : LK_TYPE_F16;
@@ -82,6 +86,7 @@ lathe_cli_synth (int argc, char **argv)
   p.tied = tied;
   p.n_expert = experts;
   p.n_expert_used = experts_used;
+  p.n_ff_shared = shared_ffn >= 0 ? shared_ffn : p.n_ff;
   p.seed = (uint64_t) seed;
   p.vocab_path = vocab;
   p.n_vocab = n_vocab;

@@ -159,6 +159,7 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
       if (q > ctx->max_q) ctx->max_q = q;
       if (kv > ctx->max_kv) ctx->max_kv = kv;
       if (L->n_ff > ctx->max_ff) ctx->max_ff = L->n_ff;
+      if (L->n_ff_shexp > ctx->max_ff) ctx->max_ff = L->n_ff_shexp;
       ctx->kv[il].kv_dim = kv;
       ctx->kv[il].k = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
       ctx->kv[il].v = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
@@ -624,11 +625,46 @@ route (lk_ctx *ctx, int il, const lk_layer *L, int nt, int k)
       max = logit[sel[0]];
       for (int j = 0; j < k; j++)
         sum += (w[j] = expf (logit[sel[j]] - max));
+      if (!L->moe_renorm)
+        {
+          /* The probabilities over all experts, not renormalised over the chosen. */
+          sum = 0.0f;
+          for (int e = 0; e < ne; e++)
+            sum += expf (logit[e] - max);
+        }
       for (int j = 0; j < k; j++)
         {
           w[j] /= sum;
           ctx->moe_routes[(size_t) il * ne + sel[j]]++;
         }
+    }
+}
+
+/* Qwen2-MoE's shared expert: every token, scaled by a sigmoid gate. */
+static void
+shared_expert (lk_ctx *ctx, const lk_layer *L, int nt)
+{
+  const int e = ctx->hp->n_embd, ff = L->n_ff_shexp;
+  const lk_tensor *ws[2] = { L->ffn_gate_shexp, L->ffn_up_shexp };
+  float *ys[2] = { ctx->hb, ctx->hb2 };
+  const int64_t strides[2] = { ff, ff };
+  const float *g = L->ffn_gate_inp_shexp->data;
+
+  matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
+  for (int t = 0; t < nt; t++)
+    ctx->kern->silu_mul (ctx->hb + (size_t) t * ff, ctx->hb2 + (size_t) t * ff, ff);
+  matmul (ctx, L->ffn_down_shexp, ctx->hb, ff, nt, ctx->moe_out, e);
+  for (int t = 0; t < nt; t++)
+    {
+      const float *xb = ctx->xb + (size_t) t * e, *y = ctx->moe_out + (size_t) t * e;
+      float *x = ctx->x + (size_t) t * e;
+      double dot = 0.0;
+      float gate;
+      for (int c = 0; c < e; c++)
+        dot += (double) g[c] * xb[c];
+      gate = (float) (1.0 / (1.0 + exp (-dot)));
+      for (int c = 0; c < e; c++)
+        x[c] += gate * y[c];
     }
 }
 
@@ -677,6 +713,8 @@ moe_forward (lk_ctx *ctx, int il, int nt)
           }
       }
     }
+  if (L->ffn_gate_shexp != NULL)
+    shared_expert (ctx, L, nt);
 }
 
 static void

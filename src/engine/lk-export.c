@@ -86,6 +86,11 @@ lk_write_hparams (lk_gguf_writer *w, const lk_hparams *hp, const int *n_head,
       set_arch_u32 (w, arch, "expert_count", (uint32_t) hp->n_expert);
       set_arch_u32 (w, arch, "expert_used_count", (uint32_t) hp->n_expert_used);
     }
+  if (hp->arch == LK_ARCH_QWEN2MOE)
+    {
+      set_arch_u32 (w, arch, "expert_feed_forward_length", (uint32_t) n_ff[0]);
+      set_arch_u32 (w, arch, "expert_shared_feed_forward_length", (uint32_t) hp->n_ff_shexp);
+    }
 }
 
 /* The llama.cpp file type that names a model by its main matrix type. */
@@ -312,7 +317,7 @@ synth_layers (synth_ctx *sc, const lk_synth_params *p, lk_error *err)
       ADD ("attn_q.weight", p->type, p->n_embd, q, std);
       ADD ("attn_k.weight", p->type, p->n_embd, kv, std);
       ADD ("attn_v.weight", p->type, p->n_embd, kv, std);
-      if (p->arch == LK_ARCH_QWEN2)
+      if (p->arch == LK_ARCH_QWEN2 || p->arch == LK_ARCH_QWEN2MOE)
         {
           ADD ("attn_q.bias", LK_TYPE_F32, q, 0, std);
           ADD ("attn_k.bias", LK_TYPE_F32, kv, 0, std);
@@ -326,6 +331,13 @@ synth_layers (synth_ctx *sc, const lk_synth_params *p, lk_error *err)
           ADD3 ("ffn_gate_exps.weight", p->n_embd, p->n_ff);
           ADD3 ("ffn_up_exps.weight", p->n_embd, p->n_ff);
           ADD3 ("ffn_down_exps.weight", p->n_ff, p->n_embd);
+          if (p->arch == LK_ARCH_QWEN2MOE && p->n_ff_shared > 0)
+            {
+              ADD ("ffn_gate_inp_shexp.weight", LK_TYPE_F32, p->n_embd, 0, std);
+              ADD ("ffn_gate_shexp.weight", p->type, p->n_embd, p->n_ff_shared, std);
+              ADD ("ffn_up_shexp.weight", p->type, p->n_embd, p->n_ff_shared, std);
+              ADD ("ffn_down_shexp.weight", p->type, p->n_ff_shared, p->n_embd, std);
+            }
           continue;
         }
       ADD ("ffn_gate.weight", p->type, p->n_embd, p->n_ff, std);
@@ -368,9 +380,15 @@ lk_synth (const lk_synth_params *p, const char *path, lk_error *err)
   hp.n_ctx_train = p->n_ctx;
   hp.head_dim = p->n_embd / p->n_head;
   hp.n_rot = hp.head_dim;
-  hp.rope_base = p->arch == LK_ARCH_QWEN2 ? 1000000.0f : 10000.0f;
+  hp.rope_base = p->arch != LK_ARCH_LLAMA ? 1000000.0f : 10000.0f;
   hp.rope_freq_scale = 1.0f;
-  hp.norm_eps = p->arch == LK_ARCH_QWEN2 ? 1e-6f : 1e-5f;
+  hp.norm_eps = p->arch != LK_ARCH_LLAMA ? 1e-6f : 1e-5f;
+  hp.n_ff_shexp = p->arch == LK_ARCH_QWEN2MOE ? p->n_ff_shared : 0;
+  if (p->arch == LK_ARCH_QWEN2MOE && p->n_expert == 0)
+    {
+      s = lk_error_set (err, LK_ERR_INVALID, "synth: qwen2moe needs experts (--experts N)");
+      goto out;
+    }
   hp.n_expert = p->n_expert;
   hp.n_expert_used = p->n_expert > 0 ? (p->n_expert_used > 0 ? p->n_expert_used : 2) : 0;
   if (p->n_expert < 0 || p->n_expert > 512 || hp.n_expert_used > p->n_expert)
@@ -383,7 +401,7 @@ lk_synth (const lk_synth_params *p, const char *path, lk_error *err)
   nkv = malloc ((size_t) p->n_layer * sizeof *nkv);
   nff = malloc ((size_t) p->n_layer * sizeof *nff);
   sc.w = lk_gguf_writer_new ();
-  sc.cap = (size_t) p->n_layer * 13 + 3;
+  sc.cap = (size_t) p->n_layer * 17 + 3;
   sc.items = calloc (sc.cap, sizeof *sc.items);
   if (nh == NULL || nkv == NULL || nff == NULL || sc.w == NULL || sc.items == NULL)
     {

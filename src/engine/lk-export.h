@@ -30,6 +30,7 @@ typedef struct
   uint64_t seed;
   const char *name;
   int n_expert, n_expert_used; /* > 0: a mixture of experts (llama arch, Mixtral layout) */
+  int n_ff_shared;             /* qwen2moe: the shared expert's FFN size (0: none) */
 } lk_synth_params;
 
 void lk_synth_params_init (lk_synth_params *p);

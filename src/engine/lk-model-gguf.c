@@ -18,6 +18,7 @@ static const arch_info archs[] = {
   { "llama", LK_ARCH_LLAMA, false },
   { "mistral", LK_ARCH_LLAMA, false },
   { "qwen2", LK_ARCH_QWEN2, true },
+  { "qwen2moe", LK_ARCH_QWEN2MOE, true },
 };
 
 static lk_status
@@ -218,6 +219,24 @@ read_hparams (lk_model *m, const arch_info *ai, lk_error *err)
                            (long long) n_used);
     m->hp.n_expert = (int) n_exp;
     m->hp.n_expert_used = (int) n_used;
+    if (ai->arch == LK_ARCH_QWEN2MOE)
+      {
+        int64_t ff_exp = 0, ff_sh = 0;
+        if (n_exp == 0)
+          return lk_error_set (err, LK_ERR_FORMAT, "%s: qwen2moe.expert_count is missing", m->path);
+        if ((s = get_int (m, arch, "expert_feed_forward_length", false, m->n_ff[0], &ff_exp, err)) != LK_OK
+            || (s = get_int (m, arch, "expert_shared_feed_forward_length", false, 0, &ff_sh, err)) != LK_OK)
+          return s;
+        if (ff_exp <= 0 || ff_exp > 1 << 20 || ff_sh < 0 || ff_sh > 1 << 20)
+          return lk_error_set (err, LK_ERR_FORMAT,
+                               "%s: expert_feed_forward_length %lld, expert_shared_feed_forward_length "
+                               "%lld: expected positive sizes", m->path, (long long) ff_exp,
+                               (long long) ff_sh);
+        /* The layers have experts only: their FFN size is the experts'. */
+        for (int il = 0; il < (int) n_layer; il++)
+          m->n_ff[il] = (int) ff_exp;
+        m->hp.n_ff_shexp = (int) ff_sh;
+      }
   }
   if ((s = get_int (m, arch, "rope.dimension_count", false, key_len, &n_rot, err)) != LK_OK)
     return s;
@@ -278,8 +297,8 @@ lk_model_load_gguf (lk_model *m, const lk_model_params *params, lk_error *err)
   free (arch);
   if (ai == NULL)
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
-                         "%s: field 'general.architecture' is '%s'; Lathe runs llama, mistral "
-                         "and qwen2",
+                         "%s: field 'general.architecture' is '%s'; Lathe runs llama, mistral, "
+                         "qwen2 and qwen2moe",
                          m->path, m->hp.arch_name);
   if ((s = read_hparams (m, ai, err)) != LK_OK || (s = collect_tensors (m, err)) != LK_OK)
     return s;

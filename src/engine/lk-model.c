@@ -26,6 +26,7 @@ lk_arch_name (lk_arch arch)
     {
     case LK_ARCH_LLAMA: return "llama";
     case LK_ARCH_QWEN2: return "qwen2";
+    case LK_ARCH_QWEN2MOE: return "qwen2moe";
     default: return "unknown";
     }
 }
@@ -373,7 +374,7 @@ bind_layer (lk_model *m, int il, lk_error *err)
   lk_layer *L = &m->layers[il];
   const int64_t e = m->hp.n_embd, hd = m->hp.head_dim;
   const int64_t q = L->n_head * hd, kv = L->n_head_kv * hd, ff = L->n_ff;
-  const bool bias = m->hp.arch == LK_ARCH_QWEN2;
+  const bool bias = m->hp.arch == LK_ARCH_QWEN2 || m->hp.arch == LK_ARCH_QWEN2MOE;
   char name[128];
   lk_status s = LK_OK;
 
@@ -403,6 +404,16 @@ bind_layer (lk_model *m, int il, lk_error *err)
       const int64_t ne = m->hp.n_expert;
       L->n_expert = m->hp.n_expert;
       L->n_expert_used = m->hp.n_expert_used;
+      L->moe_renorm = m->hp.arch != LK_ARCH_QWEN2MOE;
+      L->n_ff_shexp = m->hp.n_ff_shexp;
+      if (L->n_ff_shexp > 0)
+        {
+          const int64_t sh = L->n_ff_shexp;
+          V (ffn_gate_inp_shexp, "ffn_gate_inp_shexp.weight", e, true);
+          W (ffn_gate_shexp, "ffn_gate_shexp.weight", e, sh);
+          W (ffn_up_shexp, "ffn_up_shexp.weight", e, sh);
+          W (ffn_down_shexp, "ffn_down_shexp.weight", sh, e);
+        }
       W (ffn_gate_inp, "ffn_gate_inp.weight", e, ne);
       W (ffn_gate_exps, "ffn_gate_exps.weight", e, ff * ne);
       W (ffn_up_exps, "ffn_up_exps.weight", e, ff * ne);

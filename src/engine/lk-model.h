@@ -16,6 +16,7 @@ typedef enum
 {
   LK_ARCH_LLAMA,
   LK_ARCH_QWEN2,
+  LK_ARCH_QWEN2MOE, /* qwen2 with experts and a shared expert */
 } lk_arch;
 
 typedef enum
@@ -44,7 +45,11 @@ typedef struct
    * experts' matrices stacked [n_embd, n_ff, n_expert] ([n_ff, n_embd, n_expert]
    * for down), as llama.cpp stores Mixtral. */
   int n_expert, n_expert_used;
+  bool moe_renorm; /* weights: softmax over the chosen (Mixtral), else over all (Qwen2-MoE) */
   const lk_tensor *ffn_gate_inp, *ffn_gate_exps, *ffn_up_exps, *ffn_down_exps;
+  /* Qwen2-MoE's shared expert, its output scaled by sigmoid(gate_inp_shexp . x). */
+  int n_ff_shexp;
+  const lk_tensor *ffn_gate_inp_shexp, *ffn_gate_shexp, *ffn_up_shexp, *ffn_down_shexp;
 } lk_layer;
 
 typedef struct
@@ -62,6 +67,7 @@ typedef struct
   float rope_freq_scale; /* positions are multiplied by this (linear scaling) */
   float norm_eps;
   int n_expert, n_expert_used; /* 0: dense */
+  int n_ff_shexp;              /* shared expert (qwen2moe), 0: none */
 } lk_hparams;
 
 typedef struct lk_model lk_model;

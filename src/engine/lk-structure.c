@@ -389,7 +389,9 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
   const bool experts = t == L->ffn_gate_exps || t == L->ffn_up_exps || t == L->ffn_down_exps;
   const bool known = t == L->wq || t == L->wk || t == L->wv || t == L->wo || t == L->bq || t == L->bk
                      || t == L->bv || t == L->ffn_gate || t == L->ffn_up || t == L->ffn_down
-                     || t == L->attn_norm || t == L->ffn_norm || t == L->ffn_gate_inp || experts;
+                     || t == L->attn_norm || t == L->ffn_norm || t == L->ffn_gate_inp || experts
+                     || t == L->ffn_gate_inp_shexp || t == L->ffn_gate_shexp || t == L->ffn_up_shexp
+                     || t == L->ffn_down_shexp;
   bool is_ffn;
   int n_units;
   const int *units = kept_units (lp, L, t, &n_units, &is_ffn);

@@ -546,6 +546,73 @@ test_expert_pruning (void)
   g_assert_nonnull (strstr (error->message, "no experts"));
 }
 
+/* Qwen2-MoE: shared expert and weights over all experts; a batch routes as
+ * single steps do, and the experts per token can be changed. */
+static void
+test_qwen2moe (void)
+{
+  g_autofree char *vocab = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *path = g_build_filename (lathe_test_tmpdir (), "qwen2moe.gguf", NULL);
+  g_autoptr (LatheModel) m = NULL;
+  g_autofree float *a = NULL, *b = NULL;
+  g_autoptr (GError) error = NULL;
+  lk_synth_params sp;
+  lk_error err = { 0 };
+  const lk_layer *L;
+  lk_ctx *ca, *cb;
+  int32_t toks[N_STEPS];
+  int n_vocab;
+
+  if (vocab == NULL)
+    return;
+  lk_synth_params_init (&sp);
+  sp.arch = LK_ARCH_QWEN2MOE;
+  sp.n_embd = 128;
+  sp.n_layer = 2;
+  sp.n_head = 4;
+  sp.n_head_kv = 2;
+  sp.n_ff = 128;
+  sp.n_ff_shared = 256;
+  sp.n_ctx = 128;
+  sp.type = LK_TYPE_F32;
+  sp.vocab_path = vocab;
+  sp.n_expert = 4;
+  sp.n_expert_used = 2;
+  g_assert_cmpint (lk_synth (&sp, path, &err), ==, LK_OK);
+  m = load (path);
+  L = lk_model_layer (lathe_model_get_engine (m), 1);
+  g_assert_cmpint (L->n_expert, ==, 4);
+  g_assert_false (L->moe_renorm);
+  g_assert_cmpint (L->n_ff_shexp, ==, 256);
+  g_assert_nonnull (L->ffn_gate_inp_shexp);
+  g_assert_nonnull (L->bq);
+  n_vocab = lk_model_hparams (lathe_model_get_engine (m))->n_vocab;
+  a = g_new (float, (gsize) N_STEPS * n_vocab);
+  b = g_new (float, (gsize) N_STEPS * n_vocab);
+  ca = new_ctx (m);
+  cb = new_ctx (m);
+  run_steps (ca, a, n_vocab);
+  toks[0] = 1;
+  for (int i = 1; i < N_STEPS; i++)
+    {
+      const float *l = a + (gsize) (i - 1) * n_vocab;
+      int best = 0;
+      for (int v = 1; v < n_vocab; v++)
+        best = l[v] > l[best] ? v : best;
+      toks[i] = best;
+    }
+  g_assert_cmpint (lk_ctx_decode (cb, toks, N_STEPS, true, &err), ==, LK_OK);
+  for (int i = 0; i < N_STEPS; i++)
+    memcpy (b + (gsize) i * n_vocab, lk_ctx_logits (cb, i), (gsize) n_vocab * sizeof *b);
+  g_test_message ("qwen2moe batch vs steps: %g", max_diff (a, b, (gsize) N_STEPS * n_vocab));
+  g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), <, 1e-4f);
+  g_assert_true (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 4, &error));
+  run_steps (cb, b, n_vocab);
+  g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), >, 1e-4f);
+  lk_ctx_free (ca);
+  lk_ctx_free (cb);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -557,6 +624,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/conditional/speculative-is-greedy", test_speculative_is_greedy);
   g_test_add_func ("/lathe/core/conditional/moe", test_moe);
   g_test_add_func ("/lathe/core/conditional/expert-pruning", test_expert_pruning);
+  g_test_add_func ("/lathe/core/conditional/qwen2moe", test_qwen2moe);
   g_test_add_func ("/lathe/core/conditional/errors", test_errors);
   return g_test_run ();
 }
