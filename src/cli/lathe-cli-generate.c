@@ -54,7 +54,7 @@ lathe_cli_generate (int argc, char **argv)
   int n_predict = 128, n_ctx = 0, n_threads = 0, top_k = 40;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
   gint64 seed = 42;
-  g_autofree char *draft = NULL, *draft_skip = NULL, *skip = NULL;
+  g_autofree char *draft = NULL, *draft_skip = NULL, *skip = NULL, *recipe_path = NULL;
   double draft_exit = 1.0, exit_threshold = 0.0;
   int speculative = 0, draft_exit_min = 0, exit_min = 0, experts_used = 0;
   gboolean compare = FALSE;
@@ -77,6 +77,8 @@ lathe_cli_generate (int argc, char **argv)
     { "repeat-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &repeat_penalty,
       N_("Penalty for repeated tokens (1: off)"), "R" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, N_("Random seed"), "S" },
+    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &recipe_path,
+      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
     { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip,
       N_("Skip these layers (e.g. 3,5-7; default: as the file says)"), N_("LIST") },
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
@@ -110,6 +112,8 @@ lathe_cli_generate (int argc, char **argv)
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
+    return 2;
+  if (!lathe_cli_recipe_conditional (recipe_path, &skip, &exit_threshold, &exit_min))
     return 2;
   if (model_path == NULL)
     {
