@@ -20,6 +20,7 @@ lathe_cli_bench (int argc, char **argv)
   g_autofree char *skip = NULL, *recipe_path = NULL, *draft_skip = NULL;
   int spec_k = 0, experts_used = 0;
   double exit_threshold = 0.0;
+  gboolean exit_margin = FALSE;
   int exit_min = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
   gboolean json = FALSE, no_bandwidth = FALSE, list = FALSE;
@@ -47,6 +48,8 @@ lathe_cli_bench (int argc, char **argv)
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
       N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &exit_margin,
+      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
     { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
       N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "speculative", 0, 0, G_OPTION_ARG_INT, &spec_k,
@@ -90,6 +93,7 @@ lathe_cli_bench (int argc, char **argv)
   bp.skip_layers = skip;
   bp.spec_k = spec_k;
   bp.moe_top_k = experts_used;
+  bp.exit_on_margin = exit_margin;
   bp.draft_skip_layers = draft_skip;
   bp.exit_threshold = (float) exit_threshold;
   bp.exit_min_layer = exit_min;

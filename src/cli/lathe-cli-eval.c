@@ -41,6 +41,7 @@ lathe_cli_eval (int argc, char **argv)
   g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL, *skip = NULL;
   g_autofree char *recipe_path = NULL;
   double exit_threshold = 0.0;
+  gboolean exit_margin = FALSE;
   int exit_min = 0, experts_used = 0;
   int n_ctx = 0, chunks = 0, threads = 0;
   gboolean json = FALSE, quiet = FALSE;
@@ -60,6 +61,8 @@ lathe_cli_eval (int argc, char **argv)
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
       N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &exit_margin,
+      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
     { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
       N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
@@ -100,6 +103,7 @@ lathe_cli_eval (int argc, char **argv)
   o.exit_threshold = (float) exit_threshold;
   o.exit_min_layer = exit_min;
   o.experts_used = experts_used;
+  o.exit_on_margin = exit_margin;
   if (!quiet)
     o.progress = progress_cb;
   if (!lathe_eval_run (model, text, ref, &o, &r, NULL, &error))

@@ -57,6 +57,7 @@ lathe_cli_generate (int argc, char **argv)
   g_autofree char *draft = NULL, *draft_skip = NULL, *skip = NULL, *recipe_path = NULL;
   double draft_exit = 1.0, exit_threshold = 0.0;
   int speculative = 0, draft_exit_min = 0, exit_min = 0, experts_used = 0;
+  gboolean exit_margin = FALSE;
   gboolean compare = FALSE;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, N_("Model file"), N_("FILE") },
@@ -84,6 +85,8 @@ lathe_cli_generate (int argc, char **argv)
     { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
       N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
     { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
+    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &exit_margin,
+      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
     { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
       N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "speculative", 0, 0, G_OPTION_ARG_INT, &speculative,
@@ -152,7 +155,8 @@ lathe_cli_generate (int argc, char **argv)
                       "top-p", top_p, "min-p", min_p, "repeat-penalty", repeat_penalty, "seed",
                       (guint64) seed, "n-predict", n_predict, "n-ctx", n_ctx, "n-threads",
                       n_threads, "skip-layers", skip, "exit-threshold", exit_threshold,
-                      "exit-min-layer", exit_min, "experts-used", experts_used, NULL);
+                      "exit-min-layer", exit_min, "experts-used", experts_used, "exit-on-margin",
+                      exit_margin, NULL);
   fputs (prompt ? prompt : "", stdout);
   fflush (stdout);
 

@@ -23,22 +23,25 @@ gboolean
 lathe_apply_conditional (lk_ctx *ctx, const char *skip_layers, float exit_threshold,
                          int exit_min_layer, GError **error)
 {
-  return lathe_apply_conditional_full (ctx, skip_layers, exit_threshold, exit_min_layer, 0, error);
+  const LatheConditional c = { skip_layers, exit_threshold, exit_min_layer, FALSE, 0 };
+
+  return lathe_apply_conditional_full (ctx, &c, error);
 }
 
 gboolean
-lathe_apply_conditional_full (lk_ctx *ctx, const char *skip_layers, float exit_threshold,
-                              int exit_min_layer, int experts_used, GError **error)
+lathe_apply_conditional_full (lk_ctx *ctx, const LatheConditional *c, GError **error)
 {
+  const char *skip_layers = c->skip_layers;
   const int n = lk_model_hparams (lk_ctx_model (ctx))->n_layer;
   g_autofree bool *skip = NULL;
   lk_cond_params cp;
   lk_error err = { 0 };
 
   lk_cond_params_init (&cp);
-  cp.exit_threshold = exit_threshold;
-  cp.exit_min_layer = exit_min_layer;
-  cp.moe_top_k = experts_used;
+  cp.exit_threshold = c->exit_threshold;
+  cp.exit_min_layer = c->exit_min_layer;
+  cp.exit_on_margin = c->exit_on_margin;
+  cp.moe_top_k = c->experts_used;
   if (skip_layers != NULL)
     {
       skip = g_new0 (bool, n);
@@ -239,11 +242,13 @@ lathe_eval_run (LatheModel *model, const char *text_path, const char *ref_path,
       || !make_reference (model, ctx, text_path, ref_path, &toks, ref_model, o, &cancel, &ref_ctx, &ref, error))
     goto out;
   /* After the reference, which may be this model's own full computation. */
-  if ((o->skip_layers != NULL || o->exit_threshold > 0.0f || o->experts_used > 0)
-      && !lathe_apply_conditional_full (ctx, o->skip_layers,
-                                        o->exit_threshold > 0.0f ? o->exit_threshold : 1.0f,
-                                        o->exit_min_layer, o->experts_used, error))
-    goto out;
+  if (o->skip_layers != NULL || o->exit_threshold > 0.0f || o->experts_used > 0)
+    {
+      const LatheConditional c = { o->skip_layers, o->exit_threshold > 0.0f ? o->exit_threshold : 1.0f,
+                                   o->exit_min_layer, o->exit_on_margin, o->experts_used };
+      if (!lathe_apply_conditional_full (ctx, &c, error))
+        goto out;
+    }
   lk_eval_params_init (&ep);
   ep.n_ctx = lk_ctx_n_ctx (ctx);
   ep.max_chunks = o->max_chunks;

@@ -28,15 +28,24 @@ typedef struct
   float exit_threshold;    /* 1: never exit early */
   int exit_min_layer;
   int experts_used;        /* mixture of experts: per token (0: the model's) */
+  gboolean exit_on_margin; /* exit on the lead over the second token */
 } LatheEvalOptions;
 
 void lathe_eval_options_init (LatheEvalOptions *o);
 /* Sets layer skip ("3,5-7" or NULL) and early exit on a context. */
 gboolean lathe_apply_conditional (lk_ctx *ctx, const char *skip_layers, float exit_threshold,
                                   int exit_min_layer, GError **error);
-/* The same, with experts per token for mixture-of-experts layers (0: the model's). */
-gboolean lathe_apply_conditional_full (lk_ctx *ctx, const char *skip_layers, float exit_threshold,
-                                       int exit_min_layer, int experts_used, GError **error);
+/* Every conditional-computation setting. */
+typedef struct
+{
+  const char *skip_layers;  /* "3,5-7", or NULL */
+  float exit_threshold;     /* 1: never exit */
+  int exit_min_layer;
+  gboolean exit_on_margin;  /* exit on the top token's lead over the second */
+  int experts_used;         /* mixture of experts: per token (0: the model's) */
+} LatheConditional;
+
+gboolean lathe_apply_conditional_full (lk_ctx *ctx, const LatheConditional *c, GError **error);
 
 /* True when path is a file of reference log-probabilities. */
 gboolean lathe_eval_is_reference_file (const char *path);

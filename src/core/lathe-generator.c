@@ -30,6 +30,7 @@ struct _LatheGenerator
   char *skip_layers;
   double exit_threshold;
   int exit_min_layer;
+  gboolean exit_on_margin;
   int experts_used;
 
   /* state of an asynchronous run, shown on the main thread */
@@ -67,6 +68,7 @@ enum
   PROP_EXIT_THRESHOLD,
   PROP_EXIT_MIN_LAYER,
   PROP_EXPERTS_USED,
+  PROP_EXIT_ON_MARGIN,
   PROP_BUSY,
   PROP_TEXT,
   PROP_N_GENERATED,
@@ -132,6 +134,7 @@ lathe_generator_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_EXIT_THRESHOLD: g_value_set_double (value, self->exit_threshold); break;
     case PROP_EXIT_MIN_LAYER: g_value_set_int (value, self->exit_min_layer); break;
     case PROP_EXPERTS_USED: g_value_set_int (value, self->experts_used); break;
+    case PROP_EXIT_ON_MARGIN: g_value_set_boolean (value, self->exit_on_margin); break;
     case PROP_BUSY: g_value_set_boolean (value, self->busy); break;
     case PROP_TEXT: g_value_set_string (value, self->text->str); break;
     case PROP_N_GENERATED: g_value_set_int (value, self->n_generated); break;
@@ -165,6 +168,7 @@ lathe_generator_set_property (GObject *object, guint prop_id, const GValue *valu
     case PROP_EXIT_THRESHOLD: self->exit_threshold = g_value_get_double (value); break;
     case PROP_EXIT_MIN_LAYER: self->exit_min_layer = g_value_get_int (value); break;
     case PROP_EXPERTS_USED: self->experts_used = g_value_get_int (value); break;
+    case PROP_EXIT_ON_MARGIN: self->exit_on_margin = g_value_get_boolean (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -199,6 +203,7 @@ lathe_generator_class_init (LatheGeneratorClass *klass)
   properties[PROP_EXIT_THRESHOLD] = g_param_spec_double ("exit-threshold", NULL, NULL, 0, 1, 0, RW);
   properties[PROP_EXIT_MIN_LAYER] = g_param_spec_int ("exit-min-layer", NULL, NULL, 0, G_MAXINT, 0, RW);
   properties[PROP_EXPERTS_USED] = g_param_spec_int ("experts-used", NULL, NULL, 0, 512, 0, RW);
+  properties[PROP_EXIT_ON_MARGIN] = g_param_spec_boolean ("exit-on-margin", NULL, NULL, FALSE, RW);
   properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE, RO);
   properties[PROP_TEXT] = g_param_spec_string ("text", NULL, NULL, "", RO);
   properties[PROP_N_GENERATED] = g_param_spec_int ("n-generated", NULL, NULL, 0, G_MAXINT, 0, RO);
@@ -323,13 +328,16 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
       lathe_error_from_engine (error, &err);
       return FALSE;
     }
-  if ((self->skip_layers != NULL || self->exit_threshold > 0 || self->experts_used > 0)
-      && !lathe_apply_conditional_full (ctx, self->skip_layers,
-                                        self->exit_threshold > 0 ? (float) self->exit_threshold : 1.0f,
-                                        self->exit_min_layer, self->experts_used, error))
+  if (self->skip_layers != NULL || self->exit_threshold > 0 || self->experts_used > 0)
     {
-      lk_ctx_free (ctx);
-      return FALSE;
+      const LatheConditional c = { self->skip_layers,
+                                   self->exit_threshold > 0 ? (float) self->exit_threshold : 1.0f,
+                                   self->exit_min_layer, self->exit_on_margin, self->experts_used };
+      if (!lathe_apply_conditional_full (ctx, &c, error))
+        {
+          lk_ctx_free (ctx);
+          return FALSE;
+        }
     }
   lk_generate_params_init (&gp);
   gp.sampling.temperature = (float) self->temperature;

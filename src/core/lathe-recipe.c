@@ -83,6 +83,7 @@ struct _LatheRecipe
   char *skip_layers;
   double exit_threshold; /* 0: none */
   int exit_min_layer;
+  gboolean exit_on_margin;
   JsonNode *root;
 };
 
@@ -555,7 +556,7 @@ parse_calibration (JsonNode *n, LatheRecipe *r, GError **error)
 static gboolean
 parse_conditional (JsonNode *n, LatheRecipe *r, GError **error)
 {
-  static const char *const keys[] = { "skip_layers", "exit_threshold", "exit_min_layer", NULL };
+  static const char *const keys[] = { "skip_layers", "exit_threshold", "exit_min_layer", "exit_on", NULL };
   JsonObject *o;
   JsonNode *v;
 
@@ -578,6 +579,14 @@ parse_conditional (JsonNode *n, LatheRecipe *r, GError **error)
         return fail (error, r, "conditional.exit_threshold",
                      _("expected the top-token probability to exit at, 0 < t ≤ 1"));
       r->exit_threshold = json_node_get_double (v);
+    }
+  if ((v = json_object_get_member (o, "exit_on")) != NULL)
+    {
+      const char *on = json_node_get_value_type (v) == G_TYPE_STRING ? json_node_get_string (v) : "";
+      if (strcmp (on, "probability") != 0 && strcmp (on, "margin") != 0)
+        return fail (error, r, "conditional.exit_on",
+                     _("expected “probability” (of the top token) or “margin” (its lead over the second)"));
+      r->exit_on_margin = strcmp (on, "margin") == 0;
     }
   if ((v = json_object_get_member (o, "exit_min_layer")) != NULL)
     {
@@ -883,6 +892,8 @@ metadata_cb (void *user, lk_gguf_writer *w)
     {
       lk_gguf_writer_set_f32 (w, "lathe.conditional.exit_threshold", (float) d->r->exit_threshold);
       lk_gguf_writer_set_u32 (w, "lathe.conditional.exit_min_layer", (uint32_t) d->r->exit_min_layer);
+      if (d->r->exit_on_margin)
+        lk_gguf_writer_set_bool (w, "lathe.conditional.exit_on_margin", true);
     }
   lk_gguf_writer_set_str (w, "lathe.source.file", d->source_name);
 }

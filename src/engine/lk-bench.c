@@ -170,6 +170,7 @@ set_conditional (lk_ctx *ctx, const lk_model *m, const lk_bench_params *p, lk_er
     return LK_OK;
   lk_cond_params_init (&cond);
   cond.moe_top_k = p->moe_top_k;
+  cond.exit_on_margin = p->exit_on_margin;
   cond.exit_threshold = p->exit_threshold > 0.0f ? p->exit_threshold : 1.0f;
   cond.exit_min_layer = p->exit_min_layer;
   if (p->skip_layers != NULL)

@@ -26,6 +26,7 @@ typedef struct
   float exit_threshold;    /* early exit (1: never) */
   int exit_min_layer;
   int moe_top_k;           /* experts per token (0: the model's) */
+  bool exit_on_margin;     /* exit on the top token's lead over the second */
   /* Greedy self-speculative decode test: k draft tokens per target step
    * from the model with draft_skip_layers skipped (0: plain decoding). */
   int spec_k;

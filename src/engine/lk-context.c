@@ -61,6 +61,7 @@ struct lk_ctx
   bool *skip;           /* [n_layer] or NULL */
   float exit_threshold; /* >= 1: never exit */
   int exit_min_layer;
+  bool exit_on_margin;
   lk_cond_stats stats;
 };
 
@@ -248,6 +249,7 @@ file_conditional (lk_ctx *ctx, lk_error *err)
     cp.exit_threshold = 1.0f;
   if (lk_gguf_get_u32 (g, "lathe.conditional.exit_min_layer", &min_layer))
     cp.exit_min_layer = min_layer > INT32_MAX ? -1 : (int) min_layer;
+  lk_gguf_get_bool (g, "lathe.conditional.exit_on_margin", &cp.exit_on_margin);
   if (skip_list == NULL && cp.exit_threshold >= 1.0f)
     return LK_OK;
   if (skip_list != NULL)
@@ -904,6 +906,7 @@ set_conditional_checked (lk_ctx *ctx, const lk_cond_params *p, lk_error *err)
                            p->moe_top_k, ctx->hp->n_expert);
     }
   ctx->moe_top_k = p->moe_top_k;
+  ctx->exit_on_margin = p->exit_on_margin;
   free (ctx->skip);
   free (ctx->stats.exit_hist);
   ctx->skip = skip;
@@ -1015,7 +1018,7 @@ exit_here (lk_ctx *ctx, int il, int row)
 {
   const int n_vocab = ctx->hp->n_vocab;
   const float *l;
-  float max = -INFINITY;
+  float max = -INFINITY, second = -INFINITY;
   double sum = 0.0;
 
   if (ctx->exit_threshold >= 1.0f || il < ctx->exit_min_layer || il >= ctx->hp->n_layer - 1)
@@ -1023,9 +1026,18 @@ exit_here (lk_ctx *ctx, int il, int row)
   output_head (ctx, 0, 1, row);
   l = ctx->logits + (size_t) row * (size_t) n_vocab;
   for (int v = 0; v < n_vocab; v++)
-    max = l[v] > max ? l[v] : max;
+    if (l[v] > max)
+      {
+        second = max;
+        max = l[v];
+      }
+    else if (l[v] > second)
+      second = l[v];
   for (int v = 0; v < n_vocab; v++)
     sum += exp ((double) l[v] - max);
+  /* p1 = 1 / sum; p2 = exp (second - max) / sum. */
+  if (ctx->exit_on_margin)
+    return (1.0 - exp ((double) second - max)) / sum >= ctx->exit_threshold;
   return 1.0 / sum >= ctx->exit_threshold;
 }
 

@@ -64,6 +64,7 @@ typedef struct
   const bool *skip;     /* n_layer flags, or NULL */
   float exit_threshold; /* 1 (default) or more: never exit */
   int exit_min_layer;   /* first layer after which exit is tried */
+  bool exit_on_margin;  /* compare the top probability's lead over the second, not the top */
   int moe_top_k;        /* experts per token in mixture-of-experts layers (0: the model's) */
 } lk_cond_params;
 

@@ -42,6 +42,7 @@ usage (FILE *fp)
            "      --skip-layers LIST  skip these layers (e.g. 3,5-7; default: as the file says)\n"
            "      --exit-threshold T  early exit at top-token probability T (1: never)\n"
            "      --exit-min-layer L  first layer to try an exit after\n"
+           "      --exit-on-margin    exit on the top token's lead over the second\n"
            "      --experts-used K    mixture of experts: experts per token (default: the model's)\n"
            "      --speculative K     bench: greedy self-speculative decoding, K drafts per step\n"
            "      --draft-skip-layers LIST  the draft: the model without these layers\n");
@@ -56,10 +57,11 @@ set_conditional (const runner_args *a, lk_ctx *ctx, lk_error *err)
   lk_cond_params cp;
   lk_status s = LK_OK;
 
-  if (a->skip_layers == NULL && a->exit_threshold <= 0.0f && a->moe_top_k == 0)
+  if (a->skip_layers == NULL && a->exit_threshold <= 0.0f && a->moe_top_k == 0 && !a->exit_on_margin)
     return LK_OK;
   lk_cond_params_init (&cp);
   cp.moe_top_k = a->moe_top_k;
+  cp.exit_on_margin = a->exit_on_margin;
   cp.exit_threshold = a->exit_threshold > 0.0f ? a->exit_threshold : 1.0f;
   cp.exit_min_layer = a->exit_min_layer;
   if (a->skip_layers != NULL)
@@ -224,6 +226,7 @@ cmd_bench (const runner_args *a, const char *n_prompt)
   bp.exit_min_layer = a->exit_min_layer;
   bp.spec_k = a->spec_k;
   bp.moe_top_k = a->moe_top_k;
+  bp.exit_on_margin = a->exit_on_margin;
   bp.draft_skip_layers = a->draft_skip_layers;
   bp.kv_type = a->kv_type;
   bp.load_mode = a->load_mode;

@@ -86,6 +86,11 @@ runner_args_parse (runner_args *a, int argc, char **argv)
           a->no_bandwidth = true;
           takes = false;
         }
+      else if (strcmp (o, "--exit-on-margin") == 0)
+        {
+          a->exit_on_margin = true;
+          takes = false;
+        }
       else if (o[0] != '-' || strcmp (o, "-") == 0)
         {
           a->text = o;

@@ -30,6 +30,7 @@ typedef struct
   float exit_threshold; /* 0: not given */
   int exit_min_layer;
   int moe_top_k; /* experts per token (0: the model's) */
+  bool exit_on_margin;
   int spec_k; /* bench: greedy self-speculative decode test */
   const char *draft_skip_layers;
 } runner_args;

@@ -21,6 +21,14 @@
 
 #define N_STEPS 48
 
+static gboolean
+apply_k (lk_ctx *ctx, int experts_used, GError **error)
+{
+  const LatheConditional c = { NULL, 1.0f, 0, FALSE, experts_used };
+
+  return lathe_apply_conditional_full (ctx, &c, error);
+}
+
 static LatheModel *
 load (const char *path)
 {
@@ -184,6 +192,21 @@ test_early_exit_cuts_layers (void)
   g_assert_cmpfloat (l2, <=, l5);
   g_assert_cmpfloat (l5, <=, l9);
   g_assert_cmpfloat (l2, >=, 3.0); /* never before layer 2 */
+  /* The lead over the second token is below the top probability: exiting on
+   * it runs at least as many layers. */
+  {
+    g_autofree float *out = g_new (float, (gsize) N_STEPS * 512);
+    g_autoptr (GError) error = NULL;
+    const LatheConditional c = { NULL, 0.5f, 2, TRUE, 0 };
+    lk_ctx *ctx = new_ctx (m);
+    double lm;
+    g_assert_true (lathe_apply_conditional_full (ctx, &c, &error));
+    run_steps (ctx, out, 512);
+    lm = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
+    g_test_message ("layers per token on margin 0.5: %.2f", lm);
+    g_assert_cmpfloat (lm, >=, l5);
+    lk_ctx_free (ctx);
+  }
 }
 
 /* The lens at the next-to-last layer is the model with its last layer
@@ -450,7 +473,7 @@ test_moe (void)
   cb = new_ctx (m8);
   run_steps (ca, a, n_vocab);
   /* The model's own k given as an override changes nothing. */
-  g_assert_true (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 2, &error));
+  g_assert_true (apply_k (cb, 2, &error));
   run_steps (cb, b, n_vocab);
   g_assert_cmpint (memcmp (a, b, (gsize) N_STEPS * n_vocab * sizeof *a), ==, 0);
   {
@@ -481,10 +504,10 @@ test_moe (void)
     g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), <, 1e-4f);
   }
   /* Fewer experts: other logits; more than there are: refused. */
-  g_assert_true (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 1, &error));
+  g_assert_true (apply_k (cb, 1, &error));
   run_steps (cb, b, n_vocab);
   g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), >, 1e-3f);
-  g_assert_false (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 9, &error));
+  g_assert_false (apply_k (cb, 9, &error));
   g_assert_nonnull (strstr (error->message, "the model has 8 experts"));
   lk_ctx_free (ca);
   lk_ctx_free (cb);
@@ -606,7 +629,7 @@ test_qwen2moe (void)
     memcpy (b + (gsize) i * n_vocab, lk_ctx_logits (cb, i), (gsize) n_vocab * sizeof *b);
   g_test_message ("qwen2moe batch vs steps: %g", max_diff (a, b, (gsize) N_STEPS * n_vocab));
   g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), <, 1e-4f);
-  g_assert_true (lathe_apply_conditional_full (cb, NULL, 1.0f, 0, 4, &error));
+  g_assert_true (apply_k (cb, 4, &error));
   run_steps (cb, b, n_vocab);
   g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), >, 1e-4f);
   lk_ctx_free (ca);
