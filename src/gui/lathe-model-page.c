@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "lathe-layer-map.h"
 #include "lathe-model-page.h"
 #include "lathe-tensor-info.h"
 
@@ -20,6 +21,7 @@ struct _LatheModelPage
   GtkSearchEntry *search_entry;
   GtkLabel *count_label;
   GtkColumnView *tensor_view;
+  LatheLayerMap *layer_map;
 
   GHashTable *info_labels; /* row title -> GtkLabel */
   GtkStringFilter *filter;
@@ -230,6 +232,7 @@ lathe_model_page_set_model (LatheModelPage *self, LatheModel *model)
   if (!g_set_object (&self->model, model))
     return;
   gtk_filter_list_model_set_model (self->filtered, model ? lathe_model_get_tensors (model) : NULL);
+  lathe_layer_map_set_model (self->layer_map, model);
   if (model != NULL)
     show_overview (self);
   update_count (self);
@@ -240,6 +243,13 @@ lathe_model_page_get_shown_tensors (LatheModelPage *self)
 {
   g_return_val_if_fail (LATHE_IS_MODEL_PAGE (self), NULL);
   return G_LIST_MODEL (self->sorted);
+}
+
+LatheLayerMap *
+lathe_model_page_get_layer_map (LatheModelPage *self)
+{
+  g_return_val_if_fail (LATHE_IS_MODEL_PAGE (self), NULL);
+  return self->layer_map;
 }
 
 GtkColumnView *
@@ -276,10 +286,12 @@ lathe_model_page_class_init (LatheModelPageClass *klass)
 
   object_class->dispose = lathe_model_page_dispose;
   object_class->finalize = lathe_model_page_finalize;
+  g_type_ensure (LATHE_TYPE_LAYER_MAP);
   gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-model-page.ui");
   gtk_widget_class_bind_template_child (widget_class, LatheModelPage, name_label);
   gtk_widget_class_bind_template_child (widget_class, LatheModelPage, path_label);
   gtk_widget_class_bind_template_child (widget_class, LatheModelPage, overview_group);
+  gtk_widget_class_bind_template_child (widget_class, LatheModelPage, layer_map);
   gtk_widget_class_bind_template_child (widget_class, LatheModelPage, shape_group);
   gtk_widget_class_bind_template_child (widget_class, LatheModelPage, search_entry);
   gtk_widget_class_bind_template_child (widget_class, LatheModelPage, count_label);

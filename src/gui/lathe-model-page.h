@@ -3,6 +3,7 @@
 
 #include <adwaita.h>
 
+#include "lathe-layer-map.h"
 #include "lathe-model.h"
 
 G_BEGIN_DECLS
@@ -16,5 +17,7 @@ GListModel *lathe_model_page_get_shown_tensors (LatheModelPage *self);
 /* The value shown in the overview row of that title, e.g. "Architecture". */
 const char *lathe_model_page_get_info (LatheModelPage *self, const char *title);
 GtkColumnView *lathe_model_page_get_tensor_view (LatheModelPage *self);
+
+LatheLayerMap *lathe_model_page_get_layer_map (LatheModelPage *self);
 
 G_END_DECLS

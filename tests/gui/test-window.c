@@ -189,7 +189,34 @@ test_model_and_playground (void)
     g_assert_cmpuint (lathe_tensor_info_get_n_bytes (last), ==, 256);
   }
   g_object_unref (size_col);
-  screenshot (GTK_WIDGET (win), "page-model.png");
+  /* The layer map: five blocks of seven matrices; a cell names its tensor. */
+  {
+    LatheLayerMap *map = lathe_model_page_get_layer_map (mp);
+    g_autofree char *text = NULL;
+    int layer = -1, k = -1, down = -1;
+    g_assert_cmpint (lathe_layer_map_get_n_layers (map), ==, 5);
+    g_assert_cmpint (lathe_layer_map_get_n_kinds (map), ==, 7);
+    for (int i = 0; i < 7; i++)
+      if (g_strcmp0 (lathe_layer_map_get_kind (map, i), "ffn_down") == 0)
+        down = i;
+    g_assert_cmpint (down, >=, 0);
+    g_assert_cmpstr (lathe_layer_map_get_tensor (map, 3, down), ==, "blk.3.ffn_down.weight");
+    g_assert_null (lathe_layer_map_get_tensor (map, 5, down));
+    text = lathe_layer_map_describe (map, 3, down);
+    g_assert_nonnull (strstr (text, "blk.3.ffn_down.weight"));
+    g_assert_nonnull (strstr (text, "F32, 172 × 64"));
+    g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (map)), >, 0);
+    g_assert_true (lathe_layer_map_cell_at (map, 40, 70, &layer, &k));
+    g_assert_cmpint (layer, ==, 0);
+    g_assert_false (lathe_layer_map_cell_at (map, 5, 5, &layer, &k));
+    screenshot (GTK_WIDGET (win), "page-model.png");
+    {
+      GtkWidget *sw = gtk_widget_get_ancestor (GTK_WIDGET (map), GTK_TYPE_SCROLLED_WINDOW);
+      GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw));
+      gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
+      screenshot (GTK_WIDGET (win), "page-model-layers.png");
+    }
+  }
 
   /* Generate greedily: the streamed text is the reference story. */
   g_settings_set_double (settings, "temperature", 0.0);
