@@ -84,9 +84,30 @@ lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix)
   json_builder_end_object (b);
 }
 
-/* --recipe FILE: its "conditional" where the flags give none. */
+void
+lathe_cli_conditional_add_options (GOptionContext *context, LatheCliConditional *c)
+{
+  const GOptionEntry entries[] = {
+    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &c->recipe,
+      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
+    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &c->skip,
+      N_("Skip these layers (e.g. 3,5-7; default: as the file says)"), N_("LIST") },
+    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &c->exit_threshold,
+      N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
+    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &c->exit_min, N_("First layer to try an exit after"), "L" },
+    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &c->exit_margin,
+      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
+    { "experts-used", 0, 0, G_OPTION_ARG_INT, &c->experts_used,
+      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
+    { NULL }
+  };
+
+  /* The entries are copied; what they point into (c) must outlive parsing. */
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+}
+
 gboolean
-lathe_cli_recipe_conditional (const char *path, char **skip, double *exit_threshold, int *exit_min)
+lathe_cli_conditional_resolve (LatheCliConditional *c)
 {
   g_autoptr (LatheRecipe) r = NULL;
   GError *error = NULL;
@@ -94,26 +115,33 @@ lathe_cli_recipe_conditional (const char *path, char **skip, double *exit_thresh
   double t;
   int m;
 
-  if (path == NULL)
+  if (c->recipe == NULL)
     return TRUE;
-  if ((r = lathe_recipe_load (path, &error)) == NULL)
+  if ((r = lathe_recipe_load (c->recipe, &error)) == NULL)
     {
       lathe_cli_fail (error);
       return FALSE;
     }
   if (!lathe_recipe_get_conditional (r, &s, &t, &m))
     {
-      lathe_cli_error (_("%s: conditional: the recipe has no layer skip or early exit"), path);
+      lathe_cli_error (_("%s: conditional: the recipe has no layer skip or early exit"), c->recipe);
       return FALSE;
     }
-  if (*skip == NULL && s != NULL)
-    *skip = g_strdup (s);
-  if (*exit_threshold <= 0.0 && t > 0.0)
+  if (c->skip == NULL && s != NULL)
+    c->skip = g_strdup (s);
+  if (c->exit_threshold <= 0.0 && t > 0.0)
     {
-      *exit_threshold = t;
-      *exit_min = m;
+      c->exit_threshold = t;
+      c->exit_min = m;
     }
   return TRUE;
+}
+
+void
+lathe_cli_conditional_clear (LatheCliConditional *c)
+{
+  g_clear_pointer (&c->recipe, g_free);
+  g_clear_pointer (&c->skip, g_free);
 }
 
 int

@@ -17,11 +17,9 @@ int
 lathe_cli_bench (int argc, char **argv)
 {
   g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
-  g_autofree char *skip = NULL, *recipe_path = NULL, *draft_skip = NULL;
-  int spec_k = 0, experts_used = 0;
-  double exit_threshold = 0.0;
-  gboolean exit_margin = FALSE;
-  int exit_min = 0;
+  g_autofree char *draft_skip = NULL;
+  g_auto (LatheCliConditional) cond = { 0 };
+  int spec_k = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
   gboolean json = FALSE, no_bandwidth = FALSE, list = FALSE;
   const GOptionEntry entries[] = {
@@ -42,16 +40,6 @@ lathe_cli_bench (int argc, char **argv)
       N_("MODE") },
     { "no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &no_bandwidth,
       N_("Skip measuring the memory bandwidth"), NULL },
-    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &recipe_path,
-      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
-    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip, N_("Skip these layers (e.g. 3,5-7)"), N_("LIST") },
-    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
-      N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
-    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
-    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &exit_margin,
-      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
-    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
-      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "speculative", 0, 0, G_OPTION_ARG_INT, &spec_k,
       N_("Decode test by greedy self-speculative decoding, K drafts per step"), "K" },
     { "draft-skip-layers", 0, 0, G_OPTION_ARG_STRING, &draft_skip,
@@ -68,9 +56,8 @@ lathe_cli_bench (int argc, char **argv)
   GError *error = NULL;
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!lathe_cli_parse (context, &argc, &argv))
-    return 2;
-  if (!lathe_cli_recipe_conditional (recipe_path, &skip, &exit_threshold, &exit_min))
+  lathe_cli_conditional_add_options (context, &cond);
+  if (!lathe_cli_parse (context, &argc, &argv) || !lathe_cli_conditional_resolve (&cond))
     return 2;
   if (list)
     {
@@ -90,13 +77,13 @@ lathe_cli_bench (int argc, char **argv)
   bp.reps = reps;
   bp.n_threads = threads;
   bp.kernel = kernel;
-  bp.skip_layers = skip;
+  bp.skip_layers = cond.skip;
+  bp.exit_threshold = (float) cond.exit_threshold;
+  bp.exit_min_layer = cond.exit_min;
+  bp.exit_on_margin = cond.exit_margin;
+  bp.moe_top_k = cond.experts_used;
   bp.spec_k = spec_k;
-  bp.moe_top_k = experts_used;
-  bp.exit_on_margin = exit_margin;
   bp.draft_skip_layers = draft_skip;
-  bp.exit_threshold = (float) exit_threshold;
-  bp.exit_min_layer = exit_min;
   bp.bandwidth = !no_bandwidth;
   if (kernel != NULL && lk_kernels_find (kernel) == NULL)
     {

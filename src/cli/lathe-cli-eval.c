@@ -10,14 +10,6 @@
 #include "lathe-eval.h"
 
 static void
-progress_cb (gpointer user, const char *stage, int done, int total)
-{
-  fprintf (stderr, "\r%-10s chunk %d/%d", stage, done, total);
-  if (done == total)
-    fputc ('\n', stderr);
-}
-
-static void
 print_text (const char *model_path, const char *ref, const lk_eval_result *r)
 {
   printf (_("model          %s\n"), model_path);
@@ -38,11 +30,8 @@ print_text (const char *model_path, const char *ref, const lk_eval_result *r)
 int
 lathe_cli_eval (int argc, char **argv)
 {
-  g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL, *skip = NULL;
-  g_autofree char *recipe_path = NULL;
-  double exit_threshold = 0.0;
-  gboolean exit_margin = FALSE;
-  int exit_min = 0, experts_used = 0;
+  g_autofree char *model_path = NULL, *text = NULL, *ref = NULL, *save_ref = NULL;
+  g_auto (LatheCliConditional) cond = { 0 };
   int n_ctx = 0, chunks = 0, threads = 0;
   gboolean json = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -55,16 +44,6 @@ lathe_cli_eval (int argc, char **argv)
     { "ctx", 'c', 0, G_OPTION_ARG_INT, &n_ctx, N_("Tokens per chunk (default 256)"), "N" },
     { "chunks", 0, 0, G_OPTION_ARG_INT, &chunks, N_("Evaluate at most N chunks (0: all)"), "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, N_("Threads (default: all cores)"), "N" },
-    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &recipe_path,
-      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
-    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip, N_("Skip these layers (e.g. 3,5-7)"), N_("LIST") },
-    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
-      N_("Early exit when the top token's probability reaches T (1: never; default: as the file says)"), "T" },
-    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
-    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &exit_margin,
-      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
-    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
-      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress"), NULL },
     { NULL }
@@ -77,9 +56,8 @@ lathe_cli_eval (int argc, char **argv)
   GError *error = NULL;
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!lathe_cli_parse (context, &argc, &argv))
-    return 2;
-  if (!lathe_cli_recipe_conditional (recipe_path, &skip, &exit_threshold, &exit_min))
+  lathe_cli_conditional_add_options (context, &cond);
+  if (!lathe_cli_parse (context, &argc, &argv) || !lathe_cli_conditional_resolve (&cond))
     return 2;
   if (model_path == NULL || text == NULL || argc != 1)
     {
@@ -99,13 +77,13 @@ lathe_cli_eval (int argc, char **argv)
   o.max_chunks = chunks;
   o.n_threads = threads;
   o.save_ref = save_ref;
-  o.skip_layers = skip;
-  o.exit_threshold = (float) exit_threshold;
-  o.exit_min_layer = exit_min;
-  o.experts_used = experts_used;
-  o.exit_on_margin = exit_margin;
+  o.skip_layers = cond.skip;
+  o.exit_threshold = (float) cond.exit_threshold;
+  o.exit_min_layer = cond.exit_min;
+  o.experts_used = cond.experts_used;
+  o.exit_on_margin = cond.exit_margin;
   if (!quiet)
-    o.progress = progress_cb;
+    o.progress = lathe_cli_chunk_progress;
   if (!lathe_eval_run (model, text, ref, &o, &r, NULL, &error))
     return lathe_cli_fail (error);
   if (json)

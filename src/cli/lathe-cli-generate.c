@@ -54,10 +54,10 @@ lathe_cli_generate (int argc, char **argv)
   int n_predict = 128, n_ctx = 0, n_threads = 0, top_k = 40;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
   gint64 seed = 42;
-  g_autofree char *draft = NULL, *draft_skip = NULL, *skip = NULL, *recipe_path = NULL;
-  double draft_exit = 1.0, exit_threshold = 0.0;
-  int speculative = 0, draft_exit_min = 0, exit_min = 0, experts_used = 0;
-  gboolean exit_margin = FALSE;
+  g_autofree char *draft = NULL, *draft_skip = NULL;
+  g_auto (LatheCliConditional) cond = { 0 };
+  double draft_exit = 1.0;
+  int speculative = 0, draft_exit_min = 0;
   gboolean compare = FALSE;
   const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, N_("Model file"), N_("FILE") },
@@ -78,17 +78,6 @@ lathe_cli_generate (int argc, char **argv)
     { "repeat-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &repeat_penalty,
       N_("Penalty for repeated tokens (1: off)"), "R" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, N_("Random seed"), "S" },
-    { "recipe", 0, 0, G_OPTION_ARG_FILENAME, &recipe_path,
-      N_("Take layer skip and early exit from this recipe's “conditional”"), N_("FILE") },
-    { "skip-layers", 0, 0, G_OPTION_ARG_STRING, &skip,
-      N_("Skip these layers (e.g. 3,5-7; default: as the file says)"), N_("LIST") },
-    { "exit-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &exit_threshold,
-      N_("Early exit when the top token's probability reaches T (1: never)"), "T" },
-    { "exit-min-layer", 0, 0, G_OPTION_ARG_INT, &exit_min, N_("First layer to try an exit after"), "L" },
-    { "exit-on-margin", 0, 0, G_OPTION_ARG_NONE, &exit_margin,
-      N_("Exit on the top token's lead over the second instead of its probability"), NULL },
-    { "experts-used", 0, 0, G_OPTION_ARG_INT, &experts_used,
-      N_("Mixture of experts: experts per token (default: the model's)"), "K" },
     { "speculative", 0, 0, G_OPTION_ARG_INT, &speculative,
       N_("Greedy speculative decoding: K draft tokens per target step"), "K" },
     { "draft", 0, 0, G_OPTION_ARG_FILENAME, &draft,
@@ -114,9 +103,10 @@ lathe_cli_generate (int argc, char **argv)
   guint sigint;
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  lathe_cli_conditional_add_options (context, &cond);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
-  if (!lathe_cli_recipe_conditional (recipe_path, &skip, &exit_threshold, &exit_min))
+  if (!lathe_cli_conditional_resolve (&cond))
     return 2;
   if (model_path == NULL)
     {
@@ -154,9 +144,9 @@ lathe_cli_generate (int argc, char **argv)
   gen = g_object_new (LATHE_TYPE_GENERATOR, "model", model, "temperature", temp, "top-k", top_k,
                       "top-p", top_p, "min-p", min_p, "repeat-penalty", repeat_penalty, "seed",
                       (guint64) seed, "n-predict", n_predict, "n-ctx", n_ctx, "n-threads",
-                      n_threads, "skip-layers", skip, "exit-threshold", exit_threshold,
-                      "exit-min-layer", exit_min, "experts-used", experts_used, "exit-on-margin",
-                      exit_margin, NULL);
+                      n_threads, "skip-layers", cond.skip, "exit-threshold", cond.exit_threshold,
+                      "exit-min-layer", cond.exit_min, "experts-used", cond.experts_used,
+                      "exit-on-margin", cond.exit_margin, NULL);
   fputs (prompt ? prompt : "", stdout);
   fflush (stdout);
 

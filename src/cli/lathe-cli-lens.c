@@ -9,14 +9,6 @@
 #include "lathe-cli.h"
 #include "lathe-eval.h"
 
-static void
-progress_cb (gpointer user, const char *stage, int done, int total)
-{
-  fprintf (stderr, "\r%s chunk %d/%d", stage, done, total);
-  if (done == total)
-    fputc ('\n', stderr);
-}
-
 int
 lathe_cli_logit_lens (int argc, char **argv)
 {
@@ -56,7 +48,7 @@ lathe_cli_logit_lens (int argc, char **argv)
   o.max_chunks = chunks;
   o.n_threads = threads;
   if (!quiet)
-    o.progress = progress_cb;
+    o.progress = lathe_cli_chunk_progress;
   if (!lathe_logit_lens (model, text, &o, &r, NULL, &error))
     return lathe_cli_fail (error);
   if (json)

@@ -75,6 +75,14 @@ lathe_cli_parse (GOptionContext *context, int *argc, char ***argv)
   return TRUE;
 }
 
+void
+lathe_cli_chunk_progress (gpointer user, const char *stage, int done, int total)
+{
+  fprintf (stderr, "\r%-10s chunk %d/%d", stage, done, total);
+  if (done == total)
+    fputc ('\n', stderr);
+}
+
 char *
 lathe_cli_format_count (guint64 n)
 {

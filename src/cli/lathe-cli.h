@@ -30,6 +30,8 @@ void lathe_cli_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 /* Exits-code helper: prints the GError and returns 1. */
 int lathe_cli_fail (GError *error);
 char *lathe_cli_format_count (guint64 n);
+/* Progress of a staged run over chunks of text, on stderr (eval, logit-lens). */
+void lathe_cli_chunk_progress (gpointer user, const char *stage, int done, int total);
 
 typedef struct _LatheRecipe LatheRecipe;
 /* Loads the model, writes the recipe's variant to out and prints a summary. */
@@ -45,10 +47,24 @@ typedef struct
 } LatheSpeculativeArgs;
 int lathe_cli_run_speculative (const LatheSpeculativeArgs *a);
 
-/* Fills skip, exit_threshold and exit_min from a recipe's "conditional"
- * where they are not set (NULL, 0); path NULL: nothing. Prints errors. */
-gboolean lathe_cli_recipe_conditional (const char *path, char **skip, double *exit_threshold,
-                                       int *exit_min);
+/* The conditional-computation options generate, bench and eval share:
+ * --recipe, --skip-layers, --exit-threshold, --exit-min-layer,
+ * --exit-on-margin, --experts-used. Unset: NULL or 0 (as the model's file
+ * says). */
+typedef struct
+{
+  char *recipe, *skip;
+  double exit_threshold;
+  int exit_min, experts_used;
+  gboolean exit_margin;
+} LatheCliConditional;
+
+void lathe_cli_conditional_add_options (GOptionContext *context, LatheCliConditional *c);
+/* After parsing: takes from --recipe's "conditional" what the flags leave
+ * unset. Prints errors. */
+gboolean lathe_cli_conditional_resolve (LatheCliConditional *c);
+void lathe_cli_conditional_clear (LatheCliConditional *c);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LatheCliConditional, lathe_cli_conditional_clear)
 
 /* Adds "calibration": {"imatrix": FILE} to a recipe being built (nothing when NULL). */
 void lathe_cli_add_calibration (JsonBuilder *b, const char *imatrix);

@@ -270,18 +270,25 @@ out:
   return ok;
 }
 
+/* What both JSON results start with: the scored tokens and the chunking. */
+static void
+add_counts (JsonBuilder *b, guint64 tokens, int n_ctx, int n_chunks)
+{
+  json_builder_set_member_name (b, "tokens");
+  json_builder_add_int_value (b, (gint64) tokens);
+  json_builder_set_member_name (b, "ctx");
+  json_builder_add_int_value (b, n_ctx);
+  json_builder_set_member_name (b, "chunks");
+  json_builder_add_int_value (b, n_chunks);
+}
+
 JsonNode *
 lathe_eval_result_to_json (const lk_eval_result *r)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "tokens");
-  json_builder_add_int_value (b, (gint64) r->tokens);
-  json_builder_set_member_name (b, "ctx");
-  json_builder_add_int_value (b, r->n_ctx);
-  json_builder_set_member_name (b, "chunks");
-  json_builder_add_int_value (b, r->n_chunks);
+  add_counts (b, r->tokens, r->n_ctx, r->n_chunks);
   json_builder_set_member_name (b, "perplexity");
   json_builder_add_double_value (b, r->perplexity);
   json_builder_set_member_name (b, "nll_mean");
@@ -344,12 +351,7 @@ lathe_lens_result_to_json (const lk_lens_result *r)
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "tokens");
-  json_builder_add_int_value (b, (gint64) r->tokens);
-  json_builder_set_member_name (b, "ctx");
-  json_builder_add_int_value (b, r->n_ctx);
-  json_builder_set_member_name (b, "chunks");
-  json_builder_add_int_value (b, r->n_chunks);
+  add_counts (b, r->tokens, r->n_ctx, r->n_chunks);
   json_builder_set_member_name (b, "layers");
   json_builder_begin_array (b);
   for (int il = 0; il < r->n_layer; il++)

@@ -140,9 +140,13 @@ measure_tensor (Measure *ms, const lk_tensor *t, JsonBuilder *b, GError **error)
   return TRUE;
 }
 
+/* The temporary folder and what may be left in it when a step failed. */
 static void
 remove_tmp (const char *tmp, const char *ref)
 {
+  g_autofree char *variant = g_build_filename (tmp, "variant.gguf", NULL);
+
+  g_unlink (variant);
   g_unlink (ref);
   g_rmdir (tmp);
 }

@@ -6,6 +6,7 @@
 
 #include "lk-eval.h"
 #include "lk-gguf.h"
+#include "lk-sampler.h"
 
 #define DEFAULT_N_CTX 256
 #define DOC_SEPARATOR "<|endoftext|>"
@@ -96,17 +97,6 @@ lk_log_softmax (const float *logits, int n, float *out)
     for (int i = 0; i < n; i++)
       out[i] = logits[i] - log_sum;
   }
-}
-
-static int
-argmax (const float *v, int n)
-{
-  int best = 0;
-
-  for (int i = 1; i < n; i++)
-    if (v[i] > v[best])
-      best = i;
-  return best;
 }
 
 static int
@@ -296,8 +286,8 @@ ref_chunk (lk_eval_ref *r, int c, lk_status *s, lk_error *err)
   return r->chunk_lp;
 }
 
-static lk_status
-ref_live (lk_ctx *ref_ctx, const lk_tokens *toks, const lk_eval_params *p, lk_eval_ref **out,
+lk_status
+lk_eval_ref_live (lk_ctx *ref_ctx, const lk_tokens *toks, const lk_eval_params *p, lk_eval_ref **out,
           lk_error *err)
 {
   int n_ctx, n_chunks;
@@ -325,7 +315,7 @@ lk_eval_ref_compute (lk_ctx *ref_ctx, const lk_tokens *toks, const lk_eval_param
                      lk_eval_ref **out, lk_error *err)
 {
   lk_eval_ref *r = NULL;
-  lk_status s = ref_live (ref_ctx, toks, p, &r, err);
+  lk_status s = lk_eval_ref_live (ref_ctx, toks, p, &r, err);
 
   if (s != LK_OK)
     return s;
@@ -505,7 +495,7 @@ score_position (tally *t, const float *lp, const float *ref, int n_vocab, int32_
       for (int v = 0; v < n_vocab; v++)
         kl += exp ((double) ref[v]) * ((double) ref[v] - (double) lp[v]);
       t->kl[t->n] = kl > 0.0 ? kl : 0.0;
-      t->top1 += argmax (lp, n_vocab) == argmax (ref, n_vocab);
+      t->top1 += lk_argmax (lp, n_vocab) == lk_argmax (ref, n_vocab);
       {
         const double dp = exp ((double) lp[target]) - exp ((double) ref[target]);
         t->dp2 += dp * dp;
@@ -605,11 +595,4 @@ out:
   free (lp);
   free (t.kl);
   return s;
-}
-
-lk_status
-lk_eval_ref_live (lk_ctx *ref_ctx, const lk_tokens *toks, const lk_eval_params *p, lk_eval_ref **out,
-                  lk_error *err)
-{
-  return ref_live (ref_ctx, toks, p, out, err);
 }

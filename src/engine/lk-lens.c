@@ -5,6 +5,7 @@
 
 #include "lk-eval.h"
 #include "lk-lens.h"
+#include "lk-sampler.h"
 
 typedef struct
 {
@@ -17,17 +18,6 @@ typedef struct
   lk_status status;
   lk_error *err;
 } lens_state;
-
-static int
-argmax (const float *v, int n)
-{
-  int best = 0;
-
-  for (int i = 1; i < n; i++)
-    if (v[i] > v[best])
-      best = i;
-  return best;
-}
 
 static void
 layer_cb (void *user, int il, const float *x, int nt, int n_embd)
@@ -46,7 +36,7 @@ layer_cb (void *user, int il, const float *x, int nt, int n_embd)
       for (int v = 0; v < st->n_vocab; v++)
         kl += exp ((double) ref[v]) * ((double) ref[v] - (double) st->lp[v]);
       st->kl[il] += kl > 0.0 ? kl : 0.0;
-      st->top1[il] += argmax (ref, st->n_vocab) == argmax (st->lp, st->n_vocab);
+      st->top1[il] += lk_argmax (ref, st->n_vocab) == lk_argmax (st->lp, st->n_vocab);
     }
 }
 
