@@ -31,6 +31,8 @@ static const Command commands[] = {
   { "bench", lathe_cli_bench, N_("Measure prompt and generation speed") },
   { "logit-lens", lathe_cli_logit_lens, N_("Per layer, how close an early exit comes to the full model") },
   { "eval", lathe_cli_eval, N_("Measure perplexity and the distance to a reference model") },
+  { "sweep", lathe_cli_sweep, N_("Make and measure a grid of variants in a workspace") },
+  { "workspace", lathe_cli_workspace, N_("Show a workspace's variants, their figures and Pareto front") },
 };
 
 static void

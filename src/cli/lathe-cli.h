@@ -21,6 +21,8 @@ int lathe_cli_prune (int argc, char **argv);
 int lathe_cli_calibrate (int argc, char **argv);
 int lathe_cli_sensitivity (int argc, char **argv);
 int lathe_cli_logit_lens (int argc, char **argv);
+int lathe_cli_sweep (int argc, char **argv);
+int lathe_cli_workspace (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */

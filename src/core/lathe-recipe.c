@@ -201,13 +201,17 @@ parse_selector (JsonObject *o, const char *where, const char *default_match, Sel
 {
   g_autofree char *mfield = g_strdup_printf ("%s.match", where);
   g_autofree char *lfield = g_strdup_printf ("%s.layers", where);
-  JsonNode *m = member (o, "match", JSON_NODE_VALUE, r, mfield, _("a pattern string"), error);
+  GError *local = NULL;
+  JsonNode *m = member (o, "match", JSON_NODE_VALUE, r, mfield, _("a pattern string"), &local);
   JsonNode *l;
 
   s->where = g_strdup (where);
   s->layer_from = s->layer_to = ANY_LAYER;
-  if (m == NULL && *error != NULL)
-    return FALSE;
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
   if (m != NULL && json_node_get_value_type (m) != G_TYPE_STRING)
     return fail (error, r, mfield, _("expected a pattern string"));
   if (m == NULL && default_match == NULL)

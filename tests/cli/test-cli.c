@@ -585,6 +585,58 @@ test_conditional_in_file (void)
   }
 }
 
+/* sweep makes a workspace and measures a grid; workspace shows it as a
+ * table with the front marked, as CSV and as JSON; errors name the cause. */
+static void
+test_sweep_workspace (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  g_autofree char *ws = g_build_filename (lathe_test_tmpdir (), "sweep-ws", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (Run) r = { 0 }, table = { 0 }, csv = { 0 }, json = { 0 }, bad = { 0 }, none = { 0 };
+  g_auto (Run) axes = { 0 }, list = { 0 };
+  g_auto (GStrv) rows = NULL;
+  JsonArray *variants;
+
+  if (text == NULL)
+    return;
+  run (&r, "LATHE_CLI", "sweep", ws, "-m", model, "-f", text, "--types", "Q8_0,Q4_0", "--ctx", "64",
+       "--chunks", "4", "--no-speed", "-q", NULL);
+  g_test_message ("%s%s", r.out, r.err);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "* Original"));
+  g_assert_nonnull (strstr (r.out, "* Q8_0"));
+  g_assert_nonnull (strstr (r.out, "* Q4_0"));
+  /* A second sweep adds to the same workspace, the original only once. */
+  run (&r, "LATHE_CLI", "sweep", ws, "--sparsity", "0.5", "-q", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run (&table, "LATHE_CLI", "workspace", ws, NULL);
+  g_assert_cmpint (table.status, ==, 0);
+  g_assert_nonnull (strstr (table.out, "chunks of 64 tokens, 4 chunks"));
+  g_assert_nonnull (strstr (table.out, "  50 % sparse")); /* dominated: more loss, no smaller */
+  run (&csv, "LATHE_CLI", "workspace", ws, "--csv", NULL);
+  rows = g_strsplit (csv.out, "\n", -1);
+  g_assert_cmpuint (g_strv_length (rows), ==, 6);
+  g_assert_nonnull (strstr (rows[1], ",Original,,"));
+  run (&json, "LATHE_CLI", "workspace", ws, "--json", NULL);
+  g_assert_true (json_parser_load_from_data (parser, json.out, -1, NULL));
+  variants = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "variants");
+  g_assert_cmpuint (json_array_get_length (variants), ==, 4);
+  run (&axes, "LATHE_CLI", "workspace", ws, "--pareto", "top1,bpw", NULL);
+  g_assert_cmpint (axes.status, ==, 0);
+  g_assert_nonnull (strstr (axes.out, "front of top1 and bpw"));
+  run (&bad, "LATHE_CLI", "workspace", ws, "--pareto", "speed,bpw", NULL);
+  g_assert_cmpint (bad.status, ==, 2);
+  g_assert_nonnull (strstr (bad.err, "decode_tps"));
+  run (&none, "LATHE_CLI", "sweep", lathe_test_tmpdir (), "--types", "Q8_0", NULL);
+  g_assert_cmpint (none.status, ==, 1);
+  g_assert_nonnull (strstr (none.err, "give the model (-m) and evaluation text (-f)"));
+  run (&list, "LATHE_CLI", "sweep", ws, "--sparsity", "0.5,x", NULL);
+  g_assert_cmpint (list.status, ==, 2);
+  g_assert_nonnull (strstr (list.err, "--sparsity: expected numbers from 0 to 1"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -601,5 +653,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/compress-errors", test_compress_errors);
   g_test_add_func ("/lathe/cli/calibrate-sensitivity-structure", test_calibrate_sensitivity_structure);
   g_test_add_func ("/lathe/cli/conditional-in-file", test_conditional_in_file);
+  g_test_add_func ("/lathe/cli/sweep-workspace", test_sweep_workspace);
   return g_test_run ();
 }

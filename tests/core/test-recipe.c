@@ -423,6 +423,19 @@ test_global_magnitude (void)
   }
 }
 
+/* Callers that do not want the error may pass NULL (a crash once). */
+static void
+test_parse_without_error (void)
+{
+  LatheRecipe *r = lathe_recipe_parse ("{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"magnitude\", "
+                                       "\"sparsity\": 0.5}]}", -1, "r.json", NULL);
+
+  g_assert_nonnull (r);
+  lathe_recipe_free (r);
+  g_assert_null (lathe_recipe_parse ("{\"lathe_recipe\": 1, \"prune\": [{\"match\": 3, "
+                                     "\"sparsity\": 0.5}]}", -1, "r.json", NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -436,5 +449,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/recipe/global-magnitude", test_global_magnitude);
   g_test_add_func ("/lathe/core/recipe/structured", test_structured);
   g_test_add_func ("/lathe/core/recipe/structured-errors", test_structured_errors);
+  g_test_add_func ("/recipe/parse-without-error", test_parse_without_error);
   return g_test_run ();
 }
