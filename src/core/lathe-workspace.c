@@ -91,6 +91,20 @@ lathe_workspace_get_eval_chunks (LatheWorkspace *self)
   return self->eval_chunks;
 }
 
+gboolean
+lathe_workspace_set_eval_text (LatheWorkspace *self, const char *path, GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), FALSE);
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: no such text file"), path);
+      return FALSE;
+    }
+  g_free (self->eval_text);
+  self->eval_text = g_canonicalize_filename (path, NULL);
+  return lathe_workspace_save (self, error);
+}
+
 void
 lathe_workspace_set_eval (LatheWorkspace *self, int n_ctx, int n_chunks)
 {
@@ -289,7 +303,7 @@ lathe_workspace_create (const char *dir, const char *source_path, const char *ev
   g_autoptr (LatheWorkspace) self = g_object_new (LATHE_TYPE_WORKSPACE, NULL);
   g_autofree char *json = g_build_filename (dir, WORKSPACE_FILE, NULL);
 
-  g_return_val_if_fail (dir != NULL && source_path != NULL && eval_text_path != NULL, NULL);
+  g_return_val_if_fail (dir != NULL && source_path != NULL, NULL);
   if (g_file_test (json, G_FILE_TEST_EXISTS))
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID, _("%s: a workspace is there already"), dir);
@@ -300,7 +314,7 @@ lathe_workspace_create (const char *dir, const char *source_path, const char *ev
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: no such model file"), source_path);
       return NULL;
     }
-  if (!g_file_test (eval_text_path, G_FILE_TEST_IS_REGULAR))
+  if (eval_text_path != NULL && *eval_text_path != '\0' && !g_file_test (eval_text_path, G_FILE_TEST_IS_REGULAR))
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: no such text file"), eval_text_path);
       return NULL;
@@ -313,7 +327,8 @@ lathe_workspace_create (const char *dir, const char *source_path, const char *ev
     }
   self->dir = g_canonicalize_filename (dir, NULL);
   self->source = g_canonicalize_filename (source_path, NULL);
-  self->eval_text = g_canonicalize_filename (eval_text_path, NULL);
+  self->eval_text = eval_text_path != NULL && *eval_text_path != '\0'
+                      ? g_canonicalize_filename (eval_text_path, NULL) : g_strdup ("");
   if (!lathe_workspace_save (self, error))
     return NULL;
   return g_steal_pointer (&self);
@@ -450,7 +465,8 @@ static char *
 ensure_reference (LatheWorkspace *self, LatheModel *source, int n_ctx, int n_chunks, int n_threads,
                   Stage *stage, GCancellable *cancellable, GError **error)
 {
-  g_autofree char *name = g_strdup_printf ("reference-%dx%d.lref", n_ctx, n_chunks);
+  g_autofree char *text_id = g_compute_checksum_for_string (G_CHECKSUM_SHA256, self->eval_text, -1);
+  g_autofree char *name = g_strdup_printf ("reference-%.8s-%dx%d.lref", text_id, n_ctx, n_chunks);
   char *path = g_build_filename (self->dir, name, NULL);
   LatheEvalOptions o;
   lk_eval_result r;
@@ -573,6 +589,12 @@ lathe_workspace_measure (LatheWorkspace *self, LatheModel *source, const char *r
   if (recipe_json != NULL
       && (recipe = lathe_recipe_parse (recipe_json, -1, _("recipe"), error)) == NULL)
     return NULL;
+  if (*self->eval_text == '\0')
+    {
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID,
+                   _("%s: no evaluation text: choose one to measure quality against"), self->dir);
+      return NULL;
+    }
   reference = ensure_reference (self, source, self->eval_ctx, self->eval_chunks, o->n_threads, &stage,
                                 cancellable, error);
   if (reference == NULL)

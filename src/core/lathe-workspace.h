@@ -18,14 +18,17 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (LatheWorkspace, lathe_workspace, LATHE, WORKSPACE, GObject)
 
 /* Starts a workspace in dir (made if missing; one that already holds a
- * workspace is an error) for a source model and an evaluation text. */
+ * workspace is an error) for a source model and an evaluation text (may be
+ * NULL: then set one before measuring). */
 LatheWorkspace *lathe_workspace_create (const char *dir, const char *source_path,
                                         const char *eval_text_path, GError **error);
 LatheWorkspace *lathe_workspace_open (const char *dir, GError **error);
 
 const char *lathe_workspace_get_dir (LatheWorkspace *self);
 const char *lathe_workspace_get_source (LatheWorkspace *self);
+/* "" when none was chosen. */
 const char *lathe_workspace_get_eval_text (LatheWorkspace *self);
+gboolean lathe_workspace_set_eval_text (LatheWorkspace *self, const char *path, GError **error);
 /* Tokens per evaluated chunk and chunks evaluated (0: all). Changing them
  * makes the saved reference stale: it is recomputed at the next measure. */
 int lathe_workspace_get_eval_ctx (LatheWorkspace *self);

@@ -20,6 +20,15 @@ gboolean lathe_playground_page_get_busy (LathePlaygroundPage *self);
 const char *lathe_playground_page_get_status (LathePlaygroundPage *self);
 /* How the last run ended ("length", "cancelled", "error", …), or NULL. */
 const char *lathe_playground_page_get_last_stop_reason (LathePlaygroundPage *self);
+/* Compares a variant side by side with the model (path NULL: stop
+ * comparing): Generate runs both from the same prompt and seed, and the
+ * first character where their texts part is marked. */
+void lathe_playground_page_set_variant (LathePlaygroundPage *self, const char *path, const char *name);
+gboolean lathe_playground_page_get_variant_ready (LathePlaygroundPage *self);
+char *lathe_playground_page_dup_variant_output (LathePlaygroundPage *self);
+/* Characters of generated text the two agree on before they part; -1
+ * while they agree. */
+int lathe_playground_page_get_divergence (LathePlaygroundPage *self);
 /* Stops a running generation (also when the window closes). */
 void lathe_playground_page_stop (LathePlaygroundPage *self);
 

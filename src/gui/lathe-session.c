@@ -3,6 +3,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include "lathe-session.h"
 
 #define MAX_RECENT 10
@@ -16,6 +18,12 @@ struct _LatheSession
   GListStore *recent;
   GCancellable *cancellable;
   gboolean loading;
+  LatheWorkspace *workspace;
+  char *pending_workspace; /* opened once its model has loaded */
+  /* The background job */
+  GCancellable *job_cancellable;
+  char *job_text;
+  double job_fraction;
 };
 
 G_DEFINE_FINAL_TYPE (LatheSession, lathe_session, G_TYPE_OBJECT)
@@ -26,10 +34,22 @@ enum
   PROP_MODEL,
   PROP_LOADING,
   PROP_FILE,
+  PROP_WORKSPACE,
+  PROP_JOB_RUNNING,
+  PROP_JOB_TEXT,
+  PROP_JOB_FRACTION,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+
+enum
+{
+  JOB_DONE,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 static void
 lathe_session_dispose (GObject *object)
@@ -37,7 +57,12 @@ lathe_session_dispose (GObject *object)
   LatheSession *self = LATHE_SESSION (object);
 
   lathe_session_cancel (self);
+  lathe_session_cancel_job (self);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->job_cancellable);
+  g_clear_pointer (&self->job_text, g_free);
+  g_clear_pointer (&self->pending_workspace, g_free);
+  g_clear_object (&self->workspace);
   g_clear_object (&self->model);
   g_clear_object (&self->file);
   g_clear_object (&self->recent);
@@ -61,6 +86,18 @@ lathe_session_get_property (GObject *object, guint prop_id, GValue *value, GPara
     case PROP_FILE:
       g_value_set_object (value, self->file);
       break;
+    case PROP_WORKSPACE:
+      g_value_set_object (value, self->workspace);
+      break;
+    case PROP_JOB_RUNNING:
+      g_value_set_boolean (value, self->job_cancellable != NULL);
+      break;
+    case PROP_JOB_TEXT:
+      g_value_set_string (value, self->job_text);
+      break;
+    case PROP_JOB_FRACTION:
+      g_value_set_double (value, self->job_fraction);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -80,7 +117,17 @@ lathe_session_class_init (LatheSessionClass *klass)
                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_FILE] = g_param_spec_object ("file", NULL, NULL, G_TYPE_FILE,
                                                G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_WORKSPACE] = g_param_spec_object ("workspace", NULL, NULL, LATHE_TYPE_WORKSPACE,
+                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_JOB_RUNNING] = g_param_spec_boolean ("job-running", NULL, NULL, FALSE,
+                                                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_JOB_TEXT] = g_param_spec_string ("job-text", NULL, NULL, NULL,
+                                                   G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_JOB_FRACTION] = g_param_spec_double ("job-fraction", NULL, NULL, 0, 1, 0,
+                                                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+  signals[JOB_DONE] = g_signal_new ("job-done", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                    NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void
@@ -210,6 +257,182 @@ set_loading (LatheSession *self, gboolean loading)
     }
 }
 
+/* Workspaces ----------------------------------------------------------------- */
+
+static void
+set_workspace (LatheSession *self, LatheWorkspace *ws)
+{
+  if (g_set_object (&self->workspace, ws))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKSPACE]);
+}
+
+/* user data/lathe/workspaces/NAME-HASH: one per model file. */
+static char *
+workspace_dir_for (const char *model_path)
+{
+  g_autofree char *base = g_path_get_basename (model_path);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, model_path, -1);
+  g_autofree char *leaf = g_strdup_printf ("%s-%.8s", base, hash);
+
+  return g_build_filename (g_get_user_data_dir (), "lathe", "workspaces", leaf, NULL);
+}
+
+static void
+open_model_workspace (LatheSession *self)
+{
+  const char *path = lathe_model_get_path (self->model);
+  g_autofree char *dir = self->pending_workspace != NULL ? g_steal_pointer (&self->pending_workspace)
+                                                         : workspace_dir_for (path);
+  g_autofree char *json = g_build_filename (dir, "workspace.json", NULL);
+  g_autofree char *text = g_settings_get_string (self->settings, "eval-text");
+  g_autoptr (LatheWorkspace) ws = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (g_file_test (json, G_FILE_TEST_EXISTS))
+    ws = lathe_workspace_open (dir, &error);
+  else
+    ws = lathe_workspace_create (dir, path, g_file_test (text, G_FILE_TEST_IS_REGULAR) ? text : NULL,
+                                 &error);
+  if (ws != NULL && *lathe_workspace_get_eval_text (ws) == '\0' && g_file_test (text, G_FILE_TEST_IS_REGULAR))
+    lathe_workspace_set_eval_text (ws, text, NULL);
+  if (ws == NULL)
+    g_warning ("%s", error->message);
+  set_workspace (self, ws);
+}
+
+LatheWorkspace *
+lathe_session_get_workspace (LatheSession *self)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), NULL);
+  return self->workspace;
+}
+
+gboolean
+lathe_session_open_workspace (LatheSession *self, const char *dir, GError **error)
+{
+  g_autoptr (LatheWorkspace) ws = lathe_workspace_open (dir, error);
+  g_autoptr (GFile) file = NULL;
+
+  if (ws == NULL)
+    return FALSE;
+  file = g_file_new_for_path (lathe_workspace_get_source (ws));
+  g_free (self->pending_workspace);
+  self->pending_workspace = g_strdup (lathe_workspace_get_dir (ws));
+  lathe_session_open_async (self, file, NULL, NULL, NULL);
+  return TRUE;
+}
+
+gboolean
+lathe_session_set_eval_text (LatheSession *self, const char *path, GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
+  if (self->workspace != NULL && !lathe_workspace_set_eval_text (self->workspace, path, error))
+    return FALSE;
+  g_settings_set_string (self->settings, "eval-text", path);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKSPACE]);
+  return TRUE;
+}
+
+/* The background job ----------------------------------------------------------- */
+
+gboolean
+lathe_session_get_job_running (LatheSession *self)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
+  return self->job_cancellable != NULL;
+}
+
+const char *
+lathe_session_get_job_text (LatheSession *self)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), NULL);
+  return self->job_text;
+}
+
+double
+lathe_session_get_job_fraction (LatheSession *self)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), 0);
+  return self->job_fraction;
+}
+
+void
+lathe_session_cancel_job (LatheSession *self)
+{
+  g_return_if_fail (LATHE_IS_SESSION (self));
+  if (self->job_cancellable != NULL)
+    g_cancellable_cancel (self->job_cancellable);
+}
+
+static void
+set_job (LatheSession *self, const char *text, double fraction)
+{
+  g_free (self->job_text);
+  self->job_text = g_strdup (text);
+  self->job_fraction = fraction;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_TEXT]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_FRACTION]);
+}
+
+static void
+job_progress_cb (gpointer user, int done, int total, double fraction, const char *stage)
+{
+  LatheSession *self = user;
+  g_autofree char *text = NULL;
+
+  if (self->job_cancellable == NULL)
+    return;
+  if (total > 1)
+    text = g_strdup_printf (_("Variant %d of %d: %s"), MIN (done + 1, total), total, stage ? stage : "");
+  else
+    text = g_strdup (stage ? stage : "");
+  set_job (self, text, total > 0 ? (done + fraction) / total : fraction);
+}
+
+static void
+job_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (LatheSession) self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  lathe_workspace_measure_finish (LATHE_WORKSPACE (source), result, &error);
+  g_clear_object (&self->job_cancellable);
+  set_job (self, NULL, 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_clear_error (&error);
+  g_signal_emit (self, signals[JOB_DONE], 0, error);
+}
+
+gboolean
+lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasureOptions *o,
+                       GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
+  if (self->job_cancellable != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, _("Another measurement is running"));
+      return FALSE;
+    }
+  if (self->workspace == NULL || self->model == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, _("Open a model first"));
+      return FALSE;
+    }
+  if (*lathe_workspace_get_eval_text (self->workspace) == '\0')
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                   _("Choose an evaluation text first: quality is measured on it"));
+      return FALSE;
+    }
+  self->job_cancellable = g_cancellable_new ();
+  set_job (self, _("Starting…"), 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+  lathe_workspace_measure_async (self->workspace, self->model, recipes, o, job_progress_cb, self,
+                                 self->job_cancellable, job_done_cb, g_object_ref (self));
+  return TRUE;
+}
+
 static void
 loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -234,8 +457,10 @@ loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
+  lathe_session_cancel_job (self);
   g_set_object (&self->model, model);
   remember (self, file);
+  open_model_workspace (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL]);
   g_task_return_boolean (task, TRUE);
 }

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "lathe-model.h"
+#include "lathe-workspace.h"
 
 G_BEGIN_DECLS
 
@@ -32,5 +33,24 @@ void lathe_session_cancel (LatheSession *self);
 /* The model to open at start when none is given: the last one opened if it
  * still exists, else a sample model in the user's data folder, else NULL. */
 GFile *lathe_session_find_default_model (LatheSession *self);
+
+/* The workspace of the open model (property "workspace"): kept in the
+ * user's data folder, one per model file, reopened with the model. */
+LatheWorkspace *lathe_session_get_workspace (LatheSession *self);
+/* Switches to the workspace in dir, opening its source model. */
+gboolean lathe_session_open_workspace (LatheSession *self, const char *dir, GError **error);
+/* The evaluation text quality is measured on (remembered in the settings). */
+gboolean lathe_session_set_eval_text (LatheSession *self, const char *path, GError **error);
+
+/* The background job (one at a time): measuring recipes into the
+ * workspace (NULL: the original model). Properties "job-running",
+ * "job-text" and "job-fraction" follow it; "job-done" reports its end with
+ * the error (NULL on success or when cancelled). */
+gboolean lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasureOptions *o,
+                                GError **error);
+gboolean lathe_session_get_job_running (LatheSession *self);
+const char *lathe_session_get_job_text (LatheSession *self);
+double lathe_session_get_job_fraction (LatheSession *self);
+void lathe_session_cancel_job (LatheSession *self);
 
 G_END_DECLS

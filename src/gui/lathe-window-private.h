@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "lathe-tradeoffs-page.h"
 #include "lathe-welcome-page.h"
 #include "lathe-window.h"
 
@@ -18,7 +19,12 @@ struct _LatheWindow
   LatheWelcomePage *welcome_page;
   LatheModelPage *model_page;
   LathePlaygroundPage *playground_page;
+  LatheTradeoffsPage *tradeoffs_page;
   GtkLabel *loading_label;
+  GtkRevealer *job_revealer;
+  GtkLabel *job_label;
+  GtkProgressBar *job_progress;
+  gboolean holding; /* the application, while a job runs */
 };
 
 /* lathe-window-actions.c */

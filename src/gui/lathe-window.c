@@ -23,6 +23,13 @@ lathe_window_get_model_page (LatheWindow *self)
   return self->model_page;
 }
 
+LatheTradeoffsPage *
+lathe_window_get_tradeoffs_page (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->tradeoffs_page;
+}
+
 LathePlaygroundPage *
 lathe_window_get_playground_page (LatheWindow *self)
 {
@@ -116,6 +123,56 @@ session_model_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
 }
 
 static void
+session_workspace_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
+{
+  lathe_tradeoffs_page_set_workspace (self->tradeoffs_page, lathe_session_get_workspace (session));
+  _lathe_window_actions_update (self);
+}
+
+static void
+session_job_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
+{
+  const gboolean running = lathe_session_get_job_running (session);
+  GApplication *app = G_APPLICATION (gtk_window_get_application (GTK_WINDOW (self)));
+
+  gtk_revealer_set_reveal_child (self->job_revealer, running);
+  gtk_label_set_text (self->job_label, lathe_session_get_job_text (session));
+  gtk_progress_bar_set_fraction (self->job_progress, lathe_session_get_job_fraction (session));
+  /* The application lives on until the job has cleaned up after itself. */
+  if (running != self->holding && app != NULL)
+    {
+      if (running)
+        g_application_hold (app);
+      else
+        g_application_release (app);
+      self->holding = running;
+    }
+  _lathe_window_actions_update (self);
+}
+
+static void
+session_job_done_cb (LatheSession *session, GError *error, LatheWindow *self)
+{
+  if (error != NULL)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Measuring failed: %s"), error->message);
+      lathe_window_show_toast (self, msg);
+    }
+}
+
+static void
+open_in_playground_cb (LatheTradeoffsPage *page, LatheVariant *variant, LatheWindow *self)
+{
+  LatheWorkspace *ws = lathe_session_get_workspace (self->session);
+  g_autofree char *path = ws ? lathe_workspace_dup_file (ws, variant) : NULL;
+
+  if (path == NULL)
+    return;
+  lathe_playground_page_set_variant (self->playground_page, path, lathe_variant_get_name (variant));
+  lathe_window_set_visible_page (self, "playground");
+}
+
+static void
 session_loading_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
 {
   update (self);
@@ -177,6 +234,7 @@ lathe_window_close_request (GtkWindow *window)
 
   /* Work this window started ends with it. */
   lathe_session_cancel (self->session);
+  lathe_session_cancel_job (self->session);
   lathe_playground_page_stop (self->playground_page);
   gtk_window_get_default_size (window, &width, &height);
   g_settings_set_int (self->settings, "window-width", width);
@@ -214,6 +272,7 @@ lathe_window_class_init (LatheWindowClass *klass)
   g_type_ensure (LATHE_TYPE_WELCOME_PAGE);
   g_type_ensure (LATHE_TYPE_MODEL_PAGE);
   g_type_ensure (LATHE_TYPE_PLAYGROUND_PAGE);
+  g_type_ensure (LATHE_TYPE_TRADEOFFS_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-window.ui");
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, switcher_title);
@@ -225,6 +284,10 @@ lathe_window_class_init (LatheWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, model_page);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, playground_page);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, loading_label);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, tradeoffs_page);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_revealer);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_label);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_progress);
   _lathe_window_class_actions_init (widget_class);
 }
 
@@ -258,6 +321,13 @@ lathe_window_new (GtkApplication *app, GSettings *settings)
   self->session = lathe_session_new (settings);
   g_signal_connect (self->session, "notify::model", G_CALLBACK (session_model_cb), self);
   g_signal_connect (self->session, "notify::loading", G_CALLBACK (session_loading_cb), self);
+  g_signal_connect (self->session, "notify::workspace", G_CALLBACK (session_workspace_cb), self);
+  g_signal_connect (self->session, "notify::job-running", G_CALLBACK (session_job_cb), self);
+  g_signal_connect (self->session, "notify::job-text", G_CALLBACK (session_job_cb), self);
+  g_signal_connect (self->session, "notify::job-fraction", G_CALLBACK (session_job_cb), self);
+  g_signal_connect (self->session, "job-done", G_CALLBACK (session_job_done_cb), self);
+  g_signal_connect (self->tradeoffs_page, "open-in-playground", G_CALLBACK (open_in_playground_cb), self);
+  lathe_tradeoffs_page_set_settings (self->tradeoffs_page, settings);
   lathe_welcome_page_set_session (self->welcome_page, self->session);
   lathe_playground_page_set_settings (self->playground_page, settings);
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (settings, "window-width"),

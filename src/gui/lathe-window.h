@@ -6,6 +6,7 @@
 #include "lathe-model-page.h"
 #include "lathe-playground-page.h"
 #include "lathe-session.h"
+#include "lathe-tradeoffs-page.h"
 
 G_BEGIN_DECLS
 
@@ -22,6 +23,7 @@ void lathe_window_show_toast (LatheWindow *self, const char *message);
 LatheSession *lathe_window_get_session (LatheWindow *self);
 LatheModelPage *lathe_window_get_model_page (LatheWindow *self);
 LathePlaygroundPage *lathe_window_get_playground_page (LatheWindow *self);
+LatheTradeoffsPage *lathe_window_get_tradeoffs_page (LatheWindow *self);
 /* "welcome", "loading", "model" or "playground" */
 const char *lathe_window_get_visible_page (LatheWindow *self);
 void lathe_window_set_visible_page (LatheWindow *self, const char *name);

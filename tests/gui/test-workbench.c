@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/* The workbench under a real display: the chart drawn to pixels lands its
+ * points where the data says; stories260K measured into a workspace from
+ * the window (the original, recipes, a sweep cancelled midway), the chart
+ * and its exports following; a variant compared side by side in the
+ * playground; the workspace back after a restart. */
+#include "config.h"
+
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "lathe-chart.h"
+#include "lathe-sweep-dialog.h"
+#include "lathe-test.h"
+#include "lathe-window.h"
+
+static GSettings *settings;
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_until (gboolean (*cond) (gpointer), gpointer data, const char *what)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (120, timeout_cb, &expired);
+
+  while (!cond (data) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (expired)
+    g_error ("timed out waiting for %s", what);
+  g_source_remove (id);
+}
+
+static gboolean
+is_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+static void
+settle (void)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (200, timeout_cb, &done);
+  wait_until (is_set, &done, "the window to settle");
+  while (g_main_context_pending (NULL))
+    g_main_context_iteration (NULL, FALSE);
+}
+
+static void
+screenshot (GtkWidget *window, const char *name)
+{
+  const char *dir = g_getenv ("LATHE_TEST_OUTPUT_DIR");
+  GdkPaintable *paintable = gtk_widget_paintable_new (window);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  int w, h;
+  g_autoptr (GskRenderNode) node = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  g_autofree char *path = NULL;
+
+  settle ();
+  w = gtk_widget_get_width (window);
+  h = gtk_widget_get_height (window);
+  g_assert_cmpint (w, >, 100);
+  gdk_paintable_snapshot (paintable, snapshot, w, h);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (window)), node,
+                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
+  path = g_build_filename (dir ? dir : lathe_test_tmpdir (), name, NULL);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s", path);
+  g_object_unref (paintable);
+}
+
+/* The chart in pixels ------------------------------------------------------------ */
+
+static LatheVariant *
+point (const char *name, double mb, double kl, double tps)
+{
+  LatheVariant *v = lathe_variant_new (name, name);
+
+  lathe_variant_set_recipe (v, "{}");
+  lathe_variant_set_metric (v, LATHE_METRIC_FILE_MB, mb);
+  lathe_variant_set_metric (v, LATHE_METRIC_KL_MEAN, kl);
+  lathe_variant_set_metric (v, LATHE_METRIC_DECODE_TPS, tps);
+  return v;
+}
+
+static void
+pixel (cairo_surface_t *s, double x, double y, double rgb[3])
+{
+  const int stride = cairo_image_surface_get_stride (s);
+  const guint8 *data = cairo_image_surface_get_data (s);
+  const guint32 p = *(const guint32 *) (data + (int) y * stride + 4 * (int) x);
+
+  rgb[0] = ((p >> 16) & 0xff) / 255.0;
+  rgb[1] = ((p >> 8) & 0xff) / 255.0;
+  rgb[2] = (p & 0xff) / 255.0;
+}
+
+static double
+distance (const double a[3], const GdkRGBA *b)
+{
+  return fabs (a[0] - b->red) + fabs (a[1] - b->green) + fabs (a[2] - b->blue);
+}
+
+static void
+test_chart_pixels (void)
+{
+  GtkWidget *chart = lathe_chart_new ();
+  GtkWidget *window = gtk_window_new ();
+  g_autoptr (GListStore) store = g_list_store_new (LATHE_TYPE_VARIANT);
+  LatheVariant *vs[4] = { point ("a", 1.0, 0.0, 100), point ("b", 0.4, 0.01, 300), point ("c", 0.3, 0.2, 200),
+                          point ("d", 0.9, 0.3, 150) };
+  const double W = 600, H = 400;
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, (int) W, (int) H);
+  cairo_t *cr = cairo_create (s);
+  GdkRGBA accent, bg;
+  double px, py, rgb[3], ax, ay, bx, by;
+
+  gtk_window_set_child (GTK_WINDOW (window), chart);
+  for (int i = 0; i < 4; i++)
+    g_list_store_append (store, vs[i]);
+  lathe_chart_set_variants (LATHE_CHART (chart), G_LIST_MODEL (store));
+  lathe_chart_set_axes (LATHE_CHART (chart), LATHE_METRIC_FILE_MB, LATHE_METRIC_KL_MEAN);
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  g_assert_true (gtk_style_context_lookup_color (gtk_widget_get_style_context (chart), "accent_bg_color", &accent));
+  g_assert_true (gtk_style_context_lookup_color (gtk_widget_get_style_context (chart), "view_bg_color", &bg));
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  g_assert_cmpuint (lathe_chart_get_n_points (LATHE_CHART (chart)), ==, 4);
+  /* a, b and c make the front of size against KL; d is dominated by a. */
+  g_assert_true (lathe_chart_is_on_front (LATHE_CHART (chart), 0));
+  g_assert_true (lathe_chart_is_on_front (LATHE_CHART (chart), 1));
+  g_assert_true (lathe_chart_is_on_front (LATHE_CHART (chart), 2));
+  g_assert_false (lathe_chart_is_on_front (LATHE_CHART (chart), 3));
+  lathe_chart_draw (LATHE_CHART (chart), cr, W, H);
+  cairo_surface_flush (s);
+  /* Points land in data order: smaller file further left, more loss higher. */
+  g_assert_true (lathe_chart_point_position (LATHE_CHART (chart), 0, W, H, &ax, &ay));
+  g_assert_true (lathe_chart_point_position (LATHE_CHART (chart), 1, W, H, &bx, &by));
+  g_assert_cmpfloat (bx, <, ax);
+  g_assert_cmpfloat (by, <, ay);
+  g_assert_cmpfloat (bx, >, 0);
+  g_assert_cmpfloat (ax, <, W);
+  /* Linear in the data: c (0.3 MB) to a (1.0 MB) spans 7/6 of c to b (0.4 MB)… */
+  {
+    double cx, cy;
+    lathe_chart_point_position (LATHE_CHART (chart), 2, W, H, &cx, &cy);
+    g_assert_cmpfloat (fabs ((ax - cx) / (bx - cx) - 7.0), <, 1e-6);
+  }
+  for (int i = 0; i < 4; i++)
+    {
+      g_assert_true (lathe_chart_point_position (LATHE_CHART (chart), i, W, H, &px, &py));
+      pixel (s, px, py, rgb);
+      g_test_message ("point %d at %.0f,%.0f: %.2f %.2f %.2f", i, px, py, rgb[0], rgb[1], rgb[2]);
+      if (i < 3)
+        g_assert_cmpfloat (distance (rgb, &accent), <, 0.08); /* the front in the accent colour */
+      else
+        {
+          g_assert_cmpfloat (distance (rgb, &accent), >, 0.3); /* faded */
+          g_assert_cmpfloat (distance (rgb, &bg), >, 0.1);     /* but drawn */
+        }
+    }
+  /* Away from every point and line: the background. */
+  pixel (s, W - 40, H - 70, rgb);
+  g_assert_cmpfloat (distance (rgb, &bg), <, 0.02);
+  /* Other axes: decode speed (more is better) against KL. */
+  lathe_chart_set_axes (LATHE_CHART (chart), LATHE_METRIC_DECODE_TPS, LATHE_METRIC_KL_MEAN);
+  g_assert_true (lathe_chart_is_on_front (LATHE_CHART (chart), 0));
+  g_assert_true (lathe_chart_is_on_front (LATHE_CHART (chart), 1));
+  g_assert_false (lathe_chart_is_on_front (LATHE_CHART (chart), 2));
+  g_assert_false (lathe_chart_is_on_front (LATHE_CHART (chart), 3));
+  /* A variant without the figure has no point. */
+  lathe_variant_set_metric (vs[3], LATHE_METRIC_DECODE_TPS, NAN);
+  lathe_chart_set_axes (LATHE_CHART (chart), LATHE_METRIC_DECODE_TPS, LATHE_METRIC_KL_MEAN);
+  g_assert_cmpuint (lathe_chart_get_n_points (LATHE_CHART (chart)), ==, 3);
+  g_assert_false (lathe_chart_point_position (LATHE_CHART (chart), 3, W, H, &px, &py));
+  /* Removing the selected variant clears the selection. */
+  lathe_chart_set_selected (LATHE_CHART (chart), vs[1]);
+  g_list_store_remove (store, 1);
+  g_assert_null (lathe_chart_get_selected (LATHE_CHART (chart)));
+  cairo_destroy (cr);
+  cairo_surface_destroy (s);
+  for (int i = 0; i < 4; i++)
+    g_object_unref (vs[i]);
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
+/* The window -------------------------------------------------------------------- */
+
+static gboolean
+model_loaded (gpointer data)
+{
+  LatheSession *s = lathe_window_get_session (data);
+
+  return lathe_session_get_model (s) != NULL && !lathe_session_get_loading (s)
+         && lathe_session_get_workspace (s) != NULL;
+}
+
+static gboolean
+job_idle (gpointer data)
+{
+  return !lathe_session_get_job_running (lathe_window_get_session (data));
+}
+
+static guint
+n_variants (LatheWindow *win)
+{
+  return g_list_model_get_n_items (lathe_workspace_get_variants (lathe_session_get_workspace (
+    lathe_window_get_session (win))));
+}
+
+typedef struct
+{
+  LatheWindow *win;
+  guint n;
+} Count;
+
+static gboolean
+has_variants (gpointer data)
+{
+  Count *c = data;
+
+  return n_variants (c->win) >= c->n;
+}
+
+static void
+job_done_cb (LatheSession *session, GError *error, gpointer user)
+{
+  if (error != NULL)
+    g_error ("the job failed: %s", error->message);
+}
+
+static LatheWindow *
+open_model (const char *path)
+{
+  LatheWindow *win = lathe_window_new (NULL, settings);
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
+  gtk_window_present (GTK_WINDOW (win));
+  lathe_window_open_file (win, file);
+  wait_until (model_loaded, win, "the model to load");
+  return win;
+}
+
+static void
+measure_recipes (LatheWindow *win, const char *const *recipes, gboolean speed)
+{
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  LatheMeasureOptions o;
+
+  for (guint i = 0; recipes[i] != NULL; i++)
+    g_ptr_array_add (list, g_strdup (recipes[i]));
+  lathe_measure_options_init (&o);
+  o.skip_speed = !speed;
+  o.bench.n_prompt = 16;
+  o.bench.n_gen = 16;
+  o.bench.reps = 1;
+  g_assert_true (lathe_session_measure (lathe_window_get_session (win), list, &o, &error));
+  g_assert_no_error (error);
+  g_assert_true (lathe_session_get_job_running (lathe_window_get_session (win)));
+  wait_until (job_idle, win, "the measurement");
+}
+
+/* Every file in the variants folder belongs to a variant: nothing half-made. */
+static void
+assert_no_stray_files (LatheWorkspace *ws)
+{
+  g_autofree char *dir = g_build_filename (lathe_workspace_get_dir (ws), "variants", NULL);
+  g_autoptr (GDir) it = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (it != NULL && (name = g_dir_read_name (it)) != NULL)
+    {
+      g_autofree char *rel = g_strdup_printf ("variants/%s", name);
+      gboolean found = FALSE;
+      GListModel *list = lathe_workspace_get_variants (ws);
+      for (guint i = 0; i < g_list_model_get_n_items (list); i++)
+        {
+          g_autoptr (LatheVariant) v = g_list_model_get_item (list, i);
+          found |= g_strcmp0 (lathe_variant_get_file (v), rel) == 0;
+        }
+      if (!found)
+        g_error ("%s/%s belongs to no variant", dir, name);
+    }
+}
+
+static gboolean
+file_starts_with (const char *path, const char *prefix)
+{
+  g_autofree char *text = NULL;
+  gsize len;
+
+  return g_file_get_contents (path, &text, &len, NULL) && len > strlen (prefix)
+         && memcmp (text, prefix, strlen (prefix)) == 0;
+}
+
+static gboolean
+not_busy (gpointer data)
+{
+  return !lathe_playground_page_get_busy (data);
+}
+
+static gboolean
+variant_ready (gpointer data)
+{
+  return lathe_playground_page_get_variant_ready (data);
+}
+
+static void
+test_workbench (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  const char *recipes[] = {
+    "{\"lathe_recipe\": 1, \"name\": \"Q8_0\", \"quantize\": {\"type\": \"Q8_0\"}}",
+    "{\"lathe_recipe\": 1, \"name\": \"Q4_0\", \"quantize\": {\"type\": \"Q4_0\", \"pure\": true}}",
+    NULL,
+  };
+  g_autofree char *png = g_build_filename (lathe_test_tmpdir (), "chart.png", NULL);
+  g_autofree char *svg = g_build_filename (lathe_test_tmpdir (), "chart.svg", NULL);
+  g_autofree char *csv = g_build_filename (lathe_test_tmpdir (), "table.csv", NULL);
+  g_autofree char *csv_text = NULL;
+  g_autofree char *ws_dir = NULL, *q4_path = NULL;
+  LatheWindow *win;
+  LatheSession *session;
+  LatheTradeoffsPage *tp;
+  LatheChart *chart;
+  LathePlaygroundPage *pp;
+  LatheSweepDialog *sweep;
+  g_autoptr (GError) error = NULL;
+  Count count;
+
+  if (text == NULL)
+    return;
+  g_settings_set_string (settings, "eval-text", text);
+  win = open_model (model);
+  session = lathe_window_get_session (win);
+  g_signal_connect (session, "job-done", G_CALLBACK (job_done_cb), NULL);
+  ws_dir = g_strdup (lathe_workspace_get_dir (lathe_session_get_workspace (session)));
+  g_assert_true (g_str_has_prefix (ws_dir, lathe_test_tmpdir ())); /* the user's data folder */
+  {
+    g_autofree char *canon = g_canonicalize_filename (text, NULL);
+    g_assert_cmpstr (lathe_workspace_get_eval_text (lathe_session_get_workspace (session)), ==, canon);
+  }
+  lathe_workspace_set_eval (lathe_session_get_workspace (session), 64, 6);
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "tradeoffs");
+  tp = lathe_window_get_tradeoffs_page (win);
+  chart = lathe_tradeoffs_page_get_chart (tp);
+  screenshot (GTK_WIDGET (win), "page-tradeoffs-empty.png");
+
+  /* The original, then two recipes: three points, all on the front. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.measure-original", NULL));
+  wait_until (job_idle, win, "the original's measurement");
+  g_assert_cmpuint (n_variants (win), ==, 1);
+  measure_recipes (win, recipes, TRUE);
+  g_assert_cmpuint (n_variants (win), ==, 3);
+  g_assert_cmpuint (lathe_chart_get_n_points (chart), ==, 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_true (lathe_chart_is_on_front (chart, i));
+  lathe_chart_set_selected (chart, lathe_workspace_find (lathe_session_get_workspace (session), "Q8_0"));
+  screenshot (GTK_WIDGET (win), "page-tradeoffs.png");
+  /* Switching axes: decode speed against perplexity. */
+  lathe_tradeoffs_page_set_axes (tp, LATHE_METRIC_DECODE_TPS, LATHE_METRIC_PERPLEXITY);
+  g_assert_cmpint (lathe_chart_get_x (chart), ==, LATHE_METRIC_DECODE_TPS);
+  g_assert_cmpint (lathe_chart_get_y (chart), ==, LATHE_METRIC_PERPLEXITY);
+  g_assert_cmpuint (lathe_chart_get_n_points (chart), ==, 3);
+  {
+    g_autofree char *x = g_settings_get_string (settings, "chart-x");
+    g_assert_cmpstr (x, ==, "decode_tps");
+  }
+  screenshot (GTK_WIDGET (win), "page-tradeoffs-speed.png");
+  lathe_tradeoffs_page_set_axes (tp, LATHE_METRIC_FILE_MB, LATHE_METRIC_KL_MEAN);
+
+  /* Exports. */
+  g_assert_true (lathe_tradeoffs_page_export (tp, "png", png, &error));
+  g_assert_true (lathe_tradeoffs_page_export (tp, "svg", svg, &error));
+  g_assert_true (lathe_tradeoffs_page_export (tp, "csv", csv, &error));
+  g_assert_no_error (error);
+  g_assert_true (file_starts_with (png, "\x89PNG"));
+  g_assert_true (file_starts_with (svg, "<?xml"));
+  g_assert_true (g_file_get_contents (csv, &csv_text, NULL, NULL));
+  g_assert_true (g_str_has_prefix (csv_text, "id,name,device,file,file_mb"));
+  g_assert_cmpuint (g_strv_length (g_strsplit (csv_text, "\n", -1)), ==, 5);
+
+  /* A sweep, cancelled once its first point is in: the window keeps
+   * working, and no half-made file stays. */
+  sweep = lathe_sweep_dialog_new (GTK_WINDOW (win), session);
+  gtk_window_present (GTK_WINDOW (sweep));
+  lathe_sweep_dialog_set_grid (sweep, "Q5_0,Q5_1,Q4_1", "0, 0.5", "1");
+  lathe_sweep_dialog_set_measure_speed (sweep, FALSE);
+  g_assert_cmpint (lathe_sweep_dialog_get_count (sweep), ==, 6);
+  screenshot (GTK_WIDGET (sweep), "dialog-sweep.png");
+  g_assert_true (lathe_sweep_dialog_run (sweep, &error));
+  g_assert_no_error (error);
+  count.win = win;
+  count.n = 4;
+  wait_until (has_variants, &count, "the sweep's first point");
+  screenshot (GTK_WIDGET (win), "sweep-running.png");
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "model");
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "model");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.cancel-job", NULL));
+  wait_until (job_idle, win, "the sweep to stop");
+  g_assert_cmpuint (n_variants (win), >=, 4);
+  g_assert_cmpuint (n_variants (win), <, 9);
+  assert_no_stray_files (lathe_session_get_workspace (session));
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
+
+  /* Side by side: the original and Q4_0, greedy, from the same prompt. */
+  q4_path = lathe_workspace_dup_file (lathe_session_get_workspace (session),
+                                      lathe_workspace_find (lathe_session_get_workspace (session), "Q4_0"));
+  lathe_chart_set_selected (chart, lathe_workspace_find (lathe_session_get_workspace (session), "Q4_0"));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (tp), "tradeoffs.playground", NULL));
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "playground");
+  pp = lathe_window_get_playground_page (win);
+  wait_until (variant_ready, pp, "the variant to load");
+  g_settings_set_double (settings, "temperature", 0.0);
+  g_settings_set_int (settings, "max-tokens", 120);
+  lathe_playground_page_set_prompt (pp, "Once upon a time");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
+  wait_until (not_busy, pp, "both generations");
+  {
+    g_autofree char *a = lathe_playground_page_dup_output (pp);
+    g_autofree char *b = lathe_playground_page_dup_variant_output (pp);
+    const int d = lathe_playground_page_get_divergence (pp);
+    g_assert_true (g_str_has_prefix (a, "Once upon a time"));
+    g_assert_true (g_str_has_prefix (b, "Once upon a time"));
+    g_assert_cmpuint (strlen (b), >, 40);
+    g_test_message ("the outputs part after %d characters", d);
+    if (d >= 0)
+      {
+        /* They agree up to the mark and differ right after it. */
+        const int p = (int) g_utf8_strlen ("Once upon a time", -1);
+        g_assert_true (strncmp (a, b, (gsize) (p + d)) == 0);
+        g_assert_true (a[p + d] != b[p + d]);
+      }
+    else
+      g_assert_cmpstr (a, ==, b);
+  }
+  screenshot (GTK_WIDGET (win), "page-playground-compare.png");
+
+  /* Deleting a variant deletes its file. */
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
+  g_assert_true (g_file_test (q4_path, G_FILE_TEST_EXISTS));
+  g_assert_true (lathe_tradeoffs_page_delete_selected (tp, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (q4_path, G_FILE_TEST_EXISTS));
+  count.n = n_variants (win);
+  gtk_window_destroy (GTK_WINDOW (win));
+  settle ();
+
+  /* The next start: the last model opens with its workspace. */
+  win = lathe_window_new (NULL, settings);
+  gtk_window_present (GTK_WINDOW (win));
+  lathe_window_open_default (win);
+  wait_until (model_loaded, win, "the last model to reopen");
+  g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (lathe_window_get_session (win))), ==,
+                   ws_dir);
+  g_assert_cmpuint (n_variants (win), ==, count.n);
+  gtk_window_destroy (GTK_WINDOW (win));
+  settle ();
+}
+
+int
+main (int argc, char **argv)
+{
+  /* Workspaces go to the user's data folder: a temporary one here. */
+  g_setenv ("XDG_DATA_HOME", lathe_test_tmpdir (), TRUE);
+  gtk_test_init (&argc, &argv, NULL);
+  adw_init ();
+  settings = g_settings_new ("io.github.lathe.Lathe");
+  g_test_add_func ("/lathe/gui/chart-pixels", test_chart_pixels);
+  g_test_add_func ("/lathe/gui/workbench", test_workbench);
+  return g_test_run ();
+}
