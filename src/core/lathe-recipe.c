@@ -1354,3 +1354,85 @@ out:
     g_rmdir (tmp_dir);
   return ok;
 }
+
+/* Estimating ------------------------------------------------------------- */
+
+/* The share of a tensor that structured cuts keep: removed layers, heads
+ * and FFN channels taken out in proportion (which rows go is decided when
+ * applying, from the model's statistics). */
+static double
+kept_share (const LatheRecipe *r, const lk_model *m, const lk_tensor *t)
+{
+  const int n_layer = lk_model_hparams (m)->n_layer;
+  const int layer = layer_of (t->name);
+  double keep = 1.0;
+
+  if (layer < 0)
+    return 1.0;
+  for (guint i = 0; i < r->cuts->len; i++)
+    {
+      const CutStep *c = &g_array_index (r->cuts, CutStep, i);
+      const lk_layer *L = lk_model_layer (m, layer);
+      const gboolean in_range = c->layer_from == ANY_LAYER || (layer >= c->layer_from && layer <= c->layer_to);
+      if (c->kind == CUT_LAYERS)
+        {
+          gboolean dropped = FALSE;
+          for (guint k = 0; c->drop != NULL && k < c->drop->len; k++)
+            dropped |= g_array_index (c->drop, int, k) == layer;
+          if (dropped)
+            return 0.0;
+          if (c->drop == NULL || c->drop->len == 0)
+            keep *= 1.0 - (double) c->remove / n_layer;
+        }
+      else if (c->kind == CUT_HEADS && in_range && L->n_head > 0
+               && (strstr (t->name, ".attn_q.") != NULL || strstr (t->name, ".attn_output.") != NULL))
+        keep *= 1.0 - (double) c->remove / L->n_head;
+      /* Heads go evenly from every group sharing a key/value head, so the
+       * keys and values stay unless whole groups go. */
+      else if (c->kind == CUT_HEADS && in_range && L->n_head > 0 && L->n_head_kv == L->n_head
+               && (strstr (t->name, ".attn_k.") != NULL || strstr (t->name, ".attn_v.") != NULL))
+        keep *= 1.0 - (double) c->remove / L->n_head;
+      else if (c->kind == CUT_FFN && in_range && strstr (t->name, ".ffn_") != NULL
+               && strstr (t->name, "_norm") == NULL && strstr (t->name, "_inp") == NULL)
+        keep *= 1.0 - c->fraction;
+      else if (c->kind == CUT_EXPERTS && strstr (t->name, "_exps.") != NULL && t->n_dims == 3)
+        keep *= 1.0 - (double) c->remove / (double) t->ne[2];
+    }
+  return MAX (keep, 0.0);
+}
+
+gboolean
+lathe_recipe_estimate (const LatheRecipe *r, LatheModel *model, GHashTable *types, guint64 *tensor_bytes,
+                       GError **error)
+{
+  ApplyData d = { r, lathe_model_get_engine (model), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+  lk_quantize_params qp;
+  double bytes = 0;
+  gboolean ok;
+
+  if (!lathe_recipe_check (r, model, error) || !allocate_target (r, model, &d, error))
+    {
+      g_clear_pointer (&d.allocated, g_hash_table_unref);
+      return FALSE;
+    }
+  lk_quantize_params_init (&qp);
+  qp.type = r->has_type ? r->type : LK_TYPE_F32;
+  qp.mix = r->has_type && !r->pure ? r->mix : LK_MIX_PURE;
+  qp.override = override_cb;
+  qp.user = &d;
+  for (gsize i = 0; i < lk_model_n_tensors (d.m); i++)
+    {
+      const lk_tensor *t = lk_model_tensor_at (d.m, i);
+      bool fell_back;
+      lk_type asked;
+      const lk_type to = lk_quantize_tensor_type (d.m, t, &qp, &fell_back, &asked);
+      const double rows = (double) lk_tensor_nelements (t) / (double) MAX (t->ne[0], 1);
+      if (types != NULL)
+        g_hash_table_insert (types, g_strdup (t->name), GINT_TO_POINTER (to));
+      bytes += kept_share (r, d.m, t) * rows * (double) lk_row_size (to, t->ne[0]);
+    }
+  ok = check_conditional (r, d.m, error);
+  g_clear_pointer (&d.allocated, g_hash_table_unref);
+  *tensor_bytes = (guint64) bytes;
+  return ok;
+}

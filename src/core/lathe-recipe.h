@@ -42,6 +42,13 @@ gboolean lathe_recipe_apply (const LatheRecipe *recipe, LatheModel *model, const
                              lk_quantize_report *report, GCancellable *cancellable,
                              GError **error);
 
+/* What applying would write, without writing: the type each tensor gets
+ * (name -> lk_type as GINT_TO_POINTER, into types when not NULL; a
+ * string-keyed table owning its keys) and the bytes of the output's
+ * tensors. Structured cuts shrink the tensors they touch in proportion
+ * (which rows go is decided when applying). Fast: no weights are read. */
+gboolean lathe_recipe_estimate (const LatheRecipe *recipe, LatheModel *model, GHashTable *types,
+                                guint64 *tensor_bytes, GError **error);
 /* The hex sha256 of a file. */
 char *lathe_file_sha256 (const char *path, GCancellable *cancellable, GError **error);
 

@@ -3,6 +3,8 @@
  * to stories260K, provenance in the output, nothing written on failure. */
 #include "config.h"
 
+#include <math.h>
+
 #include <string.h>
 
 #include "lathe-error.h"
@@ -436,6 +438,59 @@ test_parse_without_error (void)
                                      "\"sparsity\": 0.5}]}", -1, "r.json", NULL));
 }
 
+/* The estimate the workbench shows as settings change: exact for types,
+ * close for structured cuts, and each tensor's type as applying gives it. */
+static void
+test_estimate (void)
+{
+  g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
+  static const struct
+  {
+    const char *json;
+    double tolerance; /* relative */
+  } cases[] = {
+    { "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q8_0\"}}", 0 },
+    { "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q4_0\", \"pure\": true}}", 0 },
+    { "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"Q4_K_M\", \"rules\": [{\"match\": "
+      "\"blk.*.ffn_down.weight\", \"type\": \"Q8_0\"}]}}", 0 },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"magnitude\", \"sparsity\": 0.5}]}", 0 },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"layers\", \"drop\": [1, 3]}]}", 0.001 },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"heads\", \"remove\": 4}]}", 0.02 },
+    { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"ffn\", \"fraction\": 0.25}], \"quantize\": "
+      "{\"type\": \"Q8_0\"}}", 0.03 },
+  };
+  g_autoptr (LatheModel) src = NULL;
+
+  if (path == NULL)
+    return;
+  src = load (path);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *out = g_strdup_printf ("%s/estimate-%u.gguf", lathe_test_tmpdir (), i);
+      g_autoptr (GHashTable) types = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (LatheRecipe) r = lathe_recipe_parse (cases[i].json, -1, "r.json", &error);
+      g_autoptr (LatheModel) written = NULL;
+      guint64 estimate = 0, actual;
+      g_assert_no_error (error);
+      g_assert_true (lathe_recipe_estimate (r, src, types, &estimate, &error));
+      g_assert_no_error (error);
+      g_assert_true (lathe_recipe_apply (r, src, out, 2, NULL, NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      written = load (out);
+      actual = lk_model_tensor_bytes (lathe_model_get_engine (written));
+      g_test_message ("case %u: estimate %" G_GUINT64_FORMAT ", written %" G_GUINT64_FORMAT, i, estimate, actual);
+      g_assert_cmpfloat (fabs ((double) estimate - (double) actual), <=, cases[i].tolerance * (double) actual);
+      if (cases[i].tolerance == 0)
+        for (gsize k = 0; k < lk_model_n_tensors (lathe_model_get_engine (written)); k++)
+          {
+            const lk_tensor *t = lk_model_tensor_at (lathe_model_get_engine (written), k);
+            g_assert_true (g_hash_table_contains (types, t->name));
+            g_assert_cmpint (GPOINTER_TO_INT (g_hash_table_lookup (types, t->name)), ==, lk_type_unpacked (t->type));
+          }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -450,5 +505,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/recipe/structured", test_structured);
   g_test_add_func ("/lathe/core/recipe/structured-errors", test_structured_errors);
   g_test_add_func ("/recipe/parse-without-error", test_parse_without_error);
+  g_test_add_func ("/recipe/estimate", test_estimate);
   return g_test_run ();
 }
