@@ -84,6 +84,7 @@ struct _LatheRecipe
   double exit_threshold; /* 0: none */
   int exit_min_layer;
   gboolean exit_on_margin;
+  int experts_used; /* 0: the model's */
   JsonNode *root;
 };
 
@@ -560,7 +561,8 @@ parse_calibration (JsonNode *n, LatheRecipe *r, GError **error)
 static gboolean
 parse_conditional (JsonNode *n, LatheRecipe *r, GError **error)
 {
-  static const char *const keys[] = { "skip_layers", "exit_threshold", "exit_min_layer", "exit_on", NULL };
+  static const char *const keys[] = { "skip_layers", "exit_threshold", "exit_min_layer", "exit_on",
+                                      "experts_used", NULL };
   JsonObject *o;
   JsonNode *v;
 
@@ -598,6 +600,13 @@ parse_conditional (JsonNode *n, LatheRecipe *r, GError **error)
           || json_node_get_int (v) > 1 << 20)
         return fail (error, r, "conditional.exit_min_layer", _("expected a layer number"));
       r->exit_min_layer = (int) json_node_get_int (v);
+    }
+  if ((v = json_object_get_member (o, "experts_used")) != NULL)
+    {
+      if (json_node_get_value_type (v) != G_TYPE_INT64 || json_node_get_int (v) < 1
+          || json_node_get_int (v) > 4096)
+        return fail (error, r, "conditional.experts_used", _("expected the experts each token uses, 1 or more"));
+      r->experts_used = (int) json_node_get_int (v);
     }
   return TRUE;
 }
@@ -639,7 +648,7 @@ parse_root (LatheRecipe *r, GError **error)
           return FALSE;
     }
   if (!r->has_type && r->rules->len == 0 && r->prune->len == 0 && r->cuts->len == 0
-      && r->skip_layers == NULL && r->exit_threshold <= 0.0)
+      && r->skip_layers == NULL && r->exit_threshold <= 0.0 && r->experts_used == 0)
     return fail (error, r, "(document)", _("the recipe changes nothing: give “quantize” or “prune”"));
   return TRUE;
 }
@@ -899,6 +908,8 @@ metadata_cb (void *user, lk_gguf_writer *w)
       if (d->r->exit_on_margin)
         lk_gguf_writer_set_bool (w, "lathe.conditional.exit_on_margin", true);
     }
+  if (d->r->experts_used > 0)
+    lk_gguf_writer_set_u32 (w, "lathe.conditional.experts_used", (uint32_t) d->r->experts_used);
   lk_gguf_writer_set_str (w, "lathe.source.file", d->source_name);
 }
 
@@ -1009,6 +1020,11 @@ check_conditional (const LatheRecipe *r, const lk_model *m, GError **error)
     }
   if (r->exit_threshold > 0.0 && r->exit_threshold < 1.0 && r->exit_min_layer >= n)
     return fail (error, r, "conditional.exit_min_layer", _("the model has %d layers"), n);
+  if (r->experts_used > 0 && lk_model_hparams (m)->n_expert == 0)
+    return fail (error, r, "conditional.experts_used", _("the model has no experts"));
+  if (r->experts_used > lk_model_hparams (m)->n_expert)
+    return fail (error, r, "conditional.experts_used", _("the model has %d experts"),
+                 lk_model_hparams (m)->n_expert);
   return TRUE;
 }
 

@@ -11,6 +11,7 @@
 #include "lathe-error.h"
 #include "lathe-eval.h"
 #include "lathe-recipe.h"
+#include "lathe-sensitivity.h"
 #include "lathe-workspace.h"
 
 #define WORKSPACE_VERSION 1
@@ -644,6 +645,7 @@ typedef struct
   LatheWorkspace *self;
   LatheModel *source;
   GPtrArray *recipes; /* char*, NULL for the source */
+  gboolean sensitivity; /* measure the sensitivity table instead */
   LatheMeasureOptions options;
   GMainContext *context;
   LatheSweepProgress progress;
@@ -749,6 +751,15 @@ measure_thread (GTask *task, gpointer source_object, gpointer task_data, GCancel
   MeasureJob *j = task_data;
   GError *error = NULL;
 
+  if (j->sensitivity)
+    {
+      if (!lathe_workspace_measure_sensitivity (j->self, j->source, variant_progress_cb, task, cancellable,
+                                                &error))
+        g_task_return_error (task, error);
+      else
+        g_task_return_int (task, 0);
+      return;
+    }
   for (guint i = 0; i < j->recipes->len; i++)
     {
       LatheVariant *v;
@@ -776,17 +787,15 @@ measure_thread (GTask *task, gpointer source_object, gpointer task_data, GCancel
   g_task_return_int (task, (gssize) j->recipes->len);
 }
 
-void
-lathe_workspace_measure_async (LatheWorkspace *self, LatheModel *source, GPtrArray *recipes,
-                               const LatheMeasureOptions *o, LatheSweepProgress progress,
-                               gpointer progress_user, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data)
+static void
+start_job (LatheWorkspace *self, LatheModel *source, GPtrArray *recipes, gboolean sensitivity,
+           const LatheMeasureOptions *o, LatheSweepProgress progress, gpointer progress_user,
+           GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
   MeasureJob *j = g_new0 (MeasureJob, 1);
 
-  g_return_if_fail (LATHE_IS_WORKSPACE (self));
-  g_return_if_fail (LATHE_IS_MODEL (source));
+  j->sensitivity = sensitivity;
   j->self = g_object_ref (self);
   j->source = g_object_ref (source);
   j->recipes = g_ptr_array_new_with_free_func (g_free);
@@ -799,11 +808,35 @@ lathe_workspace_measure_async (LatheWorkspace *self, LatheModel *source, GPtrArr
   j->context = g_main_context_ref_thread_default ();
   j->progress = progress;
   j->progress_user = progress_user;
-  j->total = (int) recipes->len;
+  j->total = sensitivity ? 1 : (int) recipes->len;
   g_mutex_init (&j->lock);
   g_task_set_source_tag (task, lathe_workspace_measure_async);
   g_task_set_task_data (task, j, measure_job_free);
   g_task_run_in_thread (task, measure_thread);
+}
+
+void
+lathe_workspace_measure_async (LatheWorkspace *self, LatheModel *source, GPtrArray *recipes,
+                               const LatheMeasureOptions *o, LatheSweepProgress progress,
+                               gpointer progress_user, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (LATHE_IS_WORKSPACE (self));
+  g_return_if_fail (LATHE_IS_MODEL (source));
+  start_job (self, source, recipes, FALSE, o, progress, progress_user, cancellable, callback, user_data);
+}
+
+void
+lathe_workspace_measure_sensitivity_async (LatheWorkspace *self, LatheModel *source,
+                                           LatheSweepProgress progress, gpointer progress_user,
+                                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                                           gpointer user_data)
+{
+  g_autoptr (GPtrArray) none = g_ptr_array_new ();
+
+  g_return_if_fail (LATHE_IS_WORKSPACE (self));
+  g_return_if_fail (LATHE_IS_MODEL (source));
+  start_job (self, source, none, TRUE, NULL, progress, progress_user, cancellable, callback, user_data);
 }
 
 int
@@ -825,6 +858,65 @@ lathe_workspace_measure_finish (LatheWorkspace *self, GAsyncResult *result, GErr
       return -1;
     }
   return j->added;
+}
+
+/* Sensitivity ---------------------------------------------------------------- */
+
+#define SENSITIVITY_FILE "sensitivity.json"
+
+char *
+lathe_workspace_dup_sensitivity (LatheWorkspace *self)
+{
+  char *path;
+
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), NULL);
+  path = g_build_filename (self->dir, SENSITIVITY_FILE, NULL);
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    g_clear_pointer (&path, g_free);
+  return path;
+}
+
+static void
+sensitivity_progress_cb (gpointer user, int done, int total, const char *tensor)
+{
+  Stage *s = user;
+  g_autofree char *text = g_strdup_printf (_("sensitivity of %s"), tensor != NULL ? tensor : "");
+
+  s->stage = text;
+  stage_report (s, total > 0 ? (double) done / total : 0.0);
+  s->stage = NULL;
+}
+
+gboolean
+lathe_workspace_measure_sensitivity (LatheWorkspace *self, LatheModel *source, LatheMeasureProgress progress,
+                                     gpointer user, GCancellable *cancellable, GError **error)
+{
+  static const lk_type candidates[] = { LK_TYPE_F16, LK_TYPE_Q8_0, LK_TYPE_Q6_K, LK_TYPE_Q5_K, LK_TYPE_Q5_0,
+                                        LK_TYPE_Q4_K, LK_TYPE_Q4_0, LK_TYPE_Q3_K, LK_TYPE_Q2_K };
+  Stage stage = { progress, user, 0.0, 1.0, NULL };
+  g_autofree char *path = g_build_filename (self->dir, SENSITIVITY_FILE, NULL);
+  g_autofree char *text = NULL;
+  g_autoptr (JsonNode) table = NULL;
+  LatheSensitivityOptions o;
+
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), FALSE);
+  if (*self->eval_text == '\0')
+    {
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID,
+                   _("%s: no evaluation text: choose one to measure quality against"), self->dir);
+      return FALSE;
+    }
+  lathe_sensitivity_options_init (&o);
+  o.types = candidates;
+  o.n_types = G_N_ELEMENTS (candidates);
+  o.n_ctx = self->eval_ctx;
+  o.max_chunks = self->eval_chunks;
+  o.progress = sensitivity_progress_cb;
+  o.user = &stage;
+  if ((table = lathe_sensitivity_measure (source, self->eval_text, &o, cancellable, error)) == NULL)
+    return FALSE;
+  text = json_to_string (table, TRUE);
+  return g_file_set_contents (path, text, -1, error);
 }
 
 /* Sweeps ------------------------------------------------------------------- */

@@ -85,6 +85,23 @@ void lathe_workspace_measure_async (LatheWorkspace *self, LatheModel *source, GP
 /* The number of variants added. */
 int lathe_workspace_measure_finish (LatheWorkspace *self, GAsyncResult *result, GError **error);
 
+/* The sensitivity table of the source (sensitivity.json in the folder),
+ * for mixed-precision targets: its path, or NULL until measured. */
+char *lathe_workspace_dup_sensitivity (LatheWorkspace *self);
+/* Measures it (blocking; a worker thread) on the evaluation text, for the
+ * candidate types F16, Q8_0, Q6_K, Q5_K, Q5_0, Q4_K, Q4_0, Q3_K and Q2_K,
+ * and writes it. progress: fraction done. */
+gboolean lathe_workspace_measure_sensitivity (LatheWorkspace *self, LatheModel *source,
+                                              LatheMeasureProgress progress, gpointer user,
+                                              GCancellable *cancellable, GError **error);
+
+/* The same in a worker thread, finished with lathe_workspace_measure_finish
+ * (0 variants added). */
+void lathe_workspace_measure_sensitivity_async (LatheWorkspace *self, LatheModel *source,
+                                                LatheSweepProgress progress, gpointer progress_user,
+                                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                                gpointer user_data);
+
 /* Recipes for a grid: every type × sparsity × exit threshold (NULL or empty
  * lists leave that axis out; sparsity 0 and threshold 1 mean none). Each
  * is a JSON text with a name saying what it is. */

@@ -238,7 +238,7 @@ file_conditional (lk_ctx *ctx, lk_error *err)
   char *skip_list;
   bool *skip = NULL;
   lk_cond_params cp;
-  uint32_t min_layer = 0;
+  uint32_t min_layer = 0, experts = 0;
   lk_status s = LK_OK;
 
   if (g == NULL)
@@ -250,7 +250,9 @@ file_conditional (lk_ctx *ctx, lk_error *err)
   if (lk_gguf_get_u32 (g, "lathe.conditional.exit_min_layer", &min_layer))
     cp.exit_min_layer = min_layer > INT32_MAX ? -1 : (int) min_layer;
   lk_gguf_get_bool (g, "lathe.conditional.exit_on_margin", &cp.exit_on_margin);
-  if (skip_list == NULL && cp.exit_threshold >= 1.0f)
+  if (lk_gguf_get_u32 (g, "lathe.conditional.experts_used", &experts) && experts <= 4096)
+    cp.moe_top_k = (int) experts;
+  if (skip_list == NULL && cp.exit_threshold >= 1.0f && cp.moe_top_k == 0)
     return LK_OK;
   if (skip_list != NULL)
     {

@@ -405,6 +405,7 @@ lk_forget_provenance (lk_gguf_writer *w)
     "lathe.recipe", "lathe.recipe.name", "lathe.source.sha256", "lathe.source.file",
     "lathe.quantize.fallbacks", "lathe.conditional.skip_layers", "lathe.conditional.exit_threshold",
     "lathe.conditional.exit_min_layer", "lathe.conditional.exit_on_margin",
+    "lathe.conditional.experts_used",
   };
 
   for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)

@@ -26,6 +26,8 @@ struct _LatheLayerMap
   GPtrArray *kinds; /* char* */
   int n_layers;
   Cell *cells;      /* [n_layers][n_kinds] */
+  GHashTable *plan; /* name -> lk_type a recipe would give, or NULL */
+  GHashTable *sensitivity; /* name -> "Q8_0 0.0012 · Q4_0 0.031" */
 };
 
 G_DEFINE_FINAL_TYPE (LatheLayerMap, lathe_layer_map, GTK_TYPE_WIDGET)
@@ -55,6 +57,27 @@ tensor_bpw (const lk_tensor *t)
   const double n = (double) lk_tensor_nelements (t);
 
   return n > 0 ? 8.0 * (double) t->nbytes / n : 0.0;
+}
+
+/* The type a cell shows: the plan's, else the file's. */
+static lk_type
+cell_type (LatheLayerMap *self, const lk_tensor *t)
+{
+  gpointer v;
+
+  if (self->plan != NULL && g_hash_table_lookup_extended (self->plan, t->name, NULL, &v))
+    return (lk_type) GPOINTER_TO_INT (v);
+  return lk_type_unpacked (t->type);
+}
+
+static double
+cell_bpw (LatheLayerMap *self, const lk_tensor *t)
+{
+  const lk_type type = cell_type (self, t);
+
+  if (self->plan == NULL)
+    return tensor_bpw (t);
+  return t->ne[0] > 0 ? 8.0 * (double) lk_row_size (type, t->ne[0]) / (double) t->ne[0] : 0.0;
 }
 
 static void
@@ -207,11 +230,11 @@ lathe_layer_map_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
           double rgb[3];
           if (t == NULL)
             continue;
-          bpw_colour (tensor_bpw (t), rgb);
+          bpw_colour (cell_bpw (self, t), rgb);
           cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
           cairo_rectangle (cr, LABEL_W + CELL_W * k + 1, y + 1, CELL_W - 2, CELL_H - 2);
           cairo_fill (cr);
-          if (lathe_model_get_asked_type (self->model, t->name) != NULL)
+          if (self->plan == NULL && lathe_model_get_asked_type (self->model, t->name) != NULL)
             {
               /* A fallback: outlined in the text colour. */
               gdk_cairo_set_source_rgba (cr, &fg);
@@ -245,23 +268,73 @@ lathe_layer_map_describe (LatheLayerMap *self, int layer, int k)
 {
   const char *name = lathe_layer_map_get_tensor (self, layer, k);
   const lk_tensor *t;
-  const char *asked;
+  const char *asked, *sens;
   g_autofree char *size = NULL;
+  GString *s;
+  lk_type type;
+  guint64 bytes;
 
   if (name == NULL)
     return NULL;
   t = self->cells[layer * (int) self->kinds->len + k].t;
-  size = g_format_size (t->nbytes);
-  asked = lathe_model_get_asked_type (self->model, name);
+  type = cell_type (self, t);
+  bytes = self->plan != NULL ? (guint64) (cell_bpw (self, t) * (double) lk_tensor_nelements (t) / 8.0) : t->nbytes;
+  size = g_format_size (bytes);
+  s = g_string_new (NULL);
+  /* Translators: tensor, type, shape, size, bits per weight */
+  g_string_append_printf (s, _("%s\n%s, %lld × %lld, %s, %.2f bits per weight"), name, lk_type_name (type),
+                          (long long) t->ne[0], (long long) (lk_tensor_nelements (t) / t->ne[0]), size,
+                          cell_bpw (self, t));
+  if (self->plan != NULL && type != lk_type_unpacked (t->type))
+    g_string_append_printf (s, _("\nnow %s"), lk_type_name (lk_type_unpacked (t->type)));
+  asked = self->plan == NULL ? lathe_model_get_asked_type (self->model, name) : NULL;
   if (asked != NULL)
-    /* Translators: tensor, type, shape, size, bits per weight, the type that did not fit */
-    return g_strdup_printf (_("%s\n%s, %lld × %lld, %s, %.2f bits per weight\n%s was asked; its blocks do "
-                              "not fit the rows"),
-                            name, lk_type_name (lk_type_unpacked (t->type)), (long long) t->ne[0],
-                            (long long) (lk_tensor_nelements (t) / t->ne[0]), size, tensor_bpw (t), asked);
-  return g_strdup_printf (_("%s\n%s, %lld × %lld, %s, %.2f bits per weight"), name,
-                          lk_type_name (lk_type_unpacked (t->type)), (long long) t->ne[0],
-                          (long long) (lk_tensor_nelements (t) / t->ne[0]), size, tensor_bpw (t));
+    /* Translators: the type that did not fit */
+    g_string_append_printf (s, _("\n%s was asked; its blocks do not fit the rows"), asked);
+  sens = self->sensitivity != NULL ? g_hash_table_lookup (self->sensitivity, name) : NULL;
+  if (sens != NULL)
+    g_string_append_printf (s, _("\nKL added alone: %s"), sens);
+  return g_string_free (s, FALSE);
+}
+
+void
+lathe_layer_map_set_plan (LatheLayerMap *self, GHashTable *types)
+{
+  g_return_if_fail (LATHE_IS_LAYER_MAP (self));
+  g_clear_pointer (&self->plan, g_hash_table_unref);
+  if (types != NULL)
+    self->plan = g_hash_table_ref (types);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+lathe_layer_map_set_sensitivity (LatheLayerMap *self, JsonNode *table)
+{
+  JsonArray *tensors;
+
+  g_return_if_fail (LATHE_IS_LAYER_MAP (self));
+  g_clear_pointer (&self->sensitivity, g_hash_table_unref);
+  if (table == NULL || !JSON_NODE_HOLDS_OBJECT (table)
+      || (tensors = json_object_get_array_member (json_node_get_object (table), "tensors")) == NULL)
+    return;
+  self->sensitivity = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint i = 0; i < json_array_get_length (tensors); i++)
+    {
+      JsonObject *t = json_array_get_object_element (tensors, i);
+      JsonArray *cands = t ? json_object_get_array_member (t, "candidates") : NULL;
+      GString *text = g_string_new (NULL);
+      for (guint c = 0; cands != NULL && c < json_array_get_length (cands); c++)
+        {
+          JsonObject *o = json_array_get_object_element (cands, c);
+          g_string_append_printf (text, "%s%s %.4f", c ? " · " : "", json_object_get_string_member (o, "type"),
+                                  json_object_get_double_member (o, "kl_mean"));
+        }
+      if (t != NULL && json_object_has_member (t, "name"))
+        g_hash_table_insert (self->sensitivity, g_strdup (json_object_get_string_member (t, "name")),
+                             g_string_free (text, FALSE));
+      else
+        g_string_free (text, TRUE);
+    }
 }
 
 static gboolean
@@ -288,6 +361,8 @@ lathe_layer_map_dispose (GObject *object)
 
   clear (self);
   g_clear_object (&self->model);
+  g_clear_pointer (&self->plan, g_hash_table_unref);
+  g_clear_pointer (&self->sensitivity, g_hash_table_unref);
   G_OBJECT_CLASS (lathe_layer_map_parent_class)->dispose (object);
 }
 

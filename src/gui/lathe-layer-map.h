@@ -27,4 +27,11 @@ gboolean lathe_layer_map_cell_at (LatheLayerMap *self, double x, double y, int *
 /* What hovering the cell shows (free with g_free), or NULL for an empty one. */
 char *lathe_layer_map_describe (LatheLayerMap *self, int layer, int k);
 
+/* Shows the types a recipe would give (name -> lk_type as GINT_TO_POINTER)
+ * in place of the file's; NULL: the file's. */
+void lathe_layer_map_set_plan (LatheLayerMap *self, GHashTable *types);
+/* A sensitivity table (lathe-cli sensitivity): hovering a cell then shows
+ * the KL each candidate type adds. NULL: none. */
+void lathe_layer_map_set_sensitivity (LatheLayerMap *self, JsonNode *table);
+
 G_END_DECLS

@@ -404,11 +404,9 @@ job_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_signal_emit (self, signals[JOB_DONE], 0, error);
 }
 
-gboolean
-lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasureOptions *o,
-                       GError **error)
+static gboolean
+can_start (LatheSession *self, GError **error)
 {
-  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
   if (self->job_cancellable != NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, _("Another measurement is running"));
@@ -425,6 +423,30 @@ lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasur
                    _("Choose an evaluation text first: quality is measured on it"));
       return FALSE;
     }
+  return TRUE;
+}
+
+gboolean
+lathe_session_measure_sensitivity (LatheSession *self, GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
+  if (!can_start (self, error))
+    return FALSE;
+  self->job_cancellable = g_cancellable_new ();
+  set_job (self, _("Starting…"), 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+  lathe_workspace_measure_sensitivity_async (self->workspace, self->model, job_progress_cb, self,
+                                             self->job_cancellable, job_done_cb, g_object_ref (self));
+  return TRUE;
+}
+
+gboolean
+lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasureOptions *o,
+                       GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
+  if (!can_start (self, error))
+    return FALSE;
   self->job_cancellable = g_cancellable_new ();
   set_job (self, _("Starting…"), 0);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);

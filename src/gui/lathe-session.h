@@ -48,6 +48,8 @@ gboolean lathe_session_set_eval_text (LatheSession *self, const char *path, GErr
  * the error (NULL on success or when cancelled). */
 gboolean lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasureOptions *o,
                                 GError **error);
+/* The sensitivity table of the model, as the job (for size targets). */
+gboolean lathe_session_measure_sensitivity (LatheSession *self, GError **error);
 gboolean lathe_session_get_job_running (LatheSession *self);
 const char *lathe_session_get_job_text (LatheSession *self);
 double lathe_session_get_job_fraction (LatheSession *self);

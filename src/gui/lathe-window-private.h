@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "lathe-compress-page.h"
 #include "lathe-tradeoffs-page.h"
 #include "lathe-welcome-page.h"
 #include "lathe-window.h"
@@ -20,6 +21,7 @@ struct _LatheWindow
   LatheModelPage *model_page;
   LathePlaygroundPage *playground_page;
   LatheTradeoffsPage *tradeoffs_page;
+  LatheCompressPage *compress_page;
   GtkLabel *loading_label;
   GtkRevealer *job_revealer;
   GtkLabel *job_label;

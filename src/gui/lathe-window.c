@@ -23,6 +23,13 @@ lathe_window_get_model_page (LatheWindow *self)
   return self->model_page;
 }
 
+LatheCompressPage *
+lathe_window_get_compress_page (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->compress_page;
+}
+
 LatheTradeoffsPage *
 lathe_window_get_tradeoffs_page (LatheWindow *self)
 {
@@ -252,6 +259,7 @@ lathe_window_dispose (GObject *object)
     {
       g_signal_handlers_disconnect_by_data (self->session, self);
       lathe_session_cancel (self->session);
+      lathe_session_cancel_job (self->session);
     }
   g_clear_object (&self->session);
   g_clear_object (&self->settings);
@@ -273,6 +281,7 @@ lathe_window_class_init (LatheWindowClass *klass)
   g_type_ensure (LATHE_TYPE_MODEL_PAGE);
   g_type_ensure (LATHE_TYPE_PLAYGROUND_PAGE);
   g_type_ensure (LATHE_TYPE_TRADEOFFS_PAGE);
+  g_type_ensure (LATHE_TYPE_COMPRESS_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-window.ui");
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, switcher_title);
@@ -285,6 +294,7 @@ lathe_window_class_init (LatheWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, playground_page);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, loading_label);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, tradeoffs_page);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, compress_page);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_revealer);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_label);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_progress);
@@ -328,6 +338,7 @@ lathe_window_new (GtkApplication *app, GSettings *settings)
   g_signal_connect (self->session, "job-done", G_CALLBACK (session_job_done_cb), self);
   g_signal_connect (self->tradeoffs_page, "open-in-playground", G_CALLBACK (open_in_playground_cb), self);
   lathe_tradeoffs_page_set_settings (self->tradeoffs_page, settings);
+  lathe_compress_page_set_session (self->compress_page, self->session);
   lathe_welcome_page_set_session (self->welcome_page, self->session);
   lathe_playground_page_set_settings (self->playground_page, settings);
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (settings, "window-width"),

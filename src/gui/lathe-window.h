@@ -3,6 +3,7 @@
 
 #include <adwaita.h>
 
+#include "lathe-compress-page.h"
 #include "lathe-model-page.h"
 #include "lathe-playground-page.h"
 #include "lathe-session.h"
@@ -24,6 +25,7 @@ LatheSession *lathe_window_get_session (LatheWindow *self);
 LatheModelPage *lathe_window_get_model_page (LatheWindow *self);
 LathePlaygroundPage *lathe_window_get_playground_page (LatheWindow *self);
 LatheTradeoffsPage *lathe_window_get_tradeoffs_page (LatheWindow *self);
+LatheCompressPage *lathe_window_get_compress_page (LatheWindow *self);
 /* "welcome", "loading", "model" or "playground" */
 const char *lathe_window_get_visible_page (LatheWindow *self);
 void lathe_window_set_visible_page (LatheWindow *self, const char *name);

@@ -509,6 +509,29 @@ test_moe (void)
   g_assert_cmpfloat (max_diff (a, b, (gsize) N_STEPS * n_vocab), >, 1e-3f);
   g_assert_false (apply_k (cb, 9, &error));
   g_assert_nonnull (strstr (error->message, "the model has 8 experts"));
+  g_clear_error (&error);
+  /* A recipe's experts_used travels in the variant: its contexts start with it. */
+  {
+    g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "moe-k1.gguf", NULL);
+    g_autoptr (LatheRecipe) r = lathe_recipe_parse ("{\"lathe_recipe\": 1, \"conditional\": {\"experts_used\": 1}}",
+                                                    -1, "r.json", &error);
+    g_autoptr (LatheRecipe) too_many = lathe_recipe_parse ("{\"lathe_recipe\": 1, \"conditional\": "
+                                                           "{\"experts_used\": 9}}", -1, "r.json", &error);
+    g_autoptr (LatheModel) k1 = NULL;
+    g_autofree float *c = g_new (float, (gsize) N_STEPS * n_vocab);
+    lk_ctx *cc;
+    g_assert_no_error (error);
+    g_assert_true (lathe_recipe_apply (r, m8, out, 1, NULL, NULL, NULL, NULL, &error));
+    g_assert_no_error (error);
+    k1 = load (out);
+    cc = new_ctx (k1);
+    run_steps (cc, c, n_vocab);
+    g_assert_cmpint (memcmp (b, c, (gsize) N_STEPS * n_vocab * sizeof *c), ==, 0);
+    lk_ctx_free (cc);
+    g_assert_false (lathe_recipe_apply (too_many, m8, out, 1, NULL, NULL, NULL, NULL, &error));
+    g_assert_nonnull (strstr (error->message, "conditional.experts_used: the model has 8 experts"));
+    g_clear_error (&error);
+  }
   lk_ctx_free (ca);
   lk_ctx_free (cb);
 }

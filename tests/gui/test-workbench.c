@@ -252,26 +252,6 @@ open_model (const char *path)
   return win;
 }
 
-static void
-measure_recipes (LatheWindow *win, const char *const *recipes, gboolean speed)
-{
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) error = NULL;
-  LatheMeasureOptions o;
-
-  for (guint i = 0; recipes[i] != NULL; i++)
-    g_ptr_array_add (list, g_strdup (recipes[i]));
-  lathe_measure_options_init (&o);
-  o.skip_speed = !speed;
-  o.bench.n_prompt = 16;
-  o.bench.n_gen = 16;
-  o.bench.reps = 1;
-  g_assert_true (lathe_session_measure (lathe_window_get_session (win), list, &o, &error));
-  g_assert_no_error (error);
-  g_assert_true (lathe_session_get_job_running (lathe_window_get_session (win)));
-  wait_until (job_idle, win, "the measurement");
-}
-
 /* Every file in the variants folder belongs to a variant: nothing half-made. */
 static void
 assert_no_stray_files (LatheWorkspace *ws)
@@ -305,6 +285,60 @@ file_starts_with (const char *path, const char *prefix)
          && memcmp (text, prefix, strlen (prefix)) == 0;
 }
 
+/* The recipe editor: the estimate follows the settings, bad settings say
+ * why inline, and Apply measures two recipes into the workspace. */
+static void
+apply_from_compress_page (LatheWindow *win)
+{
+  LatheCompressPage *cp = lathe_window_get_compress_page (win);
+  LatheSession *session = lathe_window_get_session (win);
+  g_autoptr (GError) error = NULL;
+  guint64 q8, q4, fewer_layers;
+  double measured;
+
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "compress");
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "compress");
+  lathe_compress_page_set_quantization (cp, "Q8_0", FALSE);
+  lathe_compress_page_set_pruning (cp, "none", 0);
+  lathe_compress_page_set_name (cp, "Q8_0");
+  q8 = lathe_compress_page_get_estimate (cp);
+  g_assert_null (lathe_compress_page_get_error (cp));
+  lathe_compress_page_set_pruning (cp, "layers", 1);
+  fewer_layers = lathe_compress_page_get_estimate (cp);
+  g_assert_cmpuint (fewer_layers, <, q8);
+  {
+    g_autofree char *json = lathe_compress_page_dup_recipe (cp);
+    g_assert_nonnull (strstr (json, "\"method\":\"layers\""));
+    g_assert_nonnull (strstr (json, "\"calibration\""));
+  }
+  lathe_compress_page_set_pruning (cp, "none", 0);
+  lathe_compress_page_set_exit (cp, 0.9, 2);
+  lathe_compress_page_set_skip_layers (cp, "0-4");
+  g_assert_cmpuint (lathe_compress_page_get_estimate (cp), ==, 0);
+  g_assert_nonnull (strstr (lathe_compress_page_get_error (cp), "conditional.skip_layers"));
+  g_assert_false (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.apply", NULL)
+                  && lathe_session_get_job_running (session));
+  screenshot (GTK_WIDGET (win), "page-compress-error.png");
+  lathe_compress_page_set_skip_layers (cp, "");
+  lathe_compress_page_set_exit (cp, 1, 0);
+  g_assert_cmpuint (lathe_compress_page_get_estimate (cp), ==, q8);
+  screenshot (GTK_WIDGET (win), "page-compress.png");
+  g_assert_true (lathe_compress_page_apply (cp, &error));
+  g_assert_no_error (error);
+  wait_until (job_idle, win, "the Q8_0 measurement");
+  measured = lathe_variant_get_metric (lathe_workspace_find (lathe_session_get_workspace (session), "Q8_0"),
+                                       LATHE_METRIC_FILE_MB);
+  g_test_message ("Q8_0: estimated %.6f MB, written %.6f MB", q8 / 1e6, measured);
+  g_assert_cmpfloat (fabs (measured * 1e6 - (double) q8), <, 0.02 * measured * 1e6);
+  lathe_compress_page_set_quantization (cp, "Q4_0", TRUE);
+  lathe_compress_page_set_name (cp, "Q4_0");
+  q4 = lathe_compress_page_get_estimate (cp);
+  g_assert_cmpuint (q4, <, q8);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.apply", NULL));
+  g_assert_true (lathe_session_get_job_running (session));
+  wait_until (job_idle, win, "the Q4_0 measurement");
+}
+
 static gboolean
 not_busy (gpointer data)
 {
@@ -322,11 +356,6 @@ test_workbench (void)
 {
   g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
   g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
-  const char *recipes[] = {
-    "{\"lathe_recipe\": 1, \"name\": \"Q8_0\", \"quantize\": {\"type\": \"Q8_0\"}}",
-    "{\"lathe_recipe\": 1, \"name\": \"Q4_0\", \"quantize\": {\"type\": \"Q4_0\", \"pure\": true}}",
-    NULL,
-  };
   g_autofree char *png = g_build_filename (lathe_test_tmpdir (), "chart.png", NULL);
   g_autofree char *svg = g_build_filename (lathe_test_tmpdir (), "chart.svg", NULL);
   g_autofree char *csv = g_build_filename (lathe_test_tmpdir (), "table.csv", NULL);
@@ -364,7 +393,7 @@ test_workbench (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.measure-original", NULL));
   wait_until (job_idle, win, "the original's measurement");
   g_assert_cmpuint (n_variants (win), ==, 1);
-  measure_recipes (win, recipes, TRUE);
+  apply_from_compress_page (win);
   g_assert_cmpuint (n_variants (win), ==, 3);
   g_assert_cmpuint (lathe_chart_get_n_points (chart), ==, 3);
   for (guint i = 0; i < 3; i++)
