@@ -23,6 +23,13 @@ lathe_window_get_model_page (LatheWindow *self)
   return self->model_page;
 }
 
+LatheWelcomePage *
+lathe_window_get_welcome_page (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->welcome_page;
+}
+
 LatheCompressPage *
 lathe_window_get_compress_page (LatheWindow *self)
 {

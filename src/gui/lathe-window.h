@@ -8,6 +8,7 @@
 #include "lathe-playground-page.h"
 #include "lathe-session.h"
 #include "lathe-tradeoffs-page.h"
+#include "lathe-welcome-page.h"
 
 G_BEGIN_DECLS
 
@@ -26,6 +27,7 @@ LatheModelPage *lathe_window_get_model_page (LatheWindow *self);
 LathePlaygroundPage *lathe_window_get_playground_page (LatheWindow *self);
 LatheTradeoffsPage *lathe_window_get_tradeoffs_page (LatheWindow *self);
 LatheCompressPage *lathe_window_get_compress_page (LatheWindow *self);
+LatheWelcomePage *lathe_window_get_welcome_page (LatheWindow *self);
 /* "welcome", "loading", "model" or "playground" */
 const char *lathe_window_get_visible_page (LatheWindow *self);
 void lathe_window_set_visible_page (LatheWindow *self, const char *name);

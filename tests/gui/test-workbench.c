@@ -8,6 +8,7 @@
 
 #include <adwaita.h>
 #include <glib/gstdio.h>
+#include <libsoup/soup.h>
 #include <string.h>
 
 #include "lathe-chart.h"
@@ -428,7 +429,9 @@ test_workbench (void)
   sweep = lathe_sweep_dialog_new (GTK_WINDOW (win), session);
   gtk_window_present (GTK_WINDOW (sweep));
   lathe_sweep_dialog_set_grid (sweep, "Q5_0,Q5_1,Q4_1", "0, 0.5", "1");
-  lathe_sweep_dialog_set_measure_speed (sweep, FALSE);
+  /* Speed measured too: each point takes a while, so the sweep is surely
+   * still running when cancelled. */
+  lathe_sweep_dialog_set_measure_speed (sweep, TRUE);
   g_assert_cmpint (lathe_sweep_dialog_get_count (sweep), ==, 6);
   screenshot (GTK_WIDGET (sweep), "dialog-sweep.png");
   g_assert_true (lathe_sweep_dialog_run (sweep, &error));
@@ -441,6 +444,7 @@ test_workbench (void)
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "model");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.cancel-job", NULL));
   wait_until (job_idle, win, "the sweep to stop");
+  g_test_message ("the cancelled sweep left %u of 6 points", n_variants (win) - 3);
   g_assert_cmpuint (n_variants (win), >=, 4);
   g_assert_cmpuint (n_variants (win), <, 9);
   assert_no_stray_files (lathe_session_get_workspace (session));
@@ -501,6 +505,99 @@ test_workbench (void)
   settle ();
 }
 
+/* Sample models: downloaded from a server of the test's own on 127.0.0.1
+ * standing in for the hub, opened once there; offline said plainly. */
+typedef struct
+{
+  char *data;
+  gsize len;
+  char *sha256;
+} Served;
+
+static void
+hub_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user)
+{
+  Served *s = user;
+  g_autofree char *etag = g_strdup_printf ("\"%s\"", s->sha256);
+
+  if (strcmp (path, "/ggml-org/models/resolve/main/tinyllamas/stories260K.gguf") != 0)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Linked-Etag", etag);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_STATIC, s->data, s->len);
+}
+
+static gboolean
+not_downloading (gpointer data)
+{
+  return !lathe_welcome_page_get_downloading (data);
+}
+
+static void
+test_samples (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autoptr (SoupServer) server = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *base = NULL, *saved = NULL, *dir = NULL;
+  GSList *uris;
+  Served s = { NULL, 0, NULL };
+  LatheWindow *win;
+  LatheWelcomePage *wp;
+
+  if (model == NULL)
+    return;
+  g_assert_true (g_file_get_contents (model, &s.data, &s.len, NULL));
+  s.sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guint8 *) s.data, s.len);
+  server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (server, NULL, hub_handler, &s, NULL);
+  g_assert_true (soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
+  uris = soup_server_get_uris (server);
+  base = g_uri_to_string (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+
+  g_settings_reset (settings, "last-model");
+  g_settings_reset (settings, "recent-models");
+  win = lathe_window_new (NULL, settings);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
+  gtk_window_present (GTK_WINDOW (win));
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
+  wp = lathe_window_get_welcome_page (win);
+  screenshot (GTK_WIDGET (win), "page-welcome-samples.png");
+
+  /* Offline: the hub cannot be reached, and the row says so. */
+  g_setenv ("HF_ENDPOINT", "http://127.0.0.1:1", TRUE);
+  g_assert_true (lathe_welcome_page_download_sample (wp, "stories260k"));
+  wait_until (not_downloading, wp, "the failed download");
+  g_test_message ("%s", lathe_welcome_page_get_sample_error (wp, "stories260k"));
+  g_assert_nonnull (strstr (lathe_welcome_page_get_sample_error (wp, "stories260k"), "offline"));
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
+
+  /* Through the mirror: downloaded, checked, opened. */
+  g_setenv ("HF_ENDPOINT", base, TRUE);
+  g_assert_true (lathe_welcome_page_download_sample (wp, "stories260k"));
+  wait_until (model_loaded, win, "the downloaded sample to open");
+  g_unsetenv ("HF_ENDPOINT");
+  dir = g_build_filename (lathe_test_tmpdir (), "lathe", "models", NULL);
+  saved = g_build_filename (dir, "stories260K.gguf", NULL);
+  g_assert_true (g_file_test (saved, G_FILE_TEST_IS_REGULAR));
+  {
+    g_autoptr (GFile) file = g_file_new_for_path (saved);
+    g_autoptr (GFile) open = g_file_new_for_path (lathe_model_get_path (lathe_session_get_model (
+      lathe_window_get_session (win))));
+    g_assert_true (g_file_equal (file, open));
+  }
+  g_assert_null (lathe_welcome_page_get_sample_error (wp, "stories260k"));
+  gtk_window_destroy (GTK_WINDOW (win));
+  settle ();
+  soup_server_disconnect (server);
+  g_free (s.data);
+  g_free (s.sha256);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -510,6 +607,7 @@ main (int argc, char **argv)
   adw_init ();
   settings = g_settings_new ("io.github.lathe.Lathe");
   g_test_add_func ("/lathe/gui/chart-pixels", test_chart_pixels);
+  g_test_add_func ("/lathe/gui/samples", test_samples);
   g_test_add_func ("/lathe/gui/workbench", test_workbench);
   return g_test_run ();
 }
