@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "lathe-sensitivity.h"
 #include "lathe-window-private.h"
 
 G_DEFINE_FINAL_TYPE (LatheWindow, lathe_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -136,10 +137,22 @@ session_model_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
   update (self);
 }
 
+/* Once measured, the model's sensitivity shows when hovering its map. */
+static void
+refresh_sensitivity (LatheWindow *self)
+{
+  LatheWorkspace *ws = lathe_session_get_workspace (self->session);
+  g_autofree char *path = ws ? lathe_workspace_dup_sensitivity (ws) : NULL;
+  g_autoptr (JsonNode) table = path ? lathe_sensitivity_load (path, NULL) : NULL;
+
+  lathe_layer_map_set_sensitivity (lathe_model_page_get_layer_map (self->model_page), table);
+}
+
 static void
 session_workspace_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
 {
   lathe_tradeoffs_page_set_workspace (self->tradeoffs_page, lathe_session_get_workspace (session));
+  refresh_sensitivity (self);
   _lathe_window_actions_update (self);
 }
 
@@ -167,6 +180,7 @@ session_job_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
 static void
 session_job_done_cb (LatheSession *session, GError *error, LatheWindow *self)
 {
+  refresh_sensitivity (self);
   if (error != NULL)
     {
       g_autofree char *msg = g_strdup_printf (_("Measuring failed: %s"), error->message);

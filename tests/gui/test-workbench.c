@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lathe-chart.h"
+#include "lathe-layer-map.h"
 #include "lathe-sweep-dialog.h"
 #include "lathe-test.h"
 #include "lathe-window.h"
@@ -340,6 +341,46 @@ apply_from_compress_page (LatheWindow *win)
   wait_until (job_idle, win, "the Q4_0 measurement");
 }
 
+/* Mixed precision: the sensitivity measured in the background, then a
+ * bits-per-weight target gives a plan within budget, shown in the map. */
+static void
+mixed_precision (LatheWindow *win)
+{
+  LatheCompressPage *cp = lathe_window_get_compress_page (win);
+  LatheSession *session = lathe_window_get_session (win);
+  LatheModel *model = lathe_session_get_model (session);
+  const double budget = 8.0 * (double) lathe_model_get_n_params (model) / 8.0;
+  const double overhead = (double) lathe_model_get_file_size (model)
+                          - (double) lk_model_tensor_bytes (lathe_model_get_engine (model));
+  LatheLayerMap *map = lathe_model_page_get_layer_map (lathe_window_get_model_page (win));
+  g_autofree char *hover = NULL;
+  LatheVariant *v;
+
+  settle ();
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.measure-sensitivity", NULL));
+  g_assert_true (lathe_session_get_job_running (session));
+  wait_until (job_idle, win, "the sensitivity table");
+  g_assert_nonnull (lathe_workspace_dup_sensitivity (lathe_session_get_workspace (session)));
+  /* The model page's map now tells what each type would cost. */
+  hover = lathe_layer_map_describe (map, 0, 0);
+  g_assert_nonnull (strstr (hover, "KL added alone: "));
+  g_assert_nonnull (strstr (hover, "Q4_0"));
+  lathe_compress_page_set_quantization (cp, "Q8_0", FALSE);
+  lathe_compress_page_set_target_bpw (cp, 8.0);
+  lathe_compress_page_set_name (cp, "mixed 8 bpw");
+  g_test_message ("estimate at 8 bpw: %" G_GUINT64_FORMAT " bytes, budget %.0f + %.0f", 
+                  lathe_compress_page_get_estimate (cp), budget, overhead);
+  g_assert_null (lathe_compress_page_get_error (cp));
+  g_assert_cmpfloat ((double) lathe_compress_page_get_estimate (cp), <=, budget + overhead);
+  screenshot (GTK_WIDGET (win), "page-compress-mixed.png");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.apply", NULL));
+  wait_until (job_idle, win, "the mixed-precision measurement");
+  v = lathe_workspace_find (lathe_session_get_workspace (session), "mixed 8 bpw");
+  g_assert_nonnull (v);
+  g_assert_cmpfloat (lathe_variant_get_metric (v, LATHE_METRIC_BPW), <=, 8.0);
+  lathe_compress_page_set_target_bpw (cp, 0);
+}
+
 static gboolean
 not_busy (gpointer data)
 {
@@ -399,13 +440,16 @@ test_workbench (void)
   g_assert_cmpuint (lathe_chart_get_n_points (chart), ==, 3);
   for (guint i = 0; i < 3; i++)
     g_assert_true (lathe_chart_is_on_front (chart, i));
+  mixed_precision (win);
+  g_assert_cmpuint (n_variants (win), ==, 4);
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
   lathe_chart_set_selected (chart, lathe_workspace_find (lathe_session_get_workspace (session), "Q8_0"));
   screenshot (GTK_WIDGET (win), "page-tradeoffs.png");
   /* Switching axes: decode speed against perplexity. */
   lathe_tradeoffs_page_set_axes (tp, LATHE_METRIC_DECODE_TPS, LATHE_METRIC_PERPLEXITY);
   g_assert_cmpint (lathe_chart_get_x (chart), ==, LATHE_METRIC_DECODE_TPS);
   g_assert_cmpint (lathe_chart_get_y (chart), ==, LATHE_METRIC_PERPLEXITY);
-  g_assert_cmpuint (lathe_chart_get_n_points (chart), ==, 3);
+  g_assert_cmpuint (lathe_chart_get_n_points (chart), ==, 4);
   {
     g_autofree char *x = g_settings_get_string (settings, "chart-x");
     g_assert_cmpstr (x, ==, "decode_tps");
@@ -422,7 +466,7 @@ test_workbench (void)
   g_assert_true (file_starts_with (svg, "<?xml"));
   g_assert_true (g_file_get_contents (csv, &csv_text, NULL, NULL));
   g_assert_true (g_str_has_prefix (csv_text, "id,name,device,file,file_mb"));
-  g_assert_cmpuint (g_strv_length (g_strsplit (csv_text, "\n", -1)), ==, 5);
+  g_assert_cmpuint (g_strv_length (g_strsplit (csv_text, "\n", -1)), ==, 6);
 
   /* A sweep, cancelled once its first point is in: the window keeps
    * working, and no half-made file stays. */
@@ -437,16 +481,16 @@ test_workbench (void)
   g_assert_true (lathe_sweep_dialog_run (sweep, &error));
   g_assert_no_error (error);
   count.win = win;
-  count.n = 4;
+  count.n = 5;
   wait_until (has_variants, &count, "the sweep's first point");
   screenshot (GTK_WIDGET (win), "sweep-running.png");
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "model");
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "model");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.cancel-job", NULL));
   wait_until (job_idle, win, "the sweep to stop");
-  g_test_message ("the cancelled sweep left %u of 6 points", n_variants (win) - 3);
-  g_assert_cmpuint (n_variants (win), >=, 4);
-  g_assert_cmpuint (n_variants (win), <, 9);
+  g_test_message ("the cancelled sweep left %u of 6 points", n_variants (win) - 4);
+  g_assert_cmpuint (n_variants (win), >=, 5);
+  g_assert_cmpuint (n_variants (win), <, 10);
   assert_no_stray_files (lathe_session_get_workspace (session));
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
 
