@@ -29,7 +29,9 @@ struct _LatheChart
   /* Per item of the list, recomputed when the list or the axes change. */
   GArray *xs, *ys;     /* double */
   GArray *front;       /* gboolean */
-  double x0, x1, y0, y1; /* the ranges drawn */
+  double x0, x1, y0, y1; /* the ranges drawn, in axis units (log10 on a log axis) */
+  gboolean xlog, ylog;
+  double xfloor, yfloor; /* on a log axis, values below (zero) are drawn here */
   guint n_points;
 };
 
@@ -57,6 +59,29 @@ pad_range (double *lo, double *hi)
   *hi += span * 0.08;
 }
 
+/* A value in axis units. */
+static double
+axis_value (gboolean log, double floor, double v)
+{
+  return log ? log10 (MAX (v, floor)) : v;
+}
+
+/* On a log axis, zero and below sit a decade under the smallest positive
+ * value (the original's KL of 0, for one). */
+static double
+log_floor (GArray *values)
+{
+  double least = INFINITY;
+
+  for (guint i = 0; i < values->len; i++)
+    {
+      const double v = g_array_index (values, double, i);
+      if (v > 0 && v < least)
+        least = v;
+    }
+  return isfinite (least) ? least / 10 : 1e-6;
+}
+
 static void
 recompute (LatheChart *self)
 {
@@ -74,13 +99,20 @@ recompute (LatheChart *self)
       const double y = lathe_variant_get_metric (v, self->y);
       g_array_index (self->xs, double, i) = x;
       g_array_index (self->ys, double, i) = y;
+    }
+  self->xfloor = log_floor (self->xs);
+  self->yfloor = log_floor (self->ys);
+  for (guint i = 0; i < n; i++)
+    {
+      const double x = g_array_index (self->xs, double, i);
+      const double y = g_array_index (self->ys, double, i);
       if (isnan (x) || isnan (y))
         continue;
       self->n_points++;
-      x0 = MIN (x0, x);
-      x1 = MAX (x1, x);
-      y0 = MIN (y0, y);
-      y1 = MAX (y1, y);
+      x0 = MIN (x0, axis_value (self->xlog, self->xfloor, x));
+      x1 = MAX (x1, axis_value (self->xlog, self->xfloor, x));
+      y0 = MIN (y0, axis_value (self->ylog, self->yfloor, y));
+      y1 = MAX (y1, axis_value (self->ylog, self->yfloor, y));
     }
   if (n > 0)
     lathe_pareto_front ((double *) self->xs->data, (double *) self->ys->data, n,
@@ -164,14 +196,22 @@ get_colours (LatheChart *self, Colours *c)
   G_GNUC_END_IGNORE_DEPRECATIONS
 }
 
+/* Axis units to pixels. */
 static void
-to_pixels (LatheChart *self, double x, double y, double w, double h, double *px, double *py)
+place (LatheChart *self, double ax, double ay, double w, double h, double *px, double *py)
 {
   const double pw = MAX (w - MARGIN_LEFT - MARGIN_RIGHT, 1);
   const double ph = MAX (h - MARGIN_TOP - MARGIN_BOTTOM, 1);
 
-  *px = MARGIN_LEFT + (x - self->x0) / (self->x1 - self->x0) * pw;
-  *py = MARGIN_TOP + ph - (y - self->y0) / (self->y1 - self->y0) * ph;
+  *px = MARGIN_LEFT + (ax - self->x0) / (self->x1 - self->x0) * pw;
+  *py = MARGIN_TOP + ph - (ay - self->y0) / (self->y1 - self->y0) * ph;
+}
+
+/* Figures to pixels. */
+static void
+to_pixels (LatheChart *self, double x, double y, double w, double h, double *px, double *py)
+{
+  place (self, axis_value (self->xlog, self->xfloor, x), axis_value (self->ylog, self->yfloor, y), w, h, px, py);
 }
 
 gboolean
@@ -203,18 +243,52 @@ show_text (cairo_t *cr, PangoLayout *layout, const char *text, double x, double 
   pango_cairo_show_layout (cr, layout);
 }
 
+/* Tick positions in axis units over [lo, hi]: 1-2-5 steps on a linear
+ * axis; decades (with 2 and 5 when few) on a log axis. */
+static GArray *
+ticks (double lo, double hi, gboolean log, int n, double *step)
+{
+  GArray *t = g_array_new (FALSE, FALSE, sizeof (double));
+
+  if (!log)
+    {
+      *step = nice_step (hi - lo, n);
+      for (double v = ceil (lo / *step) * *step; v <= hi + *step * 1e-9; v += *step)
+        g_array_append_val (t, v);
+      return t;
+    }
+  *step = 1;
+  for (double k = floor (lo); k <= ceil (hi); k++)
+    for (int m = 1; m <= 5; m++)
+      {
+        const double v = k + log10 (m);
+        if ((m == 1 || ((m == 2 || m == 5) && hi - lo < 2.5)) && v >= lo && v <= hi)
+          g_array_append_val (t, v);
+      }
+  return t;
+}
+
+static char *
+axis_label (double v, gboolean log, double step)
+{
+  if (log)
+    return g_strdup_printf ("%g", pow (10, v));
+  return tick_label (v, step);
+}
+
 static void
 draw_axes (LatheChart *self, cairo_t *cr, PangoLayout *layout, const Colours *c, double w, double h)
 {
-  const double xstep = nice_step (self->x1 - self->x0, MAX (2, (int) ((w - 100) / 90)));
-  const double ystep = nice_step (self->y1 - self->y0, MAX (2, (int) ((h - 80) / 50)));
-  double px, py, qx, qy;
+  double xstep, ystep, px, py, qx, qy;
+  g_autoptr (GArray) xt = ticks (self->x0, self->x1, self->xlog, MAX (2, (int) ((w - 100) / 90)), &xstep);
+  g_autoptr (GArray) yt = ticks (self->y0, self->y1, self->ylog, MAX (2, (int) ((h - 80) / 50)), &ystep);
 
   cairo_set_line_width (cr, 1.0);
-  for (double v = ceil (self->x0 / xstep) * xstep; v <= self->x1; v += xstep)
+  for (guint i = 0; i < xt->len; i++)
     {
-      g_autofree char *label = tick_label (v, xstep);
-      to_pixels (self, v, self->y0, w, h, &px, &py);
+      const double v = g_array_index (xt, double, i);
+      g_autofree char *label = axis_label (v, self->xlog, xstep);
+      place (self, v, self->y0, w, h, &px, &py);
       cairo_set_source_rgba (cr, c->fg.red, c->fg.green, c->fg.blue, 0.10);
       cairo_move_to (cr, round (px) + 0.5, MARGIN_TOP);
       cairo_line_to (cr, round (px) + 0.5, py);
@@ -222,11 +296,12 @@ draw_axes (LatheChart *self, cairo_t *cr, PangoLayout *layout, const Colours *c,
       cairo_set_source_rgba (cr, c->fg.red, c->fg.green, c->fg.blue, 0.7);
       show_text (cr, layout, label, px, py + 4, 0.5, 0);
     }
-  for (double v = ceil (self->y0 / ystep) * ystep; v <= self->y1; v += ystep)
+  for (guint i = 0; i < yt->len; i++)
     {
-      g_autofree char *label = tick_label (v, ystep);
-      to_pixels (self, self->x0, v, w, h, &px, &py);
-      to_pixels (self, self->x1, v, w, h, &qx, &qy);
+      const double v = g_array_index (yt, double, i);
+      g_autofree char *label = axis_label (v, self->ylog, ystep);
+      place (self, self->x0, v, w, h, &px, &py);
+      place (self, self->x1, v, w, h, &qx, &qy);
       cairo_set_source_rgba (cr, c->fg.red, c->fg.green, c->fg.blue, 0.10);
       cairo_move_to (cr, px, round (py) + 0.5);
       cairo_line_to (cr, qx, round (py) + 0.5);
@@ -240,13 +315,18 @@ draw_axes (LatheChart *self, cairo_t *cr, PangoLayout *layout, const Colours *c,
                    h - MARGIN_TOP - MARGIN_BOTTOM - 1);
   cairo_stroke (cr);
   cairo_set_source_rgba (cr, c->fg.red, c->fg.green, c->fg.blue, 0.9);
-  show_text (cr, layout, lathe_metric_label (self->x), MARGIN_LEFT + (w - MARGIN_LEFT - MARGIN_RIGHT) / 2,
-             h - 4, 0.5, 1);
-  cairo_save (cr);
-  cairo_translate (cr, 4, MARGIN_TOP + (h - MARGIN_TOP - MARGIN_BOTTOM) / 2);
-  cairo_rotate (cr, -G_PI / 2);
-  show_text (cr, layout, lathe_metric_label (self->y), 0, 0, 0.5, 0);
-  cairo_restore (cr);
+  {
+    g_autofree char *xt_ = self->xlog ? g_strdup_printf (_("%s, log scale"), lathe_metric_label (self->x))
+                                      : g_strdup (lathe_metric_label (self->x));
+    g_autofree char *yt_ = self->ylog ? g_strdup_printf (_("%s, log scale"), lathe_metric_label (self->y))
+                                      : g_strdup (lathe_metric_label (self->y));
+    show_text (cr, layout, xt_, MARGIN_LEFT + (w - MARGIN_LEFT - MARGIN_RIGHT) / 2, h - 4, 0.5, 1);
+    cairo_save (cr);
+    cairo_translate (cr, 4, MARGIN_TOP + (h - MARGIN_TOP - MARGIN_BOTTOM) / 2);
+    cairo_rotate (cr, -G_PI / 2);
+    show_text (cr, layout, yt_, 0, 0, 0.5, 0);
+    cairo_restore (cr);
+  }
 }
 
 static int
@@ -292,9 +372,40 @@ draw_point (cairo_t *cr, LatheVariant *v, double px, double py, double r)
     cairo_arc (cr, px, py, r, 0, 2 * G_PI);
 }
 
+/* Names a point where its label overlaps no other label and stays inside:
+ * above right, below right, above left, below left; else not at all (the
+ * tooltip still names it). */
+static void
+place_label (cairo_t *cr, PangoLayout *layout, const char *text, double px, double py, double w,
+             GArray *taken)
+{
+  static const double dx[] = { 8, 8, -8, -8 }, dy[] = { -4, 4, -4, 4 };
+  int tw, th;
+
+  pango_layout_set_text (layout, text, -1);
+  pango_layout_get_pixel_size (layout, &tw, &th);
+  for (guint k = 0; k < G_N_ELEMENTS (dx); k++)
+    {
+      const double x = dx[k] > 0 ? px + dx[k] : px + dx[k] - tw;
+      const double y = dy[k] < 0 ? py + dy[k] - th : py + dy[k];
+      const graphene_rect_t r = GRAPHENE_RECT_INIT (x, y, tw, th);
+      gboolean fits = x >= MARGIN_LEFT && x + tw <= w && y >= 0;
+      for (guint i = 0; fits && i < taken->len; i++)
+        fits = !graphene_rect_intersection (&r, &g_array_index (taken, graphene_rect_t, i), NULL);
+      if (fits)
+        {
+          g_array_append_val (taken, r);
+          cairo_move_to (cr, x, y);
+          pango_cairo_show_layout (cr, layout);
+          return;
+        }
+    }
+}
+
 static void
 draw_points (LatheChart *self, cairo_t *cr, PangoLayout *layout, const Colours *c, double w, double h)
 {
+  g_autoptr (GArray) labels = g_array_new (FALSE, FALSE, sizeof (graphene_rect_t));
   double px, py;
 
   /* Faded points first, so the front lies on top. */
@@ -314,7 +425,7 @@ draw_points (LatheChart *self, cairo_t *cr, PangoLayout *layout, const Colours *
         if (front)
           {
             cairo_set_source_rgba (cr, c->fg.red, c->fg.green, c->fg.blue, 0.85);
-            show_text (cr, layout, lathe_variant_get_name (v), px + 8, py - 4, 0, 1);
+            place_label (cr, layout, lathe_variant_get_name (v), px, py, w, labels);
           }
         if (v == self->selected || v == self->hover)
           {
@@ -525,6 +636,15 @@ lathe_chart_set_axes (LatheChart *self, LatheMetric x, LatheMetric y)
   g_return_if_fail (x < LATHE_N_METRICS && y < LATHE_N_METRICS);
   self->x = x;
   self->y = y;
+  recompute (self);
+}
+
+void
+lathe_chart_set_log_scale (LatheChart *self, gboolean x_log, gboolean y_log)
+{
+  g_return_if_fail (LATHE_IS_CHART (self));
+  self->xlog = x_log;
+  self->ylog = y_log;
   recompute (self);
 }
 

@@ -18,6 +18,9 @@ GtkWidget *lathe_chart_new (void);
 /* LatheVariant items; the chart follows their changes. */
 void lathe_chart_set_variants (LatheChart *self, GListModel *variants);
 void lathe_chart_set_axes (LatheChart *self, LatheMetric x, LatheMetric y);
+/* Logarithmic axes (zero and below sit a decade under the smallest
+ * positive value). */
+void lathe_chart_set_log_scale (LatheChart *self, gboolean x_log, gboolean y_log);
 LatheMetric lathe_chart_get_x (LatheChart *self);
 LatheMetric lathe_chart_get_y (LatheChart *self);
 /* The selected variant (property "selected"), or NULL. */

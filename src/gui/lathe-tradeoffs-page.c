@@ -18,6 +18,8 @@ struct _LatheTradeoffsPage
 
   GtkDropDown *x_dropdown;
   GtkDropDown *y_dropdown;
+  GtkToggleButton *x_log;
+  GtkToggleButton *y_log;
   GtkLabel *count_label;
   GtkStack *chart_stack;
   LatheChart *chart;
@@ -133,6 +135,21 @@ axis_cb (GtkDropDown *dropdown, GParamSpec *pspec, LatheTradeoffsPage *self)
   update_count (self);
 }
 
+static void
+log_cb (LatheTradeoffsPage *self)
+{
+  lathe_chart_set_log_scale (self->chart, gtk_toggle_button_get_active (self->x_log),
+                             gtk_toggle_button_get_active (self->y_log));
+}
+
+void
+lathe_tradeoffs_page_set_log_scale (LatheTradeoffsPage *self, gboolean x_log, gboolean y_log)
+{
+  g_return_if_fail (LATHE_IS_TRADEOFFS_PAGE (self));
+  gtk_toggle_button_set_active (self->x_log, x_log);
+  gtk_toggle_button_set_active (self->y_log, y_log);
+}
+
 void
 lathe_tradeoffs_page_set_axes (LatheTradeoffsPage *self, LatheMetric x, LatheMetric y)
 {
@@ -149,6 +166,8 @@ lathe_tradeoffs_page_set_settings (LatheTradeoffsPage *self, GSettings *settings
 
   g_return_if_fail (LATHE_IS_TRADEOFFS_PAGE (self));
   g_set_object (&self->settings, settings);
+  g_settings_bind (settings, "chart-x-log", self->x_log, "active", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "chart-y-log", self->y_log, "active", G_SETTINGS_BIND_DEFAULT);
   xk = g_settings_get_string (settings, "chart-x");
   yk = g_settings_get_string (settings, "chart-y");
   lathe_metric_from_key (xk, &x);
@@ -401,6 +420,8 @@ lathe_tradeoffs_page_class_init (LatheTradeoffsPageClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-tradeoffs-page.ui");
   gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, x_dropdown);
   gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, y_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, x_log);
+  gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, y_log);
   gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, count_label);
   gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, chart_stack);
   gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, chart);
@@ -436,6 +457,8 @@ lathe_tradeoffs_page_init (LatheTradeoffsPage *self)
   lathe_tradeoffs_page_set_axes (self, LATHE_METRIC_FILE_MB, LATHE_METRIC_KL_MEAN);
   g_signal_connect (self->x_dropdown, "notify::selected", G_CALLBACK (axis_cb), self);
   g_signal_connect (self->y_dropdown, "notify::selected", G_CALLBACK (axis_cb), self);
+  g_signal_connect_swapped (self->x_log, "toggled", G_CALLBACK (log_cb), self);
+  g_signal_connect_swapped (self->y_log, "toggled", G_CALLBACK (log_cb), self);
   lathe_chart_set_axes (self->chart, LATHE_METRIC_FILE_MB, LATHE_METRIC_KL_MEAN);
   g_signal_connect (self->chart, "notify::selected", G_CALLBACK (selected_cb), self);
   update_count (self);

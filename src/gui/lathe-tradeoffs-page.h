@@ -17,6 +17,7 @@ void lathe_tradeoffs_page_set_workspace (LatheTradeoffsPage *self, LatheWorkspac
 void lathe_tradeoffs_page_set_settings (LatheTradeoffsPage *self, GSettings *settings);
 LatheChart *lathe_tradeoffs_page_get_chart (LatheTradeoffsPage *self);
 void lathe_tradeoffs_page_set_axes (LatheTradeoffsPage *self, LatheMetric x, LatheMetric y);
+void lathe_tradeoffs_page_set_log_scale (LatheTradeoffsPage *self, gboolean x_log, gboolean y_log);
 /* Writes the chart ("png", "svg") or the table ("csv") to path. */
 gboolean lathe_tradeoffs_page_export (LatheTradeoffsPage *self, const char *format, const char *path,
                                       GError **error);

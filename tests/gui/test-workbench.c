@@ -9,6 +9,7 @@
 #include <adwaita.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
+#include <math.h>
 #include <string.h>
 
 #include "lathe-chart.h"
@@ -174,6 +175,17 @@ test_chart_pixels (void)
   /* Away from every point and line: the background. */
   pixel (s, W - 40, H - 70, rgb);
   g_assert_cmpfloat (distance (rgb, &bg), <, 0.02);
+  /* A log scale: equal ratios make equal distances; zero sits a decade
+   * below the least positive value. */
+  lathe_chart_set_log_scale (LATHE_CHART (chart), FALSE, TRUE);
+  {
+    double y[4];
+    for (int i = 0; i < 4; i++)
+      g_assert_true (lathe_chart_point_position (LATHE_CHART (chart), i, W, H, &px, &y[i]));
+    g_assert_cmpfloat (fabs ((y[1] - y[2]) / (y[2] - y[3]) - log10 (20.0) / log10 (1.5)), <, 1e-6);
+    g_assert_cmpfloat (fabs ((y[0] - y[1]) / (y[1] - y[2]) - 1.0 / log10 (20.0)), <, 1e-6);
+  }
+  lathe_chart_set_log_scale (LATHE_CHART (chart), FALSE, FALSE);
   /* Other axes: decode speed (more is better) against KL. */
   lathe_chart_set_axes (LATHE_CHART (chart), LATHE_METRIC_DECODE_TPS, LATHE_METRIC_KL_MEAN);
   g_assert_true (lathe_chart_is_on_front (LATHE_CHART (chart), 0));
@@ -211,6 +223,12 @@ static gboolean
 job_idle (gpointer data)
 {
   return !lathe_session_get_job_running (lathe_window_get_session (data));
+}
+
+static gboolean
+job_idle_session (gpointer data)
+{
+  return !lathe_session_get_job_running (data);
 }
 
 static guint
@@ -537,15 +555,40 @@ test_workbench (void)
   gtk_window_destroy (GTK_WINDOW (win));
   settle ();
 
-  /* The next start: the last model opens with its workspace. */
+  /* The next start: the last model opens with its workspace, in the dark
+   * style the chart follows. */
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_FORCE_DARK);
   win = lathe_window_new (NULL, settings);
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
   gtk_window_present (GTK_WINDOW (win));
   lathe_window_open_default (win);
   wait_until (model_loaded, win, "the last model to reopen");
-  g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (lathe_window_get_session (win))), ==,
-                   ws_dir);
+  session = lathe_window_get_session (win);
+  g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (session)), ==, ws_dir);
   g_assert_cmpuint (n_variants (win), ==, count.n);
-  gtk_window_destroy (GTK_WINDOW (win));
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
+  lathe_tradeoffs_page_set_log_scale (lathe_window_get_tradeoffs_page (win), FALSE, TRUE);
+  screenshot (GTK_WIDGET (win), "page-tradeoffs-dark.png");
+  lathe_tradeoffs_page_set_log_scale (lathe_window_get_tradeoffs_page (win), FALSE, FALSE);
+  adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_DEFAULT);
+
+  /* Closing the window mid-sweep cancels it; the finished points stay and
+   * no half-made file does. */
+  {
+    g_autoptr (GPtrArray) grid = NULL;
+    const char *types[] = { "Q5_1", "Q4_1", "Q5_0", NULL };
+    g_autoptr (LatheWorkspace) ws = g_object_ref (lathe_session_get_workspace (session));
+    g_object_ref (session);
+    grid = lathe_sweep_recipes (types, NULL, 0, NULL, 0, 0);
+    g_assert_true (lathe_session_measure (session, grid, NULL, &error));
+    g_assert_no_error (error);
+    count.n = n_variants (win);
+    gtk_window_close (GTK_WINDOW (win));
+    wait_until (job_idle_session, session, "the sweep to end with the window");
+    g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (ws)), <, count.n + 3);
+    assert_no_stray_files (ws);
+    g_object_unref (session);
+  }
   settle ();
 }
 
