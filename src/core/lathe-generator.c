@@ -32,6 +32,9 @@ struct _LatheGenerator
   int exit_min_layer;
   gboolean exit_on_margin;
   int experts_used;
+  /* greedy speculative decoding from the same model with layers skipped */
+  int speculative_k;
+  char *draft_skip_layers;
 
   /* state of an asynchronous run, shown on the main thread */
   gboolean busy;
@@ -69,6 +72,8 @@ enum
   PROP_EXIT_MIN_LAYER,
   PROP_EXPERTS_USED,
   PROP_EXIT_ON_MARGIN,
+  PROP_SPECULATIVE_K,
+  PROP_DRAFT_SKIP_LAYERS,
   PROP_BUSY,
   PROP_TEXT,
   PROP_N_GENERATED,
@@ -108,6 +113,7 @@ lathe_generator_finalize (GObject *object)
   g_string_free (self->pending, TRUE);
   g_byte_array_unref (self->carry);
   g_free (self->skip_layers);
+  g_free (self->draft_skip_layers);
   g_mutex_clear (&self->mutex);
   g_clear_pointer (&self->main_context, g_main_context_unref);
   G_OBJECT_CLASS (lathe_generator_parent_class)->finalize (object);
@@ -135,6 +141,8 @@ lathe_generator_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_EXIT_MIN_LAYER: g_value_set_int (value, self->exit_min_layer); break;
     case PROP_EXPERTS_USED: g_value_set_int (value, self->experts_used); break;
     case PROP_EXIT_ON_MARGIN: g_value_set_boolean (value, self->exit_on_margin); break;
+    case PROP_SPECULATIVE_K: g_value_set_int (value, self->speculative_k); break;
+    case PROP_DRAFT_SKIP_LAYERS: g_value_set_string (value, self->draft_skip_layers); break;
     case PROP_BUSY: g_value_set_boolean (value, self->busy); break;
     case PROP_TEXT: g_value_set_string (value, self->text->str); break;
     case PROP_N_GENERATED: g_value_set_int (value, self->n_generated); break;
@@ -169,6 +177,11 @@ lathe_generator_set_property (GObject *object, guint prop_id, const GValue *valu
     case PROP_EXIT_MIN_LAYER: self->exit_min_layer = g_value_get_int (value); break;
     case PROP_EXPERTS_USED: self->experts_used = g_value_get_int (value); break;
     case PROP_EXIT_ON_MARGIN: self->exit_on_margin = g_value_get_boolean (value); break;
+    case PROP_SPECULATIVE_K: self->speculative_k = g_value_get_int (value); break;
+    case PROP_DRAFT_SKIP_LAYERS:
+      g_free (self->draft_skip_layers);
+      self->draft_skip_layers = g_value_dup_string (value);
+      break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -204,6 +217,10 @@ lathe_generator_class_init (LatheGeneratorClass *klass)
   properties[PROP_EXIT_MIN_LAYER] = g_param_spec_int ("exit-min-layer", NULL, NULL, 0, G_MAXINT, 0, RW);
   properties[PROP_EXPERTS_USED] = g_param_spec_int ("experts-used", NULL, NULL, 0, 512, 0, RW);
   properties[PROP_EXIT_ON_MARGIN] = g_param_spec_boolean ("exit-on-margin", NULL, NULL, FALSE, RW);
+  /* Greedy runs (temperature 0) draft this many tokens per step with the
+   * model minus draft-skip-layers; the text is the same, the speed not. */
+  properties[PROP_SPECULATIVE_K] = g_param_spec_int ("speculative-k", NULL, NULL, 0, 64, 0, RW);
+  properties[PROP_DRAFT_SKIP_LAYERS] = g_param_spec_string ("draft-skip-layers", NULL, NULL, NULL, RW);
   properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE, RO);
   properties[PROP_TEXT] = g_param_spec_string ("text", NULL, NULL, "", RO);
   properties[PROP_N_GENERATED] = g_param_spec_int ("n-generated", NULL, NULL, 0, G_MAXINT, 0, RO);
@@ -311,7 +328,7 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
   lk_ctx_params cp;
   lk_generate_params gp;
   lk_generate_stats st;
-  lk_ctx *ctx = NULL;
+  lk_ctx *ctx = NULL, *draft = NULL;
   lk_error err = { 0 };
   atomic_int cancel = 0;
   BytesSink sink = { func, user_data };
@@ -339,7 +356,26 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
           return FALSE;
         }
     }
+  if (self->speculative_k > 0 && self->temperature <= 0 && self->draft_skip_layers != NULL
+      && *self->draft_skip_layers != '\0')
+    {
+      const LatheConditional dc = { self->draft_skip_layers, 1.0f, 0, FALSE, self->experts_used };
+      if (lk_ctx_new (lathe_model_get_engine (self->model), &cp, &draft, &err) != LK_OK)
+        {
+          lathe_error_from_engine (error, &err);
+          lk_ctx_free (ctx);
+          return FALSE;
+        }
+      if (!lathe_apply_conditional_full (draft, &dc, error))
+        {
+          lk_ctx_free (draft);
+          lk_ctx_free (ctx);
+          return FALSE;
+        }
+    }
   lk_generate_params_init (&gp);
+  gp.draft = draft;
+  gp.spec_k = self->speculative_k;
   gp.sampling.temperature = (float) self->temperature;
   gp.sampling.top_k = self->top_k;
   gp.sampling.top_p = (float) self->top_p;
@@ -357,13 +393,18 @@ lathe_generator_run (LatheGenerator *self, const char *prompt, LatheBytesFunc fu
     g_cancellable_disconnect (cancellable, handler);
   layers_mean = lk_cond_layers_mean (lk_ctx_cond_stats (ctx));
   lk_ctx_free (ctx);
+  lk_ctx_free (draft);
   if (s != LK_OK)
     {
       lathe_error_from_engine (error, &err);
       return FALSE;
     }
   fill_stats (stats, &st);
-  stats->layers_mean = layers_mean;
+  if (stats != NULL)
+    {
+      stats->layers_mean = layers_mean;
+      stats->acceptance_rate = st.spec_drafted > 0 ? (double) st.spec_accepted / (double) st.spec_drafted : -1;
+    }
   return TRUE;
 }
 

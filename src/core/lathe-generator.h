@@ -21,6 +21,7 @@ typedef struct
   double decode_tps;
   const char *stop_reason;
   double layers_mean; /* layers run per generated token (conditional computation) */
+  double acceptance_rate; /* speculative decoding: drafted tokens kept; -1 without */
 } LatheGenerationStats;
 
 /* Receives the bytes of each generated token (possibly an incomplete UTF-8

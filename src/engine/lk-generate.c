@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "lk-generate.h"
+#include "lk-speculative.h"
 
 double
 lk_now_ms (void)
@@ -73,6 +74,73 @@ emit (const lk_generate_params *p, const lk_vocab *vocab, int32_t tok, int32_t p
   return go_on;
 }
 
+/* Speculative decoding: tokens arrive in bursts of accepted drafts. */
+typedef struct
+{
+  const lk_generate_params *p;
+  const lk_vocab *vocab;
+  lk_generate_stats *stats;
+  lk_ctx *ctx;
+  double t0, t_first;
+  int32_t prev;
+} SpecRun;
+
+static bool
+spec_token (void *user, int32_t tok)
+{
+  SpecRun *r = user;
+  lk_generate_stats *st = r->stats;
+
+  if (st->n_generated == 0)
+    {
+      r->t_first = lk_now_ms ();
+      st->ttft_ms = r->t_first - r->t0;
+    }
+  st->n_generated++;
+  if (lk_vocab_is_eog (r->vocab, tok))
+    {
+      st->stop = LK_STOP_EOG;
+      return false;
+    }
+  if (!emit (r->p, r->vocab, tok, r->prev))
+    {
+      st->stop = LK_STOP_CALLBACK;
+      return false;
+    }
+  r->prev = tok;
+  return true;
+}
+
+static lk_status
+generate_speculative (lk_ctx *ctx, const lk_tokens *toks, const lk_generate_params *p, lk_generate_stats *stats,
+                      double t0, lk_error *err)
+{
+  SpecRun r = { p, lk_model_vocab (lk_ctx_model (ctx)), stats, ctx, t0, 0, toks->ids[toks->n - 1] };
+  const int room = lk_ctx_n_ctx (ctx) - (int) toks->n;
+  const int n_gen = p->n_predict > 0 && p->n_predict < room ? p->n_predict : room;
+  lk_spec_stats st;
+  lk_status s;
+
+  stats->stop = LK_STOP_LENGTH;
+  if (n_gen < 1)
+    {
+      stats->stop = LK_STOP_CONTEXT;
+      return LK_OK;
+    }
+  lk_ctx_set_cancel (p->draft, p->cancel);
+  s = lk_speculative_run (ctx, p->draft, toks->ids, (int) toks->n, n_gen, p->spec_k, spec_token, &r, &st, err);
+  lk_ctx_set_cancel (p->draft, NULL);
+  stats->prompt_ms = r.t_first > 0 ? r.t_first - t0 : lk_now_ms () - t0;
+  stats->spec_drafted = st.drafted;
+  stats->spec_accepted = st.accepted;
+  if (s == LK_OK && stats->stop == LK_STOP_LENGTH && n_gen == room && stats->n_generated >= room)
+    stats->stop = LK_STOP_CONTEXT;
+  if (stats->n_generated > 0)
+    stats->gen_ms = lk_now_ms () - r.t_first;
+  lk_spec_stats_clear (&st);
+  return s;
+}
+
 lk_status
 lk_generate (lk_ctx *ctx, const char *prompt, const lk_generate_params *p,
              lk_generate_stats *stats, lk_error *err)
@@ -119,6 +187,21 @@ lk_generate (lk_ctx *ctx, const char *prompt, const lk_generate_params *p,
   if ((int) toks.n > lk_ctx_n_ctx (ctx))
     s = lk_error_set (err, LK_ERR_INVALID, "the prompt has %zu tokens, the context only %d",
                       toks.n, lk_ctx_n_ctx (ctx));
+  else if (p->draft != NULL && p->spec_k > 0 && p->sampling.temperature <= 0.0f)
+    {
+      /* Greedy with a draft: the same text, fewer target steps. */
+      s = generate_speculative (ctx, &toks, p, stats, t0, err);
+      if (s == LK_ERR_CANCELLED)
+        {
+          stats->stop = LK_STOP_CANCELLED;
+          s = LK_OK;
+          lk_error_clear (err);
+        }
+      lk_ctx_set_cancel (ctx, NULL);
+      lk_sampler_free (sampler);
+      lk_tokens_clear (&toks);
+      return s;
+    }
   else
     s = lk_ctx_decode (ctx, toks.ids, (int) toks.n, false, err);
   stats->prompt_ms = lk_now_ms () - t0;

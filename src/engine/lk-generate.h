@@ -33,6 +33,11 @@ typedef struct
   lk_token_fn on_token;
   void *user;
   atomic_int *cancel;  /* optional; checked between tokens and layers */
+  /* Greedy speculative decoding (temperature 0 only): a draft context
+   * (the same weights with layers skipped, or a smaller model of the same
+   * vocabulary) proposes spec_k tokens per step. NULL: plain decoding. */
+  lk_ctx *draft;
+  int spec_k;
 } lk_generate_params;
 
 typedef struct
@@ -43,6 +48,7 @@ typedef struct
   double gen_ms;     /* generation after the first token */
   double ttft_ms;    /* start to the first generated token */
   lk_stop_reason stop;
+  uint64_t spec_drafted, spec_accepted; /* speculative decoding: tokens proposed, kept */
 } lk_generate_stats;
 
 void lk_generate_params_init (lk_generate_params *p);

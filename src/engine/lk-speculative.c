@@ -28,10 +28,24 @@ is_end (const lk_ctx *ctx, int32_t tok)
   return v != NULL && lk_vocab_is_eog (v, tok);
 }
 
-lk_status
-lk_speculative_generate (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, int n_prompt,
-                         int n_gen, int k, int32_t *out, int *n_out, lk_spec_stats *st, lk_error *err)
+/* Hands a generated token on; false when the run should end there. */
+static bool
+give (lk_spec_token_fn fn, void *user, int *done, int32_t tok, bool *stopped)
 {
+  (*done)++;
+  if (!fn (user, tok))
+    {
+      *stopped = true;
+      return false;
+    }
+  return true;
+}
+
+lk_status
+lk_speculative_run (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, int n_prompt, int n_gen, int k,
+                    lk_spec_token_fn fn, void *user, lk_spec_stats *st, lk_error *err)
+{
+  bool stopped = false;
   const int n_vocab = n_vocab_of (target);
   int32_t *batch = malloc ((size_t) (k + 1) * sizeof *batch);
   int32_t *pending = malloc ((size_t) (k + 2) * sizeof *pending);
@@ -41,7 +55,6 @@ lk_speculative_generate (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, i
   lk_status s;
 
   memset (st, 0, sizeof *st);
-  *n_out = 0;
   st->k = k;
   st->reached = calloc ((size_t) (k > 0 ? k : 1), sizeof *st->reached);
   st->accepted_at = calloc ((size_t) (k > 0 ? k : 1), sizeof *st->accepted_at);
@@ -72,7 +85,8 @@ lk_speculative_generate (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, i
    * first round, as every round starts from the tokens it has not seen. */
   pending[n_pending++] = prompt[n_prompt - 1];
   tok = lk_argmax (lk_ctx_logits (target, -1), n_vocab);
-  out[done++] = tok;
+  if (!give (fn, user, &done, tok, &stopped))
+    goto finished;
   while (done < n_gen && !is_end (target, tok))
     {
       const int base = lk_ctx_n_past (target); /* where tok goes */
@@ -121,23 +135,47 @@ lk_speculative_generate (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, i
         if (i >= 1)
           pending[n_pending++] = batch[i];
       for (int i = 1; i <= j && done < n_gen; i++)
-        {
-          out[done++] = batch[i];
-          if (is_end (target, batch[i]))
-            goto finished;
-        }
+        if (!give (fn, user, &done, batch[i], &stopped) || is_end (target, batch[i]))
+          goto finished;
       if (done >= n_gen)
         break;
       tok = lk_argmax (lk_ctx_logits (target, j), n_vocab);
-      out[done++] = tok;
+      if (!give (fn, user, &done, tok, &stopped))
+        goto finished;
     }
 finished:
   st->ms = lk_now_ms () - t0;
   st->n_generated = done;
-  *n_out = done;
+  st->stopped = stopped;
   s = LK_OK;
 out:
   free (batch);
   free (pending);
+  return s;
+}
+
+typedef struct
+{
+  int32_t *out;
+  int n;
+} Collect;
+
+static bool
+collect (void *user, int32_t tok)
+{
+  Collect *c = user;
+
+  c->out[c->n++] = tok;
+  return true;
+}
+
+lk_status
+lk_speculative_generate (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, int n_prompt,
+                         int n_gen, int k, int32_t *out, int *n_out, lk_spec_stats *st, lk_error *err)
+{
+  Collect c = { out, 0 };
+  lk_status s = lk_speculative_run (target, draft, prompt, n_prompt, n_gen, k, collect, &c, st, err);
+
+  *n_out = c.n;
   return s;
 }

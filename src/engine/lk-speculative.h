@@ -8,6 +8,7 @@
  * vocabulary. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lk-context.h"
@@ -22,7 +23,17 @@ typedef struct
   int k;
   double ms;              /* generation time (after the prompt) */
   int n_generated;
+  bool stopped;           /* the token function ended the run */
 } lk_spec_stats;
+
+/* Called with each generated token as soon as the target has it; return
+ * false to end the run. */
+typedef bool (*lk_spec_token_fn) (void *user, int32_t token);
+
+/* As lk_speculative_generate, handing tokens to fn as they come. The
+ * contexts' cancel flags (lk_ctx_set_cancel) stop it with LK_ERR_CANCELLED. */
+lk_status lk_speculative_run (lk_ctx *target, lk_ctx *draft, const int32_t *prompt, int n_prompt, int n_gen,
+                              int k, lk_spec_token_fn fn, void *user, lk_spec_stats *st, lk_error *err);
 
 /* Generates n_gen tokens after the prompt (both contexts are cleared first)
  * into out; stops early at an end-of-generation token of the target's

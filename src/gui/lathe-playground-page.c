@@ -26,6 +26,9 @@ struct _LathePlaygroundPage
   GtkSpinButton *repeat_spin;
   GtkSpinButton *seed_spin;
   GtkSpinButton *max_tokens_spin;
+  AdwExpanderRow *speculative_row;
+  GtkSpinButton *speculative_k_spin;
+  GtkEditable *draft_skip_row;
   GtkTextTag *prompt_tag;
   GtkLabel *title_label;
   GtkWidget *variant_box;
@@ -222,6 +225,13 @@ generate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                   "first after %.0f ms · %s"),
                                 stats.n_generated, stats.decode_tps, stats.n_prompt,
                                 stats.prompt_tps, stats.ttft_ms, stats.stop_reason);
+      if (stats.acceptance_rate >= 0)
+        {
+          g_autofree char *more = g_strdup_printf (_("%s · %.0f %% of drafts kept"), status,
+                                                   stats.acceptance_rate * 100);
+          g_free (status);
+          status = g_steal_pointer (&more);
+        }
       set_status (self, status);
     }
   check_same (self);
@@ -256,6 +266,12 @@ variant_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     status = g_strdup_printf (_("%d tokens at %.0f tokens/s · first after %.0f ms · %s"), stats.n_generated,
                               stats.decode_tps, stats.ttft_ms, stats.stop_reason);
+  if (error == NULL && stats.acceptance_rate >= 0)
+    {
+      g_autofree char *more = g_strdup_printf (_("%s · %.0f %% of drafts kept"), status, stats.acceptance_rate * 100);
+      g_free (status);
+      status = g_steal_pointer (&more);
+    }
   gtk_label_set_text (self->variant_status, status);
   check_same (self);
   update_actions (self);
@@ -275,6 +291,11 @@ configure (LathePlaygroundPage *self, LatheGenerator *gen, int n_threads)
                 "n-predict", gtk_spin_button_get_value_as_int (self->max_tokens_spin),
                 "n-threads", n_threads,
                 NULL);
+  if (adw_expander_row_get_enable_expansion (self->speculative_row))
+    g_object_set (gen, "speculative-k", gtk_spin_button_get_value_as_int (self->speculative_k_spin),
+                  "draft-skip-layers", gtk_editable_get_text (self->draft_skip_row), NULL);
+  else
+    g_object_set (gen, "speculative-k", 0, NULL);
 }
 
 static void
@@ -506,6 +527,9 @@ lathe_playground_page_set_settings (LathePlaygroundPage *self, GSettings *settin
   g_settings_bind (settings, "repeat-penalty", self->repeat_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "seed", self->seed_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (settings, "max-tokens", self->max_tokens_spin, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "speculative", self->speculative_row, "enable-expansion", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "speculative-k", self->speculative_k_spin, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind (settings, "draft-skip-layers", self->draft_skip_row, "text", G_SETTINGS_BIND_DEFAULT);
 }
 
 static void
@@ -584,6 +608,9 @@ lathe_playground_page_class_init (LathePlaygroundPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, seed_spin);
   gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, max_tokens_spin);
   gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, title_label);
+  gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, speculative_row);
+  gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, speculative_k_spin);
+  gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, draft_skip_row);
   gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, variant_box);
   gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, variant_title);
   gtk_widget_class_bind_template_child (widget_class, LathePlaygroundPage, variant_view);

@@ -190,6 +190,53 @@ test_generate_cancel (void)
   g_string_free (s.chunks, TRUE);
 }
 
+/* Greedy speculative decoding in the generator: the same text as plain
+ * greedy, streamed, with the share of drafted tokens kept; cancelling stops
+ * it like a plain run. */
+static void
+test_generate_speculative (void)
+{
+  g_autoptr (LatheModel) model = load_stories ();
+  g_autoptr (LatheGenerator) plain = NULL, spec = NULL;
+  g_autoptr (GAsyncResult) res = NULL, res2 = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) want = g_string_new (NULL);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  Streamed s = { g_string_new (NULL), 0, NULL };
+  Streamed c = { g_string_new (NULL), 0, cancellable };
+  LatheGenerationStats stats, pstats;
+
+  if (model == NULL)
+    return;
+  plain = g_object_new (LATHE_TYPE_GENERATOR, "model", model, "temperature", 0.0, "n-predict", 150, NULL);
+  g_assert_true (lathe_generator_run (plain, "Once upon a time", collect_bytes, want, &pstats, NULL, &error));
+  g_assert_cmpfloat (pstats.acceptance_rate, ==, -1);
+  spec = g_object_new (LATHE_TYPE_GENERATOR, "model", model, "temperature", 0.0, "n-predict", 150,
+                       "speculative-k", 3, "draft-skip-layers", "2", NULL);
+  g_signal_connect (spec, "text-appended", G_CALLBACK (text_appended_cb), &s);
+  lathe_generator_generate_async (spec, "Once upon a time", NULL, got_result_cb, &res);
+  g_assert_true (lathe_generator_generate_finish (spec, wait_result (&res), &stats, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (s.chunks->str, ==, want->str);
+  g_assert_cmpint (stats.n_generated, ==, 150);
+  g_assert_cmpstr (stats.stop_reason, ==, "length");
+  g_test_message ("speculative: acceptance %.2f, %.0f tokens/s (plain %.0f)", stats.acceptance_rate,
+                  stats.decode_tps, pstats.decode_tps);
+  g_assert_cmpfloat (stats.acceptance_rate, >, 0);
+  g_assert_cmpfloat (stats.acceptance_rate, <=, 1);
+  /* Cancelled after the first text. */
+  g_object_set (spec, "n-predict", 0, "n-ctx", 512, NULL);
+  g_signal_handlers_disconnect_by_data (spec, &s);
+  g_signal_connect (spec, "text-appended", G_CALLBACK (text_appended_cb), &c);
+  lathe_generator_generate_async (spec, "Once", cancellable, got_result_cb, &res2);
+  g_assert_true (lathe_generator_generate_finish (spec, wait_result (&res2), &stats, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (stats.stop_reason, ==, "cancelled");
+  g_assert_cmpint (stats.n_generated, <, 500);
+  g_string_free (s.chunks, TRUE);
+  g_string_free (c.chunks, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -198,5 +245,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/model/load-errors", test_load_errors);
   g_test_add_func ("/lathe/core/generator/async", test_generate_async);
   g_test_add_func ("/lathe/core/generator/cancel", test_generate_cancel);
+  g_test_add_func ("/lathe/core/generator/speculative", test_generate_speculative);
   return g_test_run ();
 }

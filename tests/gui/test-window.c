@@ -235,6 +235,20 @@ test_model_and_playground (void)
   g_assert_nonnull (strstr (lathe_playground_page_get_status (pp), "length"));
   screenshot (GTK_WIDGET (win), "page-playground.png");
 
+  /* Speculative decoding: the same greedy text, and the share of drafts kept. */
+  g_settings_set_boolean (settings, "speculative", TRUE);
+  g_settings_set_int (settings, "speculative-k", 3);
+  g_settings_set_string (settings, "draft-skip-layers", "2");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
+  wait_until (not_busy, pp, "the speculative generation");
+  {
+    g_autofree char *spec = lathe_playground_page_dup_output (pp);
+    g_assert_cmpstr (spec, ==, out);
+    g_test_message ("%s", lathe_playground_page_get_status (pp));
+    g_assert_nonnull (strstr (lathe_playground_page_get_status (pp), "of drafts kept"));
+  }
+  g_settings_set_boolean (settings, "speculative", FALSE);
+
   /* Stop: a long run ends at once, the window keeps working. */
   g_settings_set_double (settings, "temperature", 0.8);
   g_settings_set_int (settings, "max-tokens", 65536);
