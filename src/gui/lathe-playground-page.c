@@ -467,7 +467,6 @@ variant_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 void
 lathe_playground_page_set_variant (LathePlaygroundPage *self, const char *path, const char *name)
 {
-  g_autofree char *title = NULL;
 
   g_return_if_fail (LATHE_IS_PLAYGROUND_PAGE (self));
   lathe_playground_page_stop (self);

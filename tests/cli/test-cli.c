@@ -595,7 +595,7 @@ test_sweep_workspace (void)
   g_autofree char *ws = g_build_filename (lathe_test_tmpdir (), "sweep-ws", NULL);
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_auto (Run) r = { 0 }, table = { 0 }, csv = { 0 }, json = { 0 }, bad = { 0 }, none = { 0 };
-  g_auto (Run) axes = { 0 }, list = { 0 };
+  g_auto (Run) axes = { 0 }, list = { 0 }, again = { 0 };
   g_auto (GStrv) rows = NULL;
   JsonArray *variants;
 
@@ -609,8 +609,8 @@ test_sweep_workspace (void)
   g_assert_nonnull (strstr (r.out, "* Q8_0"));
   g_assert_nonnull (strstr (r.out, "* Q4_0"));
   /* A second sweep adds to the same workspace, the original only once. */
-  run (&r, "LATHE_CLI", "sweep", ws, "--sparsity", "0.5", "-q", NULL);
-  g_assert_cmpint (r.status, ==, 0);
+  run (&again, "LATHE_CLI", "sweep", ws, "--sparsity", "0.5", "-q", NULL);
+  g_assert_cmpint (again.status, ==, 0);
   run (&table, "LATHE_CLI", "workspace", ws, NULL);
   g_assert_cmpint (table.status, ==, 0);
   g_assert_nonnull (strstr (table.out, "chunks of 64 tokens, 4 chunks"));

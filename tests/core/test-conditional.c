@@ -216,7 +216,7 @@ test_lens_matches_skipping_the_last_layer (void)
 {
   g_autofree char *path = lathe_test_shared ("models/stories260K.gguf");
   g_autofree char *text = path ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
-  g_autoptr (LatheModel) m = NULL, ref = NULL;
+  g_autoptr (LatheModel) m = NULL;
   g_autoptr (GError) error = NULL;
   LatheEvalOptions o;
   lk_lens_result lens;

@@ -292,7 +292,6 @@ test_load_file (void)
 {
   g_autofree char *path = g_build_filename (lathe_test_tmpdir (), "recipe.json", NULL);
   g_autofree char *missing = g_build_filename (lathe_test_tmpdir (), "none.json", NULL);
-  g_autoptr (LatheRecipe) r = NULL;
   g_autoptr (GError) error = NULL;
 
   g_assert_true (g_file_set_contents (path, "{\"lathe_recipe\": 1, \"quantize\": {\"tipe\": 1}}", -1, NULL));

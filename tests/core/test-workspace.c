@@ -297,7 +297,10 @@ test_measure (void)
                      lathe_variant_get_metric (q4, LATHE_METRIC_KL_MEAN));
   csv = lathe_workspace_to_csv (again);
   g_assert_true (g_str_has_prefix (csv, "id,name,device,file,file_mb,"));
-  g_assert_cmpint (g_strv_length (g_strsplit (csv, "\n", -1)), ==, 5); /* header, 3 rows, "" */
+  {
+    g_auto (GStrv) lines = g_strsplit (csv, "\n", -1);
+    g_assert_cmpint (g_strv_length (lines), ==, 5); /* header, 3 rows, "" */
+  }
 
   /* Removing deletes the variant's own file, never the source. */
   g_assert_true (lathe_workspace_remove (ws, q8, &error));

@@ -378,7 +378,10 @@ mixed_precision (LatheWindow *win)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.measure-sensitivity", NULL));
   g_assert_true (lathe_session_get_job_running (session));
   wait_until (job_idle, win, "the sensitivity table");
-  g_assert_nonnull (lathe_workspace_dup_sensitivity (lathe_session_get_workspace (session)));
+  {
+    g_autofree char *table = lathe_workspace_dup_sensitivity (lathe_session_get_workspace (session));
+    g_assert_nonnull (table);
+  }
   /* The model page's map now tells what each type would cost. */
   hover = lathe_layer_map_describe (map, 0, 0);
   g_assert_nonnull (strstr (hover, "KL added alone: "));
@@ -484,7 +487,10 @@ test_workbench (void)
   g_assert_true (file_starts_with (svg, "<?xml"));
   g_assert_true (g_file_get_contents (csv, &csv_text, NULL, NULL));
   g_assert_true (g_str_has_prefix (csv_text, "id,name,device,file,file_mb"));
-  g_assert_cmpuint (g_strv_length (g_strsplit (csv_text, "\n", -1)), ==, 6);
+  {
+    g_auto (GStrv) lines = g_strsplit (csv_text, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 6);
+  }
 
   /* A sweep, cancelled once its first point is in: the window keeps
    * working, and no half-made file stays. */
