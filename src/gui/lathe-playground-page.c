@@ -382,16 +382,21 @@ lathe_playground_page_get_status (LathePlaygroundPage *self)
   return gtk_label_get_text (self->status_label);
 }
 
+static char *
+dup_view_text (GtkTextView *view)
+{
+  GtkTextBuffer *buf = gtk_text_view_get_buffer (view);
+  GtkTextIter start, end;
+
+  gtk_text_buffer_get_bounds (buf, &start, &end);
+  return gtk_text_buffer_get_text (buf, &start, &end, FALSE);
+}
+
 char *
 lathe_playground_page_dup_output (LathePlaygroundPage *self)
 {
-  GtkTextBuffer *buf;
-  GtkTextIter start, end;
-
   g_return_val_if_fail (LATHE_IS_PLAYGROUND_PAGE (self), NULL);
-  buf = gtk_text_view_get_buffer (self->output_view);
-  gtk_text_buffer_get_bounds (buf, &start, &end);
-  return gtk_text_buffer_get_text (buf, &start, &end, FALSE);
+  return dup_view_text (self->output_view);
 }
 
 void
@@ -492,13 +497,8 @@ lathe_playground_page_get_variant_ready (LathePlaygroundPage *self)
 char *
 lathe_playground_page_dup_variant_output (LathePlaygroundPage *self)
 {
-  GtkTextBuffer *buf;
-  GtkTextIter start, end;
-
   g_return_val_if_fail (LATHE_IS_PLAYGROUND_PAGE (self), NULL);
-  buf = gtk_text_view_get_buffer (self->variant_view);
-  gtk_text_buffer_get_bounds (buf, &start, &end);
-  return gtk_text_buffer_get_text (buf, &start, &end, FALSE);
+  return dup_view_text (self->variant_view);
 }
 
 int

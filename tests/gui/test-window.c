@@ -7,74 +7,13 @@
 #include <adwaita.h>
 #include <string.h>
 
+#include "gui-test.h"
 #include "lathe-test.h"
 #include "lathe-tensor-info.h"
 #include "lathe-window.h"
 
 static GSettings *settings;
 
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs the main loop until cond(data) holds; fails after 60 s. */
-static void
-wait_until (gboolean (*cond) (gpointer), gpointer data, const char *what)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (60, timeout_cb, &expired);
-
-  while (!cond (data) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (expired)
-    g_error ("timed out waiting for %s", what);
-  g_source_remove (id);
-}
-
-static gboolean
-is_set (gpointer data)
-{
-  return *(gboolean *) data;
-}
-
-/* Lets the window lay out and draw for a moment. */
-static void
-settle (void)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (200, timeout_cb, &done);
-  wait_until (is_set, &done, "the window to settle");
-  while (g_main_context_pending (NULL))
-    g_main_context_iteration (NULL, FALSE);
-}
-
-static void
-screenshot (GtkWidget *window, const char *name)
-{
-  const char *dir = g_getenv ("LATHE_TEST_OUTPUT_DIR");
-  GdkPaintable *paintable = gtk_widget_paintable_new (window);
-  GtkSnapshot *snapshot = gtk_snapshot_new ();
-  const int w = gtk_widget_get_width (window), h = gtk_widget_get_height (window);
-  g_autoptr (GskRenderNode) node = NULL;
-  g_autoptr (GdkTexture) texture = NULL;
-  g_autofree char *path = NULL;
-
-  settle ();
-  g_assert_cmpint (w, >, 100);
-  gdk_paintable_snapshot (paintable, snapshot, w, h);
-  node = gtk_snapshot_free_to_node (snapshot);
-  g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (window)), node,
-                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
-  path = g_build_filename (dir ? dir : lathe_test_tmpdir (), name, NULL);
-  g_assert_true (gdk_texture_save_to_png (texture, path));
-  g_test_message ("screenshot: %s", path);
-  g_object_unref (paintable);
-}
 
 static gboolean
 session_idle (gpointer data)
@@ -106,12 +45,12 @@ test_welcome (void)
 {
   LatheWindow *win = new_window ();
 
-  settle ();
+  gui_test_settle ();
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
   /* Without a model the page actions do nothing. */
   lathe_window_set_visible_page (win, "playground");
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
-  screenshot (GTK_WIDGET (win), "page-welcome.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-welcome.png");
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
@@ -124,12 +63,12 @@ test_bad_file (void)
 
   g_file_set_contents (bad, "GGUF\x03\0\0\0broken", 14, NULL);
   lathe_window_open_file (win, file);
-  wait_until (session_idle, win, "the failed load");
-  settle ();
+  gui_test_wait_until (session_idle, win, "the failed load");
+  gui_test_settle ();
   /* The error shows as a toast; the window stays usable on the welcome page. */
   g_assert_null (lathe_session_get_model (lathe_window_get_session (win)));
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
-  screenshot (GTK_WIDGET (win), "error-toast.png");
+  gui_test_screenshot (GTK_WIDGET (win), "error-toast.png");
   gtk_window_destroy (GTK_WINDOW (win));
 }
 
@@ -166,8 +105,8 @@ test_model_and_playground (void)
   win = new_window ();
   file = g_file_new_for_path (path);
   lathe_window_open_file (win, file);
-  wait_until (model_loaded, win, "the model to load");
-  settle ();
+  gui_test_wait_until (model_loaded, win, "the model to load");
+  gui_test_settle ();
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "model");
 
   /* The overview and the tensor table. */
@@ -209,12 +148,12 @@ test_model_and_playground (void)
     g_assert_true (lathe_layer_map_cell_at (map, 40, 70, &layer, &k));
     g_assert_cmpint (layer, ==, 0);
     g_assert_false (lathe_layer_map_cell_at (map, 5, 5, &layer, &k));
-    screenshot (GTK_WIDGET (win), "page-model.png");
+    gui_test_screenshot (GTK_WIDGET (win), "page-model.png");
     {
       GtkWidget *sw = gtk_widget_get_ancestor (GTK_WIDGET (map), GTK_TYPE_SCROLLED_WINDOW);
       GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw));
       gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
-      screenshot (GTK_WIDGET (win), "page-model-layers.png");
+      gui_test_screenshot (GTK_WIDGET (win), "page-model-layers.png");
     }
   }
 
@@ -227,20 +166,20 @@ test_model_and_playground (void)
   lathe_playground_page_set_prompt (pp, "Once upon a time");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
   g_assert_true (lathe_playground_page_get_busy (pp));
-  wait_until (not_busy, pp, "the generation to finish");
+  gui_test_wait_until (not_busy, pp, "the generation to finish");
   out = lathe_playground_page_dup_output (pp);
   if (!g_str_has_prefix (out, ref))
     g_error ("the playground shows:\n%s\nexpected it to start with:\n%s", out, ref);
   g_assert_nonnull (strstr (lathe_playground_page_get_status (pp), "tokens/s"));
   g_assert_nonnull (strstr (lathe_playground_page_get_status (pp), "length"));
-  screenshot (GTK_WIDGET (win), "page-playground.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-playground.png");
 
   /* Speculative decoding: the same greedy text, and the share of drafts kept. */
   g_settings_set_boolean (settings, "speculative", TRUE);
   g_settings_set_int (settings, "speculative-k", 3);
   g_settings_set_string (settings, "draft-skip-layers", "2");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
-  wait_until (not_busy, pp, "the speculative generation");
+  gui_test_wait_until (not_busy, pp, "the speculative generation");
   {
     g_autofree char *spec = lathe_playground_page_dup_output (pp);
     g_assert_cmpstr (spec, ==, out);
@@ -253,9 +192,9 @@ test_model_and_playground (void)
   g_settings_set_double (settings, "temperature", 0.8);
   g_settings_set_int (settings, "max-tokens", 65536);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
-  wait_until (has_output, pp, "the first tokens");
+  gui_test_wait_until (has_output, pp, "the first tokens");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.stop", NULL));
-  wait_until (not_busy, pp, "the stop");
+  gui_test_wait_until (not_busy, pp, "the stop");
   g_assert_true (strstr (lathe_playground_page_get_status (pp), "cancelled") != NULL
                  || strstr (lathe_playground_page_get_status (pp), "context full") != NULL);
 
@@ -263,7 +202,7 @@ test_model_and_playground (void)
   g_object_ref (pp);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
   gtk_window_close (GTK_WINDOW (win));
-  wait_until (not_busy, pp, "the run to end with the window");
+  gui_test_wait_until (not_busy, pp, "the run to end with the window");
   g_assert_cmpstr (lathe_playground_page_get_last_stop_reason (pp), ==, "cancelled");
   g_object_unref (pp);
 }

@@ -15,73 +15,12 @@
 #include "lathe-chart.h"
 #include "lathe-layer-map.h"
 #include "lathe-sweep-dialog.h"
+#include "gui-test.h"
 #include "lathe-test.h"
 #include "lathe-window.h"
 
 static GSettings *settings;
 
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-wait_until (gboolean (*cond) (gpointer), gpointer data, const char *what)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (120, timeout_cb, &expired);
-
-  while (!cond (data) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  if (expired)
-    g_error ("timed out waiting for %s", what);
-  g_source_remove (id);
-}
-
-static gboolean
-is_set (gpointer data)
-{
-  return *(gboolean *) data;
-}
-
-static void
-settle (void)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (200, timeout_cb, &done);
-  wait_until (is_set, &done, "the window to settle");
-  while (g_main_context_pending (NULL))
-    g_main_context_iteration (NULL, FALSE);
-}
-
-static void
-screenshot (GtkWidget *window, const char *name)
-{
-  const char *dir = g_getenv ("LATHE_TEST_OUTPUT_DIR");
-  GdkPaintable *paintable = gtk_widget_paintable_new (window);
-  GtkSnapshot *snapshot = gtk_snapshot_new ();
-  int w, h;
-  g_autoptr (GskRenderNode) node = NULL;
-  g_autoptr (GdkTexture) texture = NULL;
-  g_autofree char *path = NULL;
-
-  settle ();
-  w = gtk_widget_get_width (window);
-  h = gtk_widget_get_height (window);
-  g_assert_cmpint (w, >, 100);
-  gdk_paintable_snapshot (paintable, snapshot, w, h);
-  node = gtk_snapshot_free_to_node (snapshot);
-  g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (window)), node,
-                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
-  path = g_build_filename (dir ? dir : lathe_test_tmpdir (), name, NULL);
-  g_assert_true (gdk_texture_save_to_png (texture, path));
-  g_test_message ("screenshot: %s", path);
-  g_object_unref (paintable);
-}
 
 /* The chart in pixels ------------------------------------------------------------ */
 
@@ -268,7 +207,7 @@ open_model (const char *path)
   gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
   gtk_window_present (GTK_WINDOW (win));
   lathe_window_open_file (win, file);
-  wait_until (model_loaded, win, "the model to load");
+  gui_test_wait_until (model_loaded, win, "the model to load");
   return win;
 }
 
@@ -338,14 +277,14 @@ apply_from_compress_page (LatheWindow *win)
   g_assert_nonnull (strstr (lathe_compress_page_get_error (cp), "conditional.skip_layers"));
   g_assert_false (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.apply", NULL)
                   && lathe_session_get_job_running (session));
-  screenshot (GTK_WIDGET (win), "page-compress-error.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-compress-error.png");
   lathe_compress_page_set_skip_layers (cp, "");
   lathe_compress_page_set_exit (cp, 1, 0);
   g_assert_cmpuint (lathe_compress_page_get_estimate (cp), ==, q8);
-  screenshot (GTK_WIDGET (win), "page-compress.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-compress.png");
   g_assert_true (lathe_compress_page_apply (cp, &error));
   g_assert_no_error (error);
-  wait_until (job_idle, win, "the Q8_0 measurement");
+  gui_test_wait_until (job_idle, win, "the Q8_0 measurement");
   measured = lathe_variant_get_metric (lathe_workspace_find (lathe_session_get_workspace (session), "Q8_0"),
                                        LATHE_METRIC_FILE_MB);
   g_test_message ("Q8_0: estimated %.6f MB, written %.6f MB", q8 / 1e6, measured);
@@ -356,7 +295,7 @@ apply_from_compress_page (LatheWindow *win)
   g_assert_cmpuint (q4, <, q8);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.apply", NULL));
   g_assert_true (lathe_session_get_job_running (session));
-  wait_until (job_idle, win, "the Q4_0 measurement");
+  gui_test_wait_until (job_idle, win, "the Q4_0 measurement");
 }
 
 /* Mixed precision: the sensitivity measured in the background, then a
@@ -374,10 +313,10 @@ mixed_precision (LatheWindow *win)
   g_autofree char *hover = NULL;
   LatheVariant *v;
 
-  settle ();
+  gui_test_settle ();
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.measure-sensitivity", NULL));
   g_assert_true (lathe_session_get_job_running (session));
-  wait_until (job_idle, win, "the sensitivity table");
+  gui_test_wait_until (job_idle, win, "the sensitivity table");
   {
     g_autofree char *table = lathe_workspace_dup_sensitivity (lathe_session_get_workspace (session));
     g_assert_nonnull (table);
@@ -393,9 +332,9 @@ mixed_precision (LatheWindow *win)
                   lathe_compress_page_get_estimate (cp), budget, overhead);
   g_assert_null (lathe_compress_page_get_error (cp));
   g_assert_cmpfloat ((double) lathe_compress_page_get_estimate (cp), <=, budget + overhead);
-  screenshot (GTK_WIDGET (win), "page-compress-mixed.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-compress-mixed.png");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (cp), "compress.apply", NULL));
-  wait_until (job_idle, win, "the mixed-precision measurement");
+  gui_test_wait_until (job_idle, win, "the mixed-precision measurement");
   v = lathe_workspace_find (lathe_session_get_workspace (session), "mixed 8 bpw");
   g_assert_nonnull (v);
   g_assert_cmpfloat (lathe_variant_get_metric (v, LATHE_METRIC_BPW), <=, 8.0);
@@ -450,11 +389,11 @@ test_workbench (void)
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "tradeoffs");
   tp = lathe_window_get_tradeoffs_page (win);
   chart = lathe_tradeoffs_page_get_chart (tp);
-  screenshot (GTK_WIDGET (win), "page-tradeoffs-empty.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-tradeoffs-empty.png");
 
   /* The original, then two recipes: three points, all on the front. */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.measure-original", NULL));
-  wait_until (job_idle, win, "the original's measurement");
+  gui_test_wait_until (job_idle, win, "the original's measurement");
   g_assert_cmpuint (n_variants (win), ==, 1);
   apply_from_compress_page (win);
   g_assert_cmpuint (n_variants (win), ==, 3);
@@ -465,7 +404,7 @@ test_workbench (void)
   g_assert_cmpuint (n_variants (win), ==, 4);
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
   lathe_chart_set_selected (chart, lathe_workspace_find (lathe_session_get_workspace (session), "Q8_0"));
-  screenshot (GTK_WIDGET (win), "page-tradeoffs.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-tradeoffs.png");
   /* Switching axes: decode speed against perplexity. */
   lathe_tradeoffs_page_set_axes (tp, LATHE_METRIC_DECODE_TPS, LATHE_METRIC_PERPLEXITY);
   g_assert_cmpint (lathe_chart_get_x (chart), ==, LATHE_METRIC_DECODE_TPS);
@@ -475,7 +414,7 @@ test_workbench (void)
     g_autofree char *x = g_settings_get_string (settings, "chart-x");
     g_assert_cmpstr (x, ==, "decode_tps");
   }
-  screenshot (GTK_WIDGET (win), "page-tradeoffs-speed.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-tradeoffs-speed.png");
   lathe_tradeoffs_page_set_axes (tp, LATHE_METRIC_FILE_MB, LATHE_METRIC_KL_MEAN);
 
   /* Exports. */
@@ -501,17 +440,17 @@ test_workbench (void)
    * still running when cancelled. */
   lathe_sweep_dialog_set_measure_speed (sweep, TRUE);
   g_assert_cmpint (lathe_sweep_dialog_get_count (sweep), ==, 6);
-  screenshot (GTK_WIDGET (sweep), "dialog-sweep.png");
+  gui_test_screenshot (GTK_WIDGET (sweep), "dialog-sweep.png");
   g_assert_true (lathe_sweep_dialog_run (sweep, &error));
   g_assert_no_error (error);
   count.win = win;
   count.n = 5;
-  wait_until (has_variants, &count, "the sweep's first point");
-  screenshot (GTK_WIDGET (win), "sweep-running.png");
+  gui_test_wait_until (has_variants, &count, "the sweep's first point");
+  gui_test_screenshot (GTK_WIDGET (win), "sweep-running.png");
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "model");
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "model");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.cancel-job", NULL));
-  wait_until (job_idle, win, "the sweep to stop");
+  gui_test_wait_until (job_idle, win, "the sweep to stop");
   g_test_message ("the cancelled sweep left %u of 6 points", n_variants (win) - 4);
   g_assert_cmpuint (n_variants (win), >=, 5);
   g_assert_cmpuint (n_variants (win), <, 10);
@@ -525,12 +464,12 @@ test_workbench (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (tp), "tradeoffs.playground", NULL));
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "playground");
   pp = lathe_window_get_playground_page (win);
-  wait_until (variant_ready, pp, "the variant to load");
+  gui_test_wait_until (variant_ready, pp, "the variant to load");
   g_settings_set_double (settings, "temperature", 0.0);
   g_settings_set_int (settings, "max-tokens", 120);
   lathe_playground_page_set_prompt (pp, "Once upon a time");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (pp), "playground.generate", NULL));
-  wait_until (not_busy, pp, "both generations");
+  gui_test_wait_until (not_busy, pp, "both generations");
   {
     g_autofree char *a = lathe_playground_page_dup_output (pp);
     g_autofree char *b = lathe_playground_page_dup_variant_output (pp);
@@ -549,7 +488,7 @@ test_workbench (void)
     else
       g_assert_cmpstr (a, ==, b);
   }
-  screenshot (GTK_WIDGET (win), "page-playground-compare.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-playground-compare.png");
 
   /* Deleting a variant deletes its file. */
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
@@ -559,7 +498,7 @@ test_workbench (void)
   g_assert_false (g_file_test (q4_path, G_FILE_TEST_EXISTS));
   count.n = n_variants (win);
   gtk_window_destroy (GTK_WINDOW (win));
-  settle ();
+  gui_test_settle ();
 
   /* The next start: the last model opens with its workspace, in the dark
    * style the chart follows. */
@@ -568,13 +507,13 @@ test_workbench (void)
   gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
   gtk_window_present (GTK_WINDOW (win));
   lathe_window_open_default (win);
-  wait_until (model_loaded, win, "the last model to reopen");
+  gui_test_wait_until (model_loaded, win, "the last model to reopen");
   session = lathe_window_get_session (win);
   g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (session)), ==, ws_dir);
   g_assert_cmpuint (n_variants (win), ==, count.n);
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
   lathe_tradeoffs_page_set_log_scale (lathe_window_get_tradeoffs_page (win), FALSE, TRUE);
-  screenshot (GTK_WIDGET (win), "page-tradeoffs-dark.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-tradeoffs-dark.png");
   lathe_tradeoffs_page_set_log_scale (lathe_window_get_tradeoffs_page (win), FALSE, FALSE);
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_DEFAULT);
 
@@ -590,12 +529,12 @@ test_workbench (void)
     g_assert_no_error (error);
     count.n = n_variants (win);
     gtk_window_close (GTK_WINDOW (win));
-    wait_until (job_idle_session, session, "the sweep to end with the window");
+    gui_test_wait_until (job_idle_session, session, "the sweep to end with the window");
     g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (ws)), <, count.n + 3);
     assert_no_stray_files (ws);
     g_object_unref (session);
   }
-  settle ();
+  gui_test_settle ();
 }
 
 /* Sample models: downloaded from a server of the test's own on 127.0.0.1
@@ -659,12 +598,12 @@ test_samples (void)
   gtk_window_present (GTK_WINDOW (win));
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
   wp = lathe_window_get_welcome_page (win);
-  screenshot (GTK_WIDGET (win), "page-welcome-samples.png");
+  gui_test_screenshot (GTK_WIDGET (win), "page-welcome-samples.png");
 
   /* Offline: the hub cannot be reached, and the row says so. */
   g_setenv ("HF_ENDPOINT", "http://127.0.0.1:1", TRUE);
   g_assert_true (lathe_welcome_page_download_sample (wp, "stories260k"));
-  wait_until (not_downloading, wp, "the failed download");
+  gui_test_wait_until (not_downloading, wp, "the failed download");
   g_test_message ("%s", lathe_welcome_page_get_sample_error (wp, "stories260k"));
   g_assert_nonnull (strstr (lathe_welcome_page_get_sample_error (wp, "stories260k"), "offline"));
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "welcome");
@@ -672,7 +611,7 @@ test_samples (void)
   /* Through the mirror: downloaded, checked, opened. */
   g_setenv ("HF_ENDPOINT", base, TRUE);
   g_assert_true (lathe_welcome_page_download_sample (wp, "stories260k"));
-  wait_until (model_loaded, win, "the downloaded sample to open");
+  gui_test_wait_until (model_loaded, win, "the downloaded sample to open");
   g_unsetenv ("HF_ENDPOINT");
   dir = g_build_filename (lathe_test_tmpdir (), "lathe", "models", NULL);
   saved = g_build_filename (dir, "stories260K.gguf", NULL);
@@ -685,7 +624,7 @@ test_samples (void)
   }
   g_assert_null (lathe_welcome_page_get_sample_error (wp, "stories260k"));
   gtk_window_destroy (GTK_WINDOW (win));
-  settle ();
+  gui_test_settle ();
   soup_server_disconnect (server);
   g_free (s.data);
   g_free (s.sha256);
