@@ -78,16 +78,6 @@ set_status (LathePlaygroundPage *self, const char *text)
   gtk_label_set_text (self->status_label, text);
 }
 
-static void
-scroll_to_end (LathePlaygroundPage *self)
-{
-  GtkTextBuffer *buf = gtk_text_view_get_buffer (self->output_view);
-  GtkTextIter end;
-
-  gtk_text_buffer_get_end_iter (buf, &end);
-  gtk_text_view_scroll_to_iter (self->output_view, &end, 0.0, FALSE, 0.0, 1.0);
-}
-
 /* The generated part of a pane's text (after the prompt). */
 static char *
 dup_generated (LathePlaygroundPage *self, GtkTextView *view)
@@ -160,10 +150,12 @@ check_same (LathePlaygroundPage *self)
   gtk_widget_set_visible (GTK_WIDGET (self->divergence_label), TRUE);
 }
 
+/* Appends a streamed chunk to a pane and shows the run's progress. */
 static void
-variant_text_appended_cb (LatheGenerator *gen, const char *chunk, LathePlaygroundPage *self)
+append_chunk (LathePlaygroundPage *self, LatheGenerator *gen, GtkTextView *view, GtkLabel *status_label,
+              const char *chunk)
 {
-  GtkTextBuffer *buf = gtk_text_view_get_buffer (self->variant_view);
+  GtkTextBuffer *buf = gtk_text_view_get_buffer (view);
   GtkTextIter end;
   g_autofree char *status = NULL;
   int n = 0;
@@ -171,28 +163,23 @@ variant_text_appended_cb (LatheGenerator *gen, const char *chunk, LathePlaygroun
 
   gtk_text_buffer_get_end_iter (buf, &end);
   gtk_text_buffer_insert (buf, &end, chunk, -1);
+  gtk_text_view_scroll_to_iter (view, &end, 0.0, FALSE, 0.0, 1.0);
   g_object_get (gen, "n-generated", &n, "tokens-per-second", &tps, NULL);
   status = g_strdup_printf (_("%d tokens · %.0f tokens/s"), n, tps);
-  gtk_label_set_text (self->variant_status, status);
+  gtk_label_set_text (status_label, status);
   update_divergence (self);
+}
+
+static void
+variant_text_appended_cb (LatheGenerator *gen, const char *chunk, LathePlaygroundPage *self)
+{
+  append_chunk (self, gen, self->variant_view, self->variant_status, chunk);
 }
 
 static void
 text_appended_cb (LatheGenerator *gen, const char *chunk, LathePlaygroundPage *self)
 {
-  GtkTextBuffer *buf = gtk_text_view_get_buffer (self->output_view);
-  GtkTextIter end;
-  g_autofree char *status = NULL;
-  int n = 0;
-  double tps = 0;
-
-  gtk_text_buffer_get_end_iter (buf, &end);
-  gtk_text_buffer_insert (buf, &end, chunk, -1);
-  scroll_to_end (self);
-  g_object_get (gen, "n-generated", &n, "tokens-per-second", &tps, NULL);
-  status = g_strdup_printf (_("%d tokens · %.0f tokens/s"), n, tps);
-  set_status (self, status);
-  update_divergence (self);
+  append_chunk (self, gen, self->output_view, self->status_label, chunk);
 }
 
 static void
