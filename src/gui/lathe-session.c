@@ -46,6 +46,7 @@ static GParamSpec *properties[N_PROPS];
 enum
 {
   JOB_DONE,
+  ERROR,
   N_SIGNALS
 };
 
@@ -128,6 +129,10 @@ lathe_session_class_init (LatheSessionClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
   signals[JOB_DONE] = g_signal_new ("job-done", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                     NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+  /* Something the user should hear about, outside a job (a workspace that
+   * does not open). */
+  signals[ERROR] = g_signal_new ("error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                 G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void
@@ -277,12 +282,36 @@ workspace_dir_for (const char *model_path)
   return g_build_filename (g_get_user_data_dir (), "lathe", "workspaces", leaf, NULL);
 }
 
+/* The workspace used last with this model (one opened from elsewhere
+ * reopens at the next start), else the model's own. */
+static char *
+last_workspace_for (LatheSession *self, const char *model_path)
+{
+  g_autofree char *last = g_settings_get_string (self->settings, "last-workspace");
+  g_autofree char *json = g_build_filename (last, "workspace.json", NULL);
+  g_autoptr (LatheWorkspace) ws = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (*last == '\0' || !g_file_test (json, G_FILE_TEST_EXISTS))
+    return workspace_dir_for (model_path);
+  if ((ws = lathe_workspace_open (last, &error)) == NULL)
+    g_signal_emit (self, signals[ERROR], 0, error);
+  else
+    {
+      g_autoptr (GFile) a = g_file_new_for_path (lathe_workspace_get_source (ws));
+      g_autoptr (GFile) b = g_file_new_for_path (model_path);
+      if (g_file_equal (a, b))
+        return g_steal_pointer (&last);
+    }
+  return workspace_dir_for (model_path);
+}
+
 static void
 open_model_workspace (LatheSession *self)
 {
   const char *path = lathe_model_get_path (self->model);
   g_autofree char *dir = self->pending_workspace != NULL ? g_steal_pointer (&self->pending_workspace)
-                                                         : workspace_dir_for (path);
+                                                         : last_workspace_for (self, path);
   g_autofree char *json = g_build_filename (dir, "workspace.json", NULL);
   g_autofree char *text = g_settings_get_string (self->settings, "eval-text");
   g_autoptr (LatheWorkspace) ws = NULL;
@@ -296,7 +325,9 @@ open_model_workspace (LatheSession *self)
   if (ws != NULL && *lathe_workspace_get_eval_text (ws) == '\0' && g_file_test (text, G_FILE_TEST_IS_REGULAR))
     lathe_workspace_set_eval_text (ws, text, NULL);
   if (ws == NULL)
-    g_warning ("%s", error->message);
+    g_signal_emit (self, signals[ERROR], 0, error);
+  else
+    g_settings_set_string (self->settings, "last-workspace", lathe_workspace_get_dir (ws));
   set_workspace (self, ws);
 }
 

@@ -37,7 +37,8 @@ GFile *lathe_session_find_default_model (LatheSession *self);
 /* The workspace of the open model (property "workspace"): kept in the
  * user's data folder, one per model file, reopened with the model. */
 LatheWorkspace *lathe_session_get_workspace (LatheSession *self);
-/* Switches to the workspace in dir, opening its source model. */
+/* Switches to the workspace in dir, opening its source model. A workspace
+ * that cannot be opened is reported by the "error" signal. */
 gboolean lathe_session_open_workspace (LatheSession *self, const char *dir, GError **error);
 /* The evaluation text quality is measured on (remembered in the settings). */
 gboolean lathe_session_set_eval_text (LatheSession *self, const char *path, GError **error);

@@ -189,6 +189,12 @@ session_job_done_cb (LatheSession *session, GError *error, LatheWindow *self)
 }
 
 static void
+session_error_cb (LatheSession *session, GError *error, LatheWindow *self)
+{
+  lathe_window_show_toast (self, error->message);
+}
+
+static void
 open_in_playground_cb (LatheTradeoffsPage *page, LatheVariant *variant, LatheWindow *self)
 {
   LatheWorkspace *ws = lathe_session_get_workspace (self->session);
@@ -357,6 +363,7 @@ lathe_window_new (GtkApplication *app, GSettings *settings)
   g_signal_connect (self->session, "notify::job-text", G_CALLBACK (session_job_cb), self);
   g_signal_connect (self->session, "notify::job-fraction", G_CALLBACK (session_job_cb), self);
   g_signal_connect (self->session, "job-done", G_CALLBACK (session_job_done_cb), self);
+  g_signal_connect (self->session, "error", G_CALLBACK (session_error_cb), self);
   g_signal_connect (self->tradeoffs_page, "open-in-playground", G_CALLBACK (open_in_playground_cb), self);
   lathe_tradeoffs_page_set_settings (self->tradeoffs_page, settings);
   lathe_compress_page_set_session (self->compress_page, self->session);

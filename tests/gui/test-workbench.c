@@ -630,6 +630,59 @@ test_samples (void)
   g_free (s.sha256);
 }
 
+/* A workspace opened from elsewhere brings its model, and reopens at the
+ * next start; a damaged one is reported. */
+static void
+error_cb (LatheSession *session, GError *error, char **message)
+{
+  g_free (*message);
+  *message = g_strdup (error->message);
+}
+
+static void
+test_open_workspace (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), "elsewhere", NULL);
+  g_autofree char *message = NULL;
+  g_autoptr (LatheWorkspace) ws = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheWindow *win;
+
+  if (model == NULL)
+    return;
+  ws = lathe_workspace_create (dir, model, NULL, &error);
+  g_assert_no_error (error);
+  win = lathe_window_new (NULL, settings);
+  gtk_window_present (GTK_WINDOW (win));
+  g_assert_true (lathe_session_open_workspace (lathe_window_get_session (win), dir, &error));
+  gui_test_wait_until (model_loaded, win, "the workspace's model");
+  g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (lathe_window_get_session (win))), ==,
+                   lathe_workspace_get_dir (ws));
+  gtk_window_destroy (GTK_WINDOW (win));
+  win = lathe_window_new (NULL, settings);
+  gtk_window_present (GTK_WINDOW (win));
+  lathe_window_open_default (win);
+  gui_test_wait_until (model_loaded, win, "the last model");
+  g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (lathe_window_get_session (win))), ==,
+                   lathe_workspace_get_dir (ws));
+  gtk_window_destroy (GTK_WINDOW (win));
+  /* Damaged: the model still opens, the window says why the workspace did not. */
+  {
+    g_autofree char *json = g_build_filename (dir, "workspace.json", NULL);
+    g_assert_true (g_file_set_contents (json, "{\"lathe_workspace\": 1, \"source\": 3}", -1, NULL));
+  }
+  win = lathe_window_new (NULL, settings);
+  g_signal_connect (lathe_window_get_session (win), "error", G_CALLBACK (error_cb), &message);
+  gtk_window_present (GTK_WINDOW (win));
+  lathe_window_open_default (win);
+  gui_test_wait_until (model_loaded, win, "the model with a damaged workspace");
+  g_assert_nonnull (message);
+  g_assert_nonnull (strstr (message, "workspace.json"));
+  gtk_window_destroy (GTK_WINDOW (win));
+  gui_test_settle ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -641,5 +694,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/gui/chart-pixels", test_chart_pixels);
   g_test_add_func ("/lathe/gui/samples", test_samples);
   g_test_add_func ("/lathe/gui/workbench", test_workbench);
+  g_test_add_func ("/lathe/gui/open-workspace", test_open_workspace);
   return g_test_run ();
 }
