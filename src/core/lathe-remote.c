@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lathe-remote"
+
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <glib/gstdio.h>
+#include <sys/utsname.h>
+
+#include "lathe-error.h"
+#include "lathe-recipe.h"
+#include "lathe-remote.h"
+#include "lathe-runner.h"
+
+#define CACHE_DIR ".cache/lathe/blobs"
+
+/* Probing ------------------------------------------------------------------- */
+
+/* POSIX sh (busybox too): one "key=value" per line. */
+static const char probe_script[] =
+  "if [ -r /etc/os-release ]; then . /etc/os-release; echo \"os=$PRETTY_NAME\"; else echo \"os=$(uname -s)\"; fi\n"
+  "echo \"kernel=$(uname -r)\"\n"
+  "echo \"arch=$(uname -m)\"\n"
+  "echo \"cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c ^processor /proc/cpuinfo)\"\n"
+  "echo \"cpu=$(grep -m1 -E '^(model name|Hardware|Model|cpu model)' /proc/cpuinfo | cut -d: -f2-)\"\n"
+  "echo \"features=$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | cut -d: -f2-)\"\n"
+  "awk '/^MemTotal:/{print \"mem_total_kb=\"$2} /^MemAvailable:/{print \"mem_available_kb=\"$2}' /proc/meminfo\n"
+  "echo \"disk_free_kb=$(df -Pk \"$HOME\" 2>/dev/null | awk 'NR==2{print $4}')\"\n"
+  "c=/sys/devices/system/cpu/cpu0/cpufreq\n"
+  "[ -r $c/scaling_governor ] && echo \"governor=$(cat $c/scaling_governor)\"\n"
+  "[ -r $c/cpuinfo_min_freq ] && echo \"freq_min_khz=$(cat $c/cpuinfo_min_freq)\"\n"
+  "[ -r $c/cpuinfo_max_freq ] && echo \"freq_max_khz=$(cat $c/cpuinfo_max_freq)\"\n"
+  "for f in /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq; do [ -r \"$f\" ] && echo \"freq_khz=$(cat \"$f\")\"; done\n"
+  "for z in /sys/class/thermal/thermal_zone*; do [ -r \"$z/temp\" ] && echo \"temp=$(cat \"$z/type\" 2>/dev/null):$(cat \"$z/temp\")\"; done\n"
+  "for h in /sys/class/hwmon/hwmon*; do n=$(cat \"$h/name\" 2>/dev/null)\n"
+  "  for t in \"$h\"/temp*_input; do [ -r \"$t\" ] && echo \"temp=$n/${t##*/}:$(cat \"$t\")\"; done\n"
+  "  for p in \"$h\"/power*_input \"$h\"/curr*_input; do [ -r \"$p\" ] && echo \"power_sensor=$n/${p##*/}\"; done\n"
+  "done\n"
+  "for r in /sys/class/powercap/*/energy_uj; do [ -r \"$r\" ] && echo \"energy=$(cat \"${r%/energy_uj}/name\" 2>/dev/null):$(cat \"$r\")\"; done\n"
+  "for t in /sys/devices/system/cpu/cpu[0-9]*/thermal_throttle/core_throttle_count; do [ -r \"$t\" ] && echo \"throttle=$(cat \"$t\")\"; done\n"
+  "command -v vcgencmd >/dev/null 2>&1 && echo \"rpi_throttled=$(vcgencmd get_throttled 2>/dev/null | cut -d= -f2)\"\n"
+  "exit 0\n";
+
+static const char *const simd_names[] = {
+  "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+  "avx_vnni", "amx_int8", "neon", "asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2", "fphp",
+};
+
+static void
+add_int (JsonBuilder *b, const char *key, gint64 v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_add_int_value (b, v);
+}
+
+static void
+add_str (JsonBuilder *b, const char *key, const char *v)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_add_string_value (b, v);
+}
+
+static void
+add_simd (JsonBuilder *b, const char *features)
+{
+  g_auto (GStrv) words = g_strsplit_set (features != NULL ? features : "", " \t", -1);
+
+  json_builder_set_member_name (b, "simd");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < G_N_ELEMENTS (simd_names); i++)
+    if (g_strv_contains ((const char *const *) words, simd_names[i]))
+      json_builder_add_string_value (b, simd_names[i]);
+  json_builder_end_array (b);
+}
+
+/* Parses the probe's lines; repeated keys (per core, per sensor) make lists. */
+static JsonNode *
+parse_probe (const char *text)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  g_autoptr (GHashTable) one = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) freqs = g_ptr_array_new (), temps = g_ptr_array_new ();
+  g_autoptr (GPtrArray) power = g_ptr_array_new (), energy = g_ptr_array_new ();
+  gint64 throttle = -1;
+  const char *v;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *eq = strchr (lines[i], '=');
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+      g_strstrip (eq + 1);
+      if (strcmp (lines[i], "freq_khz") == 0)
+        g_ptr_array_add (freqs, eq + 1);
+      else if (strcmp (lines[i], "temp") == 0)
+        g_ptr_array_add (temps, eq + 1);
+      else if (strcmp (lines[i], "power_sensor") == 0)
+        g_ptr_array_add (power, eq + 1);
+      else if (strcmp (lines[i], "energy") == 0)
+        g_ptr_array_add (energy, eq + 1);
+      else if (strcmp (lines[i], "throttle") == 0)
+        throttle = MAX (throttle, 0) + g_ascii_strtoll (eq + 1, NULL, 10);
+      else
+        g_hash_table_insert (one, lines[i], eq + 1);
+    }
+  json_builder_begin_object (b);
+  add_str (b, "os", (v = g_hash_table_lookup (one, "os")) ? v : "");
+  add_str (b, "kernel", (v = g_hash_table_lookup (one, "kernel")) ? v : "");
+  add_str (b, "arch", (v = g_hash_table_lookup (one, "arch")) ? v : "");
+  add_int (b, "cores", (v = g_hash_table_lookup (one, "cores")) ? g_ascii_strtoll (v, NULL, 10) : 0);
+  add_str (b, "cpu", (v = g_hash_table_lookup (one, "cpu")) ? v : "");
+  add_simd (b, g_hash_table_lookup (one, "features"));
+  add_int (b, "memory_mb", (v = g_hash_table_lookup (one, "mem_total_kb")) ? g_ascii_strtoll (v, NULL, 10) / 1024 : 0);
+  add_int (b, "memory_available_mb",
+           (v = g_hash_table_lookup (one, "mem_available_kb")) ? g_ascii_strtoll (v, NULL, 10) / 1024 : 0);
+  add_int (b, "disk_free_mb", (v = g_hash_table_lookup (one, "disk_free_kb")) ? g_ascii_strtoll (v, NULL, 10) / 1024 : 0);
+  if ((v = g_hash_table_lookup (one, "governor")) != NULL)
+    add_str (b, "governor", v);
+  if ((v = g_hash_table_lookup (one, "freq_min_khz")) != NULL)
+    add_int (b, "freq_min_mhz", g_ascii_strtoll (v, NULL, 10) / 1000);
+  if ((v = g_hash_table_lookup (one, "freq_max_khz")) != NULL)
+    add_int (b, "freq_max_mhz", g_ascii_strtoll (v, NULL, 10) / 1000);
+  json_builder_set_member_name (b, "freq_mhz");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < freqs->len; i++)
+    json_builder_add_int_value (b, g_ascii_strtoll (freqs->pdata[i], NULL, 10) / 1000);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "temperatures");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < temps->len; i++)
+    {
+      char *colon = strrchr (temps->pdata[i], ':');
+      if (colon == NULL)
+        continue;
+      *colon = '\0';
+      json_builder_begin_object (b);
+      add_str (b, "sensor", temps->pdata[i]);
+      json_builder_set_member_name (b, "celsius");
+      json_builder_add_double_value (b, g_ascii_strtod (colon + 1, NULL) / 1000.0);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "power_sensors");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < power->len; i++)
+    json_builder_add_string_value (b, power->pdata[i]);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "energy_counters");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < energy->len; i++)
+    {
+      char *colon = strrchr (energy->pdata[i], ':');
+      if (colon == NULL)
+        continue;
+      *colon = '\0';
+      json_builder_begin_object (b);
+      add_str (b, "name", energy->pdata[i]);
+      json_builder_set_member_name (b, "microjoules");
+      json_builder_add_double_value (b, g_ascii_strtod (colon + 1, NULL));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  if (throttle >= 0)
+    add_int (b, "throttle_events", throttle);
+  if ((v = g_hash_table_lookup (one, "rpi_throttled")) != NULL)
+    add_str (b, "rpi_throttled", v);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+JsonNode *
+lathe_device_probe (LatheDevice *device, const LatheSshOptions *o, GCancellable *cancellable, GError **error)
+{
+  static const char *const argv[] = { "sh", "-s", NULL };
+  g_autoptr (GBytes) script = g_bytes_new_static (probe_script, strlen (probe_script));
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+
+  if (!lathe_ssh_run (device, argv, script, o, cancellable, &out, &err, &status, error))
+    return NULL;
+  if (status != 0)
+    {
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: the probe failed (exit %d): %s"),
+                   lathe_device_get_name (device), status, err);
+      return NULL;
+    }
+  return parse_probe (out);
+}
+
+/* Deploying ----------------------------------------------------------------- */
+
+char *
+lathe_runner_find_for_arch (const char *arch, GError **error)
+{
+  struct utsname u;
+  g_autofree char *upper = g_ascii_strup (arch, -1);
+  g_autofree char *env_name = g_strdup_printf ("LATHE_RUN_%s", upper);
+  const char *env = g_getenv (env_name);
+  g_autofree char *native = NULL, *dir = NULL, *path = NULL;
+
+  if (uname (&u) == 0 && strcmp (u.machine, arch) == 0 && env == NULL)
+    return lathe_runner_find (error);
+  if (env != NULL && *env != '\0')
+    {
+      if (g_file_test (env, G_FILE_TEST_IS_REGULAR))
+        return g_strdup (env);
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s (from %s): no such file"), env, env_name);
+      return NULL;
+    }
+  if ((native = lathe_runner_find (error)) == NULL)
+    return NULL;
+  dir = g_path_get_dirname (native);
+  path = g_strdup_printf ("%s/lathe-run-%s", dir, arch);
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&path);
+  g_set_error (error, LATHE_ERROR, LATHE_ERROR_UNSUPPORTED,
+               _("no lathe-run for %s: %s is missing (build with the %s cross compiler installed, or set %s)"),
+               arch, path, arch, env_name);
+  return NULL;
+}
+
+/* On the device: the hash of a cached blob, or nothing. */
+static const char hash_script[] =
+  "f=\"$1\"; [ -f \"$f\" ] || exit 0\n"
+  "if command -v sha256sum >/dev/null 2>&1; then sha256sum \"$f\"; else shasum -a 256 \"$f\"; fi | cut -d' ' -f1\n";
+
+/* On the device: a copied file becomes the blob once its hash is right. */
+static const char commit_script[] =
+  "part=\"$1\"; blob=\"$2\"; want=\"$3\"\n"
+  "got=$(if command -v sha256sum >/dev/null 2>&1; then sha256sum \"$part\"; else shasum -a 256 \"$part\"; fi | cut -d' ' -f1)\n"
+  "if [ \"$got\" != \"$want\" ]; then rm -f \"$part\"; echo \"sha256 $got, expected $want\" >&2; exit 3; fi\n"
+  "chmod 755 \"$part\" && mv -f \"$part\" \"$blob\"\n";
+
+static gboolean
+remote_script (LatheDevice *d, const char *script, const char *const *args, const LatheSshOptions *o,
+               GCancellable *cancellable, char **out, GError **error)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *err = NULL;
+  int status = 0;
+
+  g_ptr_array_add (argv, (gpointer) "sh");
+  g_ptr_array_add (argv, (gpointer) "-c");
+  g_ptr_array_add (argv, (gpointer) script);
+  g_ptr_array_add (argv, (gpointer) "lathe");
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  if (!lathe_ssh_run (d, (const char *const *) argv->pdata, NULL, o, cancellable, out, &err, &status, error))
+    return FALSE;
+  if (status != 0)
+    {
+      g_autofree char *msg = g_strstrip (g_strdup (err));
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: %s"), lathe_device_get_name (d),
+                   *msg != '\0' ? msg : _("a command failed"));
+      if (out != NULL)
+        g_clear_pointer (out, g_free);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* SFTP says only that an upload failed: when the device's disk has less
+ * room than the file, say that instead. */
+static void
+explain_copy_failure (LatheDevice *d, const char *local_path, const LatheSshOptions *o, GError **error)
+{
+  const char *argv[] = { "df", "-Pk", CACHE_DIR, NULL };
+  g_autofree char *out = NULL;
+  g_auto (GStrv) lines = NULL;
+  GStatBuf st;
+  guint64 free_kb = 0;
+
+  if (g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || g_stat (local_path, &st) != 0
+      || !lathe_ssh_run (d, argv, NULL, o, NULL, &out, NULL, NULL, NULL))
+    return;
+  lines = g_strsplit (out, "\n", -1);
+  if (g_strv_length (lines) < 2)
+    return;
+  {
+    g_auto (GStrv) cols = g_strsplit_set (lines[1], " \t", -1);
+    guint k = 0;
+    for (guint i = 0; cols[i] != NULL; i++)
+      if (*cols[i] != '\0' && ++k == 4)
+        free_kb = g_ascii_strtoull (cols[i], NULL, 10);
+  }
+  if (free_kb * 1024 < (guint64) st.st_size)
+    {
+      g_clear_error (error);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                   _("%s: the device's disk is full: %" G_GUINT64_FORMAT " kB free in ~/%s, %s needs %" G_GUINT64_FORMAT
+                     " kB"),
+                   lathe_device_get_name (d), free_kb, CACHE_DIR, local_path, (guint64) st.st_size / 1024);
+    }
+}
+
+char *
+lathe_device_deploy_file (LatheDevice *device, const char *local_path, const LatheSshOptions *o, gboolean *copied,
+                          GCancellable *cancellable, GError **error)
+{
+  g_autofree char *sha = lathe_file_sha256 (local_path, cancellable, error);
+  g_autofree char *blob = NULL, *part = NULL, *there = NULL, *mkdir_out = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (copied != NULL)
+    *copied = FALSE;
+  if (sha == NULL)
+    return NULL;
+  blob = g_strdup_printf ("%s/%s", CACHE_DIR, sha);
+  {
+    const char *args[] = { blob, NULL };
+    if (!remote_script (device, hash_script, args, o, cancellable, &there, error))
+      return NULL;
+  }
+  if (g_strcmp0 (g_strstrip (there), sha) == 0)
+    return g_steal_pointer (&blob);
+  part = g_strdup_printf ("%s/.%s.%08x.part", CACHE_DIR, sha, g_random_int ());
+  {
+    const char *argv[] = { "mkdir", "-p", CACHE_DIR, NULL };
+    int status = 0;
+    if (!lathe_ssh_run (device, argv, NULL, o, cancellable, &mkdir_out, NULL, &status, error))
+      return NULL;
+  }
+  if (!lathe_ssh_copy_to (device, local_path, part, o, cancellable, &local))
+    {
+      /* Nothing half-copied stays. */
+      const char *argv[] = { "rm", "-f", part, NULL };
+      lathe_ssh_run (device, argv, NULL, o, NULL, NULL, NULL, NULL, NULL);
+      explain_copy_failure (device, local_path, o, &local);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+  {
+    const char *args[] = { part, blob, sha, NULL };
+    if (!remote_script (device, commit_script, args, o, cancellable, NULL, error))
+      return NULL;
+  }
+  if (copied != NULL)
+    *copied = TRUE;
+  return g_steal_pointer (&blob);
+}
+
+/* Profiling ----------------------------------------------------------------- */
+
+void
+lathe_profile_options_init (LatheProfileOptions *o)
+{
+  static const int depth = 128;
+
+  o->threads = NULL;
+  o->n_threads = 0;
+  o->depths = &depth;
+  o->n_depths = 1;
+  o->n_gen = 64;
+  o->reps = 3;
+}
+
+static double
+max_temperature (JsonObject *probe)
+{
+  JsonArray *t = json_object_get_array_member (probe, "temperatures");
+  double best = NAN;
+
+  for (guint i = 0; t != NULL && i < json_array_get_length (t); i++)
+    {
+      const double c = json_object_get_double_member (json_array_get_object_element (t, i), "celsius");
+      if (isnan (best) || c > best)
+        best = c;
+    }
+  return best;
+}
+
+static double
+mean_freq (JsonObject *probe)
+{
+  JsonArray *f = json_object_get_array_member (probe, "freq_mhz");
+  double sum = 0;
+  guint n = f != NULL ? json_array_get_length (f) : 0;
+
+  for (guint i = 0; i < n; i++)
+    sum += (double) json_array_get_int_element (f, i);
+  return n > 0 ? sum / n : NAN;
+}
+
+static double
+energy_uj (JsonObject *probe)
+{
+  JsonArray *e = json_object_get_array_member (probe, "energy_counters");
+  double sum = 0;
+  guint n = e != NULL ? json_array_get_length (e) : 0;
+
+  /* Packages only: their sub-domains (core, uncore) are inside them. */
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *c = json_array_get_object_element (e, i);
+      if (g_str_has_prefix (json_object_get_string_member (c, "name"), "package"))
+        sum += json_object_get_double_member (c, "microjoules");
+    }
+  return n > 0 ? sum : NAN;
+}
+
+static void
+add_number (JsonBuilder *b, const char *key, double v)
+{
+  if (isnan (v))
+    return;
+  json_builder_set_member_name (b, key);
+  json_builder_add_double_value (b, v);
+}
+
+static JsonNode *
+parse_bench (const char *out, const char *name, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, out, -1, NULL) || (root = json_parser_get_root (parser)) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, _("%s: lathe-run bench printed no JSON object"), name);
+      return NULL;
+    }
+  return json_node_copy (root);
+}
+
+/* One bench run, with the sensors read before and after. */
+static gboolean
+profile_run (LatheDevice *d, const char *runner, const char *model, int threads, int depth,
+             const LatheProfileOptions *po, const LatheSshOptions *o, JsonBuilder *b, GCancellable *cancellable,
+             GError **error)
+{
+  g_autofree char *t = g_strdup_printf ("%d", threads), *p = g_strdup_printf ("%d", depth);
+  g_autofree char *n = g_strdup_printf ("%d", po->n_gen), *r = g_strdup_printf ("%d", po->reps);
+  const char *argv[] = { runner, "bench", "-m", model, "-t", t, "-p", p, "-n", n, "-r", r, "--json",
+                         "--no-bandwidth", NULL };
+  g_autoptr (JsonNode) before = NULL, after = NULL, bench = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  double e0, e1, tokens, t0, t1;
+  gint64 throttle0, throttle1;
+  int status = 0;
+
+  if ((before = lathe_device_probe (d, o, cancellable, error)) == NULL
+      || !lathe_ssh_run_guarded (d, argv, o, cancellable, &out, &err, &status, error)
+      || (after = lathe_device_probe (d, o, cancellable, error)) == NULL)
+    return FALSE;
+  if (status != 0)
+    {
+      g_autofree char *msg = g_strstrip (g_strdup (err));
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: lathe-run bench failed (exit %d): %s"),
+                   lathe_device_get_name (d), status, msg);
+      return FALSE;
+    }
+  if ((bench = parse_bench (out, lathe_device_get_name (d), error)) == NULL)
+    return FALSE;
+  json_builder_begin_object (b);
+  add_int (b, "threads", threads);
+  add_int (b, "depth", depth);
+  json_builder_set_member_name (b, "bench");
+  json_builder_add_value (b, g_steal_pointer (&bench));
+  t0 = max_temperature (json_node_get_object (before));
+  t1 = max_temperature (json_node_get_object (after));
+  add_number (b, "temperature_before", t0);
+  add_number (b, "temperature_after", t1);
+  add_number (b, "freq_mhz_before", mean_freq (json_node_get_object (before)));
+  add_number (b, "freq_mhz_after", mean_freq (json_node_get_object (after)));
+  throttle0 = json_object_get_int_member_with_default (json_node_get_object (before), "throttle_events", -1);
+  throttle1 = json_object_get_int_member_with_default (json_node_get_object (after), "throttle_events", -1);
+  if (throttle0 >= 0 && throttle1 >= 0)
+    {
+      json_builder_set_member_name (b, "throttled");
+      json_builder_add_boolean_value (b, throttle1 > throttle0);
+    }
+  e0 = energy_uj (json_node_get_object (before));
+  e1 = energy_uj (json_node_get_object (after));
+  tokens = (double) (po->reps + 1) * (depth + po->n_gen);
+  if (!isnan (e0) && !isnan (e1) && e1 >= e0)
+    {
+      add_number (b, "energy_j", (e1 - e0) / 1e6);
+      add_number (b, "joules_per_token", (e1 - e0) / 1e6 / tokens);
+    }
+  json_builder_end_object (b);
+  return TRUE;
+}
+
+static char *
+deploy_both (LatheDevice *d, JsonObject *probe, const char *model_path, const LatheSshOptions *o,
+             char **model_remote, LatheProfileProgress progress, gpointer user, GCancellable *cancellable,
+             GError **error)
+{
+  g_autofree char *runner = lathe_runner_find_for_arch (json_object_get_string_member (probe, "arch"), error);
+  g_autofree char *runner_remote = NULL;
+
+  if (runner == NULL)
+    return NULL;
+  if (progress != NULL)
+    progress (user, 0, 1, _("copying lathe-run"));
+  if ((runner_remote = lathe_device_deploy_file (d, runner, o, NULL, cancellable, error)) == NULL)
+    return NULL;
+  if (progress != NULL)
+    progress (user, 0, 1, _("copying the model"));
+  if ((*model_remote = lathe_device_deploy_file (d, model_path, o, NULL, cancellable, error)) == NULL)
+    return NULL;
+  return g_steal_pointer (&runner_remote);
+}
+
+JsonNode *
+lathe_device_profile (LatheDevice *d, const char *model_path, const LatheProfileOptions *po,
+                      const LatheSshOptions *o, LatheProfileProgress progress, gpointer user, JsonNode **partial,
+                      GCancellable *cancellable, GError **error)
+{
+  g_autoptr (JsonNode) probe = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *runner = NULL, *model = NULL, *sha = NULL, *base = g_path_get_basename (model_path);
+  g_autofree int *threads = NULL;
+  guint n_threads;
+  int done = 0, total;
+  gboolean ok = TRUE;
+
+  if (partial != NULL)
+    *partial = NULL;
+  if ((sha = lathe_file_sha256 (model_path, cancellable, error)) == NULL
+      || (probe = lathe_device_probe (d, o, cancellable, error)) == NULL
+      || (runner = deploy_both (d, json_node_get_object (probe), model_path, o, &model, progress, user, cancellable,
+                                error)) == NULL)
+    return NULL;
+  n_threads = po->n_threads > 0 ? po->n_threads : 1;
+  threads = g_new (int, n_threads);
+  for (guint i = 0; i < n_threads; i++)
+    threads[i] = po->n_threads > 0 ? po->threads[i]
+                                   : MAX (1, (int) json_object_get_int_member (json_node_get_object (probe), "cores"));
+  total = (int) (n_threads * po->n_depths);
+  json_builder_begin_object (b);
+  add_str (b, "device", lathe_device_get_name (d));
+  json_builder_set_member_name (b, "probe");
+  json_builder_add_value (b, json_node_copy (probe));
+  add_str (b, "model", base);
+  add_str (b, "model_sha256", sha);
+  json_builder_set_member_name (b, "runs");
+  json_builder_begin_array (b);
+  for (guint i = 0; ok && i < n_threads; i++)
+    for (guint k = 0; ok && k < po->n_depths; k++)
+      {
+        g_autofree char *what = g_strdup_printf (_("%d threads, %d tokens deep"), threads[i], po->depths[k]);
+        if (progress != NULL)
+          progress (user, done, total, what);
+        ok = profile_run (d, runner, model, threads[i], po->depths[k], po, o, b, cancellable, error);
+        done += ok;
+      }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  if (!ok)
+    {
+      /* The runs done so far are kept for the caller. */
+      if (partial != NULL && done > 0)
+        *partial = json_builder_get_root (b);
+      return NULL;
+    }
+  if (progress != NULL)
+    progress (user, total, total, _("done"));
+  return json_builder_get_root (b);
+}
+
+LatheVariant *
+lathe_variant_from_profile (JsonNode *profile, const char *id, const char *name)
+{
+  JsonObject *p = json_node_get_object (profile);
+  JsonArray *runs = json_object_get_array_member (p, "runs");
+  JsonObject *best = NULL;
+  double best_tps = -1;
+  LatheVariant *v;
+
+  for (guint i = 0; runs != NULL && i < json_array_get_length (runs); i++)
+    {
+      JsonObject *bench = json_object_get_object_member (json_array_get_object_element (runs, i), "bench");
+      const double tps = json_object_get_double_member (json_object_get_object_member (bench, "decode_tps"), "mean");
+      if (tps > best_tps)
+        best_tps = tps, best = bench;
+    }
+  v = lathe_variant_new (id, name);
+  lathe_variant_set_device (v, json_object_get_string_member (p, "device"));
+  if (best != NULL)
+    {
+      lathe_variant_set_metric (v, LATHE_METRIC_DECODE_TPS, best_tps);
+      lathe_variant_set_metric (v, LATHE_METRIC_PREFILL_TPS,
+                                json_object_get_double_member (json_object_get_object_member (best, "prefill_tps"), "mean"));
+      lathe_variant_set_metric (v, LATHE_METRIC_PEAK_MEMORY_MB,
+                                (double) json_object_get_int_member (best, "peak_rss_bytes") / 1e6);
+      lathe_variant_set_metric (v, LATHE_METRIC_FILE_MB, (double) json_object_get_int_member (best, "model_bytes") / 1e6);
+    }
+  return v;
+}

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lathe-ssh"
+
+#include "config.h"
+
+#include <glib-unix.h>
+#include <glib/gi18n-lib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lathe-ssh.h"
+
+void
+lathe_ssh_options_init (LatheSshOptions *o)
+{
+  o->accept_new_host_key = FALSE;
+  o->connect_timeout = 10;
+  o->alive_interval = 5;
+}
+
+static void
+add (GPtrArray *argv, const char *arg)
+{
+  g_ptr_array_add (argv, g_strdup (arg));
+}
+
+static void
+add_option (GPtrArray *argv, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+add_option (GPtrArray *argv, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  add (argv, "-o");
+  g_ptr_array_add (argv, g_strdup_vprintf (fmt, ap));
+  va_end (ap);
+}
+
+GPtrArray *
+lathe_ssh_base_argv (LatheDevice *d, const char *program, const LatheSshOptions *o)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  const gboolean scp = g_strcmp0 (program, "scp") == 0;
+
+  add (argv, program);
+  if (lathe_device_get_ssh_config (d) != NULL)
+    {
+      add (argv, "-F");
+      add (argv, lathe_device_get_ssh_config (d));
+    }
+  /* Never a password prompt: keys and the agent only. */
+  add_option (argv, "BatchMode=yes");
+  add_option (argv, "StrictHostKeyChecking=%s", o->accept_new_host_key ? "accept-new" : "yes");
+  add_option (argv, "ConnectTimeout=%d", o->connect_timeout);
+  add_option (argv, "ServerAliveInterval=%d", o->alive_interval);
+  add_option (argv, "ServerAliveCountMax=3");
+  if (lathe_device_get_port (d) > 0)
+    {
+      add (argv, scp ? "-P" : "-p");
+      g_ptr_array_add (argv, g_strdup_printf ("%d", lathe_device_get_port (d)));
+    }
+  if (lathe_device_get_user (d) != NULL)
+    add_option (argv, "User=%s", lathe_device_get_user (d));
+  if (lathe_device_get_identity (d) != NULL)
+    {
+      add (argv, "-i");
+      add (argv, lathe_device_get_identity (d));
+      add_option (argv, "IdentitiesOnly=yes");
+    }
+  if (scp)
+    add (argv, "-q");
+  return argv;
+}
+
+char *
+lathe_shell_join (const char *const *argv)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      g_autofree char *q = g_shell_quote (argv[i]);
+      if (i > 0)
+        g_string_append_c (s, ' ');
+      g_string_append (s, q);
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* The last line ssh wrote: its reason. */
+static char *
+last_line (const char *text)
+{
+  g_auto (GStrv) lines = g_strsplit (text != NULL ? text : "", "\n", -1);
+
+  for (int i = (int) g_strv_length (lines) - 1; i >= 0; i--)
+    if (*g_strstrip (lines[i]) != '\0')
+      return g_strdup (lines[i]);
+  return g_strdup (_("no message"));
+}
+
+/* ssh exits 255 when it, not the command, failed: say what happened. */
+static void
+ssh_failed (GError **error, LatheDevice *d, const char *err)
+{
+  g_autofree char *why = last_line (err);
+  const char *name = lathe_device_get_name (d);
+  const char *dest = lathe_device_get_destination (d);
+
+  if (strstr (err, "IDENTIFICATION HAS CHANGED") != NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                 _("%s (%s): the host key has CHANGED since it was last seen: refused (check the device; if it "
+                   "was reinstalled, remove the old key with ssh-keygen -R)"), name, dest);
+  else if (strstr (err, "Host key verification failed") != NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                 _("%s (%s): its host key is not known: refused (check its fingerprint, then accept it once)"),
+                 name, dest);
+  else if (strstr (err, "Permission denied") != NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, _("%s (%s): the login was refused: %s"), name,
+                 dest, why);
+  else if (strstr (err, "Connection refused") != NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
+                 _("%s (%s): nothing listens for SSH there (is the device up, sshd running?): %s"), name, dest,
+                 why);
+  else if (strstr (err, "timed out") != NULL || strstr (err, "No route to host") != NULL
+           || strstr (err, "Network is unreachable") != NULL || strstr (err, "Could not resolve") != NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE, _("%s (%s): unreachable: %s"), name, dest, why);
+  else if (strstr (err, "closed") != NULL || strstr (err, "Broken pipe") != NULL
+           || strstr (err, "not responding") != NULL || strstr (err, "reset") != NULL || *err == '\0')
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, _("%s (%s): the connection was lost: %s"), name,
+                 dest, why);
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s (%s): ssh failed: %s"), name, dest, why);
+}
+
+static gboolean
+finish (GSubprocess *proc, LatheDevice *d, const char *err_text, int *status, GError **error)
+{
+  const int code = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : 255;
+
+  if (code == 255)
+    {
+      ssh_failed (error, d, err_text != NULL ? err_text : "");
+      return FALSE;
+    }
+  if (status != NULL)
+    *status = code;
+  return TRUE;
+}
+
+static GPtrArray *
+command_argv (LatheDevice *d, const char *const *argv, const LatheSshOptions *o)
+{
+  GPtrArray *full = lathe_ssh_base_argv (d, "ssh", o);
+  g_autofree char *line = lathe_shell_join (argv);
+
+  /* "--" ends ssh's options: the destination cannot pass for one. */
+  add (full, "--");
+  add (full, lathe_device_get_destination (d));
+  g_ptr_array_add (full, g_steal_pointer (&line));
+  g_ptr_array_add (full, NULL);
+  return full;
+}
+
+/* Text of output bytes; "" for none (g_strndup gives NULL for empty data). */
+static char *
+bytes_text (GBytes *b)
+{
+  gsize n = 0;
+  const char *data = b != NULL ? g_bytes_get_data (b, &n) : NULL;
+
+  return data != NULL ? g_strndup (data, n) : g_strdup ("");
+}
+
+gboolean
+lathe_ssh_run (LatheDevice *d, const char *const *argv, GBytes *input, const LatheSshOptions *o,
+               GCancellable *cancellable, char **out, char **err, int *status, GError **error)
+{
+  g_autoptr (GPtrArray) full = command_argv (d, argv, o);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GBytes) out_bytes = NULL, err_bytes = NULL;
+  g_autofree char *err_text = NULL;
+  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
+
+  flags |= input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE;
+  if ((proc = g_subprocess_newv ((const char *const *) full->pdata, flags, error)) == NULL)
+    return FALSE;
+  if (!g_subprocess_communicate (proc, input, cancellable, &out_bytes, &err_bytes, error))
+    {
+      g_subprocess_force_exit (proc);
+      g_subprocess_wait (proc, NULL, NULL);
+      return FALSE;
+    }
+  err_text = bytes_text (err_bytes);
+  if (out != NULL)
+    *out = bytes_text (out_bytes);
+  if (!finish (proc, d, err_text, status, error))
+    {
+      if (out != NULL)
+        g_clear_pointer (out, g_free);
+      return FALSE;
+    }
+  if (err != NULL)
+    *err = g_steal_pointer (&err_text);
+  return TRUE;
+}
+
+/* On the device: run the command with no input; a watcher reads the
+ * connection's input, which only ends when the connection does, and then
+ * kills the command. */
+static const char guard_script[] =
+  "exec 3<&0\n"
+  "\"$@\" </dev/null 3<&- & p=$!\n"
+  /* An asynchronous list reads /dev/null unless told otherwise: fd 3 is
+   * the connection. */
+  "(cat <&3 >/dev/null; kill -TERM $p 2>/dev/null; sleep 1; kill -KILL $p 2>/dev/null) & w=$!\n"
+  "exec 3<&-\n"
+  "wait $p; s=$?\n"
+  "kill $w 2>/dev/null\n"
+  "exit $s\n";
+
+gboolean
+lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOptions *o,
+                       GCancellable *cancellable, char **out, char **err, int *status, GError **error)
+{
+  g_autoptr (GPtrArray) wrapped = g_ptr_array_new ();
+  g_autoptr (GPtrArray) full = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autofree char *out_text = NULL, *err_text = NULL;
+  int fds[2];
+  gboolean ok;
+
+  g_ptr_array_add (wrapped, (gpointer) "sh");
+  g_ptr_array_add (wrapped, (gpointer) "-c");
+  g_ptr_array_add (wrapped, (gpointer) guard_script);
+  g_ptr_array_add (wrapped, (gpointer) "lathe-guard");
+  for (guint i = 0; argv[i] != NULL; i++)
+    g_ptr_array_add (wrapped, (gpointer) argv[i]);
+  g_ptr_array_add (wrapped, NULL);
+  full = command_argv (d, (const char *const *) wrapped->pdata, o);
+  /* The connection's input: held open until the command ends. */
+  if (!g_unix_open_pipe (fds, FD_CLOEXEC, error))
+    return FALSE;
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_take_stdin_fd (launcher, fds[0]);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) full->pdata, error);
+  if (proc == NULL)
+    {
+      close (fds[1]);
+      return FALSE;
+    }
+  ok = g_subprocess_communicate_utf8 (proc, NULL, cancellable, &out_text, &err_text, error);
+  if (!ok)
+    {
+      /* Cancelled: dropping the connection ends the command there. */
+      g_subprocess_force_exit (proc);
+      g_subprocess_wait (proc, NULL, NULL);
+    }
+  close (fds[1]);
+  if (!ok || !finish (proc, d, err_text, status, error))
+    return FALSE;
+  if (out != NULL)
+    *out = g_steal_pointer (&out_text);
+  if (err != NULL)
+    *err = g_steal_pointer (&err_text);
+  return TRUE;
+}
+
+gboolean
+lathe_ssh_copy_to (LatheDevice *d, const char *local_path, const char *remote_path, const LatheSshOptions *o,
+                   GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GPtrArray) argv = lathe_ssh_base_argv (d, "scp", o);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autofree char *err_text = NULL, *target = NULL;
+
+  /* scp reads the remote path itself (SFTP): no shell quoting, but a
+   * leading '-' or a ':' in the local name must not be misread. */
+  add (argv, "--");
+  g_ptr_array_add (argv, g_path_is_absolute (local_path) ? g_strdup (local_path)
+                                                         : g_strconcat ("./", local_path, NULL));
+  target = g_strdup_printf ("%s:%s", lathe_device_get_destination (d), remote_path);
+  g_ptr_array_add (argv, g_steal_pointer (&target));
+  g_ptr_array_add (argv, NULL);
+  if ((proc = g_subprocess_newv ((const char *const *) argv->pdata,
+                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error)) == NULL)
+    return FALSE;
+  if (!g_subprocess_communicate_utf8 (proc, NULL, cancellable, NULL, &err_text, error))
+    {
+      g_subprocess_force_exit (proc);
+      g_subprocess_wait (proc, NULL, NULL);
+      return FALSE;
+    }
+  if (g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0)
+    return TRUE;
+  if (err_text != NULL && (strstr (err_text, "No space left") != NULL || strstr (err_text, "quota") != NULL))
+    {
+      g_autofree char *why = last_line (err_text);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, _("%s: the device's disk is full: %s"),
+                   lathe_device_get_name (d), why);
+      return FALSE;
+    }
+  ssh_failed (error, d, err_text != NULL ? err_text : "");
+  return FALSE;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* Commands and copies on a device through the system's OpenSSH client, so
+ * that the user's config, agent, ProxyJump and known_hosts all apply. Host
+ * keys are checked: an unknown one is refused unless accepting new keys was
+ * asked for. Arguments reach the remote shell quoted. Failures come back
+ * as GIOErrors that say what happened (refused host key or login, nothing
+ * listening, unreachable, connection lost). */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lathe-device.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  gboolean accept_new_host_key; /* StrictHostKeyChecking=accept-new (never a changed key) */
+  int connect_timeout;          /* seconds */
+  int alive_interval;           /* seconds between keep-alives; 3 missed: connection lost */
+} LatheSshOptions;
+
+void lathe_ssh_options_init (LatheSshOptions *o);
+
+/* The argv of ssh (program "ssh") or scp ("scp") for the device, before
+ * the destination and command. */
+GPtrArray *lathe_ssh_base_argv (LatheDevice *device, const char *program, const LatheSshOptions *o);
+
+/* Runs argv on the device. input: fed to its standard input (NULL: none).
+ * out/err receive its output (may be NULL); status its exit status. FALSE
+ * with an error only when ssh itself failed (the connection, the login);
+ * a command that fails is TRUE with a non-zero status. */
+gboolean lathe_ssh_run (LatheDevice *device, const char *const *argv, GBytes *input, const LatheSshOptions *o,
+                        GCancellable *cancellable, char **out, char **err, int *status, GError **error);
+
+/* The same for a command that may run long: when the connection drops or
+ * the run is cancelled, the command on the device is killed too. */
+gboolean lathe_ssh_run_guarded (LatheDevice *device, const char *const *argv, const LatheSshOptions *o,
+                                GCancellable *cancellable, char **out, char **err, int *status, GError **error);
+
+/* Copies a local file to remote_path on the device. */
+gboolean lathe_ssh_copy_to (LatheDevice *device, const char *local_path, const char *remote_path,
+                            const LatheSshOptions *o, GCancellable *cancellable, GError **error);
+
+/* argv as one shell command line, every argument quoted. */
+char *lathe_shell_join (const char *const *argv);
+
+G_END_DECLS

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/* Devices over SSH against a real sshd of the test's own on 127.0.0.1: the
+ * registry, probing, deploying by hash, profiling with lathe-run, and the
+ * failures — an unknown or changed host key, a closed port, a cancelled run
+ * and a killed sshd (no process left behind, earlier runs kept), a full
+ * disk (nothing half-copied). */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "lathe-error.h"
+#include "lathe-recipe.h"
+#include "lathe-remote.h"
+#include "lathe-test.h"
+#include "sshd-fixture.h"
+
+static void
+test_registry (void)
+{
+  g_autofree char *path = g_build_filename (lathe_test_tmpdir (), "config", "devices.json", NULL);
+  g_autoptr (GPtrArray) devices = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheDevice *d = lathe_device_new ("pi5", "pi@raspberrypi.local", &error), *e;
+
+  g_assert_no_error (error);
+  lathe_device_set_port (d, 2222);
+  lathe_device_set_identity (d, "/home/me/.ssh/id_pi");
+  g_ptr_array_add (devices, d);
+  g_ptr_array_add (devices, lathe_device_new ("jetson", "jetson-alias", &error));
+  g_assert_true (lathe_devices_save (path, devices, &error));
+  back = lathe_devices_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->len, ==, 2);
+  e = lathe_devices_find (back, "pi5");
+  g_assert_cmpstr (lathe_device_get_destination (e), ==, "pi@raspberrypi.local");
+  g_assert_cmpint (lathe_device_get_port (e), ==, 2222);
+  g_assert_cmpstr (lathe_device_get_identity (e), ==, "/home/me/.ssh/id_pi");
+  g_assert_null (lathe_device_get_user (lathe_devices_find (back, "jetson")));
+  /* Names and destinations that could be misread are refused. */
+  g_assert_null (lathe_device_new ("a b", "host", &error));
+  g_assert_nonnull (strstr (error->message, "device name"));
+  g_clear_error (&error);
+  g_assert_null (lathe_device_new ("ok", "-oProxyCommand=evil", &error));
+  g_assert_nonnull (strstr (error->message, "SSH destination"));
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (path, "{\"devices\": [{\"name\": \"x\", \"destination\": \"h\", \"port\": 70000}]}",
+                                      -1, NULL));
+  g_assert_null (lathe_devices_load (path, &error));
+  g_assert_nonnull (strstr (error->message, "devices[0].port"));
+}
+
+static LatheDevice *
+fixture_device (SshdFixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  LatheDevice *d = lathe_device_new ("dev", "dev", &error);
+
+  g_assert_no_error (error);
+  lathe_device_set_ssh_config (d, f->ssh_config);
+  return d;
+}
+
+static void
+test_probe_deploy_profile (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *sha = NULL, *remote = NULL, *again = NULL, *on_device = NULL;
+  g_autoptr (LatheDevice) d = NULL;
+  g_autoptr (JsonNode) probe = NULL, profile = NULL;
+  g_autoptr (LatheVariant) v = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheSshOptions o;
+  LatheProfileOptions po;
+  const int threads[] = { 1, 2 };
+  const int depths[] = { 16 };
+  gboolean copied = FALSE;
+  struct utsname u;
+  SshdFixture f;
+  JsonObject *p;
+
+  if (model == NULL || !sshd_fixture_start (&f, "device"))
+    return;
+  d = fixture_device (&f);
+  lathe_ssh_options_init (&o);
+  probe = lathe_device_probe (d, &o, NULL, &error);
+  g_assert_no_error (error);
+  p = json_node_get_object (probe);
+  g_assert_cmpint (uname (&u), ==, 0);
+  g_assert_cmpstr (json_object_get_string_member (p, "arch"), ==, u.machine);
+  g_assert_cmpint (json_object_get_int_member (p, "cores"), ==, (gint64) g_get_num_processors ());
+  g_assert_cmpint (json_object_get_int_member (p, "memory_mb"), >, 0);
+  g_assert_cmpint (json_object_get_int_member (p, "disk_free_mb"), >, 0);
+  g_assert_cmpuint (strlen (json_object_get_string_member (p, "os")), >, 0);
+  g_assert_nonnull (json_object_get_array_member (p, "simd"));
+  {
+    g_autofree char *text = json_to_string (probe, TRUE);
+    g_test_message ("probe: %s", text);
+  }
+
+  /* Deployed once, found by its hash the second time. */
+  remote = lathe_device_deploy_file (d, model, &o, &copied, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (copied);
+  again = lathe_device_deploy_file (d, model, &o, &copied, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (copied);
+  g_assert_cmpstr (remote, ==, again);
+  sha = lathe_file_sha256 (model, NULL, NULL);
+  on_device = g_build_filename (f.home, remote, NULL);
+  g_assert_true (g_str_has_suffix (remote, sha));
+  {
+    g_autofree char *there = lathe_file_sha256 (on_device, NULL, NULL);
+    g_assert_cmpstr (there, ==, sha);
+  }
+
+  /* Profiled with the runner there: one run per thread count. */
+  lathe_profile_options_init (&po);
+  po.threads = threads;
+  po.n_threads = 2;
+  po.depths = depths;
+  po.n_depths = 1;
+  po.n_gen = 8;
+  po.reps = 1;
+  profile = lathe_device_profile (d, model, &po, &o, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  {
+    JsonArray *runs = json_object_get_array_member (json_node_get_object (profile), "runs");
+    g_autofree char *text = json_to_string (profile, TRUE);
+    g_test_message ("profile: %s", text);
+    g_assert_cmpuint (json_array_get_length (runs), ==, 2);
+    g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (runs, 1), "threads"), ==, 2);
+  }
+  v = lathe_variant_from_profile (profile, "p1", "stories260K on dev");
+  g_assert_cmpstr (lathe_variant_get_device (v), ==, "dev");
+  g_assert_cmpfloat (lathe_variant_get_metric (v, LATHE_METRIC_DECODE_TPS), >, 0);
+  g_assert_cmpfloat (lathe_variant_get_metric (v, LATHE_METRIC_PEAK_MEMORY_MB), >, 0);
+  sshd_fixture_stop (&f);
+}
+
+static void
+test_host_keys_and_ports (void)
+{
+  g_autoptr (LatheDevice) d = NULL, closed = NULL;
+  g_autoptr (JsonNode) probe = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *known = NULL;
+  LatheSshOptions o;
+  SshdFixture f;
+
+  if (!sshd_fixture_start (&f, "keys"))
+    return;
+  d = fixture_device (&f);
+  lathe_ssh_options_init (&o);
+  g_assert_true (g_file_get_contents (f.known_hosts, &known, NULL, NULL));
+  /* Unknown: refused unless told to accept it. */
+  g_assert_true (g_file_set_contents (f.known_hosts, "", -1, NULL));
+  g_assert_null (lathe_device_probe (d, &o, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "host key is not known"));
+  g_clear_error (&error);
+  o.accept_new_host_key = TRUE;
+  probe = lathe_device_probe (d, &o, NULL, &error);
+  g_assert_no_error (error);
+  o.accept_new_host_key = FALSE;
+  /* Changed: refused, even when new keys may be accepted. */
+  {
+    g_autofree char *other = g_build_filename (f.dir, "other_key", NULL);
+    g_autofree char *pub = NULL, *entry = NULL, *other_pub = g_strdup_printf ("%s.pub", other);
+    g_free (sshd_fixture_sh ("ssh-keygen -q -t ed25519 -N '' -f '%s'", other));
+    g_assert_true (g_file_get_contents (other_pub, &pub, NULL, NULL));
+    entry = g_strdup_printf ("[127.0.0.1]:%d %s", f.port, pub);
+    g_assert_true (g_file_set_contents (f.known_hosts, entry, -1, NULL));
+  }
+  o.accept_new_host_key = TRUE;
+  g_assert_null (lathe_device_probe (d, &o, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "CHANGED"));
+  g_clear_error (&error);
+  /* Nothing listening. */
+  sshd_fixture_kill (&f);
+  g_assert_true (g_file_set_contents (f.known_hosts, known, -1, NULL));
+  g_assert_null (lathe_device_probe (d, &o, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+  g_clear_error (&error);
+  sshd_fixture_stop (&f);
+}
+
+/* A profile in a thread of its own, so the test can cancel it or kill sshd
+ * while it runs. */
+typedef struct
+{
+  LatheDevice *d;
+  const char *model;
+  GCancellable *cancel;
+  JsonNode *result, *partial;
+  GError *error;
+  gint64 ended;
+} Bg;
+
+static gpointer
+profile_thread (gpointer data)
+{
+  Bg *bg = data;
+  static const int depths[] = { 8, 400 };
+  const int threads[] = { 1 };
+  LatheProfileOptions po;
+  LatheSshOptions o;
+
+  lathe_ssh_options_init (&o);
+  o.alive_interval = 1;
+  lathe_profile_options_init (&po);
+  po.threads = threads;
+  po.n_threads = 1;
+  po.depths = depths;
+  po.n_depths = 2;
+  /* The first run takes about a second; the second, with a long prompt,
+   * lasts long enough to be interrupted. */
+  po.n_gen = 4;
+  po.reps = 1000;
+  bg->result = lathe_device_profile (bg->d, bg->model, &po, &o, NULL, NULL, &bg->partial, bg->cancel, &bg->error);
+  bg->ended = g_get_monotonic_time ();
+  return NULL;
+}
+
+static gboolean
+runner_running (SshdFixture *f)
+{
+  g_autofree char *out = sshd_fixture_sh ("pgrep -u %s -f '^[^ ]*blobs/[0-9a-f]* bench' || true", f->user);
+
+  return *g_strstrip (out) != '\0';
+}
+
+static void
+wait_for_runner (SshdFixture *f, gboolean running)
+{
+  for (int i = 0; i < 200 && runner_running (f) != running; i++)
+    g_usleep (50000);
+}
+
+static void
+test_interrupted (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  SshdFixture f;
+
+  if (model == NULL || !sshd_fixture_start (&f, "interrupted"))
+    return;
+  for (int round = 0; round < 2; round++)
+    {
+      Bg bg = { NULL, model, g_cancellable_new (), NULL, NULL, NULL, 0 };
+      GThread *t;
+      gint64 stopped;
+      bg.d = fixture_device (&f);
+      t = g_thread_new ("profile", profile_thread, &bg);
+      wait_for_runner (&f, TRUE);
+      /* Let the first run finish and the long one start. */
+      g_usleep (1500000);
+      stopped = g_get_monotonic_time ();
+      if (round == 0)
+        g_cancellable_cancel (bg.cancel);
+      else
+        sshd_fixture_kill (&f);
+      g_thread_join (t);
+      g_test_message ("%s: stopped after %.1f s: %s", round == 0 ? "cancel" : "sshd killed",
+                      (bg.ended - stopped) / 1e6, bg.error ? bg.error->message : "no error");
+      g_assert_null (bg.result);
+      g_assert_nonnull (bg.error);
+      if (round == 0)
+        g_assert_error (bg.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      else
+        g_assert_nonnull (strstr (bg.error->message, "dev"));
+      /* Well within ssh's keep-alive limit: no hang. */
+      g_assert_cmpint (bg.ended - stopped, <, 15 * G_USEC_PER_SEC);
+      /* The runs done before are kept. */
+      g_assert_nonnull (bg.partial);
+      g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_node_get_object (bg.partial),
+                                                                             "runs")), ==, 1);
+      /* And nothing runs on on the device. */
+      wait_for_runner (&f, FALSE);
+      g_assert_false (runner_running (&f));
+      g_clear_error (&bg.error);
+      json_node_unref (bg.partial);
+      g_object_unref (bg.cancel);
+      g_object_unref (bg.d);
+    }
+  sshd_fixture_stop (&f);
+}
+
+static void
+test_disk_full (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *cache = NULL, *left = NULL;
+  g_autoptr (LatheDevice) d = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheSshOptions o;
+  SshdFixture f;
+
+  if (model == NULL || !sshd_fixture_start (&f, "full"))
+    return;
+  d = fixture_device (&f);
+  lathe_ssh_options_init (&o);
+  cache = g_build_filename (f.home, ".cache", NULL);
+  /* A disk smaller than the model. */
+  g_free (sshd_fixture_sh ("mkdir -p '%s' && mount -t tmpfs -o size=512k,mode=777 tmpfs '%s'", cache, cache));
+  g_assert_null (lathe_device_deploy_file (d, model, &o, NULL, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  left = sshd_fixture_sh ("find '%s' -type f | wc -l", cache);
+  g_assert_cmpint (atoi (left), ==, 0);
+  g_free (sshd_fixture_sh ("umount '%s'", cache));
+  sshd_fixture_stop (&f);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/device/registry", test_registry);
+  g_test_add_func ("/device/probe-deploy-profile", test_probe_deploy_profile);
+  g_test_add_func ("/device/host-keys-and-ports", test_host_keys_and_ports);
+  g_test_add_func ("/device/interrupted", test_interrupted);
+  g_test_add_func ("/device/disk-full", test_disk_full);
+  return g_test_run ();
+}
