@@ -33,6 +33,8 @@ static const Command commands[] = {
   { "eval", lathe_cli_eval, N_("Measure perplexity and the distance to a reference model") },
   { "sweep", lathe_cli_sweep, N_("Make and measure a grid of variants in a workspace") },
   { "workspace", lathe_cli_workspace, N_("Show a workspace's variants, their figures and Pareto front") },
+  { "device", lathe_cli_device, N_("Remember, list, forget and probe devices reached over SSH") },
+  { "profile", lathe_cli_profile, N_("Measure a model on a device with lathe-run") },
 };
 
 static void

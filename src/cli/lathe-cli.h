@@ -23,6 +23,8 @@ int lathe_cli_sensitivity (int argc, char **argv);
 int lathe_cli_logit_lens (int argc, char **argv);
 int lathe_cli_sweep (int argc, char **argv);
 int lathe_cli_workspace (int argc, char **argv);
+int lathe_cli_device (int argc, char **argv);
+int lathe_cli_profile (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */

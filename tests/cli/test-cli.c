@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lathe-test.h"
+#include "sshd-fixture.h"
 
 typedef struct
 {
@@ -637,6 +638,58 @@ test_sweep_workspace (void)
   g_assert_nonnull (strstr (list.err, "--sparsity: expected numbers from 0 to 1"));
 }
 
+/* device and profile as a script uses them, against an sshd of the test's
+ * own on 127.0.0.1. */
+static void
+test_device_profile (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  g_autofree char *registry = g_build_filename (lathe_test_tmpdir (), "devices.json", NULL);
+  g_autofree char *ws = g_build_filename (lathe_test_tmpdir (), "profile-ws", NULL);
+  g_auto (Run) add = { 0 }, list = { 0 }, probe = { 0 }, prof = { 0 }, table = { 0 }, dup = { 0 };
+  g_auto (Run) missing = { 0 }, bad = { 0 }, sweep = { 0 }, removed = { 0 }, json = { 0 };
+  SshdFixture f;
+
+  if (text == NULL || !sshd_fixture_start (&f, "cli-device"))
+    return;
+  g_setenv ("LATHE_DEVICES", registry, TRUE);
+  run (&add, "LATHE_CLI", "device", "add", "testbox", "dev", "-F", f.ssh_config, NULL);
+  g_assert_cmpint (add.status, ==, 0);
+  run (&dup, "LATHE_CLI", "device", "add", "testbox", "dev", NULL);
+  g_assert_cmpint (dup.status, ==, 1);
+  g_assert_nonnull (strstr (dup.err, "exists already"));
+  run (&list, "LATHE_CLI", "device", "list", NULL);
+  g_assert_nonnull (strstr (list.out, "testbox"));
+  run (&probe, "LATHE_CLI", "device", "probe", "testbox", NULL);
+  g_test_message ("%s%s", probe.out, probe.err);
+  g_assert_cmpint (probe.status, ==, 0);
+  g_assert_nonnull (strstr (probe.out, "cores"));
+  run (&json, "LATHE_CLI", "device", "probe", "testbox", "--json", NULL);
+  g_assert_nonnull (strstr (json.out, "\"memory_mb\""));
+  /* A workspace with the model measured here; the device's speed joins it. */
+  run (&sweep, "LATHE_CLI", "sweep", ws, "-m", model, "-f", text, "--chunks", "2", "--ctx", "64", "--no-speed",
+       "-q", NULL);
+  g_assert_cmpint (sweep.status, ==, 0);
+  run (&prof, "LATHE_CLI", "profile", "testbox", model, "-t", "1,2", "-p", "16", "-n", "8", "-r", "1", "-w", ws,
+       "-q", NULL);
+  g_test_message ("%s%s", prof.out, prof.err);
+  g_assert_cmpint (prof.status, ==, 0);
+  g_assert_nonnull (strstr (prof.out, "decode tok/s"));
+  run (&table, "LATHE_CLI", "workspace", ws, "--csv", NULL);
+  g_test_message ("%s", table.out);
+  g_assert_nonnull (strstr (table.out, "Original on testbox,testbox,"));
+  run (&missing, "LATHE_CLI", "profile", "nobox", model, NULL);
+  g_assert_cmpint (missing.status, ==, 1);
+  g_assert_nonnull (strstr (missing.err, "no device “nobox”"));
+  run (&bad, "LATHE_CLI", "profile", "testbox", model, "-t", "0", NULL);
+  g_assert_cmpint (bad.status, ==, 2);
+  run (&removed, "LATHE_CLI", "device", "remove", "testbox", NULL);
+  g_assert_cmpint (removed.status, ==, 0);
+  g_unsetenv ("LATHE_DEVICES");
+  sshd_fixture_stop (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -654,5 +707,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/calibrate-sensitivity-structure", test_calibrate_sensitivity_structure);
   g_test_add_func ("/lathe/cli/conditional-in-file", test_conditional_in_file);
   g_test_add_func ("/lathe/cli/sweep-workspace", test_sweep_workspace);
+  g_test_add_func ("/lathe/cli/device-profile", test_device_profile);
   return g_test_run ();
 }

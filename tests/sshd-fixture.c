@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-#include "config.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lathe-test.h"
 #include "sshd-fixture.h"
 
-#define USER "lathe-test"
 
 char *
 sshd_fixture_sh (const char *fmt, ...)
@@ -67,13 +66,17 @@ sshd_fixture_start (SshdFixture *f, const char *name)
   g_autoptr (GError) error = NULL;
 
   memset (f, 0, sizeof *f);
+  /* One user per test program, so that test programs may run side by side. */
+  {
+    g_autofree char *prog = g_path_get_basename (g_get_prgname () != NULL ? g_get_prgname () : "test");
+    f->user = g_strdup_printf ("lathe-%s", prog);
+  }
   if (geteuid () != 0 || !g_file_test ("/usr/sbin/sshd", G_FILE_TEST_IS_EXECUTABLE)
       || g_find_program_in_path ("ssh") == NULL)
     {
       g_test_skip ("needs root and OpenSSH (sshd, ssh) to start a test device");
       return FALSE;
     }
-  f->user = g_strdup (USER);
   f->dir = g_build_filename (lathe_test_tmpdir (), name, NULL);
   f->home = g_build_filename (f->dir, "home", NULL);
   g_assert_cmpint (g_mkdir_with_parents (f->home, 0755), ==, 0);
@@ -81,7 +84,7 @@ sshd_fixture_start (SshdFixture *f, const char *name)
   g_chmod (lathe_test_tmpdir (), 0755);
   g_free (sshd_fixture_sh ("id -u %s >/dev/null 2>&1 || useradd -M -s /bin/sh %s; usermod -p '*' -d '%s' %s; "
                            "chown %s '%s'; mkdir -p /run/sshd",
-                           USER, USER, f->home, USER, USER, f->home));
+                           f->user, f->user, f->home, f->user, f->user, f->home));
   host_key = g_build_filename (f->dir, "host_key", NULL);
   id = g_build_filename (f->dir, "id_ed25519", NULL);
   g_free (sshd_fixture_sh ("ssh-keygen -q -t ed25519 -N '' -f '%s' && ssh-keygen -q -t ed25519 -N '' -f '%s'",
@@ -96,7 +99,7 @@ sshd_fixture_start (SshdFixture *f, const char *name)
                                "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                                "PubkeyAuthentication yes\nAuthorizedKeysFile %s\nStrictModes no\n"
                                "AllowUsers %s\nSubsystem sftp internal-sftp\nClientAliveInterval 2\n",
-                               f->port, host_key, pid, authorized, USER);
+                               f->port, host_key, pid, authorized, f->user);
   write_file (f->config, sshd_text);
   f->known_hosts = g_build_filename (f->dir, "known_hosts", NULL);
   /* The host key is known, as after a first visit. */
@@ -112,7 +115,7 @@ sshd_fixture_start (SshdFixture *f, const char *name)
   client = g_strdup_printf ("Host dev\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n"
                             "  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n"
                             "  LogLevel ERROR\n",
-                            f->port, USER, id, f->known_hosts);
+                            f->port, f->user, id, f->known_hosts);
   write_file (f->ssh_config, client);
   {
     const char *argv[] = { "/usr/sbin/sshd", "-D", "-e", "-f", f->config, NULL };
@@ -140,14 +143,14 @@ sshd_fixture_kill (SshdFixture *f)
   g_subprocess_wait (f->sshd, NULL, NULL);
   g_clear_object (&f->sshd);
   /* The per-connection sshd processes: the listener's children live on. */
-  g_free (sshd_fixture_sh ("pkill -KILL -f '^sshd: %s' || true", USER));
+  g_free (sshd_fixture_sh ("pkill -KILL -f '^sshd: %s' || true", f->user));
 }
 
 void
 sshd_fixture_stop (SshdFixture *f)
 {
   sshd_fixture_kill (f);
-  g_free (sshd_fixture_sh ("pkill -KILL -u %s || true", USER));
+  g_free (sshd_fixture_sh ("pkill -KILL -u %s || true", f->user));
   g_free (f->dir);
   g_free (f->home);
   g_free (f->ssh_config);
