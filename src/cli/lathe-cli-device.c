@@ -34,13 +34,16 @@ find_device (GPtrArray *devices, const char *path, const char *name, GError **er
 static int
 device_add (int argc, char **argv)
 {
-  g_autofree char *user = NULL, *identity = NULL, *config = NULL, *path = NULL;
+  g_autofree char *user = NULL, *identity = NULL, *config = NULL, *path = NULL, *arch = NULL, *prefix = NULL;
   int port = 0;
   const GOptionEntry entries[] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, N_("SSH port"), "PORT" },
     { "user", 'u', 0, G_OPTION_ARG_STRING, &user, N_("Login name"), N_("USER") },
     { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &identity, N_("Private key file"), N_("FILE") },
     { "ssh-config", 'F', 0, G_OPTION_ARG_FILENAME, &config, N_("ssh_config file in place of yours"), N_("FILE") },
+    { "arch", 0, 0, G_OPTION_ARG_STRING, &arch, N_("Architecture of lathe-run for it (default: as probed)"), N_("ARCH") },
+    { "runner-prefix", 0, 0, G_OPTION_ARG_STRING, &prefix, N_("Start lathe-run through this command there"),
+      N_("COMMAND") },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new (_("NAME DESTINATION — remember a device"));
@@ -68,6 +71,8 @@ device_add (int argc, char **argv)
   lathe_device_set_user (d, user);
   lathe_device_set_identity (d, identity);
   lathe_device_set_ssh_config (d, config);
+  lathe_device_set_arch (d, arch);
+  lathe_device_set_runner_prefix (d, prefix);
   g_ptr_array_add (devices, d);
   if (!lathe_devices_save (path, devices, &error))
     return lathe_cli_fail (error);

@@ -14,7 +14,7 @@
 struct _LatheDevice
 {
   GObject parent_instance;
-  char *name, *destination, *user, *identity, *ssh_config;
+  char *name, *destination, *user, *identity, *ssh_config, *arch, *runner_prefix;
   int port;
 };
 
@@ -30,6 +30,8 @@ lathe_device_finalize (GObject *object)
   g_free (self->user);
   g_free (self->identity);
   g_free (self->ssh_config);
+  g_free (self->arch);
+  g_free (self->runner_prefix);
   G_OBJECT_CLASS (lathe_device_parent_class)->finalize (object);
 }
 
@@ -165,6 +167,36 @@ lathe_device_set_ssh_config (LatheDevice *self, const char *path)
   self->ssh_config = path != NULL && *path != '\0' ? g_strdup (path) : NULL;
 }
 
+const char *
+lathe_device_get_arch (LatheDevice *self)
+{
+  g_return_val_if_fail (LATHE_IS_DEVICE (self), NULL);
+  return self->arch;
+}
+
+void
+lathe_device_set_arch (LatheDevice *self, const char *arch)
+{
+  g_return_if_fail (LATHE_IS_DEVICE (self));
+  g_free (self->arch);
+  self->arch = arch != NULL && *arch != '\0' ? g_strdup (arch) : NULL;
+}
+
+const char *
+lathe_device_get_runner_prefix (LatheDevice *self)
+{
+  g_return_val_if_fail (LATHE_IS_DEVICE (self), NULL);
+  return self->runner_prefix;
+}
+
+void
+lathe_device_set_runner_prefix (LatheDevice *self, const char *prefix)
+{
+  g_return_if_fail (LATHE_IS_DEVICE (self));
+  g_free (self->runner_prefix);
+  self->runner_prefix = prefix != NULL && *prefix != '\0' ? g_strdup (prefix) : NULL;
+}
+
 static void
 add_string (JsonBuilder *b, const char *key, const char *value)
 {
@@ -190,6 +222,8 @@ lathe_device_to_json (LatheDevice *self)
   add_string (b, "user", self->user);
   add_string (b, "identity", self->identity);
   add_string (b, "ssh_config", self->ssh_config);
+  add_string (b, "arch", self->arch);
+  add_string (b, "runner_prefix", self->runner_prefix);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -215,7 +249,7 @@ optional_string (JsonObject *o, const char *key, const char **out, const char *o
 LatheDevice *
 lathe_device_from_json (JsonNode *node, const char *origin, const char *where, GError **error)
 {
-  const char *name, *dest, *user, *identity, *config;
+  const char *name, *dest, *user, *identity, *config, *arch, *prefix;
   g_autoptr (GError) local = NULL;
   LatheDevice *d;
   JsonObject *o;
@@ -231,7 +265,9 @@ lathe_device_from_json (JsonNode *node, const char *origin, const char *where, G
       || !optional_string (o, "destination", &dest, origin, where, error)
       || !optional_string (o, "user", &user, origin, where, error)
       || !optional_string (o, "identity", &identity, origin, where, error)
-      || !optional_string (o, "ssh_config", &config, origin, where, error))
+      || !optional_string (o, "ssh_config", &config, origin, where, error)
+      || !optional_string (o, "arch", &arch, origin, where, error)
+      || !optional_string (o, "runner_prefix", &prefix, origin, where, error))
     return NULL;
   port = json_object_get_int_member_with_default (o, "port", 0);
   if (port < 0 || port > 65535)
@@ -248,6 +284,8 @@ lathe_device_from_json (JsonNode *node, const char *origin, const char *where, G
   lathe_device_set_user (d, user);
   lathe_device_set_identity (d, identity);
   lathe_device_set_ssh_config (d, config);
+  lathe_device_set_arch (d, arch);
+  lathe_device_set_runner_prefix (d, prefix);
   return d;
 }
 

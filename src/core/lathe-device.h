@@ -27,6 +27,16 @@ void lathe_device_set_identity (LatheDevice *self, const char *path);
 const char *lathe_device_get_ssh_config (LatheDevice *self);
 void lathe_device_set_ssh_config (LatheDevice *self, const char *path);
 
+/* The architecture whose lathe-run the device gets ("aarch64"), when not
+ * the one its kernel reports (a 32-bit userland, an emulator); NULL: as
+ * probed. */
+const char *lathe_device_get_arch (LatheDevice *self);
+void lathe_device_set_arch (LatheDevice *self, const char *arch);
+/* A command lathe-run is started through on the device ("taskset -c 4-7",
+ * "nice -n -5", an emulator), split at spaces; NULL: none. */
+const char *lathe_device_get_runner_prefix (LatheDevice *self);
+void lathe_device_set_runner_prefix (LatheDevice *self, const char *prefix);
+
 JsonNode *lathe_device_to_json (LatheDevice *self);
 LatheDevice *lathe_device_from_json (JsonNode *node, const char *origin, const char *where, GError **error);
 

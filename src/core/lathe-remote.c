@@ -436,16 +436,25 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
 {
   g_autofree char *t = g_strdup_printf ("%d", threads), *p = g_strdup_printf ("%d", depth);
   g_autofree char *n = g_strdup_printf ("%d", po->n_gen), *r = g_strdup_printf ("%d", po->reps);
-  const char *argv[] = { runner, "bench", "-m", model, "-t", t, "-p", p, "-n", n, "-r", r, "--json",
-                         "--no-bandwidth", NULL };
+  const char *bench_args[] = { runner, "bench", "-m", model, "-t", t, "-p", p, "-n", n, "-r", r, "--json",
+                               "--no-bandwidth", NULL };
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_auto (GStrv) prefix = g_strsplit (lathe_device_get_runner_prefix (d) ? lathe_device_get_runner_prefix (d) : "",
+                                      " ", -1);
   g_autoptr (JsonNode) before = NULL, after = NULL, bench = NULL;
   g_autofree char *out = NULL, *err = NULL;
   double e0, e1, tokens, t0, t1;
   gint64 throttle0, throttle1;
   int status = 0;
 
+  for (guint i = 0; prefix[i] != NULL; i++)
+    if (*prefix[i] != '\0')
+      g_ptr_array_add (argv, prefix[i]);
+  for (guint i = 0; bench_args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) bench_args[i]);
+  g_ptr_array_add (argv, NULL);
   if ((before = lathe_device_probe (d, o, cancellable, error)) == NULL
-      || !lathe_ssh_run_guarded (d, argv, o, cancellable, &out, &err, &status, error)
+      || !lathe_ssh_run_guarded (d, (const char *const *) argv->pdata, o, cancellable, &out, &err, &status, error)
       || (after = lathe_device_probe (d, o, cancellable, error)) == NULL)
     return FALSE;
   if (status != 0)
@@ -492,7 +501,9 @@ deploy_both (LatheDevice *d, JsonObject *probe, const char *model_path, const La
              char **model_remote, LatheProfileProgress progress, gpointer user, GCancellable *cancellable,
              GError **error)
 {
-  g_autofree char *runner = lathe_runner_find_for_arch (json_object_get_string_member (probe, "arch"), error);
+  const char *arch = lathe_device_get_arch (d) != NULL ? lathe_device_get_arch (d)
+                                                       : json_object_get_string_member (probe, "arch");
+  g_autofree char *runner = lathe_runner_find_for_arch (arch, error);
   g_autofree char *runner_remote = NULL;
 
   if (runner == NULL)

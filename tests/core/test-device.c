@@ -329,6 +329,59 @@ test_disk_full (void)
   sshd_fixture_stop (&f);
 }
 
+/* A second device that runs the aarch64 runner through qemu: the runner
+ * cross-built by this build goes there and measures. */
+static void
+test_aarch64_device (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *runner = NULL, *sha = NULL, *blob = NULL, *qemu = g_find_program_in_path ("qemu-aarch64-static");
+  g_autoptr (LatheDevice) d = NULL;
+  g_autoptr (JsonNode) profile = NULL;
+  g_autoptr (GError) error = NULL;
+  const int threads[] = { 1 }, depths[] = { 8 };
+  LatheProfileOptions po;
+  LatheSshOptions o;
+  SshdFixture f;
+
+  if (model == NULL)
+    return;
+  runner = lathe_runner_find_for_arch ("aarch64", &error);
+  if (runner == NULL || qemu == NULL)
+    {
+      g_autofree char *why = g_strdup_printf ("no aarch64 runner or qemu-aarch64-static: %s",
+                                              error ? error->message : "qemu missing");
+      g_test_skip (why);
+      return;
+    }
+  if (!sshd_fixture_start (&f, "aarch64"))
+    return;
+  d = fixture_device (&f);
+  lathe_device_set_arch (d, "aarch64");
+  lathe_device_set_runner_prefix (d, qemu);
+  lathe_ssh_options_init (&o);
+  lathe_profile_options_init (&po);
+  po.threads = threads;
+  po.n_threads = 1;
+  po.depths = depths;
+  po.n_depths = 1;
+  po.n_gen = 4;
+  po.reps = 1;
+  profile = lathe_device_profile (d, model, &po, &o, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  {
+    JsonArray *runs = json_object_get_array_member (json_node_get_object (profile), "runs");
+    JsonObject *bench = json_object_get_object_member (json_array_get_object_element (runs, 0), "bench");
+    g_test_message ("aarch64 under qemu: kernel %s, decode %.0f tokens/s", json_object_get_string_member (bench, "kernel"),
+                    json_object_get_double_member (json_object_get_object_member (bench, "decode_tps"), "mean"));
+    g_assert_true (g_str_has_prefix (json_object_get_string_member (bench, "kernel"), "neon"));
+  }
+  sha = lathe_file_sha256 (runner, NULL, NULL);
+  blob = g_build_filename (f.home, ".cache", "lathe", "blobs", sha, NULL);
+  g_assert_true (g_file_test (blob, G_FILE_TEST_IS_EXECUTABLE));
+  sshd_fixture_stop (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -338,5 +391,6 @@ main (int argc, char **argv)
   g_test_add_func ("/device/host-keys-and-ports", test_host_keys_and_ports);
   g_test_add_func ("/device/interrupted", test_interrupted);
   g_test_add_func ("/device/disk-full", test_disk_full);
+  g_test_add_func ("/device/aarch64", test_aarch64_device);
   return g_test_run ();
 }
