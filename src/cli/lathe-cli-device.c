@@ -223,13 +223,15 @@ lathe_cli_device (int argc, char **argv)
   {
     const char *name;
     int (*run) (int, char **);
-  } subs[] = { { "add", device_add }, { "list", device_list }, { "remove", device_remove }, { "probe", device_probe } };
+  } subs[] = { { "add", device_add },       { "list", device_list },
+               { "remove", device_remove }, { "probe", device_probe },
+               { "install", lathe_cli_device_install } };
 
   if (argc >= 2)
     for (guint i = 0; i < G_N_ELEMENTS (subs); i++)
       if (strcmp (argv[1], subs[i].name) == 0)
         return subs[i].run (argc - 1, argv + 1);
-  lathe_cli_error (_("usage: lathe-cli device add|list|remove|probe …"));
+  lathe_cli_error (_("usage: lathe-cli device add|list|remove|probe|install …"));
   return 2;
 }
 

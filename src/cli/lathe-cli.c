@@ -35,6 +35,7 @@ static const Command commands[] = {
   { "workspace", lathe_cli_workspace, N_("Show a workspace's variants, their figures and Pareto front") },
   { "device", lathe_cli_device, N_("Remember, list, forget and probe devices reached over SSH") },
   { "profile", lathe_cli_profile, N_("Measure a model on a device with lathe-run") },
+  { "bundle", lathe_cli_bundle, N_("Create or verify a deployment bundle") },
 };
 
 static void

@@ -25,6 +25,8 @@ int lathe_cli_sweep (int argc, char **argv);
 int lathe_cli_workspace (int argc, char **argv);
 int lathe_cli_device (int argc, char **argv);
 int lathe_cli_profile (int argc, char **argv);
+int lathe_cli_bundle (int argc, char **argv);
+int lathe_cli_device_install (int argc, char **argv);
 
 /* Shared helpers */
 /* Parses options; on failure prints the error and returns FALSE. */

@@ -679,6 +679,21 @@ test_device_profile (void)
   run (&table, "LATHE_CLI", "workspace", ws, "--csv", NULL);
   g_test_message ("%s", table.out);
   g_assert_nonnull (strstr (table.out, "Original on testbox,testbox,"));
+  /* A bundle of the workspace's original for the device, verified here and there. */
+  {
+    g_autofree char *bundle = g_build_filename (lathe_test_tmpdir (), "cli-bundle.tar.gz", NULL);
+    g_auto (Run) create = { 0 }, verify = { 0 }, install = { 0 };
+    run (&create, "LATHE_CLI", "bundle", "create", "Original", "-w", ws, "--device", "testbox", "-o", bundle, NULL);
+    g_test_message ("%s", create.err);
+    g_assert_cmpint (create.status, ==, 0);
+    run (&verify, "LATHE_CLI", "bundle", "verify", bundle, NULL);
+    g_assert_cmpint (verify.status, ==, 0);
+    g_assert_nonnull (strstr (verify.out, "golden: 32 greedy tokens as expected"));
+    run (&install, "LATHE_CLI", "device", "install", bundle, "testbox", NULL);
+    g_test_message ("%s%s", install.out, install.err);
+    g_assert_cmpint (install.status, ==, 0);
+    g_assert_nonnull (strstr (install.out, "golden: OK"));
+  }
   run (&missing, "LATHE_CLI", "profile", "nobox", model, NULL);
   g_assert_cmpint (missing.status, ==, 1);
   g_assert_nonnull (strstr (missing.err, "no device “nobox”"));

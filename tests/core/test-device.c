@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "lathe-bundle.h"
 #include "lathe-error.h"
 #include "lathe-recipe.h"
 #include "lathe-remote.h"
@@ -382,6 +383,84 @@ test_aarch64_device (void)
   sshd_fixture_stop (&f);
 }
 
+/* Bundles: made for this machine, verified (files and golden output),
+ * tampered with (refused, naming the file), packed as .tar.gz, installed on
+ * the test device and verified there by its own run.sh. */
+static void
+test_bundle (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), "bundle", NULL);
+  g_autofree char *tarball = g_build_filename (lathe_test_tmpdir (), "bundle-packed.tar.gz", NULL);
+  g_autofree char *in_bundle = NULL, *output = NULL;
+  g_autoptr (GString) report = g_string_new (NULL);
+  g_autoptr (LatheDevice) d = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheBundleOptions o;
+  LatheSshOptions so;
+  SshdFixture f;
+
+  if (model == NULL)
+    return;
+  lathe_bundle_options_init (&o);
+  o.model_path = model;
+  o.n_golden = 24;
+  g_assert_true (lathe_bundle_create (&o, dir, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (lathe_bundle_verify (dir, report, NULL, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s", report->str);
+  g_assert_nonnull (strstr (report->str, "golden: 24 greedy tokens as expected"));
+  /* A second bundle to the same place is refused: nothing is overwritten. */
+  g_assert_false (lathe_bundle_create (&o, dir, NULL, &error));
+  g_assert_nonnull (strstr (error->message, "exists already"));
+  g_clear_error (&error);
+  g_assert_true (lathe_bundle_create (&o, tarball, NULL, &error));
+  g_assert_true (lathe_bundle_verify (tarball, report, NULL, &error));
+  g_assert_no_error (error);
+
+  /* Installed on the device, verified there. */
+  if (sshd_fixture_start (&f, "bundle"))
+    {
+      d = fixture_device (&f);
+      lathe_ssh_options_init (&so);
+      g_assert_true (lathe_bundle_install (dir, d, &so, &output, NULL, &error));
+      g_assert_no_error (error);
+      g_test_message ("on the device: %s", output);
+      g_assert_nonnull (strstr (output, "files: OK"));
+      g_assert_nonnull (strstr (output, "golden: OK"));
+      /* Damaged there: its run.sh says so. */
+      {
+        g_autofree char *there = g_build_filename (f.home, "lathe-bundles", "bundle", "model.gguf", NULL);
+        g_autofree char *argv_out = NULL;
+        const char *argv[] = { "env", "LATHE_RUN_PREFIX=", "sh", "lathe-bundles/bundle/run.sh", "--verify", NULL };
+        int status = 0;
+        g_free (sshd_fixture_sh ("printf 'X' | dd of='%s' bs=1 seek=100000 conv=notrunc 2>/dev/null", there));
+        g_assert_true (lathe_ssh_run (d, argv, NULL, &so, NULL, &argv_out, NULL, &status, &error));
+        g_assert_cmpint (status, !=, 0);
+      }
+      sshd_fixture_stop (&f);
+    }
+
+  /* Tampered here: refused, naming the file. */
+  in_bundle = g_build_filename (dir, "model.gguf", NULL);
+  g_free (sshd_fixture_sh ("printf 'X' | dd of='%s' bs=1 seek=100000 conv=notrunc 2>/dev/null", in_bundle));
+  g_assert_false (lathe_bundle_verify (dir, report, NULL, &error));
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "model.gguf: sha256"));
+  g_clear_error (&error);
+  {
+    g_autofree char *extra = g_build_filename (dir, "extra.sh", NULL);
+    g_autofree char *again = g_build_filename (lathe_test_tmpdir (), "bundle2", NULL);
+    g_assert_true (lathe_bundle_create (&o, again, NULL, &error));
+    g_free (extra);
+    extra = g_build_filename (again, "extra.sh", NULL);
+    g_assert_true (g_file_set_contents (extra, "rm -rf /", -1, NULL));
+    g_assert_false (lathe_bundle_verify (again, report, NULL, &error));
+    g_assert_nonnull (strstr (error->message, "extra.sh is not in the manifest"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -392,5 +471,6 @@ main (int argc, char **argv)
   g_test_add_func ("/device/interrupted", test_interrupted);
   g_test_add_func ("/device/disk-full", test_disk_full);
   g_test_add_func ("/device/aarch64", test_aarch64_device);
+  g_test_add_func ("/device/bundle", test_bundle);
   return g_test_run ();
 }
