@@ -61,7 +61,7 @@ gboolean
 sshd_fixture_start (SshdFixture *f, const char *name)
 {
   g_autofree char *sshd_text = NULL, *client = NULL, *key_pub = NULL, *pid = NULL, *host_key = NULL;
-  g_autofree char *authorized = NULL, *id = NULL, *line = NULL, *out = NULL;
+  g_autofree char *authorized = NULL, *id = NULL, *line = NULL;
   g_autoptr (GDataInputStream) log = NULL;
   g_autoptr (GError) error = NULL;
 

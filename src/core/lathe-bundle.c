@@ -122,7 +122,7 @@ write_golden (const LatheBundleOptions *o, const char *dir, GCancellable *cancel
 {
   g_autofree char *runner = lathe_runner_find (error);
   g_autofree char *n = g_strdup_printf ("%d", o->n_golden > 0 ? o->n_golden : 32);
-  g_autofree char *out = NULL, *nl = NULL, *tokens_text = NULL;
+  g_autofree char *out = NULL, *nl = NULL;
   g_autoptr (LatheModel) model = NULL;
   g_autoptr (GArray) tokens = NULL;
   g_autoptr (JsonBuilder) b = json_builder_new ();

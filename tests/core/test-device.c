@@ -144,7 +144,7 @@ test_probe_deploy_profile (void)
 static void
 test_host_keys_and_ports (void)
 {
-  g_autoptr (LatheDevice) d = NULL, closed = NULL;
+  g_autoptr (LatheDevice) d = NULL;
   g_autoptr (JsonNode) probe = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *known = NULL;
