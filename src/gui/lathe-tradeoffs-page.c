@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "lathe-bundle.h"
 #include "lathe-tradeoffs-page.h"
 
 #define EXPORT_W 1200
@@ -61,6 +62,7 @@ update_selected (LatheTradeoffsPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.delete", v != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.playground", v != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.save-model", v != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.export-bundle", v != NULL);
   if (v == NULL)
     {
       gtk_label_set_text (self->selected_title, _("Click a point to see its figures"));
@@ -357,6 +359,127 @@ save_model_action (GtkWidget *widget, const char *action_name, GVariant *param)
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
 }
 
+/* Bundles ---------------------------------------------------------------- */
+
+typedef struct
+{
+  LatheBundleOptions o;
+  char *model, *name, *recipe, *out, *arch;
+  JsonNode *measurements;
+} BundleJob;
+
+static void
+bundle_job_free (gpointer p)
+{
+  BundleJob *j = p;
+
+  g_free (j->model);
+  g_free (j->name);
+  g_free (j->recipe);
+  g_free (j->out);
+  g_free (j->arch);
+  g_clear_pointer (&j->measurements, json_node_unref);
+  g_free (j);
+}
+
+static void
+bundle_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  BundleJob *j = data;
+  GError *error = NULL;
+
+  if (lathe_bundle_create (&j->o, j->out, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+lathe_tradeoffs_page_export_bundle_async (LatheTradeoffsPage *self, const char *path, const char *arch,
+                                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                                          gpointer user_data)
+{
+  LatheVariant *v = lathe_chart_get_selected (self->chart);
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr (JsonNode) all = NULL;
+  BundleJob *j;
+
+  if (v == NULL || self->workspace == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("Select a variant first"));
+      return;
+    }
+  j = g_new0 (BundleJob, 1);
+  j->model = lathe_workspace_dup_file (self->workspace, v);
+  j->name = g_strdup (lathe_variant_get_name (v));
+  j->recipe = g_strdup (lathe_variant_get_recipe (v));
+  j->out = g_strdup (path);
+  j->arch = g_strdup (arch);
+  all = lathe_variant_to_json (v);
+  if (json_object_has_member (json_node_get_object (all), "metrics"))
+    j->measurements = json_node_copy (json_object_get_member (json_node_get_object (all), "metrics"));
+  lathe_bundle_options_init (&j->o);
+  j->o.model_path = j->model;
+  j->o.name = j->name;
+  j->o.recipe_json = j->recipe;
+  j->o.arch = j->arch;
+  j->o.measurements = j->measurements;
+  g_task_set_task_data (task, j, bundle_job_free);
+  g_task_run_in_thread (task, bundle_thread);
+}
+
+gboolean
+lathe_tradeoffs_page_export_bundle_finish (LatheTradeoffsPage *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+bundle_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LatheTradeoffsPage *self = LATHE_TRADEOFFS_PAGE (source);
+  g_autofree char *path = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *msg = NULL;
+
+  if (!lathe_tradeoffs_page_export_bundle_finish (self, result, &error))
+    msg = g_strdup_printf (_("The bundle was not written: %s"), error->message);
+  else
+    msg = g_strdup_printf (_("Bundle written to %s"), path);
+  gtk_widget_activate_action (GTK_WIDGET (self), "win.show-toast", "s", msg);
+}
+
+static void
+bundle_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      char *path = file ? g_file_get_path (file) : NULL;
+      if (path != NULL)
+        lathe_tradeoffs_page_export_bundle_async (self, path, NULL, NULL, bundle_written_cb, path);
+    }
+  gtk_native_dialog_destroy (dialog);
+  g_object_unref (dialog);
+}
+
+static void
+export_bundle_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  LatheTradeoffsPage *self = LATHE_TRADEOFFS_PAGE (widget);
+  LatheVariant *v = lathe_chart_get_selected (self->chart);
+  g_autofree char *name = NULL;
+  GtkFileChooserNative *dialog;
+
+  if (v == NULL)
+    return;
+  name = g_strdup_printf ("%s.tar.gz", lathe_variant_get_name (v));
+  g_strdelimit (name, "/ ·%", '-');
+  dialog = save_dialog (self, _("Export Bundle"), name);
+  g_signal_connect (dialog, "response", G_CALLBACK (bundle_chosen_cb), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
 static void
 delete_response_cb (AdwMessageDialog *dialog, const char *response, LatheTradeoffsPage *self)
 {
@@ -433,6 +556,7 @@ lathe_tradeoffs_page_class_init (LatheTradeoffsPageClass *klass)
   gtk_widget_class_install_action (widget_class, "tradeoffs.playground", NULL, playground_action);
   gtk_widget_class_install_action (widget_class, "tradeoffs.save-model", NULL, save_model_action);
   gtk_widget_class_install_action (widget_class, "tradeoffs.delete", NULL, delete_action);
+  gtk_widget_class_install_action (widget_class, "tradeoffs.export-bundle", NULL, export_bundle_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "tradeoffs.delete", NULL);
 }
 

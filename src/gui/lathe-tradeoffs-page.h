@@ -21,6 +21,13 @@ void lathe_tradeoffs_page_set_log_scale (LatheTradeoffsPage *self, gboolean x_lo
 /* Writes the chart ("png", "svg") or the table ("csv") to path. */
 gboolean lathe_tradeoffs_page_export (LatheTradeoffsPage *self, const char *format, const char *path,
                                       GError **error);
+/* Writes a deployment bundle (a folder, or .tar.gz) of the selected variant
+ * for arch (NULL: this machine's) in a worker thread. */
+void lathe_tradeoffs_page_export_bundle_async (LatheTradeoffsPage *self, const char *path, const char *arch,
+                                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                                               gpointer user_data);
+gboolean lathe_tradeoffs_page_export_bundle_finish (LatheTradeoffsPage *self, GAsyncResult *result,
+                                                    GError **error);
 /* Deletes the selected variant and its file, without asking. */
 gboolean lathe_tradeoffs_page_delete_selected (LatheTradeoffsPage *self, GError **error);
 

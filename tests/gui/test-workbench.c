@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lathe-bundle.h"
 #include "lathe-chart.h"
 #include "lathe-layer-map.h"
 #include "lathe-sweep-dialog.h"
@@ -162,6 +163,18 @@ static gboolean
 job_idle (gpointer data)
 {
   return !lathe_session_get_job_running (lathe_window_get_session (data));
+}
+
+static void
+got_result_cb (GObject *source, GAsyncResult *result, gpointer user)
+{
+  *(GAsyncResult **) user = g_object_ref (result);
+}
+
+static gboolean
+has_result (gpointer data)
+{
+  return *(GAsyncResult **) data != NULL;
 }
 
 static gboolean
@@ -489,6 +502,20 @@ test_workbench (void)
       g_assert_cmpstr (a, ==, b);
   }
   gui_test_screenshot (GTK_WIDGET (win), "page-playground-compare.png");
+
+  /* A deployment bundle of the selected point, written in the background. */
+  {
+    g_autofree char *bundle = g_build_filename (lathe_test_tmpdir (), "q4.tar.gz", NULL);
+    g_autoptr (GAsyncResult) res = NULL;
+    g_autoptr (GString) report = g_string_new (NULL);
+    lathe_tradeoffs_page_export_bundle_async (tp, bundle, NULL, NULL, got_result_cb, &res);
+    gui_test_wait_until (has_result, &res, "the bundle");
+    g_assert_true (lathe_tradeoffs_page_export_bundle_finish (tp, res, &error));
+    g_assert_no_error (error);
+    g_assert_true (lathe_bundle_verify (bundle, report, NULL, &error));
+    g_assert_no_error (error);
+    g_test_message ("bundle: %s", report->str);
+  }
 
   /* Deleting a variant deletes its file. */
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
