@@ -71,10 +71,12 @@ sshd_fixture_start (SshdFixture *f, const char *name)
     g_autofree char *prog = g_path_get_basename (g_get_prgname () != NULL ? g_get_prgname () : "test");
     f->user = g_strdup_printf ("lathe-%s", prog);
   }
-  if (geteuid () != 0 || !g_file_test ("/usr/sbin/sshd", G_FILE_TEST_IS_EXECUTABLE)
-      || g_find_program_in_path ("ssh") == NULL)
+  g_autofree char *ssh = g_find_program_in_path ("ssh");
+
+  if (geteuid () != 0 || !g_file_test ("/usr/sbin/sshd", G_FILE_TEST_IS_EXECUTABLE) || ssh == NULL)
     {
       g_test_skip ("needs root and OpenSSH (sshd, ssh) to start a test device");
+      g_clear_pointer (&f->user, g_free);
       return FALSE;
     }
   f->dir = g_build_filename (lathe_test_tmpdir (), name, NULL);

@@ -228,18 +228,19 @@ profile_thread (gpointer data)
   return NULL;
 }
 
+/* Whether a runner's bench runs on the device (with these arguments). */
 static gboolean
-runner_running (SshdFixture *f)
+runner_running (SshdFixture *f, const char *args)
 {
-  g_autofree char *out = sshd_fixture_sh ("pgrep -u %s -f '^[^ ]*blobs/[0-9a-f]* bench' || true", f->user);
+  g_autofree char *out = sshd_fixture_sh ("pgrep -u %s -f '^[^ ]*blobs/[0-9a-f]* bench .*%s' || true", f->user, args);
 
   return *g_strstrip (out) != '\0';
 }
 
 static void
-wait_for_runner (SshdFixture *f, gboolean running)
+wait_for_runner (SshdFixture *f, const char *args, gboolean running)
 {
-  for (int i = 0; i < 200 && runner_running (f) != running; i++)
+  for (int i = 0; i < 1200 && runner_running (f, args) != running; i++)
     g_usleep (50000);
 }
 
@@ -258,9 +259,10 @@ test_interrupted (void)
       gint64 stopped;
       bg.d = fixture_device (&f);
       t = g_thread_new ("profile", profile_thread, &bg);
-      wait_for_runner (&f, TRUE);
-      /* Let the first run finish and the long one start. */
-      g_usleep (1500000);
+      /* Once the first run is done and the long one runs. */
+      wait_for_runner (&f, "-p 400 ", TRUE);
+      g_assert_true (runner_running (&f, "-p 400 "));
+      g_usleep (300000);
       stopped = g_get_monotonic_time ();
       if (round == 0)
         g_cancellable_cancel (bg.cancel);
@@ -282,8 +284,8 @@ test_interrupted (void)
       g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_node_get_object (bg.partial),
                                                                              "runs")), ==, 1);
       /* And nothing runs on on the device. */
-      wait_for_runner (&f, FALSE);
-      g_assert_false (runner_running (&f));
+      wait_for_runner (&f, "", FALSE);
+      g_assert_false (runner_running (&f, ""));
       g_clear_error (&bg.error);
       json_node_unref (bg.partial);
       g_object_unref (bg.cancel);
