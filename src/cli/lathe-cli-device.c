@@ -292,42 +292,13 @@ print_runs (JsonObject *p)
     }
 }
 
-/* The profile as a point of the workspace: the device's speed with the
- * quality measured here for the same model file. */
+/* The profile as a point of the workspace. */
 static gboolean
-add_to_workspace (const char *ws_dir, const char *model, JsonNode *profile, const char *device, GError **error)
+add_to_workspace (const char *ws_dir, const char *model, JsonNode *profile, GError **error)
 {
   g_autoptr (LatheWorkspace) ws = lathe_workspace_open (ws_dir, error);
-  g_autoptr (LatheVariant) v = NULL;
-  g_autofree char *id = NULL, *name = NULL, *canon = NULL;
-  GListModel *list;
-  LatheVariant *local = NULL;
 
-  if (ws == NULL)
-    return FALSE;
-  canon = g_canonicalize_filename (model, NULL);
-  list = lathe_workspace_get_variants (ws);
-  for (guint i = 0; i < g_list_model_get_n_items (list) && local == NULL; i++)
-    {
-      g_autoptr (LatheVariant) c = g_list_model_get_item (list, i);
-      g_autofree char *path = lathe_workspace_dup_file (ws, c);
-      g_autofree char *cpath = g_canonicalize_filename (path, NULL);
-      if (lathe_variant_get_device (c) == NULL && strcmp (cpath, canon) == 0)
-        local = c;
-    }
-  id = g_strdup_printf ("%s-%08x", device, g_random_int ());
-  name = g_strdup_printf (_("%s on %s"), local ? lathe_variant_get_name (local) : model, device);
-  v = lathe_variant_from_profile (profile, id, name);
-  lathe_variant_set_file (v, local ? lathe_variant_get_file (local) : canon);
-  if (local != NULL)
-    {
-      static const LatheMetric quality[] = { LATHE_METRIC_BPW, LATHE_METRIC_PERPLEXITY, LATHE_METRIC_KL_MEAN,
-                                             LATHE_METRIC_TOP1, LATHE_METRIC_LAYERS_MEAN };
-      lathe_variant_set_recipe (v, lathe_variant_get_recipe (local));
-      for (guint k = 0; k < G_N_ELEMENTS (quality); k++)
-        lathe_variant_set_metric (v, quality[k], lathe_variant_get_metric (local, quality[k]));
-    }
-  return lathe_workspace_add (ws, v, error);
+  return ws != NULL && lathe_workspace_add_profile (ws, model, profile, error) != NULL;
 }
 
 int
@@ -398,7 +369,7 @@ lathe_cli_profile (int argc, char **argv)
     }
   else
     print_runs (json_node_get_object (profile));
-  if (ws != NULL && !add_to_workspace (ws, argv[2], profile, argv[1], &error))
+  if (ws != NULL && !add_to_workspace (ws, argv[2], profile, &error))
     return lathe_cli_fail (error);
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "lathe-error.h"
 #include "lathe-eval.h"
 #include "lathe-recipe.h"
+#include "lathe-remote.h"
 #include "lathe-sensitivity.h"
 #include "lathe-workspace.h"
 
@@ -917,6 +918,52 @@ lathe_workspace_measure_sensitivity (LatheWorkspace *self, LatheModel *source, L
     return FALSE;
   text = json_to_string (table, TRUE);
   return g_file_set_contents (path, text, -1, error);
+}
+
+/* Device profiles ------------------------------------------------------------ */
+
+/* The variant measured here whose file is model_path, or NULL. */
+static LatheVariant *
+local_variant_of (LatheWorkspace *self, const char *model_path)
+{
+  g_autofree char *canon = g_canonicalize_filename (model_path, NULL);
+  GListModel *list = G_LIST_MODEL (self->variants);
+
+  for (guint i = 0; i < g_list_model_get_n_items (list); i++)
+    {
+      g_autoptr (LatheVariant) v = g_list_model_get_item (list, i);
+      g_autofree char *path = lathe_workspace_dup_file (self, v);
+      g_autofree char *cpath = g_canonicalize_filename (path, NULL);
+      if (lathe_variant_get_device (v) == NULL && strcmp (cpath, canon) == 0)
+        return v;
+    }
+  return NULL;
+}
+
+LatheVariant *
+lathe_workspace_add_profile (LatheWorkspace *self, const char *model_path, JsonNode *profile, GError **error)
+{
+  static const LatheMetric quality[] = { LATHE_METRIC_BPW, LATHE_METRIC_PERPLEXITY, LATHE_METRIC_KL_MEAN,
+                                         LATHE_METRIC_TOP1, LATHE_METRIC_LAYERS_MEAN };
+  LatheVariant *local = local_variant_of (self, model_path);
+  const char *device = json_object_get_string_member (json_node_get_object (profile), "device");
+  g_autofree char *id = g_strdup_printf ("%s-%08x", device, g_random_int ());
+  g_autofree char *base = g_path_get_basename (model_path);
+  g_autofree char *name = g_strdup_printf (_("%s on %s"), local ? lathe_variant_get_name (local) : base, device);
+  g_autofree char *canon = g_canonicalize_filename (model_path, NULL);
+  g_autoptr (LatheVariant) v = lathe_variant_from_profile (profile, id, name);
+
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), NULL);
+  lathe_variant_set_file (v, local ? lathe_variant_get_file (local) : canon);
+  if (local != NULL)
+    {
+      lathe_variant_set_recipe (v, lathe_variant_get_recipe (local));
+      for (guint k = 0; k < G_N_ELEMENTS (quality); k++)
+        lathe_variant_set_metric (v, quality[k], lathe_variant_get_metric (local, quality[k]));
+    }
+  if (!lathe_workspace_add (self, v, error))
+    return NULL;
+  return v;
 }
 
 /* Sweeps ------------------------------------------------------------------- */

@@ -102,6 +102,13 @@ void lathe_workspace_measure_sensitivity_async (LatheWorkspace *self, LatheModel
                                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                                 gpointer user_data);
 
+/* Adds a device profile (lathe_device_profile) of model_path as a point
+ * labelled with the device: its speed, and the quality measured here for the
+ * same model file when the workspace has it. Saves; the workspace keeps
+ * the point returned. */
+LatheVariant *lathe_workspace_add_profile (LatheWorkspace *self, const char *model_path, JsonNode *profile,
+                                           GError **error);
+
 /* Recipes for a grid: every type × sparsity × exit threshold (NULL or empty
  * lists leave that axis out; sparsity 0 and threshold 1 mean none). Each
  * is a JSON text with a name saying what it is. */
