@@ -342,21 +342,28 @@ save_model_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage 
   g_object_unref (dialog);
 }
 
+/* Asks where to save something of the selected variant: a file named after
+ * it, with this extension. */
 static void
-save_model_action (GtkWidget *widget, const char *action_name, GVariant *param)
+ask_save_selected (LatheTradeoffsPage *self, const char *title, const char *extension, GCallback response_cb)
 {
-  LatheTradeoffsPage *self = LATHE_TRADEOFFS_PAGE (widget);
   LatheVariant *v = lathe_chart_get_selected (self->chart);
   g_autofree char *name = NULL;
   GtkFileChooserNative *dialog;
 
   if (v == NULL)
     return;
-  name = g_strdup_printf ("%s.gguf", lathe_variant_get_name (v));
+  name = g_strdup_printf ("%s%s", lathe_variant_get_name (v), extension);
   g_strdelimit (name, "/ ·%", '-');
-  dialog = save_dialog (self, _("Save Model"), name);
-  g_signal_connect (dialog, "response", G_CALLBACK (save_model_chosen_cb), self);
+  dialog = save_dialog (self, title, name);
+  g_signal_connect (dialog, "response", response_cb, self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+static void
+save_model_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  ask_save_selected (LATHE_TRADEOFFS_PAGE (widget), _("Save Model"), ".gguf", G_CALLBACK (save_model_chosen_cb));
 }
 
 /* Bundles ---------------------------------------------------------------- */
@@ -466,18 +473,7 @@ bundle_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage *sel
 static void
 export_bundle_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
-  LatheTradeoffsPage *self = LATHE_TRADEOFFS_PAGE (widget);
-  LatheVariant *v = lathe_chart_get_selected (self->chart);
-  g_autofree char *name = NULL;
-  GtkFileChooserNative *dialog;
-
-  if (v == NULL)
-    return;
-  name = g_strdup_printf ("%s.tar.gz", lathe_variant_get_name (v));
-  g_strdelimit (name, "/ ·%", '-');
-  dialog = save_dialog (self, _("Export Bundle"), name);
-  g_signal_connect (dialog, "response", G_CALLBACK (bundle_chosen_cb), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+  ask_save_selected (LATHE_TRADEOFFS_PAGE (widget), _("Export Bundle"), ".tar.gz", G_CALLBACK (bundle_chosen_cb));
 }
 
 static void
