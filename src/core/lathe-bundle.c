@@ -15,6 +15,7 @@
 #include "lathe-recipe.h"
 #include "lathe-remote.h"
 #include "lathe-runner.h"
+#include "lk-export.h"
 
 #define MANIFEST "MANIFEST.json"
 #define SUMS "SHA256SUMS"
@@ -38,7 +39,10 @@ static const char run_sh[] =
   "  else shasum -a 256 -c " SUMS " >/dev/null; fi || { echo \"FAILED: a file does not match " SUMS "\" >&2; exit 1; }\n"
   "  echo \"files: OK\"\n"
   "  tmp=$(mktemp)\n"
-  "  run generate -m \"$here/model.gguf\" -p \"$(cat \"$here/golden.prompt\")\" -n \"$n_golden\" --temp 0 >\"$tmp\" 2>/dev/null\n"
+  "  if ! run generate -m \"$here/model.gguf\" -p \"$(cat \"$here/golden.prompt\")\" -n \"$n_golden\" --temp 0 >\"$tmp\" 2>\"$tmp.err\"; then\n"
+  "    echo \"FAILED: lathe-run could not generate: $(tail -n 1 \"$tmp.err\")\" >&2; rm -f \"$tmp\" \"$tmp.err\"; exit 1\n"
+  "  fi\n"
+  "  rm -f \"$tmp.err\"\n"
   "  if cmp -s \"$tmp\" \"$here/golden.txt\"; then rm -f \"$tmp\"; echo \"golden: OK\"\n"
   "  else rm -f \"$tmp\"; echo \"FAILED: the greedy output differs from golden.txt\" >&2; exit 1; fi\n"
   "  ;;\n"
@@ -116,11 +120,13 @@ run_here (const char *const *argv, GCancellable *cancellable, GError **error)
   return g_steal_pointer (&out);
 }
 
-/* The golden vectors: the greedy output of this machine's lathe-run. */
+/* The golden vectors: the greedy output of this machine's lathe-run on the
+ * bundled model. */
 static gboolean
 write_golden (const LatheBundleOptions *o, const char *dir, GCancellable *cancellable, GError **error)
 {
   g_autofree char *runner = lathe_runner_find (error);
+  g_autofree char *bundled = g_build_filename (dir, "model.gguf", NULL);
   g_autofree char *n = g_strdup_printf ("%d", o->n_golden > 0 ? o->n_golden : 32);
   g_autofree char *out = NULL, *nl = NULL;
   g_autoptr (LatheModel) model = NULL;
@@ -131,11 +137,11 @@ write_golden (const LatheBundleOptions *o, const char *dir, GCancellable *cancel
   if (runner == NULL)
     return FALSE;
   {
-    const char *argv[] = { runner, "generate", "-m", o->model_path, "-p", o->prompt, "-n", n, "--temp", "0", NULL };
+    const char *argv[] = { runner, "generate", "-m", bundled, "-p", o->prompt, "-n", n, "--temp", "0", NULL };
     if ((out = run_here (argv, cancellable, error)) == NULL)
       return FALSE;
   }
-  if ((model = lathe_model_load (o->model_path, NULL, cancellable, error)) == NULL)
+  if ((model = lathe_model_load (bundled, NULL, cancellable, error)) == NULL)
     return FALSE;
   tokens = lathe_model_tokenize (model, out, NULL);
   nl = g_strconcat (n, "\n", NULL);
@@ -257,6 +263,25 @@ write_manifest (const LatheBundleOptions *o, const char *dir, const char *arch, 
   return write_text (dir, SUMS, sums->str, error) && write_json (dir, MANIFEST, root, error);
 }
 
+/* model.gguf: the file itself, or a llama2.c checkpoint written as GGUF
+ * with its tokenizer inside (on the device nothing lies beside it). */
+static gboolean
+bundle_model (LatheModel *model, const char *path, const char *dir, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *out = NULL;
+  lk_error err = { 0 };
+
+  if (g_strcmp0 (lathe_model_get_format (model), "GGUF") == 0)
+    return copy_file (path, dir, "model.gguf", cancellable, error);
+  out = g_build_filename (dir, "model.gguf", NULL);
+  if (lk_model_save_gguf (lathe_model_get_engine (model), out, &err) != LK_OK)
+    {
+      lathe_error_from_engine (error, &err);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 fill (const LatheBundleOptions *o, const char *dir, const char *arch, GCancellable *cancellable, GError **error)
 {
@@ -271,7 +296,7 @@ fill (const LatheBundleOptions *o, const char *dir, const char *arch, GCancellab
     return FALSE;
   if (recipe == NULL)
     recipe = lathe_model_get_recipe (model);
-  if (!copy_file (o->model_path, dir, "model.gguf", cancellable, error)
+  if (!bundle_model (model, o->model_path, dir, cancellable, error)
       || !copy_file (runner, dir, "lathe-run", cancellable, error)
       || !write_text (dir, "run.sh", run_sh, error)
       || !write_text (dir, "recipe.json", recipe != NULL ? recipe : "{}", error)

@@ -444,6 +444,27 @@ test_bundle (void)
       sshd_fixture_stop (&f);
     }
 
+  /* A llama2.c checkpoint ships as GGUF with its tokenizer inside: on the
+   * device nothing lies beside it. */
+  {
+    g_autofree char *bin = lathe_test_shared ("models/stories260K.bin");
+    g_autofree char *bin_bundle = g_build_filename (lathe_test_tmpdir (), "bundle-bin", NULL);
+    g_autofree char *shipped = g_build_filename (bin_bundle, "model.gguf", NULL);
+    g_autofree char *head = NULL;
+    LatheBundleOptions ob;
+    if (bin != NULL)
+      {
+        lathe_bundle_options_init (&ob);
+        ob.model_path = bin;
+        g_assert_true (lathe_bundle_create (&ob, bin_bundle, NULL, &error));
+        g_assert_no_error (error);
+        g_assert_true (g_file_get_contents (shipped, &head, NULL, NULL));
+        g_assert_cmpint (memcmp (head, "GGUF", 4), ==, 0);
+        g_assert_true (lathe_bundle_verify (bin_bundle, report, NULL, &error));
+        g_assert_no_error (error);
+      }
+  }
+
   /* Tampered here: refused, naming the file. */
   in_bundle = g_build_filename (dir, "model.gguf", NULL);
   g_free (sshd_fixture_sh ("printf 'X' | dd of='%s' bs=1 seek=100000 conv=notrunc 2>/dev/null", in_bundle));
