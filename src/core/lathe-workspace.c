@@ -462,18 +462,19 @@ eval_progress_cb (gpointer user, const char *stage, int done, int total)
 }
 
 /* The source's log-probabilities on the text, for these evaluation settings;
- * made once, by whichever worker needs them first. */
+ * made once, by whichever worker needs them first. Making them evaluates
+ * the source too: *made then holds its figures (else its tokens are 0). */
 static char *
 ensure_reference (LatheWorkspace *self, LatheModel *source, int n_ctx, int n_chunks, int n_threads,
-                  Stage *stage, GCancellable *cancellable, GError **error)
+                  Stage *stage, lk_eval_result *made, GCancellable *cancellable, GError **error)
 {
   g_autofree char *text_id = g_compute_checksum_for_string (G_CHECKSUM_SHA256, self->eval_text, -1);
   g_autofree char *name = g_strdup_printf ("reference-%.8s-%dx%d.lref", text_id, n_ctx, n_chunks);
   char *path = g_build_filename (self->dir, name, NULL);
   LatheEvalOptions o;
-  lk_eval_result r;
   gboolean ok = TRUE;
 
+  memset (made, 0, sizeof *made);
   g_mutex_lock (&self->reference_lock);
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
     {
@@ -484,7 +485,7 @@ ensure_reference (LatheWorkspace *self, LatheModel *source, int n_ctx, int n_chu
       o.save_ref = path;
       o.progress = eval_progress_cb;
       o.user = stage;
-      ok = lathe_eval_run (source, self->eval_text, NULL, &o, &r, cancellable, error);
+      ok = lathe_eval_run (source, self->eval_text, NULL, &o, made, cancellable, error);
     }
   g_mutex_unlock (&self->reference_lock);
   if (!ok)
@@ -525,11 +526,14 @@ measure_speed (LatheVariant *v, const char *path, const LatheMeasureOptions *o,
   return TRUE;
 }
 
+/* Quality (against the reference; known: figures already measured, or
+ * NULL), size and speed of the model file at path. */
 static gboolean
-measure_file (LatheWorkspace *self, LatheVariant *v, const char *path, const char *reference,
-              const LatheMeasureOptions *o, Stage *stage, GCancellable *cancellable, GError **error)
+measure_file (LatheWorkspace *self, LatheVariant *v, const char *path, LatheModel *loaded, const char *reference,
+              const lk_eval_result *known, const LatheMeasureOptions *o, Stage *stage, GCancellable *cancellable,
+              GError **error)
 {
-  g_autoptr (LatheModel) model = lathe_model_load (path, NULL, cancellable, error);
+  g_autoptr (LatheModel) model = loaded ? g_object_ref (loaded) : lathe_model_load (path, NULL, cancellable, error);
   LatheEvalOptions eo;
   lk_eval_result r;
   GStatBuf st;
@@ -542,7 +546,9 @@ measure_file (LatheWorkspace *self, LatheVariant *v, const char *path, const cha
   eo.n_threads = o->n_threads;
   eo.progress = eval_progress_cb;
   eo.user = stage;
-  if (!lathe_eval_run (model, self->eval_text, reference, &eo, &r, cancellable, error))
+  if (known != NULL)
+    r = *known;
+  else if (!lathe_eval_run (model, self->eval_text, reference, &eo, &r, cancellable, error))
     return FALSE;
   lathe_variant_set_metric (v, LATHE_METRIC_FILE_MB,
                             g_stat (path, &st) == 0 ? (double) st.st_size / 1e6 : NAN);
@@ -580,6 +586,7 @@ lathe_workspace_measure (LatheWorkspace *self, LatheModel *source, const char *r
   g_autoptr (LatheRecipe) recipe = NULL;
   g_autoptr (LatheVariant) v = NULL;
   LatheMeasureOptions defaults;
+  lk_eval_result made;
 
   g_return_val_if_fail (LATHE_IS_WORKSPACE (self), NULL);
   g_return_val_if_fail (LATHE_IS_MODEL (source), NULL);
@@ -597,7 +604,7 @@ lathe_workspace_measure (LatheWorkspace *self, LatheModel *source, const char *r
                    _("%s: no evaluation text: choose one to measure quality against"), self->dir);
       return NULL;
     }
-  reference = ensure_reference (self, source, self->eval_ctx, self->eval_chunks, o->n_threads, &stage,
+  reference = ensure_reference (self, source, self->eval_ctx, self->eval_chunks, o->n_threads, &stage, &made,
                                 cancellable, error);
   if (reference == NULL)
     return NULL;
@@ -629,7 +636,9 @@ lathe_workspace_measure (LatheWorkspace *self, LatheModel *source, const char *r
     }
   stage = (Stage){ progress, user, 0.5, o->skip_speed ? 1.0 : 0.85, _("evaluating") };
   stage_report (&stage, 0.0);
-  if (!measure_file (self, v, path, reference, o, &stage, cancellable, error))
+  /* The original was just evaluated while its reference was made. */
+  if (!measure_file (self, v, path, recipe == NULL ? source : NULL, reference,
+                     recipe == NULL && made.tokens > 0 ? &made : NULL, o, &stage, cancellable, error))
     {
       /* Nothing half-done stays: the file goes with the failure. */
       if (recipe != NULL)

@@ -182,6 +182,19 @@ text_appended_cb (LatheGenerator *gen, const char *chunk, LathePlaygroundPage *s
   append_chunk (self, gen, self->output_view, self->status_label, chunk);
 }
 
+/* A run's status line, with the share of drafts kept when it drafted. */
+static char *
+with_acceptance (char *status, const LatheGenerationStats *stats)
+{
+  char *more;
+
+  if (stats->acceptance_rate < 0)
+    return status;
+  more = g_strdup_printf (_("%s · %.0f %% of drafts kept"), status, stats->acceptance_rate * 100);
+  g_free (status);
+  return more;
+}
+
 static void
 generate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -212,13 +225,7 @@ generate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                   "first after %.0f ms · %s"),
                                 stats.n_generated, stats.decode_tps, stats.n_prompt,
                                 stats.prompt_tps, stats.ttft_ms, stats.stop_reason);
-      if (stats.acceptance_rate >= 0)
-        {
-          g_autofree char *more = g_strdup_printf (_("%s · %.0f %% of drafts kept"), status,
-                                                   stats.acceptance_rate * 100);
-          g_free (status);
-          status = g_steal_pointer (&more);
-        }
+      status = with_acceptance (status, &stats);
       set_status (self, status);
     }
   check_same (self);
@@ -253,12 +260,8 @@ variant_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     status = g_strdup_printf (_("%d tokens at %.0f tokens/s · first after %.0f ms · %s"), stats.n_generated,
                               stats.decode_tps, stats.ttft_ms, stats.stop_reason);
-  if (error == NULL && stats.acceptance_rate >= 0)
-    {
-      g_autofree char *more = g_strdup_printf (_("%s · %.0f %% of drafts kept"), status, stats.acceptance_rate * 100);
-      g_free (status);
-      status = g_steal_pointer (&more);
-    }
+  if (error == NULL)
+    status = with_acceptance (status, &stats);
   gtk_label_set_text (self->variant_status, status);
   check_same (self);
   update_actions (self);

@@ -53,6 +53,20 @@ test_registry (void)
   g_assert_nonnull (strstr (error->message, "devices[0].port"));
 }
 
+/* Profile settings of the tests: these threads and depths, short runs. */
+static void
+profile_options (LatheProfileOptions *po, const int *threads, guint n_threads, const int *depths, guint n_depths,
+                 int n_gen, int reps)
+{
+  lathe_profile_options_init (po);
+  po->threads = threads;
+  po->n_threads = n_threads;
+  po->depths = depths;
+  po->n_depths = n_depths;
+  po->n_gen = n_gen;
+  po->reps = reps;
+}
+
 static LatheDevice *
 fixture_device (SshdFixture *f)
 {
@@ -118,13 +132,7 @@ test_probe_deploy_profile (void)
   }
 
   /* Profiled with the runner there: one run per thread count. */
-  lathe_profile_options_init (&po);
-  po.threads = threads;
-  po.n_threads = 2;
-  po.depths = depths;
-  po.n_depths = 1;
-  po.n_gen = 8;
-  po.reps = 1;
+  profile_options (&po, threads, 2, depths, 1, 8, 1);
   profile = lathe_device_profile (d, model, &po, &o, NULL, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   {
@@ -214,15 +222,9 @@ profile_thread (gpointer data)
 
   lathe_ssh_options_init (&o);
   o.alive_interval = 1;
-  lathe_profile_options_init (&po);
-  po.threads = threads;
-  po.n_threads = 1;
-  po.depths = depths;
-  po.n_depths = 2;
   /* The first run takes about a second; the second, with a long prompt,
    * lasts long enough to be interrupted. */
-  po.n_gen = 4;
-  po.reps = 1000;
+  profile_options (&po, threads, 1, depths, 2, 4, 1000);
   bg->result = lathe_device_profile (bg->d, bg->model, &po, &o, NULL, NULL, &bg->partial, bg->cancel, &bg->error);
   bg->ended = g_get_monotonic_time ();
   return NULL;
@@ -363,13 +365,7 @@ test_aarch64_device (void)
   lathe_device_set_arch (d, "aarch64");
   lathe_device_set_runner_prefix (d, qemu);
   lathe_ssh_options_init (&o);
-  lathe_profile_options_init (&po);
-  po.threads = threads;
-  po.n_threads = 1;
-  po.depths = depths;
-  po.n_depths = 1;
-  po.n_gen = 4;
-  po.reps = 1;
+  profile_options (&po, threads, 1, depths, 1, 4, 1);
   profile = lathe_device_profile (d, model, &po, &o, NULL, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   {
