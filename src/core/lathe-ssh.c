@@ -3,12 +3,16 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <glib/gi18n-lib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lathe-ssh.h"
+
+G_DEFINE_QUARK (lathe-ssh-error-quark, lathe_ssh_error)
 
 void
 lathe_ssh_options_init (LatheSshOptions *o)
@@ -114,7 +118,7 @@ ssh_failed (GError **error, LatheDevice *d, const char *err)
                  _("%s (%s): the host key has CHANGED since it was last seen: refused (check the device; if it "
                    "was reinstalled, remove the old key with ssh-keygen -R)"), name, dest);
   else if (strstr (err, "Host key verification failed") != NULL)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+    g_set_error (error, LATHE_SSH_ERROR, LATHE_SSH_ERROR_HOST_KEY_UNKNOWN,
                  _("%s (%s): its host key is not known: refused (check its fingerprint, then accept it once)"),
                  name, dest);
   else if (strstr (err, "Permission denied") != NULL)
@@ -305,4 +309,159 @@ lathe_ssh_copy_to (LatheDevice *d, const char *local_path, const char *remote_pa
     }
   ssh_failed (error, d, err_text != NULL ? err_text : "");
   return FALSE;
+}
+
+/* Host keys ------------------------------------------------------------------ */
+
+/* Runs a program here; its output and whether it exited with 0. */
+static gboolean
+run_here (GPtrArray *argv, GCancellable *cancellable, char **out, char **err, gboolean *ok, GError **error)
+{
+  g_autoptr (GSubprocess) proc = NULL;
+
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_newv ((const char *const *) argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
+  if (proc == NULL)
+    return FALSE;
+  if (!g_subprocess_communicate_utf8 (proc, NULL, cancellable, out, err, error))
+    {
+      g_subprocess_force_exit (proc);
+      g_subprocess_wait (proc, NULL, NULL);
+      return FALSE;
+    }
+  *ok = g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0;
+  return TRUE;
+}
+
+/* "256 SHA256:abc… host (ED25519)" lines of ssh-keygen -l → "SHA256:abc… (ED25519)". */
+static char *
+fingerprints_of (const char *listing)
+{
+  g_auto (GStrv) lines = g_strsplit (listing, "\n", -1);
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (GStrv) f = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      const guint n = g_strv_length (f);
+      if (n < 3 || !g_str_has_prefix (f[1], "SHA256:"))
+        continue;
+      g_string_append_printf (s, "%s%s %s", s->len ? "\n" : "", f[1], f[n - 1]);
+    }
+  return g_string_free (s, FALSE);
+}
+
+char *
+lathe_ssh_scan_host_key (LatheDevice *d, const LatheSshOptions *o, char **fingerprint,
+                         GCancellable *cancellable, GError **error)
+{
+  LatheSshOptions scan = *o;
+  g_autoptr (GPtrArray) argv = NULL, keygen = NULL;
+  g_autofree char *dir = NULL, *file = NULL, *err = NULL, *entries = NULL, *listing = NULL;
+  gboolean ok = FALSE;
+  char *result = NULL;
+
+  if ((dir = g_dir_make_tmp ("lathe-hostkey-XXXXXX", error)) == NULL)
+    return NULL;
+  file = g_build_filename (dir, "known_hosts", NULL);
+  /* ssh records the key in a file of our own, trusting nothing yet: the
+   * login that follows may fail, the key is written before it. */
+  scan.accept_new_host_key = TRUE;
+  argv = lathe_ssh_base_argv (d, "ssh", &scan);
+  add_option (argv, "UserKnownHostsFile=%s", file);
+  add_option (argv, "GlobalKnownHostsFile=/dev/null");
+  add_option (argv, "UpdateHostKeys=no");
+  add_option (argv, "CheckHostIP=no");
+  add (argv, "--");
+  add (argv, lathe_device_get_destination (d));
+  add (argv, "exit 0");
+  if (!run_here (argv, cancellable, NULL, &err, &ok, error))
+    goto out;
+  if (!g_file_get_contents (file, &entries, NULL, NULL) || *g_strstrip (entries) == '\0')
+    {
+      ssh_failed (error, d, err != NULL ? err : "");
+      goto out;
+    }
+  keygen = g_ptr_array_new_with_free_func (g_free);
+  add (keygen, "ssh-keygen");
+  add (keygen, "-l");
+  add (keygen, "-f");
+  add (keygen, file);
+  if (!run_here (keygen, cancellable, &listing, NULL, &ok, error))
+    goto out;
+  if (!ok)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: ssh-keygen could not read the host key it sent"),
+                   lathe_device_get_name (d));
+      goto out;
+    }
+  if (fingerprint != NULL)
+    *fingerprint = fingerprints_of (listing);
+  result = g_strconcat (entries, "\n", NULL);
+out:
+  if (file != NULL)
+    g_unlink (file);
+  g_rmdir (dir);
+  return result;
+}
+
+/* The first UserKnownHostsFile ssh -G reports for the device. */
+static char *
+known_hosts_file_of (LatheDevice *d, GCancellable *cancellable, GError **error)
+{
+  LatheSshOptions o;
+  g_autoptr (GPtrArray) argv = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  g_auto (GStrv) lines = NULL;
+  gboolean ok = FALSE;
+
+  lathe_ssh_options_init (&o);
+  argv = lathe_ssh_base_argv (d, "ssh", &o);
+  add (argv, "-G");
+  add (argv, "--");
+  add (argv, lathe_device_get_destination (d));
+  if (!run_here (argv, cancellable, &out, &err, &ok, error))
+    return NULL;
+  lines = g_strsplit (ok ? out : "", "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "userknownhostsfile "))
+      {
+        g_auto (GStrv) f = g_strsplit (lines[i] + strlen ("userknownhostsfile "), " ", 2);
+        if (g_str_has_prefix (f[0], "~/"))
+          return g_build_filename (g_get_home_dir (), f[0] + 2, NULL);
+        return g_strdup (f[0]);
+      }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: ssh -G names no known_hosts file: %s"),
+               lathe_device_get_name (d), err != NULL ? err : "");
+  return NULL;
+}
+
+gboolean
+lathe_ssh_trust_host_key (LatheDevice *d, const char *entries, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *path = known_hosts_file_of (d, cancellable, error);
+  g_autofree char *old = NULL, *folder = NULL;
+  g_autoptr (GString) text = NULL;
+  gsize len = 0;
+
+  if (path == NULL)
+    return FALSE;
+  folder = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (folder, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("%s: cannot make the folder: %s"), folder,
+                   g_strerror (e));
+      return FALSE;
+    }
+  if (!g_file_get_contents (path, &old, &len, NULL))
+    old = g_strdup ("");
+  text = g_string_new (old);
+  if (text->len > 0 && text->str[text->len - 1] != '\n')
+    g_string_append_c (text, '\n');
+  g_string_append (text, entries);
+  /* A new file renamed into place: an interrupted write loses no key. */
+  return g_file_set_contents_full (path, text->str, (gssize) text->len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                   error);
 }

@@ -13,6 +13,17 @@
 
 G_BEGIN_DECLS
 
+#define LATHE_SSH_ERROR (lathe_ssh_error_quark ())
+
+typedef enum
+{
+  /* The device's host key is not in known_hosts: ask the user about its
+   * fingerprint (lathe_ssh_scan_host_key), then trust it. */
+  LATHE_SSH_ERROR_HOST_KEY_UNKNOWN = 1,
+} LatheSshError;
+
+GQuark lathe_ssh_error_quark (void);
+
 typedef struct
 {
   gboolean accept_new_host_key; /* StrictHostKeyChecking=accept-new (never a changed key) */
@@ -41,6 +52,16 @@ gboolean lathe_ssh_run_guarded (LatheDevice *device, const char *const *argv, co
 /* Copies a local file to remote_path on the device. */
 gboolean lathe_ssh_copy_to (LatheDevice *device, const char *local_path, const char *remote_path,
                             const LatheSshOptions *o, GCancellable *cancellable, GError **error);
+
+/* Connects once to learn the device's host key without trusting it.
+ * Returns its known_hosts lines (for lathe_ssh_trust_host_key); *fingerprint
+ * gets what the user compares, a line per key ("SHA256:… (ED25519)"). */
+char *lathe_ssh_scan_host_key (LatheDevice *device, const LatheSshOptions *o, char **fingerprint,
+                               GCancellable *cancellable, GError **error);
+/* Adds known_hosts lines from lathe_ssh_scan_host_key to the known_hosts
+ * file ssh uses for the device (its UserKnownHostsFile). */
+gboolean lathe_ssh_trust_host_key (LatheDevice *device, const char *entries, GCancellable *cancellable,
+                                   GError **error);
 
 /* argv as one shell command line, every argument quoted. */
 char *lathe_shell_join (const char *const *argv);

@@ -168,9 +168,27 @@ test_host_keys_and_ports (void)
   g_assert_true (g_file_set_contents (f.known_hosts, "", -1, NULL));
   g_assert_null (lathe_device_probe (d, &o, NULL, &error));
   g_test_message ("%s", error->message);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_error (error, LATHE_SSH_ERROR, LATHE_SSH_ERROR_HOST_KEY_UNKNOWN);
   g_assert_nonnull (strstr (error->message, "host key is not known"));
   g_clear_error (&error);
+  /* Its fingerprint, as the user would check it on the device, and then trusted. */
+  {
+    g_autofree char *fp = NULL, *expected = NULL, *after = NULL;
+    g_autofree char *entries = lathe_ssh_scan_host_key (d, &o, &fp, NULL, &error);
+    g_assert_no_error (error);
+    expected = sshd_fixture_sh ("ssh-keygen -lf '%s/host_key.pub' | cut -d' ' -f2", f.dir);
+    g_test_message ("fingerprint: %s", fp);
+    g_assert_true (g_str_has_prefix (fp, g_strstrip (expected)));
+    g_assert_true (g_str_has_suffix (fp, "(ED25519)"));
+    g_assert_true (g_file_get_contents (f.known_hosts, &after, NULL, NULL));
+    g_assert_cmpstr (after, ==, ""); /* scanning trusts nothing */
+    g_assert_true (lathe_ssh_trust_host_key (d, entries, NULL, &error));
+    g_assert_no_error (error);
+    probe = lathe_device_probe (d, &o, NULL, &error);
+    g_assert_no_error (error);
+    g_clear_pointer (&probe, json_node_unref);
+  }
+  g_assert_true (g_file_set_contents (f.known_hosts, "", -1, NULL));
   o.accept_new_host_key = TRUE;
   probe = lathe_device_probe (d, &o, NULL, &error);
   g_assert_no_error (error);
