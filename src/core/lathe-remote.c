@@ -556,7 +556,9 @@ lathe_device_profile (LatheDevice *d, const char *model_path, const LatheProfile
   for (guint i = 0; ok && i < n_threads; i++)
     for (guint k = 0; ok && k < po->n_depths; k++)
       {
-        g_autofree char *what = g_strdup_printf (_("%d threads, %d tokens deep"), threads[i], po->depths[k]);
+        g_autofree char *what = g_strdup_printf (ngettext ("%d thread, %d tokens deep", "%d threads, %d tokens deep",
+                                                         (gulong) threads[i]),
+                                               threads[i], po->depths[k]);
         if (progress != NULL)
           progress (user, done, total, what);
         ok = profile_run (d, runner, model, threads[i], po->depths[k], po, o, b, cancellable, error);

@@ -24,6 +24,7 @@ struct _LatheSession
   GCancellable *job_cancellable;
   char *job_text;
   double job_fraction;
+  guint job_serial; /* progress of an ended job is dropped */
 };
 
 G_DEFINE_FINAL_TYPE (LatheSession, lathe_session, G_TYPE_OBJECT)
@@ -421,15 +422,31 @@ job_progress_cb (gpointer user, int done, int total, double fraction, const char
 }
 
 static void
+end_job (LatheSession *self)
+{
+  g_clear_object (&self->job_cancellable);
+  self->job_serial++;
+  set_job (self, NULL, 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+}
+
+static void
+start_job (LatheSession *self)
+{
+  self->job_cancellable = g_cancellable_new ();
+  self->job_serial++;
+  set_job (self, _("Starting…"), 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+}
+
+static void
 job_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (LatheSession) self = user_data;
   g_autoptr (GError) error = NULL;
 
   lathe_workspace_measure_finish (LATHE_WORKSPACE (source), result, &error);
-  g_clear_object (&self->job_cancellable);
-  set_job (self, NULL, 0);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+  end_job (self);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     g_clear_error (&error);
   g_signal_emit (self, signals[JOB_DONE], 0, error);
@@ -463,9 +480,7 @@ lathe_session_measure_sensitivity (LatheSession *self, GError **error)
   g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
   if (!can_start (self, error))
     return FALSE;
-  self->job_cancellable = g_cancellable_new ();
-  set_job (self, _("Starting…"), 0);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+  start_job (self);
   lathe_workspace_measure_sensitivity_async (self->workspace, self->model, job_progress_cb, self,
                                              self->job_cancellable, job_done_cb, g_object_ref (self));
   return TRUE;
@@ -478,12 +493,127 @@ lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasur
   g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
   if (!can_start (self, error))
     return FALSE;
-  self->job_cancellable = g_cancellable_new ();
-  set_job (self, _("Starting…"), 0);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
+  start_job (self);
   lathe_workspace_measure_async (self->workspace, self->model, recipes, o, job_progress_cb, self,
                                  self->job_cancellable, job_done_cb, g_object_ref (self));
   return TRUE;
+}
+
+/* Jobs of the caller's ----------------------------------------------------------- */
+
+typedef struct
+{
+  LatheJobFunc func;
+  LatheJobDone done;
+  gpointer data;
+  GDestroyNotify free_data;
+  GDestroyNotify free_result;
+} Job;
+
+static void
+job_free (gpointer p)
+{
+  Job *j = p;
+
+  if (j->free_data != NULL)
+    j->free_data (j->data);
+  g_free (j);
+}
+
+static void
+job_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Job *j = task_data;
+  GError *error = NULL;
+  gpointer result = j->func (source, j->data, cancellable, &error);
+
+  if (error != NULL)
+    {
+      if (result != NULL && j->free_result != NULL)
+        j->free_result (result);
+      g_task_return_error (task, error);
+    }
+  else
+    g_task_return_pointer (task, result, j->free_result);
+}
+
+static void
+caller_job_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LatheSession *self = LATHE_SESSION (source);
+  Job *j = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  gpointer value = g_task_propagate_pointer (G_TASK (result), &error);
+
+  end_job (self);
+  g_signal_emit (self, signals[JOB_DONE], 0, NULL);
+  j->done (self, value, error, j->data);
+  if (value != NULL && j->free_result != NULL)
+    j->free_result (value);
+}
+
+gboolean
+lathe_session_run_job (LatheSession *self, const char *text, LatheJobFunc func, LatheJobDone done,
+                       gpointer data, GDestroyNotify free_data, GDestroyNotify free_result, GError **error)
+{
+  g_autoptr (GTask) task = NULL;
+  Job *j;
+
+  g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
+  if (self->job_cancellable != NULL)
+    {
+      if (free_data != NULL)
+        free_data (data);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, _("Another job is running: wait for it or cancel it"));
+      return FALSE;
+    }
+  start_job (self);
+  set_job (self, text, 0);
+  j = g_new0 (Job, 1);
+  j->func = func;
+  j->done = done;
+  j->data = data;
+  j->free_data = free_data;
+  j->free_result = free_result;
+  task = g_task_new (self, self->job_cancellable, caller_job_done_cb, NULL);
+  g_task_set_source_tag (task, lathe_session_run_job);
+  g_task_set_task_data (task, j, job_free);
+  g_task_run_in_thread (task, job_thread);
+  return TRUE;
+}
+
+typedef struct
+{
+  LatheSession *self;
+  guint serial;
+  double fraction;
+  char *text;
+} Report;
+
+static gboolean
+report_cb (gpointer p)
+{
+  Report *r = p;
+
+  if (r->self->job_cancellable != NULL && r->serial == r->self->job_serial)
+    set_job (r->self, r->text, r->fraction >= 0 ? CLAMP (r->fraction, 0, 1) : r->self->job_fraction);
+  g_object_unref (r->self);
+  g_free (r->text);
+  g_free (r);
+  return G_SOURCE_REMOVE;
+}
+
+void
+lathe_session_job_report (LatheSession *self, double fraction, const char *text)
+{
+  Report *r = g_new0 (Report, 1);
+
+  r->self = g_object_ref (self);
+  /* Stable while the job's thread runs: it changes when a job starts or ends. */
+  r->serial = self->job_serial;
+  r->fraction = fraction;
+  r->text = g_strdup (text);
+  g_main_context_invoke (NULL, report_cb, r);
 }
 
 static void

@@ -51,6 +51,18 @@ gboolean lathe_session_measure (LatheSession *self, GPtrArray *recipes, const La
                                 GError **error);
 /* The sensitivity table of the model, as the job (for size targets). */
 gboolean lathe_session_measure_sensitivity (LatheSession *self, GError **error);
+/* Work of the caller's as the background job (device work, which needs no
+ * model): func runs in a worker thread and may report its progress with
+ * lathe_session_job_report from there. done runs here afterwards with
+ * func's result (freed with free_result after it) or its error (cancelled
+ * included), after "job-done" (which carries no error for such jobs). */
+typedef gpointer (*LatheJobFunc) (LatheSession *self, gpointer data, GCancellable *cancellable, GError **error);
+typedef void (*LatheJobDone) (LatheSession *self, gpointer result, const GError *error, gpointer data);
+gboolean lathe_session_run_job (LatheSession *self, const char *text, LatheJobFunc func, LatheJobDone done,
+                                gpointer data, GDestroyNotify free_data, GDestroyNotify free_result,
+                                GError **error);
+/* From any thread: the running job's progress (fraction < 0: unknown). */
+void lathe_session_job_report (LatheSession *self, double fraction, const char *text);
 gboolean lathe_session_get_job_running (LatheSession *self);
 const char *lathe_session_get_job_text (LatheSession *self);
 double lathe_session_get_job_fraction (LatheSession *self);

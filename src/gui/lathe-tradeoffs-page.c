@@ -34,6 +34,7 @@ G_DEFINE_FINAL_TYPE (LatheTradeoffsPage, lathe_tradeoffs_page, ADW_TYPE_BIN)
 enum
 {
   OPEN_IN_PLAYGROUND,
+  PROFILE_ON_DEVICE,
   N_SIGNALS
 };
 
@@ -63,6 +64,9 @@ update_selected (LatheTradeoffsPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.playground", v != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.save-model", v != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.export-bundle", v != NULL);
+  /* A point measured on a device is a result; its model is what is sent. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "tradeoffs.profile-on-device",
+                                 v != NULL && lathe_variant_get_device (v) == NULL);
   if (v == NULL)
     {
       gtk_label_set_text (self->selected_title, _("Click a point to see its figures"));
@@ -316,6 +320,16 @@ playground_action (GtkWidget *widget, const char *action_name, GVariant *param)
 }
 
 static void
+profile_on_device_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  LatheTradeoffsPage *self = LATHE_TRADEOFFS_PAGE (widget);
+  LatheVariant *v = lathe_chart_get_selected (self->chart);
+
+  if (v != NULL)
+    g_signal_emit (self, signals[PROFILE_ON_DEVICE], 0, v);
+}
+
+static void
 copied_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (LatheTradeoffsPage) self = user_data;
@@ -535,6 +549,9 @@ lathe_tradeoffs_page_class_init (LatheTradeoffsPageClass *klass)
   signals[OPEN_IN_PLAYGROUND] = g_signal_new ("open-in-playground", G_TYPE_FROM_CLASS (klass),
                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
                                               LATHE_TYPE_VARIANT);
+  /* The selected variant, to be measured on a device. */
+  signals[PROFILE_ON_DEVICE] = g_signal_new ("profile-on-device", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                             0, NULL, NULL, NULL, G_TYPE_NONE, 1, LATHE_TYPE_VARIANT);
   g_type_ensure (LATHE_TYPE_CHART);
   gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-tradeoffs-page.ui");
   gtk_widget_class_bind_template_child (widget_class, LatheTradeoffsPage, x_dropdown);
@@ -553,6 +570,7 @@ lathe_tradeoffs_page_class_init (LatheTradeoffsPageClass *klass)
   gtk_widget_class_install_action (widget_class, "tradeoffs.save-model", NULL, save_model_action);
   gtk_widget_class_install_action (widget_class, "tradeoffs.delete", NULL, delete_action);
   gtk_widget_class_install_action (widget_class, "tradeoffs.export-bundle", NULL, export_bundle_action);
+  gtk_widget_class_install_action (widget_class, "tradeoffs.profile-on-device", NULL, profile_on_device_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "tradeoffs.delete", NULL);
 }
 

@@ -191,6 +191,8 @@ _lathe_window_class_actions_init (GtkWidgetClass *widget_class)
                                        "tradeoffs");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK, "win.show-page", "s",
                                        "playground");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_5, GDK_ALT_MASK, "win.show-page", "s",
+                                       "devices");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_w, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
                                        "win.sweep", NULL);
 }

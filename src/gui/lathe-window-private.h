@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lathe-compress-page.h"
+#include "lathe-devices-page.h"
 #include "lathe-tradeoffs-page.h"
 #include "lathe-welcome-page.h"
 #include "lathe-window.h"
@@ -22,6 +23,7 @@ struct _LatheWindow
   LathePlaygroundPage *playground_page;
   LatheTradeoffsPage *tradeoffs_page;
   LatheCompressPage *compress_page;
+  LatheDevicesPage *devices_page;
   GtkLabel *loading_label;
   GtkRevealer *job_revealer;
   GtkLabel *job_label;

@@ -38,6 +38,13 @@ lathe_window_get_compress_page (LatheWindow *self)
   return self->compress_page;
 }
 
+LatheDevicesPage *
+lathe_window_get_devices_page (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->devices_page;
+}
+
 LatheTradeoffsPage *
 lathe_window_get_tradeoffs_page (LatheWindow *self)
 {
@@ -207,6 +214,13 @@ open_in_playground_cb (LatheTradeoffsPage *page, LatheVariant *variant, LatheWin
 }
 
 static void
+profile_on_device_cb (LatheTradeoffsPage *page, LatheVariant *variant, LatheWindow *self)
+{
+  lathe_devices_page_set_profile (self->devices_page, lathe_variant_get_id (variant), NULL, NULL, 0, 0);
+  lathe_window_set_visible_page (self, "devices");
+}
+
+static void
 session_loading_cb (LatheSession *session, GParamSpec *pspec, LatheWindow *self)
 {
   update (self);
@@ -309,6 +323,7 @@ lathe_window_class_init (LatheWindowClass *klass)
   g_type_ensure (LATHE_TYPE_PLAYGROUND_PAGE);
   g_type_ensure (LATHE_TYPE_TRADEOFFS_PAGE);
   g_type_ensure (LATHE_TYPE_COMPRESS_PAGE);
+  g_type_ensure (LATHE_TYPE_DEVICES_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class, RESOURCE_PREFIX "/lathe-window.ui");
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, switcher_title);
@@ -322,6 +337,7 @@ lathe_window_class_init (LatheWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, loading_label);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, tradeoffs_page);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, compress_page);
+  gtk_widget_class_bind_template_child (widget_class, LatheWindow, devices_page);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_revealer);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_label);
   gtk_widget_class_bind_template_child (widget_class, LatheWindow, job_progress);
@@ -365,8 +381,10 @@ lathe_window_new (GtkApplication *app, GSettings *settings)
   g_signal_connect (self->session, "job-done", G_CALLBACK (session_job_done_cb), self);
   g_signal_connect (self->session, "error", G_CALLBACK (session_error_cb), self);
   g_signal_connect (self->tradeoffs_page, "open-in-playground", G_CALLBACK (open_in_playground_cb), self);
+  g_signal_connect (self->tradeoffs_page, "profile-on-device", G_CALLBACK (profile_on_device_cb), self);
   lathe_tradeoffs_page_set_settings (self->tradeoffs_page, settings);
   lathe_compress_page_set_session (self->compress_page, self->session);
+  lathe_devices_page_set_session (self->devices_page, self->session);
   lathe_welcome_page_set_session (self->welcome_page, self->session);
   lathe_playground_page_set_settings (self->playground_page, settings);
   gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (settings, "window-width"),

@@ -4,6 +4,7 @@
 #include <adwaita.h>
 
 #include "lathe-compress-page.h"
+#include "lathe-devices-page.h"
 #include "lathe-model-page.h"
 #include "lathe-playground-page.h"
 #include "lathe-session.h"
@@ -27,6 +28,7 @@ LatheModelPage *lathe_window_get_model_page (LatheWindow *self);
 LathePlaygroundPage *lathe_window_get_playground_page (LatheWindow *self);
 LatheTradeoffsPage *lathe_window_get_tradeoffs_page (LatheWindow *self);
 LatheCompressPage *lathe_window_get_compress_page (LatheWindow *self);
+LatheDevicesPage *lathe_window_get_devices_page (LatheWindow *self);
 LatheWelcomePage *lathe_window_get_welcome_page (LatheWindow *self);
 /* "welcome", "loading", "model" or "playground" */
 const char *lathe_window_get_visible_page (LatheWindow *self);

@@ -64,3 +64,25 @@ gui_test_screenshot (GtkWidget *window, const char *name)
   g_test_message ("screenshot: %s", path);
   g_object_unref (paintable);
 }
+
+gboolean
+gui_test_model_loaded (gpointer window)
+{
+  LatheSession *s = lathe_window_get_session (window);
+
+  return lathe_session_get_model (s) != NULL && !lathe_session_get_loading (s)
+         && lathe_session_get_workspace (s) != NULL;
+}
+
+LatheWindow *
+gui_test_open_model (GSettings *settings, const char *path)
+{
+  LatheWindow *win = lathe_window_new (NULL, settings);
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+
+  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
+  gtk_window_present (GTK_WINDOW (win));
+  lathe_window_open_file (win, file);
+  gui_test_wait_until (gui_test_model_loaded, win, "the model to load");
+  return win;
+}

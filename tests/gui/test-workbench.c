@@ -151,15 +151,6 @@ test_chart_pixels (void)
 /* The window -------------------------------------------------------------------- */
 
 static gboolean
-model_loaded (gpointer data)
-{
-  LatheSession *s = lathe_window_get_session (data);
-
-  return lathe_session_get_model (s) != NULL && !lathe_session_get_loading (s)
-         && lathe_session_get_workspace (s) != NULL;
-}
-
-static gboolean
 job_idle (gpointer data)
 {
   return !lathe_session_get_job_running (lathe_window_get_session (data));
@@ -214,14 +205,7 @@ job_done_cb (LatheSession *session, GError *error, gpointer user)
 static LatheWindow *
 open_model (const char *path)
 {
-  LatheWindow *win = lathe_window_new (NULL, settings);
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-
-  gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
-  gtk_window_present (GTK_WINDOW (win));
-  lathe_window_open_file (win, file);
-  gui_test_wait_until (model_loaded, win, "the model to load");
-  return win;
+  return gui_test_open_model (settings, path);
 }
 
 /* Every file in the variants folder belongs to a variant: nothing half-made. */
@@ -534,7 +518,7 @@ test_workbench (void)
   gtk_window_set_default_size (GTK_WINDOW (win), 1200, 760);
   gtk_window_present (GTK_WINDOW (win));
   lathe_window_open_default (win);
-  gui_test_wait_until (model_loaded, win, "the last model to reopen");
+  gui_test_wait_until (gui_test_model_loaded, win, "the last model to reopen");
   session = lathe_window_get_session (win);
   g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (session)), ==, ws_dir);
   g_assert_cmpuint (n_variants (win), ==, count.n);
@@ -638,7 +622,7 @@ test_samples (void)
   /* Through the mirror: downloaded, checked, opened. */
   g_setenv ("HF_ENDPOINT", base, TRUE);
   g_assert_true (lathe_welcome_page_download_sample (wp, "stories260k"));
-  gui_test_wait_until (model_loaded, win, "the downloaded sample to open");
+  gui_test_wait_until (gui_test_model_loaded, win, "the downloaded sample to open");
   g_unsetenv ("HF_ENDPOINT");
   dir = g_build_filename (lathe_test_tmpdir (), "lathe", "models", NULL);
   saved = g_build_filename (dir, "stories260K.gguf", NULL);
@@ -683,14 +667,14 @@ test_open_workspace (void)
   win = lathe_window_new (NULL, settings);
   gtk_window_present (GTK_WINDOW (win));
   g_assert_true (lathe_session_open_workspace (lathe_window_get_session (win), dir, &error));
-  gui_test_wait_until (model_loaded, win, "the workspace's model");
+  gui_test_wait_until (gui_test_model_loaded, win, "the workspace's model");
   g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (lathe_window_get_session (win))), ==,
                    lathe_workspace_get_dir (ws));
   gtk_window_destroy (GTK_WINDOW (win));
   win = lathe_window_new (NULL, settings);
   gtk_window_present (GTK_WINDOW (win));
   lathe_window_open_default (win);
-  gui_test_wait_until (model_loaded, win, "the last model");
+  gui_test_wait_until (gui_test_model_loaded, win, "the last model");
   g_assert_cmpstr (lathe_workspace_get_dir (lathe_session_get_workspace (lathe_window_get_session (win))), ==,
                    lathe_workspace_get_dir (ws));
   gtk_window_destroy (GTK_WINDOW (win));
@@ -703,7 +687,7 @@ test_open_workspace (void)
   g_signal_connect (lathe_window_get_session (win), "error", G_CALLBACK (error_cb), &message);
   gtk_window_present (GTK_WINDOW (win));
   lathe_window_open_default (win);
-  gui_test_wait_until (model_loaded, win, "the model with a damaged workspace");
+  gui_test_wait_until (gui_test_model_loaded, win, "the model with a damaged workspace");
   g_assert_nonnull (message);
   g_assert_nonnull (strstr (message, "workspace.json"));
   gtk_window_destroy (GTK_WINDOW (win));
