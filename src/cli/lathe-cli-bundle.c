@@ -176,7 +176,7 @@ lathe_cli_device_install (int argc, char **argv)
     {
       if (output != NULL)
         fputs (output, stdout);
-      return lathe_cli_fail (error);
+      return lathe_cli_device_fail (d, error);
     }
   fputs (output, stdout);
   return 0;

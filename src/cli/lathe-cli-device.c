@@ -145,6 +145,26 @@ device_remove (int argc, char **argv)
   return 0;
 }
 
+int
+lathe_cli_device_fail (LatheDevice *d, GError *error)
+{
+  g_autofree char *fingerprint = NULL, *entries = NULL;
+  LatheSshOptions o;
+
+  if (d == NULL || !g_error_matches (error, LATHE_SSH_ERROR, LATHE_SSH_ERROR_HOST_KEY_UNKNOWN))
+    return lathe_cli_fail (error);
+  lathe_ssh_options_init (&o);
+  entries = lathe_ssh_scan_host_key (d, &o, &fingerprint, NULL, NULL);
+  lathe_cli_error ("%s", error->message);
+  if (fingerprint != NULL)
+    fprintf (stderr, _("It presents this host key:\n  %s\nCompare it with the key on the device (there: ssh-keygen "
+                       "-lf /etc/ssh/ssh_host_ed25519_key.pub); if it matches, run again with "
+                       "--accept-new-host-key.\n"),
+             fingerprint);
+  g_error_free (error);
+  return 1;
+}
+
 static void
 print_probe (JsonObject *p)
 {
@@ -191,7 +211,7 @@ device_probe (int argc, char **argv)
   g_autofree char *path = NULL;
   GError *error = NULL;
   LatheSshOptions o;
-  LatheDevice *d;
+  LatheDevice *d = NULL;
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
@@ -205,7 +225,7 @@ device_probe (int argc, char **argv)
   o.accept_new_host_key = accept;
   if ((devices = load_registry (&path, &error)) == NULL || (d = find_device (devices, path, argv[1], &error)) == NULL
       || (probe = lathe_device_probe (d, &o, NULL, &error)) == NULL)
-    return lathe_cli_fail (error);
+    return lathe_cli_device_fail (d, error);
   if (json)
     {
       g_autofree char *text = json_to_string (probe, TRUE);
@@ -360,7 +380,7 @@ lathe_cli_profile (int argc, char **argv)
           fprintf (stderr, _("the runs finished before the failure:\n"));
           print_runs (json_node_get_object (partial));
         }
-      return lathe_cli_fail (error);
+      return lathe_cli_device_fail (d, error);
     }
   if (json)
     {

@@ -6,6 +6,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "lathe-device.h"
+
 G_BEGIN_DECLS
 
 int lathe_cli_inspect (int argc, char **argv);
@@ -35,6 +37,9 @@ gboolean lathe_cli_parse (GOptionContext *context, int *argc, char ***argv);
 void lathe_cli_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 /* Exits-code helper: prints the GError and returns 1. */
 int lathe_cli_fail (GError *error);
+/* The same for device work: an unknown host key is shown with its
+ * fingerprint, and how to accept it. */
+int lathe_cli_device_fail (LatheDevice *device, GError *error);
 char *lathe_cli_format_count (guint64 n);
 /* Progress of a staged run over chunks of text, on stderr (eval, logit-lens). */
 void lathe_cli_chunk_progress (gpointer user, const char *stage, int done, int total);

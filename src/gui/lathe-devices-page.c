@@ -543,6 +543,16 @@ profile_settings (LatheDevicesPage *self, GArray *threads, GArray *depths)
 }
 
 const char *
+lathe_devices_page_get_profile_variant (LatheDevicesPage *self)
+{
+  guint sel;
+
+  g_return_val_if_fail (LATHE_IS_DEVICES_PAGE (self), NULL);
+  sel = adw_combo_row_get_selected (self->variant_row);
+  return sel < self->variant_ids->len ? self->variant_ids->pdata[sel] : NULL;
+}
+
+const char *
 lathe_devices_page_get_profile_problem (LatheDevicesPage *self)
 {
   g_return_val_if_fail (LATHE_IS_DEVICES_PAGE (self), NULL);

@@ -32,6 +32,8 @@ gboolean lathe_devices_page_probe (LatheDevicesPage *self, GError **error);
  * ("1, 2"; threads "" = every core), tokens generated and repetitions. */
 void lathe_devices_page_set_profile (LatheDevicesPage *self, const char *variant, const char *threads,
                                      const char *depths, int n_gen, int reps);
+/* The id of the variant chosen to profile; NULL: the open model. */
+const char *lathe_devices_page_get_profile_variant (LatheDevicesPage *self);
 /* Why the profile settings cannot run, or NULL. */
 const char *lathe_devices_page_get_profile_problem (LatheDevicesPage *self);
 /* Profiles the chosen variant on the selected device as the session's

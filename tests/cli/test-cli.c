@@ -661,6 +661,21 @@ test_device_profile (void)
   g_assert_nonnull (strstr (dup.err, "exists already"));
   run (&list, "LATHE_CLI", "device", "list", NULL);
   g_assert_nonnull (strstr (list.out, "testbox"));
+  /* An unknown host key: refused, with the fingerprint to check. */
+  {
+    g_autofree char *known = NULL;
+    g_autofree char *expected = sshd_fixture_sh ("ssh-keygen -lf '%s/host_key.pub' | cut -d' ' -f2", f.dir);
+    g_auto (Run) unknown = { 0 };
+    g_assert_true (g_file_get_contents (f.known_hosts, &known, NULL, NULL));
+    g_assert_true (g_file_set_contents (f.known_hosts, "", -1, NULL));
+    run (&unknown, "LATHE_CLI", "device", "probe", "testbox", NULL);
+    g_test_message ("%s", unknown.err);
+    g_assert_cmpint (unknown.status, ==, 1);
+    g_assert_nonnull (strstr (unknown.err, "host key is not known"));
+    g_assert_nonnull (strstr (unknown.err, g_strstrip (expected)));
+    g_assert_nonnull (strstr (unknown.err, "--accept-new-host-key"));
+    g_assert_true (g_file_set_contents (f.known_hosts, known, -1, NULL));
+  }
   run (&probe, "LATHE_CLI", "device", "probe", "testbox", NULL);
   g_test_message ("%s%s", probe.out, probe.err);
   g_assert_cmpint (probe.status, ==, 0);

@@ -202,6 +202,30 @@ profile (LatheWindow *win, LatheDevicesPage *dp)
   gui_test_screenshot (GTK_WIDGET (win), "page-devices.png");
 }
 
+/* The Trade-offs page sends its selected variant to the Devices page. */
+static void
+send_from_tradeoffs (LatheWindow *win, LatheDevicesPage *dp, const char *model)
+{
+  LatheWorkspace *ws = lathe_session_get_workspace (lathe_window_get_session (win));
+  LatheTradeoffsPage *tp = lathe_window_get_tradeoffs_page (win);
+  g_autoptr (LatheVariant) v = lathe_variant_new ("copy", "A copy");
+  g_autofree char *canon = g_canonicalize_filename (model, NULL);
+  g_autoptr (GError) error = NULL;
+
+  lathe_variant_set_file (v, canon);
+  lathe_variant_set_recipe (v, "{}");
+  lathe_variant_set_metric (v, LATHE_METRIC_FILE_MB, 1.2);
+  lathe_variant_set_metric (v, LATHE_METRIC_KL_MEAN, 0);
+  g_assert_true (lathe_workspace_add (ws, v, &error));
+  g_assert_no_error (error);
+  g_assert_null (lathe_devices_page_get_profile_variant (dp));
+  gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
+  lathe_chart_set_selected (lathe_tradeoffs_page_get_chart (tp), v);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (tp), "tradeoffs.profile-on-device", NULL));
+  g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "devices");
+  g_assert_cmpstr (lathe_devices_page_get_profile_variant (dp), ==, "copy");
+}
+
 /* A long profile cancelled while its second run runs: it stops there, and
  * the first run stays as a point. */
 static void
@@ -217,7 +241,7 @@ cancel_profile (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
   gui_test_wait_until (job_idle, win, "the cancelled profile to stop");
   g_test_message ("%s", lathe_devices_page_get_message (dp));
   g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "Cancelled"));
-  g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "kept"));
+  g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "kept as “A copy on dev”"));
   g_assert_cmpuint (n_device_points (win, "dev"), ==, 2);
   for (int i = 0; i < 100 && runner_running (f, "-p 400 "); i++)
     g_usleep (50000);
@@ -263,6 +287,7 @@ test_devices (void)
   add_device (win, dp, &f);
   answer_host_key (win, dp, &f);
   profile (win, dp);
+  send_from_tradeoffs (win, dp, model);
   cancel_profile (win, dp, &f);
   remove_device (dp, registry);
   /* The points stay on the chart. */
