@@ -124,8 +124,10 @@ update (LatheDeviceDialog *self)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (LatheDevice) d = device_of_fields (self, &error);
-  g_autoptr (GPtrArray) devices = d != NULL ? registry_with (self, d, &error) : NULL;
+  /* Only whether it fits the registry (a name taken, a damaged file). */
+  GPtrArray *devices = d != NULL ? registry_with (self, d, &error) : NULL;
 
+  g_clear_pointer (&devices, g_ptr_array_unref);
   g_clear_pointer (&self->problem, g_free);
   if (error != NULL)
     self->problem = g_strdup (error->message);
