@@ -7,9 +7,12 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <math.h>
 
+#include "lathe-bundle.h"
 #include "lathe-device-dialog.h"
 #include "lathe-devices-page.h"
 #include "lathe-remote.h"
@@ -18,6 +21,7 @@ typedef enum
 {
   RETRY_PROBE,
   RETRY_PROFILE,
+  RETRY_INSTALL,
 } Retry;
 
 struct _LatheDevicesPage
@@ -53,6 +57,7 @@ struct _LatheDevicesPage
 G_DEFINE_FINAL_TYPE (LatheDevicesPage, lathe_devices_page, ADW_TYPE_BIN)
 
 static void update_actions (LatheDevicesPage *self);
+static JsonNode *recall_probe (LatheDevicesPage *self, const char *device);
 static void show_selected (LatheDevicesPage *self);
 
 /* Helpers -------------------------------------------------------------------------- */
@@ -201,7 +206,7 @@ lathe_devices_page_get_probe (LatheDevicesPage *self)
 {
   LatheDevice *d = lathe_devices_page_get_selected (self);
 
-  return d != NULL ? g_hash_table_lookup (self->probes, lathe_device_get_name (d)) : NULL;
+  return d != NULL ? recall_probe (self, lathe_device_get_name (d)) : NULL;
 }
 
 const char *
@@ -219,6 +224,73 @@ lathe_devices_page_get_host_key_dialog (LatheDevicesPage *self)
 }
 
 /* What a probe found ---------------------------------------------------------------- */
+
+/* The last probe of each device is kept ($XDG_CACHE_HOME/lathe/probes/NAME.json),
+ * so that the page shows it after a restart. */
+static char *
+probe_file (const char *device)
+{
+  g_autofree char *leaf = g_strdup_printf ("%s.json", device);
+
+  return g_build_filename (g_get_user_cache_dir (), "lathe", "probes", leaf, NULL);
+}
+
+static void
+remember_probe (LatheDevicesPage *self, const char *device, JsonNode *probe)
+{
+  g_autofree char *path = probe_file (device);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *text = json_to_string (probe, TRUE);
+  g_autoptr (GError) error = NULL;
+
+  g_hash_table_replace (self->probes, g_strdup (device), json_node_ref (probe));
+  if (g_mkdir_with_parents (dir, 0700) != 0
+      || !g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    g_warning ("%s: the probe is not kept: %s", path, error != NULL ? error->message : g_strerror (errno));
+}
+
+/* The kept probe of a device, or NULL (none, or unreadable: probe again). */
+static JsonNode *
+recall_probe (LatheDevicesPage *self, const char *device)
+{
+  JsonNode *probe = g_hash_table_lookup (self->probes, device);
+  g_autofree char *path = NULL;
+  g_autoptr (JsonParser) parser = NULL;
+
+  if (probe != NULL)
+    return probe;
+  path = probe_file (device);
+  parser = json_parser_new ();
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || !json_parser_load_from_file (parser, path, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return NULL;
+  probe = json_parser_steal_root (parser);
+  g_hash_table_replace (self->probes, g_strdup (device), probe);
+  return probe;
+}
+
+static void
+forget_probe (LatheDevicesPage *self, const char *device)
+{
+  g_autofree char *path = probe_file (device);
+
+  g_hash_table_remove (self->probes, device);
+  g_unlink (path);
+}
+
+/* "probed 24 Nov, 19:52" from the kept file's time. */
+static char *
+probed_when (const char *device)
+{
+  g_autofree char *path = probe_file (device);
+  g_autoptr (GFile) f = g_file_new_for_path (path);
+  g_autoptr (GFileInfo) info = g_file_query_info (f, G_FILE_ATTRIBUTE_TIME_MODIFIED, 0, NULL, NULL);
+  g_autoptr (GDateTime) t = info != NULL ? g_file_info_get_modification_date_time (info) : NULL;
+  g_autoptr (GDateTime) local = t != NULL ? g_date_time_to_local (t) : NULL;
+  g_autofree char *when = local != NULL ? g_date_time_format (local, "%e %b, %H:%M") : NULL;
+
+  return when != NULL ? g_strdup_printf (_("Probed %s"), g_strstrip (when)) : NULL;
+}
 
 static char *
 join_array (JsonArray *a, const char *sep)
@@ -284,13 +356,17 @@ power_text (JsonObject *p)
 }
 
 static void
-show_probe (LatheDevicesPage *self, JsonNode *probe)
+show_probe (LatheDevicesPage *self, const char *device, JsonNode *probe)
 {
   JsonObject *p;
   g_autofree char *system = NULL, *cpu = NULL, *simd = NULL, *memory = NULL, *disk = NULL;
   g_autofree char *clocks = NULL, *temps = NULL, *power = NULL;
 
   clear_rows (self->probe_group, self->probe_rows);
+  {
+    g_autofree char *when = probe != NULL && device != NULL ? probed_when (device) : NULL;
+    adw_preferences_group_set_description (self->probe_group, when);
+  }
   if (probe == NULL)
     {
       add_row (self->probe_group, self->probe_rows, _("Not probed yet"),
@@ -437,7 +513,7 @@ show_selected (LatheDevicesPage *self)
       g_autofree char *command = ssh_command (d);
       gtk_label_set_text (self->subtitle, command);
     }
-  show_probe (self, name != NULL ? g_hash_table_lookup (self->probes, name) : NULL);
+  show_probe (self, name, name != NULL ? recall_probe (self, name) : NULL);
   show_runs (self, name != NULL ? g_hash_table_lookup (self->profiles, name) : NULL);
   show_points (self, d);
   update_actions (self);
@@ -570,6 +646,8 @@ update_actions (LatheDevicesPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "devices.probe", has && !busy && self->session != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "devices.profile",
                                  has && !busy && self->session != NULL && self->profile_problem == NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "devices.install",
+                                 has && !busy && self->session != NULL && self->variant_ids->len > 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "devices.edit", has);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "devices.remove", has);
   if (self->profile_problem != NULL)
@@ -615,6 +693,8 @@ typedef struct
   int n_gen, reps;
   JsonNode *partial; /* profile: the runs done before a failure */
   char *fingerprint; /* host key scan */
+  char *recipe;       /* install: what the bundle carries */
+  JsonNode *measurements;
   Retry retry;
 } DeviceJob;
 
@@ -631,6 +711,8 @@ device_job_free (gpointer p)
   g_clear_pointer (&j->depths, g_array_unref);
   g_clear_pointer (&j->partial, json_node_unref);
   g_free (j->fingerprint);
+  g_free (j->recipe);
+  g_clear_pointer (&j->measurements, json_node_unref);
   g_free (j);
 }
 
@@ -790,7 +872,7 @@ probe_done (LatheSession *session, gpointer result, const GError *error, gpointe
       device_job_failed (self, j, error, _("Probing failed"));
       return;
     }
-  g_hash_table_replace (self->probes, g_strdup (lathe_device_get_name (j->device)), json_node_ref (result));
+  remember_probe (self, lathe_device_get_name (j->device), result);
   set_message (self, NULL, FALSE);
   show_selected (self);
 }
@@ -844,8 +926,8 @@ add_point (LatheDevicesPage *self, DeviceJob *j, JsonNode *profile, GError **err
       return NULL;
     }
   g_hash_table_replace (self->profiles, g_strdup (lathe_device_get_name (j->device)), json_node_ref (profile));
-  g_hash_table_replace (self->probes, g_strdup (lathe_device_get_name (j->device)),
-                        json_node_ref (json_object_get_member (json_node_get_object (profile), "probe")));
+  remember_probe (self, lathe_device_get_name (j->device),
+                  json_object_get_member (json_node_get_object (profile), "probe"));
   return lathe_workspace_add_profile (self->workspace, j->model_path, profile, error);
 }
 
@@ -885,7 +967,7 @@ profile_done (LatheSession *session, gpointer result, const GError *error, gpoin
 
 /* The file of the variant chosen to profile, and its name. */
 static char *
-chosen_model (LatheDevicesPage *self, char **name, GError **error)
+chosen_model (LatheDevicesPage *self, char **name, LatheVariant **variant, GError **error)
 {
   const guint sel = adw_combo_row_get_selected (self->variant_row);
   const char *id = sel < self->variant_ids->len ? self->variant_ids->pdata[sel] : NULL;
@@ -900,6 +982,8 @@ chosen_model (LatheDevicesPage *self, char **name, GError **error)
   if (id != NULL && self->workspace != NULL && (v = lathe_workspace_find (self->workspace, id)) != NULL)
     {
       *name = g_strdup (lathe_variant_get_name (v));
+      if (variant != NULL)
+        *variant = v;
       return lathe_workspace_dup_file (self->workspace, v);
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("Open a model first: its variants are what is profiled"));
@@ -922,7 +1006,7 @@ start_profile (LatheDevicesPage *self, LatheDevice *d, GError **error)
       device_job_free (j);
       return FALSE;
     }
-  if ((j->model_path = chosen_model (self, &j->variant_name, error)) == NULL)
+  if ((j->model_path = chosen_model (self, &j->variant_name, NULL, error)) == NULL)
     {
       device_job_free (j);
       return FALSE;
@@ -931,6 +1015,111 @@ start_profile (LatheDevicesPage *self, LatheDevice *d, GError **error)
   set_message (self, NULL, FALSE);
   return lathe_session_run_job (self->session, text, profile_thread, profile_done, j, device_job_free,
                                 (GDestroyNotify) json_node_unref, error);
+}
+
+/* Install: a bundle of the variant for the device, sent and verified there. */
+
+/* A bundle's folder name: letters, digits, '.', '_' and '-'. */
+static char *
+bundle_name (const char *variant)
+{
+  char *s = g_strdup (variant);
+
+  for (char *p = s; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '.' && *p != '_' && *p != '-')
+      *p = '-';
+  return s;
+}
+
+static gpointer
+install_thread (LatheSession *session, gpointer data, GCancellable *cancellable, GError **error)
+{
+  DeviceJob *j = data;
+  Progress progress = { session, lathe_device_get_name (j->device) };
+  g_autoptr (JsonNode) probe = NULL;
+  g_autofree char *dir = NULL, *archive = NULL, *name = bundle_name (j->variant_name);
+  LatheBundleOptions bo;
+  LatheSshOptions o;
+  char *output = NULL;
+
+  ssh_options (&o);
+  profile_progress_cb (&progress, 0, 3, _("finding its architecture"));
+  if ((probe = lathe_device_probe (j->device, &o, cancellable, error)) == NULL
+      || (dir = g_dir_make_tmp ("lathe-bundle-XXXXXX", error)) == NULL)
+    return NULL;
+  lathe_bundle_options_init (&bo);
+  bo.model_path = j->model_path;
+  bo.name = j->variant_name;
+  bo.arch = lathe_device_get_arch (j->device) != NULL
+                ? lathe_device_get_arch (j->device)
+                : json_object_get_string_member (json_node_get_object (probe), "arch");
+  bo.recipe_json = j->recipe;
+  bo.measurements = j->measurements;
+  archive = g_strdup_printf ("%s/%s.tar.gz", dir, name);
+  profile_progress_cb (&progress, 1, 3, _("making the bundle"));
+  if (lathe_bundle_create (&bo, archive, cancellable, error))
+    {
+      profile_progress_cb (&progress, 2, 3, _("sending it and checking its golden output there"));
+      if (!lathe_bundle_install (archive, j->device, &o, &output, cancellable, error))
+        g_clear_pointer (&output, g_free);
+    }
+  g_unlink (archive);
+  g_rmdir (dir);
+  return output;
+}
+
+static void
+install_done (LatheSession *session, gpointer result, const GError *error, gpointer data)
+{
+  DeviceJob *j = data;
+  g_autoptr (LatheDevicesPage) self = g_weak_ref_get (&j->page);
+  g_autofree char *msg = NULL, *out = NULL;
+
+  if (self == NULL)
+    return;
+  update_actions (self);
+  if (result == NULL)
+    {
+      device_job_failed (self, j, error, _("Installing failed"));
+      return;
+    }
+  out = g_strstrip (g_strdup (result));
+  msg = g_strdup_printf (_("%s is installed on %s and checked there:\n%s"), j->variant_name,
+                         lathe_device_get_name (j->device), out);
+  set_message (self, msg, FALSE);
+  toast (self, _("Installed and checked on the device"));
+}
+
+static JsonNode *
+measurements_of (LatheVariant *v)
+{
+  g_autoptr (JsonNode) all = lathe_variant_to_json (v);
+  JsonNode *m = json_object_get_member (json_node_get_object (all), "metrics");
+
+  return m != NULL ? json_node_copy (m) : NULL;
+}
+
+static gboolean
+start_install (LatheDevicesPage *self, LatheDevice *d, GError **error)
+{
+  DeviceJob *j = device_job_new (self, d, RETRY_INSTALL);
+  g_autofree char *text = NULL;
+  LatheVariant *v = NULL;
+
+  if ((j->model_path = chosen_model (self, &j->variant_name, &v, error)) == NULL)
+    {
+      device_job_free (j);
+      return FALSE;
+    }
+  if (v != NULL)
+    {
+      j->recipe = g_strdup (lathe_variant_get_recipe (v));
+      j->measurements = measurements_of (v);
+    }
+  text = g_strdup_printf (_("Installing %s on %s…"), j->variant_name, lathe_device_get_name (d));
+  set_message (self, NULL, FALSE);
+  return lathe_session_run_job (self->session, text, install_thread, install_done, j, device_job_free, g_free,
+                                error);
 }
 
 static gboolean
@@ -954,7 +1143,16 @@ start_retry (LatheDevicesPage *self, Retry what, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("Choose a device first"));
       return FALSE;
     }
-  return what == RETRY_PROBE ? start_probe (self, d, error) : start_profile (self, d, error);
+  switch (what)
+    {
+    case RETRY_PROBE:
+      return start_probe (self, d, error);
+    case RETRY_PROFILE:
+      return start_profile (self, d, error);
+    case RETRY_INSTALL:
+    default:
+      return start_install (self, d, error);
+    }
 }
 
 gboolean
@@ -962,6 +1160,13 @@ lathe_devices_page_probe (LatheDevicesPage *self, GError **error)
 {
   g_return_val_if_fail (LATHE_IS_DEVICES_PAGE (self), FALSE);
   return start_retry (self, RETRY_PROBE, error);
+}
+
+gboolean
+lathe_devices_page_install (LatheDevicesPage *self, GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_DEVICES_PAGE (self), FALSE);
+  return start_retry (self, RETRY_INSTALL, error);
 }
 
 gboolean
@@ -1015,11 +1220,17 @@ profile_action (GtkWidget *widget, const char *name, GVariant *param)
 }
 
 static void
+install_action (GtkWidget *widget, const char *name, GVariant *param)
+{
+  run_action (LATHE_DEVICES_PAGE (widget), RETRY_INSTALL);
+}
+
+static void
 saved_cb (LatheDeviceDialog *dialog, const char *name, LatheDevicesPage *self)
 {
   const gboolean added = !g_object_get_data (G_OBJECT (dialog), "editing");
 
-  g_hash_table_remove (self->probes, name);
+  forget_probe (self, name);
   lathe_devices_page_reload (self);
   lathe_devices_page_select (self, name);
   /* A device just added is probed at once: the user sees it connect. */
@@ -1074,7 +1285,7 @@ remove_response_cb (AdwMessageDialog *dialog, const char *response, LatheDevices
     }
   if (error != NULL)
     toast (self, error->message);
-  g_hash_table_remove (self->probes, name);
+  forget_probe (self, name);
   g_hash_table_remove (self->profiles, name);
   lathe_devices_page_reload (self);
 }
@@ -1249,10 +1460,19 @@ profile_group (LatheDevicesPage *self)
   AdwPreferencesGroup *g = ADW_PREFERENCES_GROUP (group);
   GtkWidget *variant = adw_combo_row_new ();
 
-  adw_preferences_group_set_title (g, _("Profile"));
-  adw_preferences_group_set_description (g, _("lathe-run bench on the device, after a warm-up, noting "
-                                              "temperatures and clocks before and after each run"));
-  adw_preferences_group_set_header_suffix (g, text_button (_("_Profile"), "devices.profile", TRUE));
+  adw_preferences_group_set_title (g, _("Profile and Install"));
+  adw_preferences_group_set_description (g, _("Profile: lathe-run bench there after a warm-up, with temperatures "
+                                              "and clocks before and after each run. Install: a bundle in "
+                                              "~/lathe-bundles, its golden output checked there."));
+  {
+    GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+    GtkWidget *install = text_button (_("_Install"), "devices.install", FALSE);
+    gtk_widget_set_tooltip_text (install, _("Send the variant as a bundle (model, lathe-run, run.sh, checksums) to "
+                                            "~/lathe-bundles there, and check its golden output on the device"));
+    gtk_box_append (GTK_BOX (buttons), install);
+    gtk_box_append (GTK_BOX (buttons), text_button (_("_Profile"), "devices.profile", TRUE));
+    adw_preferences_group_set_header_suffix (g, buttons);
+  }
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (variant), _("Variant"));
   adw_combo_row_set_model (ADW_COMBO_ROW (variant), G_LIST_MODEL (gtk_string_list_new (NULL)));
   g_signal_connect_swapped (variant, "notify::selected", G_CALLBACK (update_actions), self);
@@ -1361,6 +1581,7 @@ lathe_devices_page_class_init (LatheDevicesPageClass *klass)
   gtk_widget_class_install_action (widget_class, "devices.remove", NULL, remove_action);
   gtk_widget_class_install_action (widget_class, "devices.probe", NULL, probe_action);
   gtk_widget_class_install_action (widget_class, "devices.profile", NULL, profile_action);
+  gtk_widget_class_install_action (widget_class, "devices.install", NULL, install_action);
 }
 
 static void

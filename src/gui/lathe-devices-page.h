@@ -39,6 +39,9 @@ const char *lathe_devices_page_get_profile_problem (LatheDevicesPage *self);
 /* Profiles the chosen variant on the selected device as the session's
  * job; its result becomes a point of the workspace. */
 gboolean lathe_devices_page_profile (LatheDevicesPage *self, GError **error);
+/* Installs the chosen variant on the selected device as a bundle and runs
+ * its golden check there, as the session's job. */
+gboolean lathe_devices_page_install (LatheDevicesPage *self, GError **error);
 /* The open question about an unknown host key, or NULL. */
 AdwMessageDialog *lathe_devices_page_get_host_key_dialog (LatheDevicesPage *self);
 

@@ -4,8 +4,11 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
+#include <sys/utsname.h>
 
 #include "lathe-bundle.h"
+#include "lathe-remote.h"
 #include "lathe-tradeoffs-page.h"
 
 #define EXPORT_W 1200
@@ -359,7 +362,8 @@ save_model_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage 
 /* Asks where to save something of the selected variant: a file named after
  * it, with this extension. */
 static void
-ask_save_selected (LatheTradeoffsPage *self, const char *title, const char *extension, GCallback response_cb)
+ask_save_selected (LatheTradeoffsPage *self, const char *title, const char *extension, GCallback response_cb,
+                   void (*setup) (GtkFileChooser *chooser))
 {
   LatheVariant *v = lathe_chart_get_selected (self->chart);
   g_autofree char *name = NULL;
@@ -370,6 +374,8 @@ ask_save_selected (LatheTradeoffsPage *self, const char *title, const char *exte
   name = g_strdup_printf ("%s%s", lathe_variant_get_name (v), extension);
   g_strdelimit (name, "/ ·%", '-');
   dialog = save_dialog (self, title, name);
+  if (setup != NULL)
+    setup (GTK_FILE_CHOOSER (dialog));
   g_signal_connect (dialog, "response", response_cb, self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
 }
@@ -377,7 +383,8 @@ ask_save_selected (LatheTradeoffsPage *self, const char *title, const char *exte
 static void
 save_model_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
-  ask_save_selected (LATHE_TRADEOFFS_PAGE (widget), _("Save Model"), ".gguf", G_CALLBACK (save_model_chosen_cb));
+  ask_save_selected (LATHE_TRADEOFFS_PAGE (widget), _("Save Model"), ".gguf", G_CALLBACK (save_model_chosen_cb),
+                     NULL);
 }
 
 /* Bundles ---------------------------------------------------------------- */
@@ -470,15 +477,43 @@ bundle_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_widget_activate_action (GTK_WIDGET (self), "win.show-toast", "s", msg);
 }
 
+/* The architectures a bundle can be made for: those with a lathe-run here,
+ * this machine's first. */
+static void
+add_arch_choice (GtkFileChooser *chooser)
+{
+  static const char *const known[] = { "x86_64", "aarch64" };
+  g_autoptr (GPtrArray) archs = g_ptr_array_new ();
+  struct utsname u;
+
+  if (uname (&u) == 0)
+    g_ptr_array_add (archs, u.machine);
+  for (guint i = 0; i < G_N_ELEMENTS (known); i++)
+    {
+      g_autofree char *runner = NULL;
+      if (archs->len > 0 && strcmp (archs->pdata[0], known[i]) == 0)
+        continue;
+      if ((runner = lathe_runner_find_for_arch (known[i], NULL)) != NULL)
+        g_ptr_array_add (archs, (gpointer) known[i]);
+    }
+  if (archs->len < 2)
+    return; /* nothing to choose */
+  g_ptr_array_add (archs, NULL);
+  gtk_file_chooser_add_choice (chooser, "arch", _("For"), (const char **) archs->pdata,
+                               (const char **) archs->pdata);
+  gtk_file_chooser_set_choice (chooser, "arch", archs->pdata[0]);
+}
+
 static void
 bundle_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage *self)
 {
   if (response == GTK_RESPONSE_ACCEPT)
     {
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      const char *arch = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (dialog), "arch");
       char *path = file ? g_file_get_path (file) : NULL;
       if (path != NULL)
-        lathe_tradeoffs_page_export_bundle_async (self, path, NULL, NULL, bundle_written_cb, path);
+        lathe_tradeoffs_page_export_bundle_async (self, path, arch, NULL, bundle_written_cb, path);
     }
   gtk_native_dialog_destroy (dialog);
   g_object_unref (dialog);
@@ -487,7 +522,8 @@ bundle_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage *sel
 static void
 export_bundle_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
-  ask_save_selected (LATHE_TRADEOFFS_PAGE (widget), _("Export Bundle"), ".tar.gz", G_CALLBACK (bundle_chosen_cb));
+  ask_save_selected (LATHE_TRADEOFFS_PAGE (widget), _("Export Bundle"), ".tar.gz", G_CALLBACK (bundle_chosen_cb),
+                     add_arch_choice);
 }
 
 static void

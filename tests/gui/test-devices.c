@@ -226,6 +226,24 @@ send_from_tradeoffs (LatheWindow *win, LatheDevicesPage *dp, const char *model)
   g_assert_cmpstr (lathe_devices_page_get_profile_variant (dp), ==, "copy");
 }
 
+/* The chosen variant installed as a bundle, its golden output checked on the device. */
+static void
+install (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
+{
+  g_autofree char *listing = NULL;
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dp), "devices.install", NULL));
+  g_assert_true (lathe_session_get_job_running (lathe_window_get_session (win)));
+  gui_test_wait_until (job_idle, win, "the installation");
+  g_test_message ("%s", lathe_devices_page_get_message (dp));
+  g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "A copy is installed on dev"));
+  g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "golden: OK"));
+  listing = sshd_fixture_sh ("ls '%s/lathe-bundles/A-copy'", f->home);
+  g_assert_nonnull (strstr (listing, "run.sh"));
+  g_assert_nonnull (strstr (listing, "MANIFEST.json"));
+  gui_test_screenshot (GTK_WIDGET (win), "page-devices-installed.png");
+}
+
 /* A long profile cancelled while its second run runs: it stops there, and
  * the first run stays as a point. */
 static void
@@ -251,8 +269,18 @@ cancel_profile (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
 static void
 remove_device (LatheDevicesPage *dp, const char *registry)
 {
+  g_autofree char *kept = g_build_filename (lathe_test_tmpdir (), "lathe", "probes", "dev.json", NULL);
   AdwMessageDialog *confirm;
   g_autofree char *text = NULL;
+
+  /* The probe is kept: a new page (as after a restart) shows it. */
+  g_assert_true (g_file_test (kept, G_FILE_TEST_IS_REGULAR));
+  {
+    LatheDevicesPage *fresh = g_object_ref_sink (g_object_new (LATHE_TYPE_DEVICES_PAGE, NULL));
+    g_assert_true (lathe_devices_page_select (fresh, "dev"));
+    g_assert_nonnull (lathe_devices_page_get_probe (fresh));
+    g_object_unref (fresh);
+  }
 
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dp), "devices.remove", NULL));
   confirm = ADW_MESSAGE_DIALOG (find_toplevel (ADW_TYPE_MESSAGE_DIALOG));
@@ -261,6 +289,7 @@ remove_device (LatheDevicesPage *dp, const char *registry)
   g_assert_cmpuint (lathe_devices_page_get_n_devices (dp), ==, 0);
   g_assert_true (g_file_get_contents (registry, &text, NULL, NULL));
   g_assert_null (strstr (text, "\"dev\""));
+  g_assert_false (g_file_test (kept, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -288,6 +317,7 @@ test_devices (void)
   answer_host_key (win, dp, &f);
   profile (win, dp);
   send_from_tradeoffs (win, dp, model);
+  install (win, dp, &f);
   cancel_profile (win, dp, &f);
   remove_device (dp, registry);
   /* The points stay on the chart. */
@@ -300,6 +330,7 @@ int
 main (int argc, char **argv)
 {
   g_setenv ("XDG_DATA_HOME", lathe_test_tmpdir (), TRUE);
+  g_setenv ("XDG_CACHE_HOME", lathe_test_tmpdir (), TRUE);
   gtk_test_init (&argc, &argv, NULL);
   adw_init ();
   settings = g_settings_new ("io.github.lathe.Lathe");
