@@ -26,6 +26,22 @@ lk_bench_params_init (lk_bench_params *p)
   p->load_mode = LK_LOAD_READ;
 }
 
+/* Steps of a bench run, for its progress: the load, then a warm-up and the
+ * repetitions of each test. */
+static int
+bench_steps (const lk_bench_params *p, int reps)
+{
+  return 1 + (p->n_prompt > 0 ? 1 + reps : 0) + (p->n_gen > 0 ? 1 + reps : 0);
+}
+
+static void
+step (const lk_bench_params *p, int *done, int total, const char *next)
+{
+  ++*done;
+  if (p->progress != NULL)
+    p->progress (p->progress_user, *done, total, next);
+}
+
 static lk_stat
 stats_of (const double *v, int n)
 {
@@ -287,6 +303,8 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   int32_t *toks = NULL;
   double *times = NULL;
   const int reps = p->reps > 0 ? p->reps : 1;
+  const int total = bench_steps (p, reps);
+  int done = 0;
   double ttft = 0.0;
   lk_status s;
 
@@ -341,6 +359,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
       goto out;
     }
   random_tokens (toks, p->n_prompt > 0 ? p->n_prompt : 1, lk_model_hparams (m)->n_vocab, 1234);
+  step (p, &done, total, p->n_prompt > 0 ? "prefill warm-up" : "decode warm-up");
 
   if (p->n_prompt > 0)
     {
@@ -348,11 +367,13 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
       if ((s = run_prefill (ctx, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err))
           != LK_OK)
         goto out;
+      step (p, &done, total, "prefill");
       for (int i = 0; i < reps && s == LK_OK; i++)
         {
           s = run_prefill (ctx, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err);
           times[i] = p->n_prompt * 1e3 / ms;
           ttft += ms / reps;
+          step (p, &done, total, i + 1 < reps ? "prefill" : p->n_gen > 0 ? "decode warm-up" : "done");
         }
       r->prefill_tps = stats_of (times, reps);
       r->ttft_ms = ttft;
@@ -363,6 +384,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
       if ((s = run_decode (ctx, toks[0], p->n_gen < 8 ? p->n_gen : 8,
                            lk_model_hparams (m)->n_vocab, &ms, err)) != LK_OK)
         goto out;
+      step (p, &done, total, "decode");
       lk_ctx_reset_cond_stats (ctx);
       for (int i = 0; i < reps && s == LK_OK; i++)
         {
@@ -372,6 +394,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
             s = run_decode (ctx, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
           /* Speculative timing starts after the first token. */
           times[i] = (draft != NULL ? p->n_gen - 1 : p->n_gen) * 1e3 / ms;
+          step (p, &done, total, i + 1 < reps ? "decode" : "done");
         }
       r->acceptance_rate = drafted > 0 ? (double) accepted / (double) drafted : 0.0;
       copy_routes (ctx, m, r);

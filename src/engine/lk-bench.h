@@ -31,6 +31,10 @@ typedef struct
    * from the model with draft_skip_layers skipped (0: plain decoding). */
   int spec_k;
   const char *draft_skip_layers;
+  /* Called after each step (the load, each warm-up and repetition of the
+   * prefill and decode tests): steps done of all, and what comes next. */
+  void (*progress) (void *user, int done, int total, const char *next);
+  void *progress_user;
 } lk_bench_params;
 
 typedef struct

@@ -1461,9 +1461,8 @@ profile_group (LatheDevicesPage *self)
   GtkWidget *variant = adw_combo_row_new ();
 
   adw_preferences_group_set_title (g, _("Profile and Install"));
-  adw_preferences_group_set_description (g, _("Profile: lathe-run bench there after a warm-up, with temperatures "
-                                              "and clocks before and after each run. Install: a bundle in "
-                                              "~/lathe-bundles, its golden output checked there."));
+  adw_preferences_group_set_description (g, _("Profile measures lathe-run bench there; Install sends a bundle "
+                                              "and checks its golden output there"));
   {
     GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
     GtkWidget *install = text_button (_("_Install"), "devices.install", FALSE);

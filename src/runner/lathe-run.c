@@ -24,7 +24,8 @@ usage (FILE *fp)
            "  generate   generate text: -m MODEL -p PROMPT [-n N] [sampling options]\n"
            "  tokenize   print the token ids of TEXT: -m MODEL TEXT\n"
            "  bench      measure speed: -m MODEL [-t N] [-p 128] [-n 64] [-r 5] [--json]\n"
-           "             (-p and -n are the prompt and generated token counts here)\n"
+           "             (-p and -n are the prompt and generated token counts here;\n"
+           "             --progress: a 'lathe-progress DONE TOTAL NEXT' line per step on stderr)\n"
            "  version    print the version and the kernel versions this CPU runs\n"
            "\n"
            "Options:\n"
@@ -197,6 +198,14 @@ cmd_tokenize (const runner_args *a)
   return rc;
 }
 
+/* "lathe-progress DONE TOTAL NEXT" on stderr, for whoever runs us. */
+static void
+print_progress (void *user, int done, int total, const char *next)
+{
+  fprintf (stderr, "lathe-progress %d %d %s\n", done, total, next);
+  fflush (stderr);
+}
+
 static int
 cmd_bench (const runner_args *a, const char *n_prompt)
 {
@@ -231,6 +240,8 @@ cmd_bench (const runner_args *a, const char *n_prompt)
   bp.kv_type = a->kv_type;
   bp.load_mode = a->load_mode;
   bp.bandwidth = !a->no_bandwidth;
+  if (a->progress)
+    bp.progress = print_progress;
   if (lk_bench_run (a->model, a->tokenizer, &bp, &r, &err) != LK_OK)
     {
       fprintf (stderr, "lathe-run: %s\n", err.message);

@@ -86,6 +86,11 @@ runner_args_parse (runner_args *a, int argc, char **argv)
           a->no_bandwidth = true;
           takes = false;
         }
+      else if (strcmp (o, "--progress") == 0)
+        {
+          a->progress = true;
+          takes = false;
+        }
       else if (strcmp (o, "--exit-on-margin") == 0)
         {
           a->exit_on_margin = true;

@@ -22,6 +22,7 @@ typedef struct
   bool json;
   bool prompt_set, n_predict_set;
   bool no_bandwidth;
+  bool progress; /* bench: a line per step on stderr */
   lk_load_mode load_mode;
   lk_type kv_type;
   lk_sampler_params sampling;
