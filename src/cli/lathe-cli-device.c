@@ -283,7 +283,7 @@ parse_ints (const char *list, const char *option, GArray *out)
 static void
 profile_progress_cb (gpointer user, int done, int total, const char *what)
 {
-  fprintf (stderr, _("[%d/%d] %s\n"), done, total, what);
+  fprintf (stderr, _("[%3d %%] %s\n"), total > 0 ? (int) ((gint64) done * 100 / total) : 0, what);
 }
 
 static void

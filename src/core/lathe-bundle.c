@@ -623,7 +623,7 @@ lathe_bundle_install (const char *path, LatheDevice *device, const LatheSshOptio
   {
     const char *argv[] = { "env", prefix_env, "sh", script, "--verify", NULL };
     g_clear_pointer (&err, g_free);
-    if (!lathe_ssh_run_guarded (device, argv, o, cancellable, &out, &err, &status, error))
+    if (!lathe_ssh_run_guarded (device, argv, o, NULL, NULL, NULL, cancellable, &out, &err, &status, error))
       goto out;
   }
   if (output != NULL)

@@ -428,16 +428,53 @@ parse_bench (const char *out, const char *name, GError **error)
   return json_node_copy (root);
 }
 
+/* Where a profile is, for its progress: run `run` of `runs`, and within it
+ * the runner's own steps (its --progress lines). */
+#define STEP_SCALE 1000
+
+typedef struct
+{
+  LatheProfileProgress progress;
+  gpointer user;
+  int run, runs;
+  const char *what; /* "2 threads, 128 tokens deep" */
+} RunProgress;
+
+static void
+run_report (RunProgress *rp, int done, int total, const char *next)
+{
+  g_autofree char *text = NULL;
+
+  if (rp->progress == NULL)
+    return;
+  text = g_strdup_printf (_("run %d of %d (%s): %s"), rp->run + 1, rp->runs, rp->what, next);
+  rp->progress (rp->user, rp->run * STEP_SCALE + (total > 0 ? done * STEP_SCALE / total : 0),
+                rp->runs * STEP_SCALE, text);
+}
+
+/* "DONE TOTAL NEXT" from lathe-run bench --progress. */
+static void
+runner_line_cb (gpointer user, const char *line)
+{
+  RunProgress *rp = user;
+  char *end;
+  const long done = strtol (line, &end, 10);
+  const long total = strtol (end, &end, 10);
+
+  if (total > 0 && done >= 0 && done <= total)
+    run_report (rp, (int) done, (int) total, g_strstrip (end));
+}
+
 /* One bench run, with the sensors read before and after. */
 static gboolean
 profile_run (LatheDevice *d, const char *runner, const char *model, int threads, int depth,
-             const LatheProfileOptions *po, const LatheSshOptions *o, JsonBuilder *b, GCancellable *cancellable,
-             GError **error)
+             const LatheProfileOptions *po, const LatheSshOptions *o, RunProgress *rp, JsonBuilder *b,
+             GCancellable *cancellable, GError **error)
 {
   g_autofree char *t = g_strdup_printf ("%d", threads), *p = g_strdup_printf ("%d", depth);
   g_autofree char *n = g_strdup_printf ("%d", po->n_gen), *r = g_strdup_printf ("%d", po->reps);
   const char *bench_args[] = { runner, "bench", "-m", model, "-t", t, "-p", p, "-n", n, "-r", r, "--json",
-                               "--no-bandwidth", NULL };
+                               "--no-bandwidth", "--progress", NULL };
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_auto (GStrv) prefix = g_strsplit (lathe_device_get_runner_prefix (d) ? lathe_device_get_runner_prefix (d) : "",
                                       " ", -1);
@@ -454,7 +491,8 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
     g_ptr_array_add (argv, (gpointer) bench_args[i]);
   g_ptr_array_add (argv, NULL);
   if ((before = lathe_device_probe (d, o, cancellable, error)) == NULL
-      || !lathe_ssh_run_guarded (d, (const char *const *) argv->pdata, o, cancellable, &out, &err, &status, error)
+      || !lathe_ssh_run_guarded (d, (const char *const *) argv->pdata, o, "lathe-progress ", runner_line_cb, rp,
+                                 cancellable, &out, &err, &status, error)
       || (after = lathe_device_probe (d, o, cancellable, error)) == NULL)
     return FALSE;
   if (status != 0)
@@ -559,9 +597,9 @@ lathe_device_profile (LatheDevice *d, const char *model_path, const LatheProfile
         g_autofree char *what = g_strdup_printf (ngettext ("%d thread, %d tokens deep", "%d threads, %d tokens deep",
                                                          (gulong) threads[i]),
                                                threads[i], po->depths[k]);
-        if (progress != NULL)
-          progress (user, done, total, what);
-        ok = profile_run (d, runner, model, threads[i], po->depths[k], po, o, b, cancellable, error);
+        RunProgress rp = { progress, user, done, total, what };
+        run_report (&rp, 0, 1, _("loading"));
+        ok = profile_run (d, runner, model, threads[i], po->depths[k], po, o, &rp, b, cancellable, error);
         done += ok;
       }
   json_builder_end_array (b);
@@ -574,7 +612,7 @@ lathe_device_profile (LatheDevice *d, const char *model_path, const LatheProfile
       return NULL;
     }
   if (progress != NULL)
-    progress (user, total, total, _("done"));
+    progress (user, 1, 1, _("done"));
   return json_builder_get_root (b);
 }
 

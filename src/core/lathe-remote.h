@@ -45,6 +45,9 @@ typedef struct
 
 void lathe_profile_options_init (LatheProfileOptions *o);
 
+/* How far a profile is: done of total (a share, in units of the caller's
+ * choosing), and what it does now ("run 2 of 4 (2 threads, 128 tokens
+ * deep): decode"). Called from the profiling thread. */
 typedef void (*LatheProfileProgress) (gpointer user, int done, int total, const char *what);
 
 /* Deploys the runner and the model and runs lathe-run bench on the device

@@ -225,15 +225,58 @@ static const char guard_script[] =
   "kill $w 2>/dev/null\n"
   "exit $s\n";
 
+/* Standard output read to its end in a thread of its own, while standard
+ * error is read line by line: neither pipe can fill up and stall ssh. */
+static gpointer
+drain_thread (gpointer data)
+{
+  GInputStream *in = data;
+  GString *text = g_string_new (NULL);
+  char buf[8192];
+  gssize n;
+
+  while ((n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL)) > 0)
+    g_string_append_len (text, buf, n);
+  return text;
+}
+
+/* Reads the command's standard error to its end, handing on progress lines. */
+static gboolean
+read_lines (GSubprocess *proc, const char *prefix, LatheSshLine on_line, gpointer user, GString *err,
+            GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GDataInputStream) lines = g_data_input_stream_new (g_subprocess_get_stderr_pipe (proc));
+  GError *local = NULL;
+  char *line;
+
+  while ((line = g_data_input_stream_read_line_utf8 (lines, NULL, cancellable, &local)) != NULL)
+    {
+      if (on_line != NULL && prefix != NULL && g_str_has_prefix (line, prefix))
+        on_line (user, line + strlen (prefix));
+      else
+        g_string_append_printf (err, "%s\n", line);
+      g_free (line);
+    }
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
-lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOptions *o,
-                       GCancellable *cancellable, char **out, char **err, int *status, GError **error)
+lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOptions *o, const char *line_prefix,
+                       LatheSshLine on_line, gpointer user, GCancellable *cancellable, char **out, char **err,
+                       int *status, GError **error)
 {
   g_autoptr (GPtrArray) wrapped = g_ptr_array_new ();
   g_autoptr (GPtrArray) full = NULL;
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GSubprocess) proc = NULL;
-  g_autofree char *out_text = NULL, *err_text = NULL;
+  g_autoptr (GString) err_text = g_string_new (NULL);
+  GString *out_text;
+  GThread *drain;
   int fds[2];
   gboolean ok;
 
@@ -256,20 +299,25 @@ lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOp
       close (fds[1]);
       return FALSE;
     }
-  ok = g_subprocess_communicate_utf8 (proc, NULL, cancellable, &out_text, &err_text, error);
+  drain = g_thread_new ("lathe-ssh-out", drain_thread, g_subprocess_get_stdout_pipe (proc));
+  ok = read_lines (proc, line_prefix, on_line, user, err_text, cancellable, error);
   if (!ok)
-    {
-      /* Cancelled: dropping the connection ends the command there. */
-      g_subprocess_force_exit (proc);
-      g_subprocess_wait (proc, NULL, NULL);
-    }
+    /* Cancelled: dropping the connection ends the command there. */
+    g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+  out_text = g_thread_join (drain);
   close (fds[1]);
-  if (!ok || !finish (proc, d, err_text, status, error))
-    return FALSE;
+  if (!ok || !finish (proc, d, err_text->str, status, error))
+    {
+      g_string_free (out_text, TRUE);
+      return FALSE;
+    }
   if (out != NULL)
-    *out = g_steal_pointer (&out_text);
+    *out = g_string_free (out_text, FALSE);
+  else
+    g_string_free (out_text, TRUE);
   if (err != NULL)
-    *err = g_steal_pointer (&err_text);
+    *err = g_strdup (err_text->str);
   return TRUE;
 }
 

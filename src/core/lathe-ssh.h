@@ -44,9 +44,15 @@ GPtrArray *lathe_ssh_base_argv (LatheDevice *device, const char *program, const 
 gboolean lathe_ssh_run (LatheDevice *device, const char *const *argv, GBytes *input, const LatheSshOptions *o,
                         GCancellable *cancellable, char **out, char **err, int *status, GError **error);
 
+/* A line the command wrote to its standard error, as it comes. */
+typedef void (*LatheSshLine) (gpointer user, const char *line);
+
 /* The same for a command that may run long: when the connection drops or
- * the run is cancelled, the command on the device is killed too. */
+ * the run is cancelled, the command on the device is killed too. Lines of
+ * its standard error starting with line_prefix go to on_line as they come
+ * (and not to *err). */
 gboolean lathe_ssh_run_guarded (LatheDevice *device, const char *const *argv, const LatheSshOptions *o,
+                                const char *line_prefix, LatheSshLine on_line, gpointer user,
                                 GCancellable *cancellable, char **out, char **err, int *status, GError **error);
 
 /* Copies a local file to remote_path on the device. */

@@ -889,9 +889,7 @@ static void
 profile_progress_cb (gpointer user, int done, int total, const char *what)
 {
   Progress *p = user;
-  g_autofree char *text = total > 1 && done < total ? g_strdup_printf (_("%s: run %d of %d, %s"), p->device, MIN (done + 1, total),
-                                                       total, what)
-                                    : g_strdup_printf ("%s: %s", p->device, what);
+  g_autofree char *text = g_strdup_printf ("%s: %s", p->device, what);
 
   lathe_session_job_report (p->session, total > 0 ? (double) done / total : -1, text);
 }

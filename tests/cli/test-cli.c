@@ -519,6 +519,21 @@ test_conditional_in_file (void)
     g_assert_cmpfloat (json_object_get_double_member (o, "layers_mean"), ==, 4.0);
   }
   {
+    /* --progress: a line per step, load to done, on stderr; the JSON stays alone on stdout. */
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_auto (GStrv) lines = NULL;
+    run (&r, "LATHE_RUN", "bench", "-m", out, "-p", "4", "-n", "16", "-r", "2", "-t", "1", "--no-bandwidth",
+         "--json", "--progress", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    parse_object (parser, r.out);
+    lines = g_strsplit (g_strstrip (r.err), "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 7);
+    g_assert_cmpstr (lines[0], ==, "lathe-progress 1 7 prefill warm-up");
+    g_assert_cmpstr (lines[3], ==, "lathe-progress 4 7 decode warm-up");
+    g_assert_cmpstr (lines[6], ==, "lathe-progress 7 7 done");
+  }
+  {
     g_auto (Run) r = { 0 };
     g_autoptr (JsonParser) parser = json_parser_new ();
     JsonObject *o;

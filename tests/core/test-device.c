@@ -78,6 +78,23 @@ fixture_device (SshdFixture *f)
   return d;
 }
 
+typedef struct
+{
+  GPtrArray *texts;
+  double last; /* the share done */
+} Steps;
+
+static void
+step_cb (gpointer user, int done, int total, const char *what)
+{
+  Steps *s = user;
+  const double share = total > 0 ? (double) done / total : 0;
+
+  g_assert_cmpfloat (share, >=, s->last);
+  s->last = share;
+  g_ptr_array_add (s->texts, g_strdup (what));
+}
+
 static void
 test_probe_deploy_profile (void)
 {
@@ -131,10 +148,22 @@ test_probe_deploy_profile (void)
     g_assert_cmpstr (there, ==, sha);
   }
 
-  /* Profiled with the runner there: one run per thread count. */
+  /* Profiled with the runner there: one run per thread count, its steps
+   * streamed as they happen, the share done never going back. */
   profile_options (&po, threads, 2, depths, 1, 8, 1);
-  profile = lathe_device_profile (d, model, &po, &o, NULL, NULL, NULL, NULL, &error);
-  g_assert_no_error (error);
+  {
+    Steps steps = { g_ptr_array_new_with_free_func (g_free), 0 };
+    profile = lathe_device_profile (d, model, &po, &o, step_cb, &steps, NULL, NULL, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < steps.texts->len; i++)
+      g_test_message ("progress: %s", (char *) steps.texts->pdata[i]);
+    g_assert_true (g_ptr_array_find_with_equal_func (steps.texts, "run 1 of 2 (1 thread, 16 tokens deep): decode warm-up",
+                                                     g_str_equal, NULL));
+    g_assert_true (g_ptr_array_find_with_equal_func (steps.texts, "run 2 of 2 (2 threads, 16 tokens deep): decode",
+                                                     g_str_equal, NULL));
+    g_assert_cmpfloat (steps.last, ==, 1.0);
+    g_ptr_array_unref (steps.texts);
+  }
   {
     JsonArray *runs = json_object_get_array_member (json_node_get_object (profile), "runs");
     g_autofree char *text = json_to_string (profile, TRUE);
