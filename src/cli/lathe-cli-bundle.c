@@ -28,16 +28,6 @@ registry_device (GPtrArray **devices, const char *name, GError **error)
   return d;
 }
 
-/* The figures of a workspace variant worth shipping. */
-static JsonNode *
-measurements_of (LatheVariant *v)
-{
-  g_autoptr (JsonNode) all = lathe_variant_to_json (v);
-  JsonNode *m = json_object_get_member (json_node_get_object (all), "metrics");
-
-  return m != NULL ? json_node_copy (m) : NULL;
-}
-
 static int
 bundle_create (int argc, char **argv)
 {
@@ -84,7 +74,7 @@ bundle_create (int argc, char **argv)
       model = lathe_workspace_dup_file (ws, v);
       o.name = lathe_variant_get_name (v);
       o.recipe_json = lathe_variant_get_recipe (v);
-      o.measurements = measurements = measurements_of (v);
+      o.measurements = measurements = lathe_variant_dup_metrics (v);
     }
   else
     model = g_strdup (argv[1]);

@@ -241,6 +241,18 @@ lathe_variant_to_json (LatheVariant *self)
   return json_builder_get_root (b);
 }
 
+JsonNode *
+lathe_variant_dup_metrics (LatheVariant *self)
+{
+  g_autoptr (JsonNode) all = NULL;
+  JsonNode *m;
+
+  g_return_val_if_fail (LATHE_IS_VARIANT (self), NULL);
+  all = lathe_variant_to_json (self);
+  m = json_object_get_member (json_node_get_object (all), "metrics");
+  return m != NULL ? json_node_copy (m) : NULL;
+}
+
 static gboolean
 fail (GError **error, const char *origin, const char *field, const char *what)
 {

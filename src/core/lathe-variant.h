@@ -55,6 +55,9 @@ gboolean lathe_variant_is_original (LatheVariant *self);
 
 /* {"id", "name", "file", "recipe", "device", "metrics": {key: value}} */
 JsonNode *lathe_variant_to_json (LatheVariant *self);
+/* The measured figures alone ({key: value}), or NULL when there are none:
+ * what a bundle ships. */
+JsonNode *lathe_variant_dup_metrics (LatheVariant *self);
 /* origin and where ("variants[2]") name the file and field in errors. */
 LatheVariant *lathe_variant_from_json (JsonNode *node, const char *origin, const char *where,
                                        GError **error);

@@ -1088,15 +1088,6 @@ install_done (LatheSession *session, gpointer result, const GError *error, gpoin
   toast (self, _("Installed and checked on the device"));
 }
 
-static JsonNode *
-measurements_of (LatheVariant *v)
-{
-  g_autoptr (JsonNode) all = lathe_variant_to_json (v);
-  JsonNode *m = json_object_get_member (json_node_get_object (all), "metrics");
-
-  return m != NULL ? json_node_copy (m) : NULL;
-}
-
 static gboolean
 start_install (LatheDevicesPage *self, LatheDevice *d, GError **error)
 {
@@ -1112,7 +1103,7 @@ start_install (LatheDevicesPage *self, LatheDevice *d, GError **error)
   if (v != NULL)
     {
       j->recipe = g_strdup (lathe_variant_get_recipe (v));
-      j->measurements = measurements_of (v);
+      j->measurements = lathe_variant_dup_metrics (v);
     }
   text = g_strdup_printf (_("Installing %s on %s…"), j->variant_name, lathe_device_get_name (d));
   set_message (self, NULL, FALSE);
@@ -1226,8 +1217,12 @@ install_action (GtkWidget *widget, const char *name, GVariant *param)
 static void
 saved_cb (LatheDeviceDialog *dialog, const char *name, LatheDevicesPage *self)
 {
-  const gboolean added = !g_object_get_data (G_OBJECT (dialog), "editing");
+  const char *was = g_object_get_data (G_OBJECT (dialog), "editing");
+  const gboolean added = was == NULL;
 
+  /* The destination may have changed: what was probed is no longer known. */
+  if (was != NULL)
+    forget_probe (self, was);
   forget_probe (self, name);
   lathe_devices_page_reload (self);
   lathe_devices_page_select (self, name);
@@ -1244,7 +1239,7 @@ open_dialog (LatheDevicesPage *self, LatheDevice *editing)
                                                        self->registry, editing);
 
   if (editing != NULL)
-    g_object_set_data (G_OBJECT (dialog), "editing", GINT_TO_POINTER (1));
+    g_object_set_data_full (G_OBJECT (dialog), "editing", g_strdup (lathe_device_get_name (editing)), g_free);
   g_signal_connect_object (dialog, "saved", G_CALLBACK (saved_cb), self, 0);
   gtk_window_present (GTK_WINDOW (dialog));
 }

@@ -429,7 +429,6 @@ lathe_tradeoffs_page_export_bundle_async (LatheTradeoffsPage *self, const char *
 {
   LatheVariant *v = lathe_chart_get_selected (self->chart);
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  g_autoptr (JsonNode) all = NULL;
   BundleJob *j;
 
   if (v == NULL || self->workspace == NULL)
@@ -443,9 +442,7 @@ lathe_tradeoffs_page_export_bundle_async (LatheTradeoffsPage *self, const char *
   j->recipe = g_strdup (lathe_variant_get_recipe (v));
   j->out = g_strdup (path);
   j->arch = g_strdup (arch);
-  all = lathe_variant_to_json (v);
-  if (json_object_has_member (json_node_get_object (all), "metrics"))
-    j->measurements = json_node_copy (json_object_get_member (json_node_get_object (all), "metrics"));
+  j->measurements = lathe_variant_dup_metrics (v);
   lathe_bundle_options_init (&j->o);
   j->o.model_path = j->model;
   j->o.name = j->name;
