@@ -2,6 +2,7 @@
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +31,12 @@ sshd_fixture_sh (const char *fmt, ...)
   if (!g_spawn_check_wait_status (status, NULL))
     g_error ("`%s` failed: %s", cmd, err);
   return out;
+}
+
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static int
@@ -121,7 +128,12 @@ sshd_fixture_start (SshdFixture *f, const char *name)
   write_file (f->ssh_config, client);
   {
     const char *argv[] = { "/usr/sbin/sshd", "-D", "-e", "-f", f->config, NULL };
-    f->sshd = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+    /* Nothing of sshd holds the test's output open (meson waits for it to
+     * close), and sshd dies with a test that fails. */
+    g_autoptr (GSubprocessLauncher) launcher
+      = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+    g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+    f->sshd = g_subprocess_launcher_spawnv (launcher, argv, &error);
   }
   g_assert_no_error (error);
   log = g_data_input_stream_new (g_subprocess_get_stderr_pipe (f->sshd));

@@ -325,6 +325,7 @@ int
 lathe_cli_profile (int argc, char **argv)
 {
   g_autofree char *threads = NULL, *depths = NULL, *ws = NULL, *path = NULL;
+  g_auto (GStrv) power = NULL;
   int n_gen = 64, reps = 3;
   gboolean json = FALSE, accept = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
@@ -333,6 +334,9 @@ lathe_cli_profile (int argc, char **argv)
     { "n-gen", 'n', 0, G_OPTION_ARG_INT, &n_gen, N_("Generated tokens per run (default 64)"), "N" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Repetitions after a warm-up (default 3)"), "N" },
     { "workspace", 'w', 0, G_OPTION_ARG_FILENAME, &ws, N_("Add the result to this workspace"), N_("DIR") },
+    { "power-file", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &power,
+      N_("A file on the device giving power in µW, read during each run for energy per token (repeat to add; "
+         "default: the hwmon power sensors found)"), N_("PATH") },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print the profile as JSON"), NULL },
     { "accept-new-host-key", 0, 0, G_OPTION_ARG_NONE, &accept, N_("Accept (and remember) an unknown host key"),
       NULL },
@@ -371,6 +375,7 @@ lathe_cli_profile (int argc, char **argv)
   po.n_depths = p->len;
   po.n_gen = n_gen;
   po.reps = reps;
+  po.power_files = (const char *const *) power;
   profile = lathe_device_profile (d, argv[2], &po, &o, quiet ? NULL : profile_progress_cb, NULL, &partial, NULL,
                                   &error);
   if (profile == NULL)

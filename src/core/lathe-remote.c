@@ -38,6 +38,7 @@ static const char probe_script[] =
   "for h in /sys/class/hwmon/hwmon*; do n=$(cat \"$h/name\" 2>/dev/null)\n"
   "  for t in \"$h\"/temp*_input; do [ -r \"$t\" ] && echo \"temp=$n/${t##*/}:$(cat \"$t\")\"; done\n"
   "  for p in \"$h\"/power*_input \"$h\"/curr*_input; do [ -r \"$p\" ] && echo \"power_sensor=$n/${p##*/}\"; done\n"
+  "  for p in \"$h\"/power*_input; do [ -r \"$p\" ] && echo \"power_file=$p\"; done\n"
   "done\n"
   "for r in /sys/class/powercap/*/energy_uj; do [ -r \"$r\" ] && echo \"energy=$(cat \"${r%/energy_uj}/name\" 2>/dev/null):$(cat \"$r\")\"; done\n"
   "for t in /sys/devices/system/cpu/cpu[0-9]*/thermal_throttle/core_throttle_count; do [ -r \"$t\" ] && echo \"throttle=$(cat \"$t\")\"; done\n"
@@ -85,6 +86,7 @@ parse_probe (const char *text)
   g_autoptr (GHashTable) one = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (GPtrArray) freqs = g_ptr_array_new (), temps = g_ptr_array_new ();
   g_autoptr (GPtrArray) power = g_ptr_array_new (), energy = g_ptr_array_new ();
+  g_autoptr (GPtrArray) power_files = g_ptr_array_new ();
   gint64 throttle = -1;
   const char *v;
 
@@ -101,6 +103,8 @@ parse_probe (const char *text)
         g_ptr_array_add (temps, eq + 1);
       else if (strcmp (lines[i], "power_sensor") == 0)
         g_ptr_array_add (power, eq + 1);
+      else if (strcmp (lines[i], "power_file") == 0)
+        g_ptr_array_add (power_files, eq + 1);
       else if (strcmp (lines[i], "energy") == 0)
         g_ptr_array_add (energy, eq + 1);
       else if (strcmp (lines[i], "throttle") == 0)
@@ -144,6 +148,11 @@ parse_probe (const char *text)
       json_builder_add_double_value (b, g_ascii_strtod (colon + 1, NULL) / 1000.0);
       json_builder_end_object (b);
     }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "power_files");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < power_files->len; i++)
+    json_builder_add_string_value (b, power_files->pdata[i]);
   json_builder_end_array (b);
   json_builder_set_member_name (b, "power_sensors");
   json_builder_begin_array (b);
@@ -358,6 +367,7 @@ lathe_profile_options_init (LatheProfileOptions *o)
   o->n_depths = 1;
   o->n_gen = 64;
   o->reps = 3;
+  o->power_files = NULL;
 }
 
 static double
@@ -438,6 +448,10 @@ typedef struct
   gpointer user;
   int run, runs;
   const char *what; /* "2 threads, 128 tokens deep" */
+  /* Power read on the device during the run, integrated as it comes. */
+  gint64 last_us;
+  double last_w, joules, sum_w;
+  int samples;
 } RunProgress;
 
 static void
@@ -452,17 +466,76 @@ run_report (RunProgress *rp, int done, int total, const char *next)
                 rp->runs * STEP_SCALE, text);
 }
 
-/* "DONE TOTAL NEXT" from lathe-run bench --progress. */
+/* "power MICROWATTS" from the sampler: the energy since the last sample,
+ * by the trapezoid rule over the time the lines arrive here. */
+static void
+power_sample (RunProgress *rp, const char *text)
+{
+  char *end;
+  const double watts = g_ascii_strtod (text, &end) / 1e6;
+  const gint64 now = g_get_monotonic_time ();
+
+  if (end == text || !isfinite (watts) || watts < 0)
+    return;
+  if (rp->samples > 0)
+    rp->joules += (watts + rp->last_w) / 2 * (double) (now - rp->last_us) / 1e6;
+  rp->last_us = now;
+  rp->last_w = watts;
+  rp->sum_w += watts;
+  rp->samples++;
+}
+
+/* "progress DONE TOTAL NEXT" from lathe-run bench --progress, or "power W"
+ * from the sampler beside it. */
 static void
 runner_line_cb (gpointer user, const char *line)
 {
   RunProgress *rp = user;
   char *end;
-  const long done = strtol (line, &end, 10);
-  const long total = strtol (end, &end, 10);
+  long done, total;
 
+  if (g_str_has_prefix (line, "power "))
+    {
+      power_sample (rp, line + strlen ("power "));
+      return;
+    }
+  if (!g_str_has_prefix (line, "progress "))
+    return;
+  done = strtol (line + strlen ("progress "), &end, 10);
+  total = strtol (end, &end, 10);
   if (total > 0 && done >= 0 && done <= total)
     run_report (rp, (int) done, (int) total, g_strstrip (end));
+}
+
+/* On the device: the runner ("$@" after the N power files), and beside it
+ * a loop printing the files' summed power (µW) on stderr every 0.2 s, and
+ * once more when the runner ends. A TERM (the guard's) ends both. */
+static const char power_script[] =
+  "n=$1; shift; f=\n"
+  "while [ \"$n\" -gt 0 ]; do f=\"$f $1\"; shift; n=$((n - 1)); done\n"
+  "sample () { s=0; for x in $f; do v=$(cat \"$x\" 2>/dev/null) && s=$((s + v)); done; echo \"lathe-power $s\" >&2; }\n"
+  "trap 'kill $p $w 2>/dev/null; exit 143' TERM HUP INT\n"
+  "\"$@\" & p=$!\n"
+  "(while :; do sample; sleep 0.2 2>/dev/null || sleep 1; done) & w=$!\n"
+  "wait $p; st=$?\n"
+  "kill $w 2>/dev/null\n"
+  "sample\n"
+  "exit $st\n";
+
+/* The power files a run samples: the caller's, else the probe's. */
+static GPtrArray *
+power_files_of (const LatheProfileOptions *po, JsonObject *probe)
+{
+  GPtrArray *files = g_ptr_array_new ();
+  JsonArray *found = json_object_get_array_member (probe, "power_files");
+
+  if (po->power_files != NULL)
+    for (guint i = 0; po->power_files[i] != NULL; i++)
+      g_ptr_array_add (files, (gpointer) po->power_files[i]);
+  else
+    for (guint i = 0; found != NULL && i < json_array_get_length (found); i++)
+      g_ptr_array_add (files, (gpointer) json_array_get_string_element (found, i));
+  return files;
 }
 
 /* One bench run, with the sensors read before and after. */
@@ -479,20 +552,33 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
   g_auto (GStrv) prefix = g_strsplit (lathe_device_get_runner_prefix (d) ? lathe_device_get_runner_prefix (d) : "",
                                       " ", -1);
   g_autoptr (JsonNode) before = NULL, after = NULL, bench = NULL;
-  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr (GPtrArray) power = NULL;
+  g_autofree char *out = NULL, *err = NULL, *n_power = NULL;
   double e0, e1, tokens, t0, t1;
   gint64 throttle0, throttle1;
   int status = 0;
 
+  if ((before = lathe_device_probe (d, o, cancellable, error)) == NULL)
+    return FALSE;
+  power = power_files_of (po, json_node_get_object (before));
+  if (power->len > 0)
+    {
+      n_power = g_strdup_printf ("%u", power->len);
+      g_ptr_array_add (argv, (gpointer) "sh");
+      g_ptr_array_add (argv, (gpointer) "-c");
+      g_ptr_array_add (argv, (gpointer) power_script);
+      g_ptr_array_add (argv, (gpointer) "lathe-power");
+      g_ptr_array_add (argv, n_power);
+      g_ptr_array_extend (argv, power, NULL, NULL);
+    }
   for (guint i = 0; prefix[i] != NULL; i++)
     if (*prefix[i] != '\0')
       g_ptr_array_add (argv, prefix[i]);
   for (guint i = 0; bench_args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) bench_args[i]);
   g_ptr_array_add (argv, NULL);
-  if ((before = lathe_device_probe (d, o, cancellable, error)) == NULL
-      || !lathe_ssh_run_guarded (d, (const char *const *) argv->pdata, o, "lathe-progress ", runner_line_cb, rp,
-                                 cancellable, &out, &err, &status, error)
+  if (!lathe_ssh_run_guarded (d, (const char *const *) argv->pdata, o, "lathe-", runner_line_cb, rp, cancellable,
+                              &out, &err, &status, error)
       || (after = lathe_device_probe (d, o, cancellable, error)) == NULL)
     return FALSE;
   if (status != 0)
@@ -525,10 +611,19 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
   e0 = energy_uj (json_node_get_object (before));
   e1 = energy_uj (json_node_get_object (after));
   tokens = (double) (po->reps + 1) * (depth + po->n_gen);
-  if (!isnan (e0) && !isnan (e1) && e1 >= e0)
+  /* Power files the caller named come first; then RAPL; then the sensors found. */
+  if (!isnan (e0) && !isnan (e1) && e1 >= e0 && (po->power_files == NULL || rp->samples < 2))
     {
+      add_str (b, "energy_source", "rapl");
       add_number (b, "energy_j", (e1 - e0) / 1e6);
       add_number (b, "joules_per_token", (e1 - e0) / 1e6 / tokens);
+    }
+  else if (rp->samples >= 2)
+    {
+      add_str (b, "energy_source", "power sensor");
+      add_number (b, "power_w_mean", rp->sum_w / rp->samples);
+      add_number (b, "energy_j", rp->joules);
+      add_number (b, "joules_per_token", rp->joules / tokens);
     }
   json_builder_end_object (b);
   return TRUE;

@@ -41,6 +41,10 @@ typedef struct
   guint n_depths;
   int n_gen;           /* generated tokens per run */
   int reps;            /* repetitions after a warm-up */
+  /* Power files on the device read during each run (µW, as hwmon's
+   * power*_input), for energy per token where there is no RAPL counter;
+   * NULL: the power*_input sensors the probe found. */
+  const char *const *power_files;
 } LatheProfileOptions;
 
 void lathe_profile_options_init (LatheProfileOptions *o);
@@ -54,7 +58,8 @@ typedef void (*LatheProfileProgress) (gpointer user, int done, int total, const 
  * for every thread count and depth. Returns {"device", "probe", "model",
  * "model_sha256", "runs": [{"threads", "depth", "bench": {...},
  * "temperature_before", "temperature_after", "freq_mhz_before",
- * "freq_mhz_after", "throttled", "energy_j", "joules_per_token"}]}. A
+ * "freq_mhz_after", "throttled", "energy_source", "energy_j",
+ * "joules_per_token", "power_w_mean"}]}. A
  * failure part-way returns the runs done so far in *partial (if given). */
 JsonNode *lathe_device_profile (LatheDevice *device, const char *model_path, const LatheProfileOptions *po,
                                 const LatheSshOptions *o, LatheProfileProgress progress, gpointer user,

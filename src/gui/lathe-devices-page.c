@@ -422,16 +422,18 @@ run_text (JsonObject *run)
 
   if (b == NULL)
     return g_strdup ("");
-  g_string_append_printf (s, _("decode %.1f tok/s · prefill %.1f tok/s · first token %.1f ms · %.1f MB"),
+  g_string_append_printf (s, _("decode %.1f tok/s · prefill %.1f tok/s · first token %.1f ms · load %.0f ms · "
+                               "%.1f MB"),
                           mean_of (b, "decode_tps"), mean_of (b, "prefill_tps"),
                           json_object_get_double_member_with_default (b, "ttft_ms", NAN),
+                          json_object_get_double_member_with_default (b, "load_ms", NAN),
                           (double) json_object_get_int_member_with_default (b, "peak_rss_bytes", 0) / 1e6);
   if (!isnan (t0) && !isnan (t1))
     g_string_append_printf (s, _(" · %.1f → %.1f °C"), t0, t1);
   if (json_object_get_boolean_member_with_default (run, "throttled", FALSE))
     g_string_append (s, _(" · THROTTLED"));
   if (!isnan (jpt))
-    g_string_append_printf (s, _(" · %.3f J/token"), jpt);
+    g_string_append_printf (s, _(" · %.4f J/token (%s)"), jpt, str_member (run, "energy_source"));
   return g_string_free (g_steal_pointer (&s), FALSE);
 }
 

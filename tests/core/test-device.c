@@ -171,6 +171,36 @@ test_probe_deploy_profile (void)
     g_assert_cmpuint (json_array_get_length (runs), ==, 2);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (runs, 1), "threads"), ==, 2);
   }
+  /* Energy from a power file on the device (as an INA sensor's hwmon
+   * power1_input): read during the run, integrated over its time. */
+  {
+    g_autofree char *power = g_build_filename (f.home, "power1_input", NULL);
+    const char *files[] = { power, NULL };
+    g_autoptr (JsonNode) with_power = NULL;
+    static const int one[] = { 1 };
+    JsonObject *run;
+    gint64 t0, t1;
+    double joules;
+    g_assert_true (g_file_set_contents (power, "2500000\n", -1, NULL)); /* 2.5 W */
+    profile_options (&po, one, 1, depths, 1, 64, 3);
+    po.power_files = files;
+    t0 = g_get_monotonic_time ();
+    with_power = lathe_device_profile (d, model, &po, &o, NULL, NULL, NULL, NULL, &error);
+    t1 = g_get_monotonic_time ();
+    g_assert_no_error (error);
+    run = json_array_get_object_element (json_object_get_array_member (json_node_get_object (with_power), "runs"), 0);
+    joules = json_object_get_double_member (run, "energy_j");
+    g_test_message ("power file: %.3f J over a run, %.5f J/token, mean %.2f W, the profile took %.2f s", joules,
+                    json_object_get_double_member (run, "joules_per_token"),
+                    json_object_get_double_member (run, "power_w_mean"), (t1 - t0) / 1e6);
+    g_assert_cmpstr (json_object_get_string_member (run, "energy_source"), ==, "power sensor");
+    g_assert_cmpfloat_with_epsilon (json_object_get_double_member (run, "power_w_mean"), 2.5, 1e-9);
+    g_assert_cmpfloat (joules, >, 0);
+    g_assert_cmpfloat (joules, <=, 2.5 * (t1 - t0) / 1e6);
+    g_assert_cmpfloat_with_epsilon (json_object_get_double_member (run, "joules_per_token"),
+                                    joules / (4.0 * (16 + 64)), 1e-12);
+    po.power_files = NULL;
+  }
   v = lathe_variant_from_profile (profile, "p1", "stories260K on dev");
   g_assert_cmpstr (lathe_variant_get_device (v), ==, "dev");
   g_assert_cmpfloat (lathe_variant_get_metric (v, LATHE_METRIC_DECODE_TPS), >, 0);
