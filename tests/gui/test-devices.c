@@ -323,6 +323,14 @@ test_devices (void)
   send_from_tradeoffs (win, dp, model);
   install (win, dp, &f);
   cancel_profile (win, dp, &f);
+  /* A device that is down: said in the page, the window keeps working. */
+  sshd_fixture_kill (&f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dp), "devices.probe", NULL));
+  gui_test_wait_until (job_idle, win, "the probe of a device that is down");
+  g_test_message ("%s", lathe_devices_page_get_message (dp));
+  g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "nothing listens for SSH there"));
+  g_assert_nonnull (lathe_devices_page_get_probe (dp)); /* the last one stays */
+  gui_test_screenshot (GTK_WIDGET (win), "page-devices-down.png");
   remove_device (dp, registry);
   /* The points stay on the chart. */
   g_assert_cmpuint (n_device_points (win, "dev"), ==, 2);
