@@ -157,7 +157,7 @@ sshd_fixture_kill (SshdFixture *f)
   g_subprocess_wait (f->sshd, NULL, NULL);
   g_clear_object (&f->sshd);
   /* The per-connection sshd processes: the listener's children live on. */
-  g_free (sshd_fixture_sh ("pkill -KILL -f '^sshd: %s' || true", f->user));
+  g_free (sshd_fixture_sh ("pkill -KILL -f '^sshd(-session)?: %s[ @]' || true", f->user));
 }
 
 void

@@ -508,15 +508,17 @@ runner_line_cb (gpointer user, const char *line)
 }
 
 /* On the device: the runner ("$@" after the N power files), and beside it
- * a loop printing the files' summed power (µW) on stderr every 0.2 s, and
- * once more when the runner ends. A TERM (the guard's) ends both. */
+ * a loop printing the files' summed power (µW) on stderr every 0.2 s; one
+ * sample before the runner starts and one after it ends, so that even a
+ * short run has two. A TERM (the guard's) ends both. */
 static const char power_script[] =
   "n=$1; shift; f=\n"
   "while [ \"$n\" -gt 0 ]; do f=\"$f $1\"; shift; n=$((n - 1)); done\n"
   "sample () { s=0; for x in $f; do v=$(cat \"$x\" 2>/dev/null) && s=$((s + v)); done; echo \"lathe-power $s\" >&2; }\n"
   "trap 'kill $p $w 2>/dev/null; exit 143' TERM HUP INT\n"
+  "sample\n"
   "\"$@\" & p=$!\n"
-  "(while :; do sample; sleep 0.2 2>/dev/null || sleep 1; done) & w=$!\n"
+  "(while sleep 0.2 2>/dev/null || sleep 1; do sample; done) & w=$!\n"
   "wait $p; st=$?\n"
   "kill $w 2>/dev/null\n"
   "sample\n"

@@ -190,6 +190,7 @@ profile (LatheWindow *win, LatheDevicesPage *dp)
   g_signal_handler_disconnect (session, id);
   for (guint i = 0; i < texts->len; i++)
     g_test_message ("job: %s", (char *) texts->pdata[i]);
+  g_test_message ("outcome: %s", lathe_devices_page_get_message (dp));
   /* Progress streamed: the copies, and each step of each run as the runner
    * on the device reported it. */
   g_assert_true (g_ptr_array_find_with_equal_func (
