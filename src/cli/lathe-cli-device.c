@@ -335,8 +335,8 @@ lathe_cli_profile (int argc, char **argv)
     { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Repetitions after a warm-up (default 3)"), "N" },
     { "workspace", 'w', 0, G_OPTION_ARG_FILENAME, &ws, N_("Add the result to this workspace"), N_("DIR") },
     { "power-file", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &power,
-      N_("A file on the device giving power in µW, read during each run for energy per token (repeat to add; "
-         "default: the hwmon power sensors found)"), N_("PATH") },
+      N_("A file on the device giving power in µW, or CURRENT:VOLTAGE files in mA and mV, read during each run "
+         "for energy per token (repeat to add; default: the hwmon power sensors found)"), N_("PATH") },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print the profile as JSON"), NULL },
     { "accept-new-host-key", 0, 0, G_OPTION_ARG_NONE, &accept, N_("Accept (and remember) an unknown host key"),
       NULL },

@@ -39,6 +39,10 @@ static const char probe_script[] =
   "  for t in \"$h\"/temp*_input; do [ -r \"$t\" ] && echo \"temp=$n/${t##*/}:$(cat \"$t\")\"; done\n"
   "  for p in \"$h\"/power*_input \"$h\"/curr*_input; do [ -r \"$p\" ] && echo \"power_sensor=$n/${p##*/}\"; done\n"
   "  for p in \"$h\"/power*_input; do [ -r \"$p\" ] && echo \"power_file=$p\"; done\n"
+  /* Current and bus voltage alone (INA3221): their product is the power. */
+  "  for c in \"$h\"/curr*_input; do k=${c##*/curr}; k=${k%_input}\n"
+  "    [ -r \"$c\" ] && [ -r \"$h/in${k}_input\" ] && [ ! -e \"$h/power${k}_input\" ] && echo \"power_file=$c:$h/in${k}_input\"\n"
+  "  done\n"
   "done\n"
   "for r in /sys/class/powercap/*/energy_uj; do [ -r \"$r\" ] && echo \"energy=$(cat \"${r%/energy_uj}/name\" 2>/dev/null):$(cat \"$r\")\"; done\n"
   "for t in /sys/devices/system/cpu/cpu[0-9]*/thermal_throttle/core_throttle_count; do [ -r \"$t\" ] && echo \"throttle=$(cat \"$t\")\"; done\n"
@@ -514,7 +518,11 @@ runner_line_cb (gpointer user, const char *line)
 static const char power_script[] =
   "n=$1; shift; f=\n"
   "while [ \"$n\" -gt 0 ]; do f=\"$f $1\"; shift; n=$((n - 1)); done\n"
-  "sample () { s=0; for x in $f; do v=$(cat \"$x\" 2>/dev/null) && s=$((s + v)); done; echo \"lathe-power $s\" >&2; }\n"
+  /* A file gives µW; "CURRENT:VOLTAGE" (mA and mV, as INA3221) their product, µW too. */
+  "sample () { s=0; for x in $f; do case $x in\n"
+  "  *:*) i=$(cat \"${x%%:*}\" 2>/dev/null) && u=$(cat \"${x#*:}\" 2>/dev/null) && s=$((s + i * u)) ;;\n"
+  "  *) v=$(cat \"$x\" 2>/dev/null) && s=$((s + v)) ;;\n"
+  "  esac; done; echo \"lathe-power $s\" >&2; }\n"
   "trap 'kill $p $w 2>/dev/null; exit 143' TERM HUP INT\n"
   "sample\n"
   "\"$@\" & p=$!\n"
@@ -644,11 +652,11 @@ deploy_both (LatheDevice *d, JsonObject *probe, const char *model_path, const La
   if (runner == NULL)
     return NULL;
   if (progress != NULL)
-    progress (user, 0, 1, _("copying lathe-run"));
+    progress (user, 0, 1, _("placing lathe-run on the device"));
   if ((runner_remote = lathe_device_deploy_file (d, runner, o, NULL, cancellable, error)) == NULL)
     return NULL;
   if (progress != NULL)
-    progress (user, 0, 1, _("copying the model"));
+    progress (user, 0, 1, _("placing the model on the device"));
   if ((*model_remote = lathe_device_deploy_file (d, model_path, o, NULL, cancellable, error)) == NULL)
     return NULL;
   return g_steal_pointer (&runner_remote);

@@ -42,8 +42,9 @@ typedef struct
   int n_gen;           /* generated tokens per run */
   int reps;            /* repetitions after a warm-up */
   /* Power files on the device read during each run (µW, as hwmon's
-   * power*_input), for energy per token where there is no RAPL counter;
-   * NULL: the power*_input sensors the probe found. */
+   * power*_input; or "CURRENT:VOLTAGE", mA and mV, as INA3221's curr and
+   * in files), for energy per token where there is no RAPL counter; NULL:
+   * the sensors the probe found. */
   const char *const *power_files;
 } LatheProfileOptions;
 

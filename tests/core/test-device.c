@@ -171,17 +171,24 @@ test_probe_deploy_profile (void)
     g_assert_cmpuint (json_array_get_length (runs), ==, 2);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (runs, 1), "threads"), ==, 2);
   }
-  /* Energy from a power file on the device (as an INA sensor's hwmon
-   * power1_input): read during the run, integrated over its time. */
+  /* Energy from power files on the device (as an INA226's hwmon
+   * power1_input, and an INA3221's current and voltage): read during the
+   * run, integrated over its time. */
   {
     g_autofree char *power = g_build_filename (f.home, "power1_input", NULL);
-    const char *files[] = { power, NULL };
+    g_autofree char *curr = g_build_filename (f.home, "curr1_input", NULL);
+    g_autofree char *volt = g_build_filename (f.home, "in1_input", NULL);
+    g_autofree char *pair = g_strdup_printf ("%s:%s", curr, volt);
+    const char *files[] = { power, pair, NULL };
     g_autoptr (JsonNode) with_power = NULL;
     static const int one[] = { 1 };
     JsonObject *run;
     gint64 t0, t1;
     double joules;
     g_assert_true (g_file_set_contents (power, "2500000\n", -1, NULL)); /* 2.5 W */
+    /* And an INA3221-like pair: 500 mA at 5000 mV, 2.5 W more. */
+    g_assert_true (g_file_set_contents (curr, "500\n", -1, NULL));
+    g_assert_true (g_file_set_contents (volt, "5000\n", -1, NULL));
     profile_options (&po, one, 1, depths, 1, 64, 3);
     po.power_files = files;
     t0 = g_get_monotonic_time ();
@@ -194,9 +201,9 @@ test_probe_deploy_profile (void)
                     json_object_get_double_member (run, "joules_per_token"),
                     json_object_get_double_member (run, "power_w_mean"), (t1 - t0) / 1e6);
     g_assert_cmpstr (json_object_get_string_member (run, "energy_source"), ==, "power sensor");
-    g_assert_cmpfloat_with_epsilon (json_object_get_double_member (run, "power_w_mean"), 2.5, 1e-9);
+    g_assert_cmpfloat_with_epsilon (json_object_get_double_member (run, "power_w_mean"), 5.0, 1e-9);
     g_assert_cmpfloat (joules, >, 0);
-    g_assert_cmpfloat (joules, <=, 2.5 * (t1 - t0) / 1e6);
+    g_assert_cmpfloat (joules, <=, 5.0 * (t1 - t0) / 1e6);
     g_assert_cmpfloat_with_epsilon (json_object_get_double_member (run, "joules_per_token"),
                                     joules / (4.0 * (16 + 64)), 1e-12);
     po.power_files = NULL;
