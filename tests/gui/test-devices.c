@@ -99,6 +99,8 @@ typedef struct
 {
   SshdFixture *f;
   const char *args;
+  LatheWindow *win;
+  LatheDevicesPage *dp;
 } Running;
 
 static gboolean
@@ -106,6 +108,9 @@ long_run_started (gpointer data)
 {
   Running *r = data;
 
+  /* A profile that failed before the long run would never get there. */
+  if (!lathe_session_get_job_running (lathe_window_get_session (r->win)))
+    g_error ("the profile ended before its long run: %s", lathe_devices_page_get_message (r->dp));
   return runner_running (r->f, r->args);
 }
 
@@ -254,11 +259,12 @@ install (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
 static void
 cancel_profile (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
 {
-  Running r = { f, "-p 400 " };
+  Running r = { f, "-p 400 ", win, dp };
 
   lathe_devices_page_set_profile (dp, NULL, "1", "8, 400", 1000, 4);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dp), "devices.profile", NULL));
   gui_test_wait_until (long_run_started, &r, "the long run on the device");
+  g_test_message ("cancelling during: %s", lathe_session_get_job_text (lathe_window_get_session (win)));
   gui_test_screenshot (GTK_WIDGET (win), "page-devices-profiling.png");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (win), "win.cancel-job", NULL));
   gui_test_wait_until (job_idle, win, "the cancelled profile to stop");
