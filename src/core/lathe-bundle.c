@@ -106,13 +106,12 @@ copy_file (const char *from, const char *dir, const char *name, GCancellable *ca
 static char *
 run_here (const char *const *argv, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                                 error);
   g_autofree char *out = NULL, *err = NULL;
+  gboolean ok = FALSE;
 
-  if (p == NULL || !g_subprocess_communicate_utf8 (p, NULL, cancellable, &out, &err, error))
+  if (!lathe_run_here (argv, cancellable, &out, &err, &ok, error))
     return NULL;
-  if (!g_subprocess_get_successful (p))
+  if (!ok)
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s failed: %s"), argv[0], g_strstrip (err));
       return NULL;

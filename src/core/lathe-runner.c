@@ -26,6 +26,25 @@ executable_dir (void)
   return self != NULL ? g_path_get_dirname (self) : NULL;
 }
 
+gboolean
+lathe_run_here (const char *const *argv, GCancellable *cancellable, char **out, char **err, gboolean *ok,
+                GError **error)
+{
+  g_autoptr (GSubprocess) proc = NULL;
+
+  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
+  if (proc == NULL)
+    return FALSE;
+  if (!g_subprocess_communicate_utf8 (proc, NULL, cancellable, out, err, error))
+    {
+      g_subprocess_force_exit (proc);
+      g_subprocess_wait (proc, NULL, NULL);
+      return FALSE;
+    }
+  *ok = g_subprocess_get_successful (proc);
+  return TRUE;
+}
+
 char *
 lathe_runner_find (GError **error)
 {
@@ -84,9 +103,9 @@ lathe_runner_bench (const char *model_path, const LatheBenchOptions *o, GCancell
 {
   g_autofree char *runner = lathe_runner_find (error);
   g_autofree char *p = NULL, *n = NULL, *r = NULL, *t = NULL, *out = NULL, *err_text = NULL;
-  g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GPtrArray) argv = NULL;
+  gboolean ok = FALSE;
   JsonNode *root;
 
   if (runner == NULL)
@@ -101,17 +120,9 @@ lathe_runner_bench (const char *model_path, const LatheBenchOptions *o, GCancell
   if (o->n_threads > 0)
     add_args (argv, "-t", t, NULL);
   g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
-  if (proc == NULL)
+  if (!lathe_run_here ((const char *const *) argv->pdata, cancellable, &out, &err_text, &ok, error))
     return NULL;
-  if (!g_subprocess_communicate_utf8 (proc, NULL, cancellable, &out, &err_text, error))
-    {
-      g_subprocess_force_exit (proc);
-      g_subprocess_wait (proc, NULL, NULL);
-      return NULL;
-    }
-  if (!g_subprocess_get_successful (proc))
+  if (!ok)
     {
       g_autofree char *msg = last_line (err_text);
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: the speed test failed: %s"), model_path, msg);

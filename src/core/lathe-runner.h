@@ -19,6 +19,12 @@ typedef struct
 
 void lathe_bench_options_init (LatheBenchOptions *o);
 
+/* Runs a program on this machine (no shell): its output (out, err may be
+ * NULL) and whether it exited with 0 (*ok). FALSE with an error only when
+ * it could not run or was cancelled (then it is killed). */
+gboolean lathe_run_here (const char *const *argv, GCancellable *cancellable, char **out, char **err, gboolean *ok,
+                         GError **error);
+
 /* The runner for this machine: $LATHE_RUN, else lathe-run beside the
  * running program (installed), else in the build tree's src/runner. */
 char *lathe_runner_find (GError **error);

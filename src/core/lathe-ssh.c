@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lathe-runner.h"
 #include "lathe-ssh.h"
 
 G_DEFINE_QUARK (lathe-ssh-error-quark, lathe_ssh_error)
@@ -361,25 +362,12 @@ lathe_ssh_copy_to (LatheDevice *d, const char *local_path, const char *remote_pa
 
 /* Host keys ------------------------------------------------------------------ */
 
-/* Runs a program here; its output and whether it exited with 0. */
+/* lathe_run_here of an argv array (NULL-terminated here). */
 static gboolean
 run_here (GPtrArray *argv, GCancellable *cancellable, char **out, char **err, gboolean *ok, GError **error)
 {
-  g_autoptr (GSubprocess) proc = NULL;
-
   g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, error);
-  if (proc == NULL)
-    return FALSE;
-  if (!g_subprocess_communicate_utf8 (proc, NULL, cancellable, out, err, error))
-    {
-      g_subprocess_force_exit (proc);
-      g_subprocess_wait (proc, NULL, NULL);
-      return FALSE;
-    }
-  *ok = g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0;
-  return TRUE;
+  return lathe_run_here ((const char *const *) argv->pdata, cancellable, out, err, ok, error);
 }
 
 /* "256 SHA256:abc… host (ED25519)" lines of ssh-keygen -l → "SHA256:abc… (ED25519)". */
