@@ -260,22 +260,15 @@ lathe_cli_device (int argc, char **argv)
 static gboolean
 parse_ints (const char *list, const char *option, GArray *out)
 {
-  g_auto (GStrv) parts = NULL;
+  g_autofree char *bad = NULL;
 
   if (list == NULL)
     return TRUE;
-  parts = g_strsplit (list, ",", -1);
-  for (guint i = 0; parts[i] != NULL; i++)
+  if (!lathe_parse_counts (list, 1 << 20, out, &bad) || out->len == 0)
     {
-      char *end;
-      gint64 v = g_ascii_strtoll (g_strstrip (parts[i]), &end, 10);
-      int iv = (int) v;
-      if (*parts[i] == '\0' || *end != '\0' || v < 1 || v > 1 << 20)
-        {
-          lathe_cli_error (_("%s: expected positive whole numbers separated by commas, not “%s”"), option, parts[i]);
-          return FALSE;
-        }
-      g_array_append_val (out, iv);
+      lathe_cli_error (_("%s: expected positive whole numbers separated by commas, not “%s”"), option,
+                       bad != NULL ? bad : list);
+      return FALSE;
     }
   return TRUE;
 }

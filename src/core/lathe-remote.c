@@ -374,6 +374,31 @@ lathe_profile_options_init (LatheProfileOptions *o)
   o->power_files = NULL;
 }
 
+gboolean
+lathe_parse_counts (const char *text, int max, GArray *out, char **bad)
+{
+  g_auto (GStrv) parts = NULL;
+  g_autofree char *all = g_strstrip (g_strdup (text != NULL ? text : ""));
+
+  if (*all == '\0')
+    return TRUE;
+  parts = g_strsplit (all, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      char *end;
+      const gint64 v = g_ascii_strtoll (g_strstrip (parts[i]), &end, 10);
+      int n = (int) v;
+      if (*parts[i] == '\0' || *end != '\0' || v < 1 || v > max)
+        {
+          if (bad != NULL)
+            *bad = g_strdup (parts[i]);
+          return FALSE;
+        }
+      g_array_append_val (out, n);
+    }
+  return TRUE;
+}
+
 static double
 max_temperature (JsonObject *probe)
 {

@@ -50,6 +50,11 @@ typedef struct
 
 void lathe_profile_options_init (LatheProfileOptions *o);
 
+/* Thread counts or depths as people write them, "1, 2,4": whole numbers
+ * from 1 to max separated by commas (a blank text: none). FALSE on anything
+ * else, with *bad (if given) the part that is wrong. */
+gboolean lathe_parse_counts (const char *text, int max, GArray *out, char **bad);
+
 /* How far a profile is: done of total (a share, in units of the caller's
  * choosing), and what it does now ("run 2 of 4 (2 threads, 128 tokens
  * deep): decode"). Called from the profiling thread. */

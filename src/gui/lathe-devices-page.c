@@ -580,26 +580,6 @@ session_workspace_cb (LatheSession *session, GParamSpec *pspec, LatheDevicesPage
   update_actions (self);
 }
 
-static gboolean
-parse_counts (const char *text, int max, GArray *out)
-{
-  g_auto (GStrv) parts = g_strsplit_set (text, ", ", -1);
-
-  for (guint i = 0; parts[i] != NULL; i++)
-    {
-      char *end;
-      gint64 v;
-      if (*parts[i] == '\0')
-        continue;
-      v = g_ascii_strtoll (parts[i], &end, 10);
-      if (*end != '\0' || v < 1 || v > max)
-        return FALSE;
-      int n = (int) v;
-      g_array_append_val (out, n);
-    }
-  return TRUE;
-}
-
 /* The profile settings' problem, or NULL; fills the lists when given. */
 static char *
 profile_settings (LatheDevicesPage *self, GArray *threads, GArray *depths)
@@ -607,9 +587,9 @@ profile_settings (LatheDevicesPage *self, GArray *threads, GArray *depths)
   g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr (GArray) dp = g_array_new (FALSE, FALSE, sizeof (int));
 
-  if (!parse_counts (gtk_editable_get_text (self->threads_row), 1024, t))
+  if (!lathe_parse_counts (gtk_editable_get_text (self->threads_row), 1024, t, NULL))
     return g_strdup (_("Threads: whole numbers from 1 to 1024, separated by commas (empty: every core)"));
-  if (!parse_counts (gtk_editable_get_text (self->depths_row), 32768, dp) || dp->len == 0)
+  if (!lathe_parse_counts (gtk_editable_get_text (self->depths_row), 32768, dp, NULL) || dp->len == 0)
     return g_strdup (_("Context depths: one or more prompt lengths from 1 to 32768 tokens, separated by commas"));
   if (self->variant_ids->len == 0)
     return g_strdup (_("Open a model first: its variants are what is profiled"));

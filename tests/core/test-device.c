@@ -78,6 +78,40 @@ fixture_device (SshdFixture *f)
   return d;
 }
 
+/* Thread counts and depths as the CLI and the Devices page take them. */
+static void
+test_counts (void)
+{
+  static const struct
+  {
+    const char *text;
+    int max;
+    guint n;       /* numbers read when good */
+    const char *bad; /* the part named when not */
+  } cases[] = {
+    { "1, 2,4", 8, 3, NULL }, { "  ", 8, 0, NULL }, { "16", 16, 1, NULL }, { "17", 16, 0, "17" },
+    { "0", 8, 0, "0" },       { "1,,2", 8, 0, "" }, { "3x", 8, 0, "3x" }, { "2 4", 8, 0, "2 4" },
+    { "-1", 8, 0, "-1" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
+      g_autofree char *bad = NULL;
+      const gboolean ok = lathe_parse_counts (cases[i].text, cases[i].max, out, &bad);
+      g_assert_cmpint (ok, ==, cases[i].bad == NULL);
+      g_assert_cmpstr (bad, ==, cases[i].bad);
+      if (ok)
+        g_assert_cmpuint (out->len, ==, cases[i].n);
+    }
+  {
+    g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
+    g_assert_true (lathe_parse_counts ("1, 2,4", 8, out, NULL));
+    g_assert_cmpint (g_array_index (out, int, 0), ==, 1);
+    g_assert_cmpint (g_array_index (out, int, 2), ==, 4);
+  }
+}
+
 typedef struct
 {
   GPtrArray *texts;
@@ -569,6 +603,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/device/registry", test_registry);
+  g_test_add_func ("/device/counts", test_counts);
   g_test_add_func ("/device/probe-deploy-profile", test_probe_deploy_profile);
   g_test_add_func ("/device/host-keys-and-ports", test_host_keys_and_ports);
   g_test_add_func ("/device/interrupted", test_interrupted);
