@@ -37,11 +37,11 @@ static const char probe_script[] =
   "for z in /sys/class/thermal/thermal_zone*; do [ -r \"$z/temp\" ] && echo \"temp=$(cat \"$z/type\" 2>/dev/null):$(cat \"$z/temp\")\"; done\n"
   "for h in /sys/class/hwmon/hwmon*; do n=$(cat \"$h/name\" 2>/dev/null)\n"
   "  for t in \"$h\"/temp*_input; do [ -r \"$t\" ] && echo \"temp=$n/${t##*/}:$(cat \"$t\")\"; done\n"
-  "  for p in \"$h\"/power*_input \"$h\"/curr*_input; do [ -r \"$p\" ] && echo \"power_sensor=$n/${p##*/}\"; done\n"
-  "  for p in \"$h\"/power*_input; do [ -r \"$p\" ] && echo \"power_file=$p\"; done\n"
+  "  for p in \"$h\"/power*_input; do [ -r \"$p\" ] && echo \"power_sensor=$n/${p##*/}\" && echo \"power_file=$p\"; done\n"
   /* Current and bus voltage alone (INA3221): their product is the power. */
-  "  for c in \"$h\"/curr*_input; do k=${c##*/curr}; k=${k%_input}\n"
-  "    [ -r \"$c\" ] && [ -r \"$h/in${k}_input\" ] && [ ! -e \"$h/power${k}_input\" ] && echo \"power_file=$c:$h/in${k}_input\"\n"
+  "  for c in \"$h\"/curr*_input; do [ -r \"$c\" ] || continue; echo \"power_sensor=$n/${c##*/}\"\n"
+  "    k=${c##*/curr}; k=${k%_input}\n"
+  "    [ -r \"$h/in${k}_input\" ] && [ ! -e \"$h/power${k}_input\" ] && echo \"power_file=$c:$h/in${k}_input\"\n"
   "  done\n"
   "done\n"
   "for r in /sys/class/powercap/*/energy_uj; do [ -r \"$r\" ] && echo \"energy=$(cat \"${r%/energy_uj}/name\" 2>/dev/null):$(cat \"$r\")\"; done\n"
@@ -543,10 +543,13 @@ runner_line_cb (gpointer user, const char *line)
 static const char power_script[] =
   "n=$1; shift; f=\n"
   "while [ \"$n\" -gt 0 ]; do f=\"$f $1\"; shift; n=$((n - 1)); done\n"
-  /* A file gives µW; "CURRENT:VOLTAGE" (mA and mV, as INA3221) their product, µW too. */
+  /* A file gives µW; "CURRENT:VOLTAGE" (mA and mV, as INA3221) their
+   * product, µW too. Anything but digits is skipped: shell arithmetic on it
+   * would end the script. */
+  "num () { case $1 in ''|*[!0-9]*) return 1 ;; esac; }\n"
   "sample () { s=0; for x in $f; do case $x in\n"
-  "  *:*) i=$(cat \"${x%%:*}\" 2>/dev/null) && u=$(cat \"${x#*:}\" 2>/dev/null) && s=$((s + i * u)) ;;\n"
-  "  *) v=$(cat \"$x\" 2>/dev/null) && s=$((s + v)) ;;\n"
+  "  *:*) i=$(cat \"${x%%:*}\" 2>/dev/null); u=$(cat \"${x#*:}\" 2>/dev/null); num \"$i\" && num \"$u\" && s=$((s + i * u)) ;;\n"
+  "  *) v=$(cat \"$x\" 2>/dev/null); num \"$v\" && s=$((s + v)) ;;\n"
   "  esac; done; echo \"lathe-power $s\" >&2; }\n"
   "trap 'kill $p $w 2>/dev/null; exit 143' TERM HUP INT\n"
   "sample\n"

@@ -14,6 +14,8 @@ struct _LatheDeviceDialog
 {
   AdwWindow parent_instance;
   char *registry;
+  GPtrArray *known; /* the registry as the dialog opened, to check names as they are typed */
+  GError *known_error;
   char *editing; /* the name of the device edited, or NULL when adding */
   GtkEditable *name_row;
   GtkEditable *destination_row;
@@ -88,22 +90,28 @@ device_of_fields (LatheDeviceDialog *self, GError **error)
   return g_steal_pointer (&d);
 }
 
-/* The registry with the device put in (replacing the edited one). */
+/* Whether the device's name is free in a registry (or its own, when edited). */
+static gboolean
+name_free (LatheDeviceDialog *self, GPtrArray *devices, LatheDevice *d, GError **error)
+{
+  if (lathe_devices_find (devices, lathe_device_get_name (d)) != NULL
+      && g_strcmp0 (self->editing, lathe_device_get_name (d)) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, _("There is a device named %s already"),
+                   lathe_device_get_name (d));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The registry as it is now, with the device put in (replacing the edited one). */
 static GPtrArray *
 registry_with (LatheDeviceDialog *self, LatheDevice *d, GError **error)
 {
   g_autoptr (GPtrArray) devices = lathe_devices_load (self->registry, error);
-  LatheDevice *same;
 
-  if (devices == NULL)
+  if (devices == NULL || !name_free (self, devices, d, error))
     return NULL;
-  same = lathe_devices_find (devices, lathe_device_get_name (d));
-  if (same != NULL && g_strcmp0 (self->editing, lathe_device_get_name (d)) != 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, _("There is a device named %s already"),
-                   lathe_device_get_name (d));
-      return NULL;
-    }
   if (self->editing != NULL)
     {
       LatheDevice *old = lathe_devices_find (devices, self->editing);
@@ -124,10 +132,11 @@ update (LatheDeviceDialog *self)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (LatheDevice) d = device_of_fields (self, &error);
-  /* Only whether it fits the registry (a name taken, a damaged file). */
-  GPtrArray *devices = d != NULL ? registry_with (self, d, &error) : NULL;
 
-  g_clear_pointer (&devices, g_ptr_array_unref);
+  if (d != NULL && self->known_error != NULL)
+    error = g_error_copy (self->known_error);
+  else if (d != NULL && self->known != NULL)
+    name_free (self, self->known, d, &error);
   g_clear_pointer (&self->problem, g_free);
   if (error != NULL)
     self->problem = g_strdup (error->message);
@@ -293,6 +302,8 @@ lathe_device_dialog_finalize (GObject *object)
   LatheDeviceDialog *self = LATHE_DEVICE_DIALOG (object);
 
   g_free (self->registry);
+  g_clear_pointer (&self->known, g_ptr_array_unref);
+  g_clear_error (&self->known_error);
   g_free (self->editing);
   g_free (self->problem);
   G_OBJECT_CLASS (lathe_device_dialog_parent_class)->finalize (object);
@@ -362,6 +373,7 @@ lathe_device_dialog_new (GtkWindow *parent, const char *registry, LatheDevice *d
   LatheDeviceDialog *self = g_object_new (LATHE_TYPE_DEVICE_DIALOG, "transient-for", parent, NULL);
 
   self->registry = g_strdup (registry);
+  self->known = lathe_devices_load (registry, &self->known_error);
   gtk_window_set_title (GTK_WINDOW (self), device != NULL ? _("Edit Device") : _("Add Device"));
   if (device != NULL)
     {

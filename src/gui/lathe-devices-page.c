@@ -709,12 +709,6 @@ device_job_new (LatheDevicesPage *self, LatheDevice *d, Retry retry)
   return j;
 }
 
-static void
-ssh_options (LatheSshOptions *o)
-{
-  lathe_ssh_options_init (o);
-}
-
 /* Unknown host keys: ask, showing the fingerprint, then trust and retry. */
 
 static gpointer
@@ -723,7 +717,7 @@ scan_thread (LatheSession *session, gpointer data, GCancellable *cancellable, GE
   DeviceJob *j = data;
   LatheSshOptions o;
 
-  ssh_options (&o);
+  lathe_ssh_options_init (&o);
   return lathe_ssh_scan_host_key (j->device, &o, &j->fingerprint, cancellable, error);
 }
 
@@ -836,7 +830,7 @@ probe_thread (LatheSession *session, gpointer data, GCancellable *cancellable, G
   DeviceJob *j = data;
   LatheSshOptions o;
 
-  ssh_options (&o);
+  lathe_ssh_options_init (&o);
   return lathe_device_probe (j->device, &o, cancellable, error);
 }
 
@@ -884,7 +878,7 @@ profile_thread (LatheSession *session, gpointer data, GCancellable *cancellable,
   LatheProfileOptions po;
   LatheSshOptions o;
 
-  ssh_options (&o);
+  lathe_ssh_options_init (&o);
   lathe_profile_options_init (&po);
   po.threads = (const int *) j->threads->data;
   po.n_threads = j->threads->len;
@@ -1022,7 +1016,7 @@ install_thread (LatheSession *session, gpointer data, GCancellable *cancellable,
   LatheSshOptions o;
   char *output = NULL;
 
-  ssh_options (&o);
+  lathe_ssh_options_init (&o);
   profile_progress_cb (&progress, 0, 3, _("finding its architecture"));
   if ((probe = lathe_device_probe (j->device, &o, cancellable, error)) == NULL
       || (dir = g_dir_make_tmp ("lathe-bundle-XXXXXX", error)) == NULL)

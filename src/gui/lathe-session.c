@@ -431,11 +431,11 @@ end_job (LatheSession *self)
 }
 
 static void
-start_job (LatheSession *self)
+start_job (LatheSession *self, const char *text)
 {
   self->job_cancellable = g_cancellable_new ();
   self->job_serial++;
-  set_job (self, _("Starting…"), 0);
+  set_job (self, text, 0);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOB_RUNNING]);
 }
 
@@ -480,7 +480,7 @@ lathe_session_measure_sensitivity (LatheSession *self, GError **error)
   g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
   if (!can_start (self, error))
     return FALSE;
-  start_job (self);
+  start_job (self, _("Starting…"));
   lathe_workspace_measure_sensitivity_async (self->workspace, self->model, job_progress_cb, self,
                                              self->job_cancellable, job_done_cb, g_object_ref (self));
   return TRUE;
@@ -493,7 +493,7 @@ lathe_session_measure (LatheSession *self, GPtrArray *recipes, const LatheMeasur
   g_return_val_if_fail (LATHE_IS_SESSION (self), FALSE);
   if (!can_start (self, error))
     return FALSE;
-  start_job (self);
+  start_job (self, _("Starting…"));
   lathe_workspace_measure_async (self->workspace, self->model, recipes, o, job_progress_cb, self,
                                  self->job_cancellable, job_done_cb, g_object_ref (self));
   return TRUE;
@@ -567,8 +567,7 @@ lathe_session_run_job (LatheSession *self, const char *text, LatheJobFunc func, 
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY, _("Another job is running: wait for it or cancel it"));
       return FALSE;
     }
-  start_job (self);
-  set_job (self, text, 0);
+  start_job (self, text);
   j = g_new0 (Job, 1);
   j->func = func;
   j->done = done;

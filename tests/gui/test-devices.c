@@ -134,6 +134,12 @@ add_device (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
   g_assert_true (lathe_device_dialog_save (dialog, NULL));
   g_assert_cmpuint (lathe_devices_page_get_n_devices (dp), ==, 1);
   g_assert_cmpstr (lathe_device_get_name (lathe_devices_page_get_selected (dp)), ==, "dev");
+  /* A second device may not take the name. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dp), "devices.add", NULL));
+  dialog = LATHE_DEVICE_DIALOG (find_toplevel (LATHE_TYPE_DEVICE_DIALOG));
+  lathe_device_dialog_set_fields (dialog, "dev", "otherhost", -1, NULL, NULL, NULL);
+  g_assert_nonnull (strstr (lathe_device_dialog_get_problem (dialog), "named dev already"));
+  gtk_window_destroy (GTK_WINDOW (dialog));
 }
 
 /* The probe that follows adding meets an unknown host key: shown with its
