@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "lathe-cli.h"
+#include "lathe-json.h"
 #include "lathe-recipe.h"
 
 static void
@@ -328,7 +329,7 @@ lathe_cli_prune (int argc, char **argv)
   json_builder_end_array (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  json = json_to_string (root, FALSE);
+  json = lathe_json_to_string (root, FALSE);
   if ((recipe = lathe_recipe_parse (json, -1, _("options"), &error)) == NULL)
     {
       lathe_cli_fail (error);

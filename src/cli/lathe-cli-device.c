@@ -10,6 +10,7 @@
 
 #include "lathe-cli.h"
 #include "lathe-error.h"
+#include "lathe-json.h"
 #include "lathe-remote.h"
 #include "lathe-workspace.h"
 
@@ -104,7 +105,7 @@ device_list (int argc, char **argv)
         json_builder_add_value (b, lathe_device_to_json (g_ptr_array_index (devices, i)));
       json_builder_end_array (b);
       root = json_builder_get_root (b);
-      text = json_to_string (root, TRUE);
+      text = lathe_json_to_string (root, TRUE);
       printf ("%s\n", text);
       return 0;
     }
@@ -228,7 +229,7 @@ device_probe (int argc, char **argv)
     return lathe_cli_device_fail (d, error);
   if (json)
     {
-      g_autofree char *text = json_to_string (probe, TRUE);
+      g_autofree char *text = lathe_json_to_string (probe, TRUE);
       printf ("%s\n", text);
     }
   else
@@ -319,7 +320,7 @@ lathe_cli_profile (int argc, char **argv)
 {
   g_autofree char *threads = NULL, *depths = NULL, *ws = NULL, *path = NULL;
   g_auto (GStrv) power = NULL;
-  int n_gen = 64, reps = 3;
+  int n_gen = 64, reps = 3, run_timeout = -1;
   gboolean json = FALSE, accept = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
     { "threads", 't', 0, G_OPTION_ARG_STRING, &threads, N_("Thread counts (default: the device's cores)"), N_("LIST") },
@@ -333,6 +334,8 @@ lathe_cli_profile (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print the profile as JSON"), NULL },
     { "accept-new-host-key", 0, 0, G_OPTION_ARG_NONE, &accept, N_("Accept (and remember) an unknown host key"),
       NULL },
+    { "run-timeout", 0, 0, G_OPTION_ARG_INT, &run_timeout,
+      N_("Stop a run (and kill it on the device) after this many seconds (default 3600; 0: never)"), N_("SECONDS") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, N_("No progress"), NULL },
     { NULL }
   };
@@ -350,7 +353,7 @@ lathe_cli_profile (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
-  if (argc != 3 || n_gen < 1 || reps < 1)
+  if (argc != 3 || n_gen < 1 || reps < 1 || run_timeout < -1)
     {
       lathe_cli_error (_("usage: lathe-cli profile DEVICE MODEL [-t 1,2,4] [-p 128,512] [-n 64] [-r 3] [-w WORKSPACE]"));
       return 2;
@@ -361,6 +364,8 @@ lathe_cli_profile (int argc, char **argv)
     return lathe_cli_fail (error);
   lathe_ssh_options_init (&o);
   o.accept_new_host_key = accept;
+  if (run_timeout >= 0)
+    o.run_timeout = run_timeout;
   lathe_profile_options_init (&po);
   po.threads = (int *) t->data;
   po.n_threads = t->len;
@@ -382,7 +387,7 @@ lathe_cli_profile (int argc, char **argv)
     }
   if (json)
     {
-      g_autofree char *text = json_to_string (profile, TRUE);
+      g_autofree char *text = lathe_json_to_string (profile, TRUE);
       printf ("%s\n", text);
     }
   else

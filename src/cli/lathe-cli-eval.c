@@ -8,6 +8,7 @@
 
 #include "lathe-cli.h"
 #include "lathe-eval.h"
+#include "lathe-json.h"
 
 static void
 print_text (const char *model_path, const char *ref, const lk_eval_result *r)
@@ -89,7 +90,7 @@ lathe_cli_eval (int argc, char **argv)
   if (json)
     {
       g_autoptr (JsonNode) node = lathe_eval_result_to_json (&r);
-      g_autofree char *s = json_to_string (node, TRUE);
+      g_autofree char *s = lathe_json_to_string (node, TRUE);
       puts (s);
     }
   else

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "lathe-cli.h"
+#include "lathe-json.h"
 #include "lathe-model.h"
 #include "lathe-tensor-info.h"
 
@@ -95,7 +96,7 @@ lathe_cli_inspect (int argc, char **argv)
   if (json)
     {
       g_autoptr (JsonNode) node = lathe_model_to_json (model);
-      g_autofree char *text = json_to_string (node, TRUE);
+      g_autofree char *text = lathe_json_to_string (node, TRUE);
       printf ("%s\n", text);
     }
   else

@@ -8,6 +8,7 @@
 
 #include "lathe-cli.h"
 #include "lathe-eval.h"
+#include "lathe-json.h"
 
 int
 lathe_cli_logit_lens (int argc, char **argv)
@@ -54,7 +55,7 @@ lathe_cli_logit_lens (int argc, char **argv)
   if (json)
     {
       g_autoptr (JsonNode) node = lathe_lens_result_to_json (&r);
-      g_autofree char *s = json_to_string (node, TRUE);
+      g_autofree char *s = lathe_json_to_string (node, TRUE);
       puts (s);
     }
   else

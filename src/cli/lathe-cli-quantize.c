@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "lathe-cli.h"
+#include "lathe-json.h"
 #include "lathe-recipe.h"
 
 /* The recipe the options describe. */
@@ -81,7 +82,7 @@ quantize_recipe (const char *type, gboolean pure, char **tensor_types, const cha
   json_builder_end_object (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return lathe_json_to_string (root, FALSE);
 }
 
 int

@@ -7,7 +7,9 @@
 #include <stdio.h>
 
 #include "lathe-cli.h"
+#include "lathe-json.h"
 #include "lathe-sensitivity.h"
+#include "lk-quantize.h"
 
 static void
 progress_cb (gpointer user, int done, int total, const char *tensor)
@@ -53,7 +55,7 @@ parse_types (const char *list, GArray *out)
   for (char **n = names; *n != NULL; n++)
     {
       const lk_type t = lk_type_from_name (g_strstrip (*n));
-      if (t == LK_TYPE_COUNT || t == LK_TYPE_F32 || t == LK_TYPE_I32)
+      if (t == LK_TYPE_F32 || !lk_quantize_can_write (t))
         {
           lathe_cli_error (_("--types: “%s” is not a type to quantize to (F16, BF16, Q8_0, Q5_1, "
                              "Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K)"), *n);
@@ -119,13 +121,12 @@ lathe_cli_sensitivity (int argc, char **argv)
     return lathe_cli_fail (error);
   if (out != NULL)
     {
-      g_autofree char *s = json_to_string (table, TRUE);
-      if (!g_file_set_contents (out, s, -1, &error))
+      if (!lathe_json_save (out, table, &error))
         return lathe_cli_fail (error);
     }
   if (json)
     {
-      g_autofree char *s = json_to_string (table, TRUE);
+      g_autofree char *s = lathe_json_to_string (table, TRUE);
       puts (s);
     }
   else

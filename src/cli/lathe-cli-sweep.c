@@ -73,6 +73,7 @@ print_table (LatheWorkspace *ws, LatheMetric x, LatheMetric y)
                                        LATHE_METRIC_KL_MEAN, LATHE_METRIC_TOP1, LATHE_METRIC_DECODE_TPS,
                                        LATHE_METRIC_PREFILL_TPS, LATHE_METRIC_PEAK_MEMORY_MB,
                                        LATHE_METRIC_LAYERS_MEAN };
+  const char *note_text = NULL;
 
   for (guint i = 0; i < n; i++)
     {
@@ -93,11 +94,16 @@ print_table (LatheWorkspace *ws, LatheMetric x, LatheMetric y)
       for (guint k = 0; k < G_N_ELEMENTS (shown); k++)
         {
           g_autofree char *text = lathe_metric_format (shown[k], lathe_variant_get_metric (v, shown[k]));
-          printf (" %12s", text);
+          const char *note = lathe_variant_get_metric_note (v, shown[k]);
+          printf (" %*s%s", note != NULL ? 11 : 12, text, note != NULL ? "!" : "");
+          if (note != NULL)
+            note_text = note;
         }
       printf ("\n");
     }
   printf (_("* on the Pareto front of %s and %s\n"), lathe_metric_key (x), lathe_metric_key (y));
+  if (note_text != NULL)
+    printf (_("—! %s\n"), note_text);
 }
 
 static gboolean
@@ -124,7 +130,12 @@ open_or_create (const char *dir, const char *model, const char *text, GError **e
   g_autofree char *json = g_build_filename (dir, "workspace.json", NULL);
 
   if (g_file_test (json, G_FILE_TEST_EXISTS))
-    return lathe_workspace_open (dir, error);
+    {
+      LatheWorkspace *ws = lathe_workspace_open (dir, error);
+      if (ws != NULL)
+        lathe_cli_warn_problems (ws);
+      return ws;
+    }
   if (model == NULL || text == NULL)
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID,
@@ -224,9 +235,10 @@ lathe_cli_sweep (int argc, char **argv)
   type_list = types != NULL ? g_strsplit (types, ",", -1) : NULL;
   if ((ws = open_or_create (argv[1], model_path, text, &error)) == NULL)
     return lathe_cli_fail (error);
-  if (n_ctx > 0 || chunks >= 0)
-    lathe_workspace_set_eval (ws, n_ctx > 0 ? n_ctx : lathe_workspace_get_eval_ctx (ws),
-                              chunks >= 0 ? chunks : lathe_workspace_get_eval_chunks (ws));
+  if ((n_ctx > 0 || chunks >= 0)
+      && !lathe_workspace_set_eval (ws, n_ctx > 0 ? n_ctx : lathe_workspace_get_eval_ctx (ws),
+                                    chunks >= 0 ? chunks : lathe_workspace_get_eval_chunks (ws), &error))
+    return lathe_cli_fail (error);
   if ((recipes = collect_recipes (type_list, sp, ex, exit_min, recipe_files, &error)) == NULL
       || (source = lathe_model_load (lathe_workspace_get_source (ws), NULL, NULL, &error)) == NULL)
     return lathe_cli_fail (error);
@@ -276,6 +288,7 @@ lathe_cli_workspace (int argc, char **argv)
     return 2;
   if ((ws = lathe_workspace_open (argv[1], &error)) == NULL)
     return lathe_cli_fail (error);
+  lathe_cli_warn_problems (ws);
   if (csv)
     {
       g_autofree char *text = lathe_workspace_to_csv (ws);
@@ -283,10 +296,7 @@ lathe_cli_workspace (int argc, char **argv)
     }
   else if (json)
     {
-      g_autofree char *path = g_build_filename (argv[1], "workspace.json", NULL);
-      g_autofree char *text = NULL;
-      if (!g_file_get_contents (path, &text, NULL, &error))
-        return lathe_cli_fail (error);
+      g_autofree char *text = lathe_workspace_to_json (ws);
       fputs (text, stdout);
       fputc ('\n', stdout);
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lathe-cli.h"
+#include "lathe-workspace.h"
 
 typedef struct
 {
@@ -65,6 +66,16 @@ lathe_cli_fail (GError *error)
   lathe_cli_error ("%s", error->message);
   g_error_free (error);
   return 1;
+}
+
+void
+lathe_cli_warn_problems (LatheWorkspace *ws)
+{
+  GPtrArray *problems = lathe_workspace_get_problems (ws);
+
+  for (guint i = 0; i < problems->len; i++)
+    lathe_cli_error (_("warning: %s (left as it is; this variant is not shown)"),
+                     (const char *) g_ptr_array_index (problems, i));
 }
 
 gboolean

@@ -7,6 +7,7 @@
 #include <json-glib/json-glib.h>
 
 #include "lathe-device.h"
+#include "lathe-workspace.h"
 
 G_BEGIN_DECLS
 
@@ -37,6 +38,8 @@ gboolean lathe_cli_parse (GOptionContext *context, int *argc, char ***argv);
 void lathe_cli_error (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 /* Exits-code helper: prints the GError and returns 1. */
 int lathe_cli_fail (GError *error);
+/* The variant files of a workspace that could not be read, as warnings. */
+void lathe_cli_warn_problems (LatheWorkspace *ws);
 /* The same for device work: an unknown host key is shown with its
  * fingerprint, and how to accept it. */
 int lathe_cli_device_fail (LatheDevice *device, GError *error);

@@ -11,6 +11,7 @@
 
 #include "lathe-bundle.h"
 #include "lathe-error.h"
+#include "lathe-json.h"
 #include "lathe-model.h"
 #include "lathe-recipe.h"
 #include "lathe-remote.h"
@@ -86,7 +87,7 @@ write_text (const char *dir, const char *name, const char *text, GError **error)
 static gboolean
 write_json (const char *dir, const char *name, JsonNode *node, GError **error)
 {
-  g_autofree char *text = json_to_string (node, TRUE);
+  g_autofree char *text = lathe_json_to_string (node, TRUE);
   g_autofree char *with_nl = g_strconcat (text, "\n", NULL);
 
   return write_text (dir, name, with_nl, error);

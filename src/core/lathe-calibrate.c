@@ -7,6 +7,7 @@
 
 #include "lathe-calibrate.h"
 #include "lathe-error.h"
+#include "lathe-io.h"
 #include "lk-eval.h"
 
 #define DEFAULT_CALIBRATION_CTX 256
@@ -48,7 +49,8 @@ lathe_calibrate (LatheModel *model, const char *text_path, const LatheCalibrateO
   gulong handler = 0;
   lk_status s;
 
-  if (!g_file_get_contents (text_path, &text, &len, error))
+  if (!lathe_model_check_tokenizer (model, error)
+      || (text = lathe_file_read_bounded (text_path, LATHE_TEXT_LIMIT, &len, error)) == NULL)
     return NULL;
   lk_ctx_params_init (&cp);
   cp.n_ctx = o->n_ctx > 0 ? o->n_ctx : DEFAULT_CALIBRATION_CTX;

@@ -10,6 +10,10 @@
 
 #include "lathe-device.h"
 #include "lathe-error.h"
+#include "lathe-json.h"
+
+/* A registry of devices is a few kB per device. */
+#define DEVICES_LIMIT ((gsize) 16 << 20)
 
 struct _LatheDevice
 {
@@ -303,19 +307,14 @@ GPtrArray *
 lathe_devices_load (const char *path, GError **error)
 {
   g_autoptr (GPtrArray) devices = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local = NULL;
-  JsonNode *root, *list;
+  g_autoptr (JsonNode) root = NULL;
+  JsonNode *list;
 
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return g_steal_pointer (&devices);
-  if (!json_parser_load_from_mapped_file (parser, path, &local))
-    {
-      g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s: %s", path, local->message);
-      return NULL;
-    }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)
+  if ((root = lathe_json_load (path, DEVICES_LIMIT, error)) == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root)
       || (list = json_object_get_member (json_node_get_object (root), "devices")) == NULL
       || !JSON_NODE_HOLDS_ARRAY (list))
     {
@@ -346,7 +345,7 @@ lathe_devices_save (const char *path, GPtrArray *devices, GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL, *dir = g_path_get_dirname (path);
+  g_autofree char *dir = g_path_get_dirname (path);
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "devices");
@@ -356,13 +355,12 @@ lathe_devices_save (const char *path, GPtrArray *devices, GError **error)
   json_builder_end_array (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  text = json_to_string (root, TRUE);
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", dir, g_strerror (errno));
       return FALSE;
     }
-  return g_file_set_contents (path, text, -1, error);
+  return lathe_json_save (path, root, error);
 }
 
 LatheDevice *

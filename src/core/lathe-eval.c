@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "lathe-error.h"
+#include "lathe-io.h"
 #include "lathe-eval.h"
 #include "lk-gguf.h"
 
@@ -140,7 +141,8 @@ read_tokens (LatheModel *model, const char *text_path, lk_tokens *toks, GError *
   gsize len = 0;
   lk_error err = { 0 };
 
-  if (!g_file_get_contents (text_path, &text, &len, error))
+  if (!lathe_model_check_tokenizer (model, error)
+      || (text = lathe_file_read_bounded (text_path, LATHE_TEXT_LIMIT, &len, error)) == NULL)
     return FALSE;
   if (lk_eval_tokenize (lk_model_vocab (lathe_model_get_engine (model)), text, len, toks, &err)
       != LK_OK)

@@ -3,9 +3,11 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
 #include <string.h>
 
 #include "lathe-error.h"
+#include "lathe-json.h"
 #include "lathe-model.h"
 #include "lathe-tensor-info.h"
 
@@ -353,6 +355,19 @@ lathe_model_has_tokenizer (LatheModel *self)
   return lk_model_vocab (self->engine) != NULL;
 }
 
+gboolean
+lathe_model_check_tokenizer (LatheModel *self, GError **error)
+{
+  g_return_val_if_fail (LATHE_IS_MODEL (self), FALSE);
+  if (lk_model_vocab (self->engine) != NULL)
+    return TRUE;
+  g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID,
+               _("%s has no tokenizer: a llama2.c checkpoint needs its tokenizer.bin beside it, or "
+                 "converted in (lathe-cli convert MODEL.bin -z tokenizer.bin -o MODEL.gguf)"),
+               self->path);
+  return FALSE;
+}
+
 char *
 lathe_model_dup_tokenizer_summary (LatheModel *self)
 {
@@ -455,17 +470,17 @@ add_tokenizer (JsonBuilder *b, const lk_model *m)
 static void
 add_provenance (JsonBuilder *b, LatheModel *self)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-
   if (self->recipe == NULL && self->source_sha256 == NULL)
     return;
   json_builder_set_member_name (b, "provenance");
   json_builder_begin_object (b);
   if (self->recipe != NULL)
     {
+      /* From the file: a recipe that does not parse is shown as text. */
+      JsonNode *recipe = lathe_json_parse (self->recipe, -1, "lathe.recipe", NULL);
       json_builder_set_member_name (b, "recipe");
-      if (json_parser_load_from_data (parser, self->recipe, -1, NULL))
-        json_builder_add_value (b, json_node_copy (json_parser_get_root (parser)));
+      if (recipe != NULL)
+        json_builder_add_value (b, recipe);
       else
         json_builder_add_string_value (b, self->recipe);
     }
@@ -554,14 +569,9 @@ lathe_model_tokenize (LatheModel *self, const char *text, GError **error)
   GArray *out;
 
   g_return_val_if_fail (LATHE_IS_MODEL (self), NULL);
+  if (!lathe_model_check_tokenizer (self, error))
+    return NULL;
   v = lk_model_vocab (self->engine);
-  if (v == NULL)
-    {
-      g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID,
-                   "%s has no tokenizer: give one (for llama2.c checkpoints, its tokenizer.bin)",
-                   self->path);
-      return NULL;
-    }
   if (lk_vocab_tokenize (v, text, strlen (text), FALSE, FALSE, &toks, &err) != LK_OK)
     {
       lk_tokens_clear (&toks);

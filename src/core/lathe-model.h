@@ -42,6 +42,9 @@ GListModel *lathe_model_get_tensors (LatheModel *self);
 /* The description `lathe-cli inspect --json` prints. */
 JsonNode *lathe_model_to_json (LatheModel *self);
 /* Tokenizes without BOS. */
+/* FALSE, with an error naming the file, when the model has no tokenizer
+ * (a llama2.c checkpoint loaded without its tokenizer.bin). */
+gboolean lathe_model_check_tokenizer (LatheModel *self, GError **error);
 GArray *lathe_model_tokenize (LatheModel *self, const char *text, GError **error);
 
 const lk_model *lathe_model_get_engine (LatheModel *self);

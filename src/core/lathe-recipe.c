@@ -12,6 +12,8 @@
 
 #include "lathe-error.h"
 #include "lathe-calibrate.h"
+#include "lathe-io.h"
+#include "lathe-json.h"
 #include "lathe-recipe.h"
 #include "lathe-sensitivity.h"
 #include "lk-context.h"
@@ -19,6 +21,8 @@
 #include "lk-quant.h"
 
 #define RECIPE_VERSION 1
+/* Recipes are a few kB; rules by the thousand stay far below this. */
+#define RECIPE_LIMIT ((gsize) 16 << 20)
 #define ANY_LAYER (-1)
 
 typedef struct
@@ -176,20 +180,24 @@ static gboolean
 parse_layers (JsonNode *n, Selector *s, const LatheRecipe *r, const char *field, GError **error)
 {
   JsonArray *a;
+  gint64 from, to;
 
   if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64)
-    {
-      s->layer_from = s->layer_to = (int) json_node_get_int (n);
-    }
+    from = to = json_node_get_int (n);
   else if (JSON_NODE_HOLDS_ARRAY (n) && json_array_get_length (a = json_node_get_array (n)) == 2
            && json_node_get_value_type (json_array_get_element (a, 0)) == G_TYPE_INT64
            && json_node_get_value_type (json_array_get_element (a, 1)) == G_TYPE_INT64)
     {
-      s->layer_from = (int) json_array_get_int_element (a, 0);
-      s->layer_to = (int) json_array_get_int_element (a, 1);
+      from = json_array_get_int_element (a, 0);
+      to = json_array_get_int_element (a, 1);
     }
   else
     return fail (error, r, field, _("expected a layer number or [first, last]"));
+  /* Checked before narrowing: 2^32 + 1 is not layer 1. */
+  if (from < -1 || from > 1 << 20 || to < -1 || to > 1 << 20)
+    return fail (error, r, field, _("expected layers from 0 to 1048576"));
+  s->layer_from = (int) from;
+  s->layer_to = (int) to;
   if (s->layer_from < 0 || s->layer_to < s->layer_from)
     return fail (error, r, field, _("expected 0 ≤ first ≤ last, found [%d, %d]"), s->layer_from,
                  s->layer_to);
@@ -243,7 +251,7 @@ parse_type (JsonObject *o, const char *key, const char *field, gboolean allow_mi
     return TRUE;
   *mix = LK_MIX_NONE;
   *type = lk_type_from_name (name);
-  if (*type == LK_TYPE_COUNT || (*type != LK_TYPE_F32 && lk_get_quantize_ref (*type) == NULL))
+  if (*type == LK_TYPE_COUNT || !lk_quantize_can_write (*type))
     return fail (error, r, field, _("“%s”; expected one of %s%s"), name, expected,
                  allow_mix ? ", Q4_K_M, Q5_K_M, Q3_K_M" : "");
   return TRUE;
@@ -282,11 +290,8 @@ positive_number (JsonObject *o, const char *key, const char *field, double *out,
 
   if (n == NULL)
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (n)
-      || (json_node_get_value_type (n) != G_TYPE_DOUBLE && json_node_get_value_type (n) != G_TYPE_INT64)
-      || !(json_node_get_double (n) > 0.0))
-    return fail (error, r, field, _("expected a number above 0"));
-  *out = json_node_get_double (n);
+  if (!lathe_json_get_finite (n, out) || !(*out > 0.0))
+    return fail (error, r, field, _("expected a finite number above 0"));
   return TRUE;
 }
 
@@ -656,8 +661,6 @@ parse_root (LatheRecipe *r, GError **error)
 static LatheRecipe *
 parse_in (const char *json, gssize len, const char *origin, const char *base_dir, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) local = NULL;
   LatheRecipe *r = g_new0 (LatheRecipe, 1);
 
   r->origin = g_strdup (origin);
@@ -668,17 +671,8 @@ parse_in (const char *json, gssize len, const char *origin, const char *base_dir
   g_array_set_clear_func (r->prune, prune_step_clear);
   r->cuts = g_array_new (FALSE, TRUE, sizeof (CutStep));
   g_array_set_clear_func (r->cuts, cut_step_clear);
-  if (!json_parser_load_from_data (parser, json, len, &local))
+  if ((r->root = lathe_json_parse (json, len, origin, error)) == NULL || !parse_root (r, error))
     {
-      g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s: %s", origin, local->message);
-      lathe_recipe_free (r);
-      return NULL;
-    }
-  r->root = json_parser_steal_root (parser);
-  if (r->root == NULL || !parse_root (r, error))
-    {
-      if (r->root == NULL)
-        fail (error, r, "(document)", _("empty; expected a JSON object"));
       lathe_recipe_free (r);
       return NULL;
     }
@@ -697,7 +691,7 @@ lathe_recipe_load (const char *path, GError **error)
   g_autofree char *text = NULL, *dir = g_path_get_dirname (path);
   gsize len;
 
-  if (!g_file_get_contents (path, &text, &len, error))
+  if ((text = lathe_file_read_bounded (path, RECIPE_LIMIT, &len, error)) == NULL)
     return NULL;
   return parse_in (text, (gssize) len, path, dir, error);
 }
@@ -741,7 +735,7 @@ lathe_recipe_get_name (const LatheRecipe *r)
 char *
 lathe_recipe_to_json (const LatheRecipe *r)
 {
-  return json_to_string (r->root, FALSE);
+  return lathe_json_to_string (r->root, FALSE);
 }
 
 /* Matching ---------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n-lib.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "lathe-error.h"
 #include "lathe-recipe.h"
+#include "lathe-remote-private.h"
 #include "lathe-remote.h"
 #include "lathe-runner.h"
 
@@ -61,11 +63,61 @@ add_int (JsonBuilder *b, const char *key, gint64 v)
   json_builder_add_int_value (b, v);
 }
 
+/* A device says what it is in text we do not control: each value is cut
+ * to a sane length and made valid UTF-8, lists are cut to a sane count,
+ * and numbers outside what hardware has are left out. */
+#define PROBE_VALUE_MAX 256
+#define PROBE_LIST_MAX 1024
+
 static void
 add_str (JsonBuilder *b, const char *key, const char *v)
 {
+  g_autofree char *cut = g_strndup (v, PROBE_VALUE_MAX);
+  g_autofree char *valid = g_utf8_make_valid (cut, -1);
+
   json_builder_set_member_name (b, key);
-  json_builder_add_string_value (b, v);
+  json_builder_add_string_value (b, valid);
+}
+
+static gboolean
+parse_int (const char *v, gint64 lo, gint64 hi, gint64 *out)
+{
+  char *end;
+  gint64 x;
+
+  if (v == NULL || *v == '\0')
+    return FALSE;
+  errno = 0;
+  x = g_ascii_strtoll (v, &end, 10);
+  if (errno != 0 || *end != '\0' || x < lo || x > hi)
+    return FALSE;
+  *out = x;
+  return TRUE;
+}
+
+static gboolean
+parse_double (const char *v, double lo, double hi, double *out)
+{
+  char *end;
+  double x;
+
+  if (v == NULL || *v == '\0')
+    return FALSE;
+  x = g_ascii_strtod (v, &end);
+  if (*end != '\0' || !isfinite (x) || x < lo || x > hi)
+    return FALSE;
+  *out = x;
+  return TRUE;
+}
+
+/* An integer field, scaled (kB to MB), or nothing when it is not one. */
+static void
+add_scaled (JsonBuilder *b, const char *key, const char *v, gint64 hi, gint64 div)
+{
+  gint64 x;
+
+  if (parse_int (v, 0, hi, &x))
+    add_int (b, key, x / div);
 }
 
 static void
@@ -81,9 +133,53 @@ add_simd (JsonBuilder *b, const char *features)
   json_builder_end_array (b);
 }
 
-/* Parses the probe's lines; repeated keys (per core, per sensor) make lists. */
-static JsonNode *
-parse_probe (const char *text)
+/* "NAME:VALUE" lists (sensors, counters) as objects, values in range. */
+static void
+add_named (JsonBuilder *b, const char *key, GPtrArray *items, const char *name_key, const char *value_key,
+           double lo, double hi, double scale)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_begin_array (b);
+  for (guint i = 0; i < items->len; i++)
+    {
+      char *colon = strrchr (items->pdata[i], ':');
+      double v;
+      if (colon == NULL)
+        continue;
+      *colon = '\0';
+      if (!parse_double (colon + 1, lo * scale, hi * scale, &v))
+        continue;
+      json_builder_begin_object (b);
+      add_str (b, name_key, items->pdata[i]);
+      json_builder_set_member_name (b, value_key);
+      json_builder_add_double_value (b, v / scale);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+}
+
+static void
+add_strings (JsonBuilder *b, const char *key, GPtrArray *items)
+{
+  json_builder_set_member_name (b, key);
+  json_builder_begin_array (b);
+  for (guint i = 0; i < items->len; i++)
+    {
+      g_autofree char *valid = g_utf8_make_valid (items->pdata[i], -1);
+      json_builder_add_string_value (b, valid);
+    }
+  json_builder_end_array (b);
+}
+
+static void
+add_listed (GPtrArray *list, char *value)
+{
+  if (list->len < PROBE_LIST_MAX)
+    g_ptr_array_add (list, value);
+}
+
+JsonNode *
+lathe_probe_parse (const char *text)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
@@ -91,7 +187,7 @@ parse_probe (const char *text)
   g_autoptr (GPtrArray) freqs = g_ptr_array_new (), temps = g_ptr_array_new ();
   g_autoptr (GPtrArray) power = g_ptr_array_new (), energy = g_ptr_array_new ();
   g_autoptr (GPtrArray) power_files = g_ptr_array_new ();
-  gint64 throttle = -1;
+  gint64 throttle = -1, x;
   const char *v;
 
   for (guint i = 0; lines[i] != NULL; i++)
@@ -101,18 +197,23 @@ parse_probe (const char *text)
         continue;
       *eq = '\0';
       g_strstrip (eq + 1);
+      if (strlen (eq + 1) > PROBE_VALUE_MAX)
+        eq[1 + PROBE_VALUE_MAX] = '\0';
       if (strcmp (lines[i], "freq_khz") == 0)
-        g_ptr_array_add (freqs, eq + 1);
+        add_listed (freqs, eq + 1);
       else if (strcmp (lines[i], "temp") == 0)
-        g_ptr_array_add (temps, eq + 1);
+        add_listed (temps, eq + 1);
       else if (strcmp (lines[i], "power_sensor") == 0)
-        g_ptr_array_add (power, eq + 1);
+        add_listed (power, eq + 1);
       else if (strcmp (lines[i], "power_file") == 0)
-        g_ptr_array_add (power_files, eq + 1);
+        add_listed (power_files, eq + 1);
       else if (strcmp (lines[i], "energy") == 0)
-        g_ptr_array_add (energy, eq + 1);
+        add_listed (energy, eq + 1);
       else if (strcmp (lines[i], "throttle") == 0)
-        throttle = MAX (throttle, 0) + g_ascii_strtoll (eq + 1, NULL, 10);
+        {
+          if (parse_int (eq + 1, 0, G_MAXINT32, &x))
+            throttle = MIN (MAX (throttle, 0) + x, G_MAXINT32);
+        }
       else
         g_hash_table_insert (one, lines[i], eq + 1);
     }
@@ -120,70 +221,131 @@ parse_probe (const char *text)
   add_str (b, "os", (v = g_hash_table_lookup (one, "os")) ? v : "");
   add_str (b, "kernel", (v = g_hash_table_lookup (one, "kernel")) ? v : "");
   add_str (b, "arch", (v = g_hash_table_lookup (one, "arch")) ? v : "");
-  add_int (b, "cores", (v = g_hash_table_lookup (one, "cores")) ? g_ascii_strtoll (v, NULL, 10) : 0);
+  add_int (b, "cores", parse_int (g_hash_table_lookup (one, "cores"), 1, 65536, &x) ? x : 0);
   add_str (b, "cpu", (v = g_hash_table_lookup (one, "cpu")) ? v : "");
   add_simd (b, g_hash_table_lookup (one, "features"));
-  add_int (b, "memory_mb", (v = g_hash_table_lookup (one, "mem_total_kb")) ? g_ascii_strtoll (v, NULL, 10) / 1024 : 0);
+  /* Up to 1 EiB in kB: anything more is not a machine. */
+  add_int (b, "memory_mb", parse_int (g_hash_table_lookup (one, "mem_total_kb"), 0, G_GINT64_CONSTANT (1) << 50, &x) ? x / 1024 : 0);
   add_int (b, "memory_available_mb",
-           (v = g_hash_table_lookup (one, "mem_available_kb")) ? g_ascii_strtoll (v, NULL, 10) / 1024 : 0);
-  add_int (b, "disk_free_mb", (v = g_hash_table_lookup (one, "disk_free_kb")) ? g_ascii_strtoll (v, NULL, 10) / 1024 : 0);
+           parse_int (g_hash_table_lookup (one, "mem_available_kb"), 0, G_GINT64_CONSTANT (1) << 50, &x) ? x / 1024 : 0);
+  add_int (b, "disk_free_mb", parse_int (g_hash_table_lookup (one, "disk_free_kb"), 0, G_GINT64_CONSTANT (1) << 50, &x) ? x / 1024 : 0);
   if ((v = g_hash_table_lookup (one, "governor")) != NULL)
     add_str (b, "governor", v);
-  if ((v = g_hash_table_lookup (one, "freq_min_khz")) != NULL)
-    add_int (b, "freq_min_mhz", g_ascii_strtoll (v, NULL, 10) / 1000);
-  if ((v = g_hash_table_lookup (one, "freq_max_khz")) != NULL)
-    add_int (b, "freq_max_mhz", g_ascii_strtoll (v, NULL, 10) / 1000);
+  /* Frequencies up to 100 GHz. */
+  add_scaled (b, "freq_min_mhz", g_hash_table_lookup (one, "freq_min_khz"), 100000000, 1000);
+  add_scaled (b, "freq_max_mhz", g_hash_table_lookup (one, "freq_max_khz"), 100000000, 1000);
   json_builder_set_member_name (b, "freq_mhz");
   json_builder_begin_array (b);
   for (guint i = 0; i < freqs->len; i++)
-    json_builder_add_int_value (b, g_ascii_strtoll (freqs->pdata[i], NULL, 10) / 1000);
+    if (parse_int (freqs->pdata[i], 0, 100000000, &x))
+      json_builder_add_int_value (b, x / 1000);
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "temperatures");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < temps->len; i++)
-    {
-      char *colon = strrchr (temps->pdata[i], ':');
-      if (colon == NULL)
-        continue;
-      *colon = '\0';
-      json_builder_begin_object (b);
-      add_str (b, "sensor", temps->pdata[i]);
-      json_builder_set_member_name (b, "celsius");
-      json_builder_add_double_value (b, g_ascii_strtod (colon + 1, NULL) / 1000.0);
-      json_builder_end_object (b);
-    }
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "power_files");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < power_files->len; i++)
-    json_builder_add_string_value (b, power_files->pdata[i]);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "power_sensors");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < power->len; i++)
-    json_builder_add_string_value (b, power->pdata[i]);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "energy_counters");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < energy->len; i++)
-    {
-      char *colon = strrchr (energy->pdata[i], ':');
-      if (colon == NULL)
-        continue;
-      *colon = '\0';
-      json_builder_begin_object (b);
-      add_str (b, "name", energy->pdata[i]);
-      json_builder_set_member_name (b, "microjoules");
-      json_builder_add_double_value (b, g_ascii_strtod (colon + 1, NULL));
-      json_builder_end_object (b);
-    }
-  json_builder_end_array (b);
+  /* Millidegrees, from -100 °C to 300 °C: beyond that a sensor is broken. */
+  add_named (b, "temperatures", temps, "sensor", "celsius", -100, 300, 1000);
+  add_strings (b, "power_files", power_files);
+  add_strings (b, "power_sensors", power);
+  add_named (b, "energy_counters", energy, "name", "microjoules", 0, 1e18, 1);
   if (throttle >= 0)
     add_int (b, "throttle_events", throttle);
   if ((v = g_hash_table_lookup (one, "rpi_throttled")) != NULL)
     add_str (b, "rpi_throttled", v);
   json_builder_end_object (b);
   return json_builder_get_root (b);
+}
+
+/* Member types of a probe object, as lathe_probe_parse makes it. */
+static gboolean
+value_of_type (JsonNode *n, GType type)
+{
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == type;
+}
+
+static gboolean
+number_node (JsonNode *n)
+{
+  return value_of_type (n, G_TYPE_INT64) || value_of_type (n, G_TYPE_DOUBLE);
+}
+
+static gboolean
+list_of (JsonObject *o, const char *key, gboolean (*ok) (JsonNode *))
+{
+  JsonNode *n = json_object_get_member (o, key);
+  JsonArray *a;
+
+  if (n == NULL || !JSON_NODE_HOLDS_ARRAY (n))
+    return FALSE;
+  a = json_node_get_array (n);
+  if (json_array_get_length (a) > PROBE_LIST_MAX)
+    return FALSE;
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    if (!ok (json_array_get_element (a, i)))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+int_node (JsonNode *n)
+{
+  return value_of_type (n, G_TYPE_INT64);
+}
+
+static gboolean
+string_node (JsonNode *n)
+{
+  return value_of_type (n, G_TYPE_STRING);
+}
+
+static gboolean
+named_node (JsonNode *n, const char *name_key, const char *value_key)
+{
+  JsonObject *o;
+
+  if (n == NULL || !JSON_NODE_HOLDS_OBJECT (n))
+    return FALSE;
+  o = json_node_get_object (n);
+  return string_node (json_object_get_member (o, name_key)) && number_node (json_object_get_member (o, value_key));
+}
+
+static gboolean
+sensor_node (JsonNode *n)
+{
+  return named_node (n, "sensor", "celsius");
+}
+
+static gboolean
+counter_node (JsonNode *n)
+{
+  return named_node (n, "name", "microjoules");
+}
+
+gboolean
+lathe_probe_check (JsonNode *node)
+{
+  static const char *const strings[] = { "os", "kernel", "arch", "cpu" };
+  static const char *const ints[] = { "cores", "memory_mb", "memory_available_mb", "disk_free_mb" };
+  static const char *const optional_ints[] = { "freq_min_mhz", "freq_max_mhz", "throttle_events" };
+  static const char *const optional_strings[] = { "governor", "rpi_throttled" };
+  JsonObject *o;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  o = json_node_get_object (node);
+  for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
+    if (!string_node (json_object_get_member (o, strings[i])))
+      return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (ints); i++)
+    if (!int_node (json_object_get_member (o, ints[i])))
+      return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (optional_ints); i++)
+    if (json_object_has_member (o, optional_ints[i]) && !int_node (json_object_get_member (o, optional_ints[i])))
+      return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (optional_strings); i++)
+    if (json_object_has_member (o, optional_strings[i])
+        && !string_node (json_object_get_member (o, optional_strings[i])))
+      return FALSE;
+  return list_of (o, "simd", string_node) && list_of (o, "freq_mhz", int_node)
+         && list_of (o, "temperatures", sensor_node) && list_of (o, "power_files", string_node)
+         && list_of (o, "power_sensors", string_node) && list_of (o, "energy_counters", counter_node);
 }
 
 JsonNode *
@@ -202,7 +364,7 @@ lathe_device_probe (LatheDevice *device, const LatheSshOptions *o, GCancellable 
                    lathe_device_get_name (device), status, err);
       return NULL;
     }
-  return parse_probe (out);
+  return lathe_probe_parse (out);
 }
 
 /* Deploying ----------------------------------------------------------------- */
@@ -452,21 +614,6 @@ add_number (JsonBuilder *b, const char *key, double v)
   json_builder_add_double_value (b, v);
 }
 
-static JsonNode *
-parse_bench (const char *out, const char *name, GError **error)
-{
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root;
-
-  if (!json_parser_load_from_data (parser, out, -1, NULL) || (root = json_parser_get_root (parser)) == NULL
-      || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, _("%s: lathe-run bench printed no JSON object"), name);
-      return NULL;
-    }
-  return json_node_copy (root);
-}
-
 /* Where a profile is, for its progress: run `run` of `runs`, and within it
  * the runner's own steps (its --progress lines). */
 #define STEP_SCALE 1000
@@ -502,9 +649,10 @@ power_sample (RunProgress *rp, const char *text)
 {
   char *end;
   const double watts = g_ascii_strtod (text, &end) / 1e6;
+  /* More than 100 kW is no edge device. */
   const gint64 now = g_get_monotonic_time ();
 
-  if (end == text || !isfinite (watts) || watts < 0)
+  if (end == text || !isfinite (watts) || watts < 0 || watts > 1e5)
     return;
   if (rp->samples > 0)
     rp->joules += (watts + rp->last_w) / 2 * (double) (now - rp->last_us) / 1e6;
@@ -626,8 +774,11 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
                    lathe_device_get_name (d), status, msg);
       return FALSE;
     }
-  if ((bench = parse_bench (out, lathe_device_get_name (d), error)) == NULL)
-    return FALSE;
+  {
+    g_autofree char *origin = g_strdup_printf (_("%s: lathe-run bench"), lathe_device_get_name (d));
+    if ((bench = lathe_bench_parse (out, -1, origin, error)) == NULL)
+      return FALSE;
+  }
   json_builder_begin_object (b);
   add_int (b, "threads", threads);
   add_int (b, "depth", depth);

@@ -21,6 +21,10 @@ G_BEGIN_DECLS
 JsonNode *lathe_device_probe (LatheDevice *device, const LatheSshOptions *o, GCancellable *cancellable,
                               GError **error);
 
+/* Whether a node has the probe's shape (a probe kept in a file, read
+ * back): every member of the type lathe_device_probe gives it. */
+gboolean lathe_probe_check (JsonNode *node);
+
 /* The lathe-run built for an architecture ("x86_64", "aarch64"): for this
  * machine's, lathe_runner_find; for another, $LATHE_RUN_<ARCH> or
  * lathe-run-<arch> beside this machine's runner. */

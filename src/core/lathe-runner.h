@@ -29,6 +29,12 @@ gboolean lathe_run_here (const char *const *argv, GCancellable *cancellable, cha
  * running program (installed), else in the build tree's src/runner. */
 char *lathe_runner_find (GError **error);
 
+/* Checks what `lathe-run bench --json` printed (here or on a device;
+ * origin names it in errors) and returns a clean copy: the speeds and the
+ * peak memory are required, every figure is a finite number in a
+ * plausible range, unknown members are dropped. */
+JsonNode *lathe_bench_parse (const char *text, gssize len, const char *origin, GError **error);
+
 /* Runs `lathe-run bench --json` on a model here and returns its JSON object
  * (keys as lathe-run prints them). Cancelling stops the process. */
 JsonNode *lathe_runner_bench (const char *model_path, const LatheBenchOptions *o,

@@ -9,6 +9,7 @@
 
 #include "lathe-error.h"
 #include "lathe-eval.h"
+#include "lathe-json.h"
 #include "lathe-recipe.h"
 #include "lathe-sensitivity.h"
 #include "lk-quantize.h"
@@ -240,10 +241,16 @@ typedef struct
   int pick;
 } Choice;
 
-static gboolean
-bad_table (GError **error, const char *what)
+static gboolean G_GNUC_PRINTF (2, 3)
+bad_table (GError **error, const char *format, ...)
 {
-  g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s", what);
+  g_autofree char *what = NULL;
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, LATHE_ERROR, LATHE_ERROR_FORMAT, what);
   return FALSE;
 }
 
@@ -276,12 +283,18 @@ check_table (JsonNode *table, GError **error)
           if (!JSON_NODE_HOLDS_OBJECT (cn)
               || (used = json_object_get_member (co = json_node_get_object (cn), "used_type")) == NULL
               || json_node_get_value_type (used) != G_TYPE_STRING
-              || lk_type_from_name (json_node_get_string (used)) == LK_TYPE_COUNT
               || (kl = json_object_get_member (co, "kl_mean")) == NULL || !JSON_NODE_HOLDS_VALUE (kl)
               || (json_node_get_value_type (kl) != G_TYPE_DOUBLE && json_node_get_value_type (kl) != G_TYPE_INT64)
-              || !(json_node_get_double (kl) >= 0.0))
+              || !(json_node_get_double (kl) >= 0.0) || !isfinite (json_node_get_double (kl)))
             return bad_table (error, _("tensors[].candidates[]: expected “used_type” (a type) and "
-                                       "“kl_mean” (≥ 0)"));
+                                       "“kl_mean” (a finite number ≥ 0)"));
+          /* The allocator writes the types the table names: one this Lathe
+           * cannot write would leave its tensors unfilled. */
+          if (!lk_quantize_can_write (lk_type_from_name (json_node_get_string (used))))
+            return bad_table (error, _("tensors[].candidates[].used_type: “%s” is not a type this "
+                                       "Lathe can write (F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, "
+                                       "Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K)"),
+                              json_node_get_string (used));
         }
     }
   return TRUE;
@@ -290,22 +303,15 @@ check_table (JsonNode *table, GError **error)
 JsonNode *
 lathe_sensitivity_load (const char *path, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
-  JsonNode *root;
+  JsonNode *root = lathe_json_load (path, 0, error);
 
-  if (!json_parser_load_from_file (parser, path, &local))
+  if (root == NULL)
+    return NULL;
+  if (!check_table (root, &local))
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s: %s", path, local->message);
-      return NULL;
-    }
-  root = json_parser_steal_root (parser);
-  if (root == NULL || !check_table (root, &local))
-    {
-      g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, "%s: %s", path,
-                   local ? local->message : _("empty"));
-      if (root != NULL)
-        json_node_unref (root);
+      json_node_unref (root);
       return NULL;
     }
   return root;

@@ -7,6 +7,8 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <glib/gi18n-lib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +23,8 @@ lathe_ssh_options_init (LatheSshOptions *o)
   o->accept_new_host_key = FALSE;
   o->connect_timeout = 10;
   o->alive_interval = 5;
+  o->run_timeout = 3600;
+  o->max_output = 0;
 }
 
 static void
@@ -169,14 +173,159 @@ command_argv (LatheDevice *d, const char *const *argv, const LatheSshOptions *o)
   return full;
 }
 
-/* Text of output bytes; "" for none (g_strndup gives NULL for empty data). */
-static char *
-bytes_text (GBytes *b)
+/* Output from a device is read as it comes and kept up to a bound: past
+ * it (a device that prints without end) the connection is dropped, which
+ * ends a guarded command there too. */
+typedef struct
 {
-  gsize n = 0;
-  const char *data = b != NULL ? g_bytes_get_data (b, &n) : NULL;
+  GInputStream *in;
+  GSubprocess *proc;
+  gsize limit;
+  GString *text;
+  gboolean over;
+} Drain;
 
-  return data != NULL ? g_strndup (data, n) : g_strdup ("");
+static gpointer
+drain_thread (gpointer data)
+{
+  Drain *d = data;
+  char buf[16384];
+  gssize n;
+
+  while ((n = g_input_stream_read (d->in, buf, sizeof buf, NULL, NULL)) > 0)
+    {
+      if (d->text->len + (gsize) n > d->limit)
+        {
+          d->over = TRUE;
+          g_subprocess_force_exit (d->proc);
+          break;
+        }
+      g_string_append_len (d->text, buf, n);
+    }
+  return NULL;
+}
+
+static GThread *
+drain_start (Drain *d, GInputStream *in, GSubprocess *proc, gsize limit)
+{
+  d->in = in;
+  d->proc = proc;
+  d->limit = limit;
+  d->text = g_string_new (NULL);
+  d->over = FALSE;
+  return g_thread_new ("lathe-ssh-out", drain_thread, d);
+}
+
+static gsize
+output_limit (const LatheSshOptions *o)
+{
+  return o->max_output > 0 ? o->max_output : LATHE_SSH_OUTPUT_LIMIT;
+}
+
+/* Cancelling kills ssh (and so, for a guarded command, the command). */
+static void
+cancelled_cb (GCancellable *cancellable, gpointer proc)
+{
+  g_subprocess_force_exit (proc);
+}
+
+/* Kills ssh once a run has taken longer than allowed. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  GSubprocess *proc;
+  gint64 deadline;
+  gboolean done, fired;
+  GThread *thread;
+} Watchdog;
+
+static gpointer
+watchdog_thread (gpointer data)
+{
+  Watchdog *w = data;
+
+  g_mutex_lock (&w->lock);
+  while (!w->done)
+    if (!g_cond_wait_until (&w->cond, &w->lock, w->deadline) && !w->done)
+      {
+        w->fired = TRUE;
+        g_subprocess_force_exit (w->proc);
+        break;
+      }
+  g_mutex_unlock (&w->lock);
+  return NULL;
+}
+
+static void
+watchdog_start (Watchdog *w, GSubprocess *proc, int seconds)
+{
+  g_mutex_init (&w->lock);
+  g_cond_init (&w->cond);
+  w->proc = proc;
+  w->done = w->fired = FALSE;
+  w->deadline = g_get_monotonic_time () + (gint64) seconds * G_TIME_SPAN_SECOND;
+  w->thread = seconds > 0 ? g_thread_new ("lathe-ssh-timeout", watchdog_thread, w) : NULL;
+}
+
+static gboolean
+watchdog_stop (Watchdog *w)
+{
+  g_mutex_lock (&w->lock);
+  w->done = TRUE;
+  g_cond_signal (&w->cond);
+  g_mutex_unlock (&w->lock);
+  if (w->thread != NULL)
+    g_thread_join (w->thread);
+  g_mutex_clear (&w->lock);
+  g_cond_clear (&w->cond);
+  return w->fired;
+}
+
+/* Why a run ended early, if it did: cancelled, too long, or too much
+ * output. */
+static gboolean
+ended_early (LatheDevice *d, GCancellable *cancellable, gboolean timed_out, int timeout, const Drain *out,
+             const Drain *err, GError **error)
+{
+  const char *name = lathe_device_get_name (d);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return TRUE;
+  if (timed_out)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                   _("%s: the command had not ended after %d s: stopped (it was killed on the device)"), name,
+                   timeout);
+      return TRUE;
+    }
+  if (out->over || (err != NULL && err->over))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                   _("%s: the command printed more than %" G_GSIZE_FORMAT " MiB on its %s: stopped"), name,
+                   out->limit >> 20, out->over ? _("standard output") : _("standard error"));
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* Feeds a command its input. A command that does not read all of it (or
+ * was stopped) is its own business: the broken pipe's signal is held
+ * back from this thread and taken, instead of ending the program. */
+static void
+write_input (GOutputStream *in, const void *data, gsize n)
+{
+  sigset_t pipe_set, old;
+  const struct timespec zero = { 0, 0 };
+
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, &old);
+  g_output_stream_write_all (in, data, n, NULL, NULL, NULL);
+  g_output_stream_close (in, NULL, NULL);
+  while (sigtimedwait (&pipe_set, NULL, &zero) == SIGPIPE)
+    ;
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
 }
 
 gboolean
@@ -185,31 +334,40 @@ lathe_ssh_run (LatheDevice *d, const char *const *argv, GBytes *input, const Lat
 {
   g_autoptr (GPtrArray) full = command_argv (d, argv, o);
   g_autoptr (GSubprocess) proc = NULL;
-  g_autoptr (GBytes) out_bytes = NULL, err_bytes = NULL;
-  g_autofree char *err_text = NULL;
   GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
+  Drain dout, derr;
+  GThread *tout, *terr;
+  gulong handler;
+  gboolean ok;
 
   flags |= input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE;
   if ((proc = g_subprocess_newv ((const char *const *) full->pdata, flags, error)) == NULL)
     return FALSE;
-  if (!g_subprocess_communicate (proc, input, cancellable, &out_bytes, &err_bytes, error))
+  handler = cancellable != NULL ? g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb), proc, NULL) : 0;
+  tout = drain_start (&dout, g_subprocess_get_stdout_pipe (proc), proc, output_limit (o));
+  terr = drain_start (&derr, g_subprocess_get_stderr_pipe (proc), proc, output_limit (o));
+  if (input != NULL)
     {
-      g_subprocess_force_exit (proc);
-      g_subprocess_wait (proc, NULL, NULL);
-      return FALSE;
+      GOutputStream *in = g_subprocess_get_stdin_pipe (proc);
+      gsize n = 0;
+      const void *data = g_bytes_get_data (input, &n);
+      write_input (in, data, n);
     }
-  err_text = bytes_text (err_bytes);
-  if (out != NULL)
-    *out = bytes_text (out_bytes);
-  if (!finish (proc, d, err_text, status, error))
-    {
-      if (out != NULL)
-        g_clear_pointer (out, g_free);
-      return FALSE;
-    }
-  if (err != NULL)
-    *err = g_steal_pointer (&err_text);
-  return TRUE;
+  g_thread_join (tout);
+  g_thread_join (terr);
+  g_subprocess_wait (proc, NULL, NULL);
+  if (cancellable != NULL)
+    g_cancellable_disconnect (cancellable, handler);
+  ok = !ended_early (d, cancellable, FALSE, 0, &dout, &derr, error) && finish (proc, d, derr.text->str, status, error);
+  if (ok && out != NULL)
+    *out = g_string_free (dout.text, FALSE);
+  else
+    g_string_free (dout.text, TRUE);
+  if (ok && err != NULL)
+    *err = g_string_free (derr.text, FALSE);
+  else
+    g_string_free (derr.text, TRUE);
+  return ok;
 }
 
 /* On the device: run the command with no input; a watcher reads the
@@ -226,44 +384,52 @@ static const char guard_script[] =
   "kill $w 2>/dev/null\n"
   "exit $s\n";
 
-/* Standard output read to its end in a thread of its own, while standard
- * error is read line by line: neither pipe can fill up and stall ssh. */
-static gpointer
-drain_thread (gpointer data)
-{
-  GInputStream *in = data;
-  GString *text = g_string_new (NULL);
-  char buf[8192];
-  gssize n;
+/* A line longer than this is cut there (the rest is its own line). */
+#define LINE_MAX_BYTES 65536
 
-  while ((n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL)) > 0)
-    g_string_append_len (text, buf, n);
-  return text;
+static void
+take_line (const char *line, const char *prefix, LatheSshLine on_line, gpointer user, Drain *err)
+{
+  if (on_line != NULL && prefix != NULL && g_str_has_prefix (line, prefix))
+    {
+      if (g_utf8_validate (line, -1, NULL))
+        on_line (user, line + strlen (prefix));
+      return;
+    }
+  if (err->text->len + strlen (line) + 1 > err->limit)
+    {
+      err->over = TRUE;
+      g_subprocess_force_exit (err->proc);
+      return;
+    }
+  g_string_append (err->text, line);
+  g_string_append_c (err->text, '\n');
 }
 
-/* Reads the command's standard error to its end, handing on progress lines. */
-static gboolean
-read_lines (GSubprocess *proc, const char *prefix, LatheSshLine on_line, gpointer user, GString *err,
-            GCancellable *cancellable, GError **error)
+/* Reads the command's standard error to its end, handing on progress
+ * lines as they come. */
+static void
+read_lines (Drain *err, const char *prefix, LatheSshLine on_line, gpointer user)
 {
-  g_autoptr (GDataInputStream) lines = g_data_input_stream_new (g_subprocess_get_stderr_pipe (proc));
-  GError *local = NULL;
-  char *line;
+  g_autoptr (GString) pending = g_string_new (NULL);
+  char buf[16384];
+  gssize n;
 
-  while ((line = g_data_input_stream_read_line_utf8 (lines, NULL, cancellable, &local)) != NULL)
+  while (!err->over && (n = g_input_stream_read (err->in, buf, sizeof buf, NULL, NULL)) > 0)
     {
-      if (on_line != NULL && prefix != NULL && g_str_has_prefix (line, prefix))
-        on_line (user, line + strlen (prefix));
-      else
-        g_string_append_printf (err, "%s\n", line);
-      g_free (line);
+      char *nl;
+      g_string_append_len (pending, buf, n);
+      while (!err->over && ((nl = memchr (pending->str, '\n', pending->len)) != NULL
+                            || pending->len >= LINE_MAX_BYTES))
+        {
+          const gsize len = nl != NULL ? (gsize) (nl - pending->str) : LINE_MAX_BYTES;
+          g_autofree char *line = g_strndup (pending->str, len);
+          take_line (line, prefix, on_line, user, err);
+          g_string_erase (pending, 0, nl != NULL ? len + 1 : len);
+        }
     }
-  if (local != NULL)
-    {
-      g_propagate_error (error, local);
-      return FALSE;
-    }
-  return TRUE;
+  if (!err->over && pending->len > 0)
+    take_line (pending->str, prefix, on_line, user, err);
 }
 
 gboolean
@@ -275,11 +441,12 @@ lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOp
   g_autoptr (GPtrArray) full = NULL;
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GSubprocess) proc = NULL;
-  g_autoptr (GString) err_text = g_string_new (NULL);
-  GString *out_text;
-  GThread *drain;
+  Drain dout, derr = { 0 };
+  Watchdog watchdog;
+  GThread *tout;
+  gboolean ok, timed_out;
+  gulong handler;
   int fds[2];
-  gboolean ok;
 
   g_ptr_array_add (wrapped, (gpointer) "sh");
   g_ptr_array_add (wrapped, (gpointer) "-c");
@@ -300,26 +467,31 @@ lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOp
       close (fds[1]);
       return FALSE;
     }
-  drain = g_thread_new ("lathe-ssh-out", drain_thread, g_subprocess_get_stdout_pipe (proc));
-  ok = read_lines (proc, line_prefix, on_line, user, err_text, cancellable, error);
-  if (!ok)
-    /* Cancelled: dropping the connection ends the command there. */
-    g_subprocess_force_exit (proc);
+  handler = cancellable != NULL ? g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb), proc, NULL) : 0;
+  watchdog_start (&watchdog, proc, o->run_timeout);
+  tout = drain_start (&dout, g_subprocess_get_stdout_pipe (proc), proc, output_limit (o));
+  derr.in = g_subprocess_get_stderr_pipe (proc);
+  derr.proc = proc;
+  derr.limit = output_limit (o);
+  derr.text = g_string_new (NULL);
+  read_lines (&derr, line_prefix, on_line, user);
+  g_thread_join (tout);
   g_subprocess_wait (proc, NULL, NULL);
-  out_text = g_thread_join (drain);
+  timed_out = watchdog_stop (&watchdog);
+  if (cancellable != NULL)
+    g_cancellable_disconnect (cancellable, handler);
   close (fds[1]);
-  if (!ok || !finish (proc, d, err_text->str, status, error))
-    {
-      g_string_free (out_text, TRUE);
-      return FALSE;
-    }
-  if (out != NULL)
-    *out = g_string_free (out_text, FALSE);
+  ok = !ended_early (d, cancellable, timed_out, o->run_timeout, &dout, &derr, error)
+       && finish (proc, d, derr.text->str, status, error);
+  if (ok && out != NULL)
+    *out = g_string_free (dout.text, FALSE);
   else
-    g_string_free (out_text, TRUE);
-  if (err != NULL)
-    *err = g_strdup (err_text->str);
-  return TRUE;
+    g_string_free (dout.text, TRUE);
+  if (ok && err != NULL)
+    *err = g_string_free (derr.text, FALSE);
+  else
+    g_string_free (derr.text, TRUE);
+  return ok;
 }
 
 gboolean

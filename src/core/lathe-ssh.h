@@ -29,7 +29,13 @@ typedef struct
   gboolean accept_new_host_key; /* StrictHostKeyChecking=accept-new (never a changed key) */
   int connect_timeout;          /* seconds */
   int alive_interval;           /* seconds between keep-alives; 3 missed: connection lost */
+  int run_timeout;              /* seconds a guarded command may run (0: no limit; an hour by default) */
+  gsize max_output;             /* bytes kept of each output stream (0: LATHE_SSH_OUTPUT_LIMIT) */
 } LatheSshOptions;
+
+/* What a command on a device may print on each stream before it is
+ * stopped: far more than any of Lathe's own commands print. */
+#define LATHE_SSH_OUTPUT_LIMIT ((gsize) 16 << 20)
 
 void lathe_ssh_options_init (LatheSshOptions *o);
 
@@ -50,7 +56,8 @@ typedef void (*LatheSshLine) (gpointer user, const char *line);
 /* The same for a command that may run long: when the connection drops or
  * the run is cancelled, the command on the device is killed too. Lines of
  * its standard error starting with line_prefix go to on_line as they come
- * (and not to *err). */
+ * (and not to *err). A command that runs longer than o->run_timeout, or
+ * prints more than the output bound, is stopped there with an error. */
 gboolean lathe_ssh_run_guarded (LatheDevice *device, const char *const *argv, const LatheSshOptions *o,
                                 const char *line_prefix, LatheSshLine on_line, gpointer user,
                                 GCancellable *cancellable, char **out, char **err, int *status, GError **error);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lathe-error.h"
+#include "lathe-json.h"
 #include "lathe-variant.h"
 
 typedef struct
@@ -79,6 +80,8 @@ struct _LatheVariant
   GObject parent_instance;
   char *id, *name, *file, *recipe, *device;
   double values[LATHE_N_METRICS];
+  guint unmeasurable; /* bit per metric: measured, but not a finite number */
+  gint64 added_us; /* when it was added to its workspace (µs since 1970), 0: not yet */
 };
 
 G_DEFINE_FINAL_TYPE (LatheVariant, lathe_variant, G_TYPE_OBJECT)
@@ -124,6 +127,14 @@ lathe_variant_get_id (LatheVariant *self)
 {
   g_return_val_if_fail (LATHE_IS_VARIANT (self), NULL);
   return self->id;
+}
+
+void
+lathe_variant_set_id (LatheVariant *self, const char *id)
+{
+  g_return_if_fail (LATHE_IS_VARIANT (self));
+  g_free (self->id);
+  self->id = g_strdup (id);
 }
 
 const char *
@@ -191,7 +202,57 @@ lathe_variant_set_metric (LatheVariant *self, LatheMetric metric, double value)
 {
   g_return_if_fail (LATHE_IS_VARIANT (self));
   g_return_if_fail (metric < LATHE_N_METRICS);
+  if (isinf (value))
+    {
+      lathe_variant_set_measured (self, metric, value);
+      return;
+    }
   self->values[metric] = value;
+  self->unmeasurable &= ~(1u << metric);
+}
+
+void
+lathe_variant_set_measured (LatheVariant *self, LatheMetric metric, double value)
+{
+  g_return_if_fail (LATHE_IS_VARIANT (self));
+  g_return_if_fail (metric < LATHE_N_METRICS);
+  if (isfinite (value))
+    {
+      lathe_variant_set_metric (self, metric, value);
+      return;
+    }
+  self->values[metric] = NAN;
+  self->unmeasurable |= 1u << metric;
+}
+
+gboolean
+lathe_variant_is_unmeasurable (LatheVariant *self, LatheMetric metric)
+{
+  g_return_val_if_fail (LATHE_IS_VARIANT (self), FALSE);
+  g_return_val_if_fail (metric < LATHE_N_METRICS, FALSE);
+  return (self->unmeasurable & (1u << metric)) != 0;
+}
+
+const char *
+lathe_variant_get_metric_note (LatheVariant *self, LatheMetric metric)
+{
+  if (!lathe_variant_is_unmeasurable (self, metric))
+    return NULL;
+  return _("measured, but not a finite number (it overflowed)");
+}
+
+gint64
+lathe_variant_get_added (LatheVariant *self)
+{
+  g_return_val_if_fail (LATHE_IS_VARIANT (self), 0);
+  return self->added_us;
+}
+
+void
+lathe_variant_set_added (LatheVariant *self, gint64 us)
+{
+  g_return_if_fail (LATHE_IS_VARIANT (self));
+  self->added_us = us;
 }
 
 gboolean
@@ -216,7 +277,7 @@ lathe_variant_to_json (LatheVariant *self)
   json_builder_add_string_value (b, self->file);
   if (self->recipe != NULL)
     {
-      JsonNode *recipe = json_from_string (self->recipe, NULL);
+      JsonNode *recipe = lathe_json_parse (self->recipe, -1, "recipe", NULL);
       json_builder_set_member_name (b, "recipe");
       if (recipe != NULL)
         json_builder_add_value (b, recipe);
@@ -228,10 +289,20 @@ lathe_variant_to_json (LatheVariant *self)
       json_builder_set_member_name (b, "device");
       json_builder_add_string_value (b, self->device);
     }
+  if (self->added_us != 0)
+    {
+      json_builder_set_member_name (b, "added_us");
+      json_builder_add_int_value (b, self->added_us);
+    }
   json_builder_set_member_name (b, "metrics");
   json_builder_begin_object (b);
   for (int i = 0; i < LATHE_N_METRICS; i++)
-    if (!isnan (self->values[i]))
+    if (self->unmeasurable & (1u << i))
+      {
+        json_builder_set_member_name (b, metrics[i].key);
+        json_builder_add_null_value (b);
+      }
+    else if (isfinite (self->values[i]))
       {
         json_builder_set_member_name (b, metrics[i].key);
         json_builder_add_double_value (b, self->values[i]);
@@ -297,11 +368,16 @@ read_metrics (LatheVariant *v, JsonNode *n, const char *origin, const char *wher
       g_autofree char *f = g_strdup_printf ("%s.%s", field, (const char *) l->data);
       if (!lathe_metric_from_key (l->data, &m))
         return fail (error, origin, f, _("unknown figure"));
-      if (!JSON_NODE_HOLDS_VALUE (value)
-          || (json_node_get_value_type (value) != G_TYPE_DOUBLE
-              && json_node_get_value_type (value) != G_TYPE_INT64))
-        return fail (error, origin, f, _("expected a number"));
-      v->values[m] = json_node_get_double (value);
+      /* null: not a number when it was measured (an overflowing
+       * perplexity), kept as such. */
+      if (JSON_NODE_HOLDS_NULL (value))
+        {
+          v->values[m] = NAN;
+          v->unmeasurable |= 1u << m;
+          continue;
+        }
+      if (!lathe_json_get_finite (value, &v->values[m]))
+        return fail (error, origin, f, _("expected a finite number or null"));
     }
   return TRUE;
 }
@@ -314,7 +390,7 @@ lathe_variant_from_json (JsonNode *node, const char *origin, const char *where, 
   g_autofree char *recipe_field = g_strdup_printf ("%s.recipe", where);
   const char *id, *name, *file, *device;
   JsonObject *o;
-  JsonNode *recipe;
+  JsonNode *recipe, *measured;
 
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
     {
@@ -342,9 +418,20 @@ lathe_variant_from_json (JsonNode *node, const char *origin, const char *where, 
           fail (error, origin, recipe_field, _("expected an object"));
           return NULL;
         }
-      v->recipe = json_to_string (recipe, FALSE);
+      v->recipe = lathe_json_to_string (recipe, FALSE);
     }
   if (!read_metrics (v, json_object_get_member (o, "metrics"), origin, where, error))
     return NULL;
+  if ((measured = json_object_get_member (o, "added_us")) != NULL)
+    {
+      g_autofree char *field = g_strdup_printf ("%s.added_us", where);
+      if (!JSON_NODE_HOLDS_VALUE (measured) || json_node_get_value_type (measured) != G_TYPE_INT64
+          || json_node_get_int (measured) < 0)
+        {
+          fail (error, origin, field, _("expected a time in microseconds since 1970"));
+          return NULL;
+        }
+      v->added_us = json_node_get_int (measured);
+    }
   return g_steal_pointer (&v);
 }

@@ -39,6 +39,7 @@ G_DECLARE_FINAL_TYPE (LatheVariant, lathe_variant, LATHE, VARIANT, GObject)
 
 LatheVariant *lathe_variant_new (const char *id, const char *name);
 const char *lathe_variant_get_id (LatheVariant *self);
+void lathe_variant_set_id (LatheVariant *self, const char *id);
 const char *lathe_variant_get_name (LatheVariant *self);
 /* The model file: absolute, or relative to the workspace folder. */
 const char *lathe_variant_get_file (LatheVariant *self);
@@ -50,10 +51,22 @@ void lathe_variant_set_recipe (LatheVariant *self, const char *recipe_json);
 const char *lathe_variant_get_device (LatheVariant *self);
 void lathe_variant_set_device (LatheVariant *self, const char *device);
 double lathe_variant_get_metric (LatheVariant *self, LatheMetric metric);
+/* NAN: not measured; an infinity: measured, but not a finite number. */
 void lathe_variant_set_metric (LatheVariant *self, LatheMetric metric, double value);
+/* A figure as measured: anything not finite (an overflowing perplexity, a
+ * NaN) is kept as not a number, stored as null and shown as "—". */
+void lathe_variant_set_measured (LatheVariant *self, LatheMetric metric, double value);
+gboolean lathe_variant_is_unmeasurable (LatheVariant *self, LatheMetric metric);
+/* Why a figure is "—" although it was measured, or NULL. */
+const char *lathe_variant_get_metric_note (LatheVariant *self, LatheMetric metric);
+/* When it joined its workspace (µs since 1970; 0: not yet): the order
+ * variants are listed in. */
+gint64 lathe_variant_get_added (LatheVariant *self);
+void lathe_variant_set_added (LatheVariant *self, gint64 us);
 gboolean lathe_variant_is_original (LatheVariant *self);
 
-/* {"id", "name", "file", "recipe", "device", "metrics": {key: value}} */
+/* {"id", "name", "file", "recipe", "device", "metrics": {key: value or
+ * null}} */
 JsonNode *lathe_variant_to_json (LatheVariant *self);
 /* The measured figures alone ({key: value}), or NULL when there are none:
  * what a bundle ships. */

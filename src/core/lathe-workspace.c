@@ -7,17 +7,23 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "lathe-error.h"
 #include "lathe-eval.h"
+#include "lathe-io.h"
+#include "lathe-json.h"
 #include "lathe-recipe.h"
 #include "lathe-remote.h"
 #include "lathe-sensitivity.h"
 #include "lathe-workspace.h"
+#include "lk-file.h"
 
-#define WORKSPACE_VERSION 1
+#define WORKSPACE_VERSION 2
 #define WORKSPACE_FILE "workspace.json"
 #define VARIANTS_DIR "variants"
+/* One variant's figures and recipe: a few kB. */
+#define VARIANT_LIMIT ((gsize) 4 << 20)
 
 struct _LatheWorkspace
 {
@@ -25,6 +31,7 @@ struct _LatheWorkspace
   char *dir, *source, *eval_text;
   int eval_ctx, eval_chunks;
   GListStore *variants;
+  GPtrArray *problems; /* variant files that could not be read, as messages */
   GMutex reference_lock; /* one worker makes the reference */
 };
 
@@ -39,6 +46,7 @@ lathe_workspace_finalize (GObject *object)
   g_free (self->source);
   g_free (self->eval_text);
   g_object_unref (self->variants);
+  g_ptr_array_unref (self->problems);
   g_mutex_clear (&self->reference_lock);
   G_OBJECT_CLASS (lathe_workspace_parent_class)->finalize (object);
 }
@@ -53,6 +61,7 @@ static void
 lathe_workspace_init (LatheWorkspace *self)
 {
   self->variants = g_list_store_new (LATHE_TYPE_VARIANT);
+  self->problems = g_ptr_array_new_with_free_func (g_free);
   self->eval_ctx = 128;
   self->eval_chunks = 16;
   g_mutex_init (&self->reference_lock);
@@ -107,13 +116,14 @@ lathe_workspace_set_eval_text (LatheWorkspace *self, const char *path, GError **
   return lathe_workspace_save (self, error);
 }
 
-void
-lathe_workspace_set_eval (LatheWorkspace *self, int n_ctx, int n_chunks)
+gboolean
+lathe_workspace_set_eval (LatheWorkspace *self, int n_ctx, int n_chunks, GError **error)
 {
-  g_return_if_fail (LATHE_IS_WORKSPACE (self));
-  g_return_if_fail (n_ctx > 0 && n_chunks >= 0);
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), FALSE);
+  g_return_val_if_fail (n_ctx > 0 && n_chunks >= 0, FALSE);
   self->eval_ctx = n_ctx;
   self->eval_chunks = n_chunks;
+  return lathe_workspace_save (self, error);
 }
 
 GListModel *
@@ -150,11 +160,23 @@ lathe_workspace_dup_file (LatheWorkspace *self, LatheVariant *variant)
 
 /* Saving and opening ------------------------------------------------------- */
 
+static char *
+new_id (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+
+  return g_strdup_printf ("%s-%08x", stamp, g_random_int ());
+}
+
+
+/* How long a writer waits for another to finish with workspace.json. */
+#define LOCK_TIMEOUT_MS 30000
+
 static JsonNode *
-to_json (LatheWorkspace *self)
+settings_json (LatheWorkspace *self, GPtrArray *variants)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  const guint n = g_list_model_get_n_items (G_LIST_MODEL (self->variants));
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "lathe_workspace");
@@ -170,30 +192,54 @@ to_json (LatheWorkspace *self)
   json_builder_set_member_name (b, "chunks");
   json_builder_add_int_value (b, self->eval_chunks);
   json_builder_end_object (b);
-  json_builder_set_member_name (b, "variants");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < n; i++)
+  if (variants != NULL)
     {
-      g_autoptr (LatheVariant) v = g_list_model_get_item (G_LIST_MODEL (self->variants), i);
-      json_builder_add_value (b, lathe_variant_to_json (v));
+      json_builder_set_member_name (b, "variants");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < variants->len; i++)
+        json_builder_add_value (b, lathe_variant_to_json (g_ptr_array_index (variants, i)));
+      json_builder_end_array (b);
     }
-  json_builder_end_array (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);
+}
+
+char *
+lathe_workspace_to_json (LatheWorkspace *self)
+{
+  g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (JsonNode) root = NULL;
+  const guint n = g_list_model_get_n_items (G_LIST_MODEL (self->variants));
+
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), NULL);
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (all, g_list_model_get_item (G_LIST_MODEL (self->variants), i));
+  root = settings_json (self, all);
+  return lathe_json_to_string (root, TRUE);
+}
+
+/* workspace.json, under the folder's lock: the source and the evaluation
+ * settings (each variant is a file of its own). */
+static gboolean
+save_settings (LatheWorkspace *self, GError **error)
+{
+  g_autoptr (JsonNode) root = settings_json (self, NULL);
+  g_autofree char *path = g_build_filename (self->dir, WORKSPACE_FILE, NULL);
+  const int lock = lathe_dir_lock (self->dir, LOCK_TIMEOUT_MS, error);
+  gboolean ok;
+
+  if (lock < 0)
+    return FALSE;
+  ok = lathe_json_save (path, root, error);
+  lathe_dir_unlock (lock);
+  return ok;
 }
 
 gboolean
 lathe_workspace_save (LatheWorkspace *self, GError **error)
 {
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL, *path = NULL;
-
   g_return_val_if_fail (LATHE_IS_WORKSPACE (self), FALSE);
-  root = to_json (self);
-  text = json_to_string (root, TRUE);
-  path = g_build_filename (self->dir, WORKSPACE_FILE, NULL);
-  /* g_file_set_contents writes a temporary file and renames it. */
-  return g_file_set_contents (path, text, -1, error);
+  return save_settings (self, error);
 }
 
 static gboolean
@@ -208,31 +254,107 @@ read_eval (LatheWorkspace *self, JsonObject *root, const char *origin, GError **
 {
   JsonNode *n = json_object_get_member (root, "eval");
   JsonObject *o;
-  JsonNode *text;
-  gint64 ctx, chunks;
+  const char *text;
+  double ctx = -1, chunks = -1;
 
   if (n == NULL || !JSON_NODE_HOLDS_OBJECT (n))
     return fail (error, origin, "eval", _("expected an object"));
   o = json_node_get_object (n);
-  text = json_object_get_member (o, "text");
-  if (text == NULL || json_node_get_value_type (text) != G_TYPE_STRING)
+  if ((text = lathe_json_member_string (o, "text")) == NULL)
     return fail (error, origin, "eval.text", _("expected the path of a text file"));
-  ctx = json_object_get_int_member_with_default (o, "ctx", -1);
-  chunks = json_object_get_int_member_with_default (o, "chunks", -1);
-  if (ctx < 2 || ctx > 1 << 20)
+  lathe_json_member_finite (o, "ctx", &ctx);
+  lathe_json_member_finite (o, "chunks", &chunks);
+  if (!(ctx >= 2 && ctx <= 1 << 20) || ctx != floor (ctx))
     return fail (error, origin, "eval.ctx", _("expected a token count from 2 to 1048576"));
-  if (chunks < 0 || chunks > 1 << 20)
+  if (!(chunks >= 0 && chunks <= 1 << 20) || chunks != floor (chunks))
     return fail (error, origin, "eval.chunks", _("expected a chunk count from 0 to 1048576"));
-  self->eval_text = g_strdup (json_node_get_string (text));
+  g_free (self->eval_text);
+  self->eval_text = g_strdup (text);
   self->eval_ctx = (int) ctx;
   self->eval_chunks = (int) chunks;
   return TRUE;
 }
 
+/* Listed in the order they were added (then by id, for a stable order). */
+static int
+by_added (gconstpointer a, gconstpointer b)
+{
+  LatheVariant *x = *(LatheVariant **) a, *y = *(LatheVariant **) b;
+  const gint64 ta = lathe_variant_get_added (x), tb = lathe_variant_get_added (y);
+
+  if (ta != tb)
+    return ta < tb ? -1 : 1;
+  return g_strcmp0 (lathe_variant_get_id (x), lathe_variant_get_id (y));
+}
+
+static char *
+variant_json_path (const char *dir, const char *id)
+{
+  g_autofree char *name = g_strconcat (id, ".json", NULL);
+
+  return g_build_filename (dir, VARIANTS_DIR, name, NULL);
+}
+
+/* variants/ID.json: one variant, as lathe_variant_to_json writes it, its
+ * id the file's name. */
+static LatheVariant *
+read_variant_file (const char *path, const char *id, GError **error)
+{
+  g_autoptr (JsonNode) root = lathe_json_load (path, VARIANT_LIMIT, error);
+  g_autoptr (LatheVariant) v = NULL;
+
+  if (root == NULL || (v = lathe_variant_from_json (root, path, "(top)", error)) == NULL)
+    return NULL;
+  if (g_strcmp0 (lathe_variant_get_id (v), id) != 0)
+    {
+      fail (error, path, "id", _("expected the file's name"));
+      return NULL;
+    }
+  return g_steal_pointer (&v);
+}
+
+/* Every variants/ID.json; one that cannot be read is left as it is and
+ * said in problems, the others still open. */
+static void
+read_variant_files (LatheWorkspace *self, GPtrArray *out)
+{
+  g_autofree char *dir = g_build_filename (self->dir, VARIANTS_DIR, NULL);
+  g_autoptr (GDir) it = g_dir_open (dir, 0, NULL);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *name;
+
+  for (guint i = 0; i < out->len; i++)
+    g_hash_table_add (seen, (gpointer) lathe_variant_get_id (g_ptr_array_index (out, i)));
+  while (it != NULL && (name = g_dir_read_name (it)) != NULL)
+    {
+      g_autofree char *id = NULL, *path = NULL;
+      g_autoptr (GError) local = NULL;
+      LatheVariant *v;
+      if (!g_str_has_suffix (name, ".json") || lk_is_temp_name (name) || *name == '.')
+        continue;
+      id = g_strndup (name, strlen (name) - strlen (".json"));
+      path = g_build_filename (dir, name, NULL);
+      if ((v = read_variant_file (path, id, &local)) == NULL)
+        {
+          g_ptr_array_add (self->problems, g_strdup (local->message));
+          continue;
+        }
+      if (g_hash_table_contains (seen, lathe_variant_get_id (v)))
+        {
+          g_object_unref (v);
+          continue;
+        }
+      g_ptr_array_add (out, v);
+      g_hash_table_add (seen, (gpointer) lathe_variant_get_id (v));
+    }
+}
+
+/* Variants inside workspace.json: how version 1 kept them. */
 static gboolean
-read_variants (LatheWorkspace *self, JsonObject *root, const char *origin, GError **error)
+read_inline_variants (JsonObject *root, const char *origin, GPtrArray *out, GError **error)
 {
   JsonNode *n = json_object_get_member (root, "variants");
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   JsonArray *a;
 
   if (n == NULL || !JSON_NODE_HOLDS_ARRAY (n))
@@ -241,18 +363,51 @@ read_variants (LatheWorkspace *self, JsonObject *root, const char *origin, GErro
   for (guint i = 0; i < json_array_get_length (a); i++)
     {
       g_autofree char *where = g_strdup_printf ("variants[%u]", i);
-      g_autoptr (LatheVariant) v = lathe_variant_from_json (json_array_get_element (a, i), origin, where,
-                                                            error);
+      LatheVariant *v = lathe_variant_from_json (json_array_get_element (a, i), origin, where, error);
       if (v == NULL)
         return FALSE;
-      if (lathe_workspace_find (self, lathe_variant_get_id (v)) != NULL)
+      if (!g_hash_table_add (seen, (gpointer) lathe_variant_get_id (v)))
         {
           g_autofree char *field = g_strdup_printf ("variants[%u].id", i);
+          g_object_unref (v);
           return fail (error, origin, field, _("used twice"));
         }
-      g_list_store_append (self->variants, v);
+      /* Earlier than anything added since, in their order. */
+      if (lathe_variant_get_added (v) == 0)
+        lathe_variant_set_added (v, (gint64) i + 1);
+      g_ptr_array_add (out, v);
     }
   return TRUE;
+}
+
+static gboolean
+write_variant_file (LatheWorkspace *self, LatheVariant *v, gboolean replace, GError **error);
+
+/* A version 1 workspace becomes version 2: each variant a file, then
+ * workspace.json without them. Under the lock; a folder that cannot be
+ * written stays as it is (and opens). */
+static void
+migrate (LatheWorkspace *self, GPtrArray *inline_variants)
+{
+  g_autofree char *vdir = g_build_filename (self->dir, VARIANTS_DIR, NULL);
+  g_autoptr (GError) local = NULL;
+  const int lock = lathe_dir_lock (self->dir, LOCK_TIMEOUT_MS, &local);
+
+  if (lock < 0)
+    return;
+  if (g_mkdir_with_parents (vdir, 0755) == 0)
+    {
+      gboolean ok = TRUE;
+      for (guint i = 0; ok && i < inline_variants->len; i++)
+        ok = write_variant_file (self, g_ptr_array_index (inline_variants, i), TRUE, &local);
+      if (ok)
+        {
+          g_autoptr (JsonNode) root = settings_json (self, NULL);
+          g_autofree char *path = g_build_filename (self->dir, WORKSPACE_FILE, NULL);
+          lathe_json_save (path, root, &local);
+        }
+    }
+  lathe_dir_unlock (lock);
 }
 
 LatheWorkspace *
@@ -260,41 +415,47 @@ lathe_workspace_open (const char *dir, GError **error)
 {
   g_autoptr (LatheWorkspace) self = g_object_new (LATHE_TYPE_WORKSPACE, NULL);
   g_autofree char *path = g_build_filename (dir, WORKSPACE_FILE, NULL);
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GError) local = NULL;
-  JsonNode *root;
+  g_autoptr (JsonNode) root = NULL;
+  const char *source;
   JsonObject *o;
-  JsonNode *source;
+  double version = 0;
 
-  if (!json_parser_load_from_mapped_file (parser, path, &local))
+  if ((root = lathe_json_load (path, 0, &local)) == NULL)
     {
-      g_set_error (error, LATHE_ERROR, g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                                         ? LATHE_ERROR_IO : LATHE_ERROR_FORMAT,
-                   "%s: %s", path, local->message);
+      g_set_error_literal (error, LATHE_ERROR,
+                           g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? LATHE_ERROR_IO
+                                                                                     : LATHE_ERROR_FORMAT,
+                           local->message);
       return NULL;
     }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       fail (error, path, "(top)", _("expected an object"));
       return NULL;
     }
   o = json_node_get_object (root);
-  if (json_object_get_int_member_with_default (o, "lathe_workspace", 0) != WORKSPACE_VERSION)
+  if (!lathe_json_member_finite (o, "lathe_workspace", &version) || (version != 1 && version != WORKSPACE_VERSION))
     {
-      fail (error, path, "lathe_workspace", _("expected 1 (the version this Lathe writes)"));
+      fail (error, path, "lathe_workspace", _("expected 1 or 2 (the versions this Lathe reads)"));
       return NULL;
     }
-  source = json_object_get_member (o, "source");
-  if (source == NULL || json_node_get_value_type (source) != G_TYPE_STRING)
+  if ((source = lathe_json_member_string (o, "source")) == NULL)
     {
       fail (error, path, "source", _("expected the path of the source model"));
       return NULL;
     }
   self->dir = g_canonicalize_filename (dir, NULL);
-  self->source = g_strdup (json_node_get_string (source));
-  if (!read_eval (self, o, path, error) || !read_variants (self, o, path, error))
+  self->source = g_strdup (source);
+  if (!read_eval (self, o, path, error)
+      || (version == 1 && !read_inline_variants (o, path, all, error)))
     return NULL;
+  if (version == 1)
+    migrate (self, all);
+  read_variant_files (self, all);
+  g_ptr_array_sort (all, by_added);
+  g_list_store_splice (self->variants, 0, 0, all->pdata, all->len);
   return g_steal_pointer (&self);
 }
 
@@ -304,13 +465,11 @@ lathe_workspace_create (const char *dir, const char *source_path, const char *ev
 {
   g_autoptr (LatheWorkspace) self = g_object_new (LATHE_TYPE_WORKSPACE, NULL);
   g_autofree char *json = g_build_filename (dir, WORKSPACE_FILE, NULL);
+  g_autoptr (JsonNode) root = NULL;
+  int lock;
+  gboolean ok;
 
   g_return_val_if_fail (dir != NULL && source_path != NULL, NULL);
-  if (g_file_test (json, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID, _("%s: a workspace is there already"), dir);
-      return NULL;
-    }
   if (!g_file_test (source_path, G_FILE_TEST_IS_REGULAR))
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_IO, _("%s: no such model file"), source_path);
@@ -331,31 +490,126 @@ lathe_workspace_create (const char *dir, const char *source_path, const char *ev
   self->source = g_canonicalize_filename (source_path, NULL);
   self->eval_text = eval_text_path != NULL && *eval_text_path != '\0'
                       ? g_canonicalize_filename (eval_text_path, NULL) : g_strdup ("");
-  if (!lathe_workspace_save (self, error))
+  /* Two processes starting the same workspace: one makes it, the other is
+   * told it is there. */
+  if ((lock = lathe_dir_lock (self->dir, LOCK_TIMEOUT_MS, error)) < 0)
     return NULL;
-  return g_steal_pointer (&self);
+  if (g_file_test (json, G_FILE_TEST_EXISTS))
+    {
+      lathe_dir_unlock (lock);
+      g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID, _("%s: a workspace is there already"), dir);
+      return NULL;
+    }
+  root = settings_json (self, NULL);
+  ok = lathe_json_save (json, root, error);
+  lathe_dir_unlock (lock);
+  return ok ? g_steal_pointer (&self) : NULL;
+}
+
+/* Writes variants/ID.json. A new one never replaces a file that is there
+ * (another process's variant of the same id): linked into place, not
+ * renamed. */
+static gboolean
+write_variant_file (LatheWorkspace *self, LatheVariant *v, gboolean replace, GError **error)
+{
+  g_autofree char *path = variant_json_path (self->dir, lathe_variant_get_id (v));
+  g_autofree char *tmp = NULL;
+  g_autoptr (JsonNode) node = lathe_variant_to_json (v);
+  gboolean ok;
+
+  if (replace)
+    return lathe_json_save (path, node, error);
+  tmp = g_strconcat (path, ".new", NULL);
+  if (!lathe_json_save (tmp, node, error))
+    return FALSE;
+  ok = link (tmp, path) == 0;
+  if (!ok)
+    {
+      const int e = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "%s: %s", path, g_strerror (e));
+    }
+  g_unlink (tmp);
+  return ok;
+}
+
+/* A variant whose id another process took meanwhile gets a new one, and
+ * its model file (made under the old id) follows. */
+static gboolean
+give_new_id (LatheWorkspace *self, LatheVariant *v, GError **error)
+{
+  g_autofree char *id = new_id ();
+  g_autofree char *old_file = NULL, *new_rel = NULL, *new_file = NULL;
+  const char *file = lathe_variant_get_file (v);
+
+  if (file != NULL && !g_path_is_absolute (file))
+    {
+      old_file = lathe_workspace_dup_file (self, v);
+      new_rel = g_strdup_printf ("%s/%s.gguf", VARIANTS_DIR, id);
+      new_file = g_build_filename (self->dir, new_rel, NULL);
+      if (g_rename (old_file, new_file) != 0)
+        {
+          const int e = errno;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "%s: %s", old_file, g_strerror (e));
+          return FALSE;
+        }
+      lathe_variant_set_file (v, new_rel);
+    }
+  lathe_variant_set_id (v, id);
+  return TRUE;
 }
 
 gboolean
 lathe_workspace_add (LatheWorkspace *self, LatheVariant *variant, GError **error)
 {
+  g_autofree char *vdir = NULL;
+  g_autoptr (GError) local = NULL;
+
   g_return_val_if_fail (LATHE_IS_WORKSPACE (self), FALSE);
   g_return_val_if_fail (LATHE_IS_VARIANT (variant), FALSE);
+  vdir = g_build_filename (self->dir, VARIANTS_DIR, NULL);
+  if (g_mkdir_with_parents (vdir, 0755) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", vdir, g_strerror (errno));
+      return FALSE;
+    }
+  if (lathe_variant_get_added (variant) == 0)
+    lathe_variant_set_added (variant, g_get_real_time ());
+  /* One file per variant: writers never rewrite each other's results, so
+   * concurrent sweeps into one workspace lose nothing. */
+  for (int attempt = 0; !write_variant_file (self, variant, FALSE, &local); attempt++)
+    {
+      if (!g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_EXIST) || attempt >= 4)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      g_clear_error (&local);
+      if (!give_new_id (self, variant, error))
+        return FALSE;
+    }
   g_list_store_append (self->variants, variant);
-  return lathe_workspace_save (self, error);
+  return TRUE;
 }
 
 gboolean
 lathe_workspace_remove (LatheWorkspace *self, LatheVariant *variant, GError **error)
 {
   guint pos;
-  g_autofree char *path = NULL;
+  g_autofree char *path = NULL, *json = NULL;
 
   g_return_val_if_fail (LATHE_IS_WORKSPACE (self), FALSE);
   if (!g_list_store_find (self->variants, variant, &pos))
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID, _("%s: no variant %s"), self->dir,
                    lathe_variant_get_name (variant));
+      return FALSE;
+    }
+  /* The figures first: a variant without its model file is still a
+   * point, a model file without figures would be a stray. */
+  json = variant_json_path (self->dir, lathe_variant_get_id (variant));
+  if (g_unlink (json) != 0 && errno != ENOENT)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", json, g_strerror (errno));
       return FALSE;
     }
   /* Only files the workspace wrote itself go: never the source. */
@@ -370,7 +624,14 @@ lathe_workspace_remove (LatheWorkspace *self, LatheVariant *variant, GError **er
         }
     }
   g_list_store_remove (self->variants, pos);
-  return lathe_workspace_save (self, error);
+  return TRUE;
+}
+
+GPtrArray *
+lathe_workspace_get_problems (LatheWorkspace *self)
+{
+  g_return_val_if_fail (LATHE_IS_WORKSPACE (self), NULL);
+  return self->problems;
 }
 
 static void
@@ -493,15 +754,6 @@ ensure_reference (LatheWorkspace *self, LatheModel *source, int n_ctx, int n_chu
   return path;
 }
 
-static char *
-new_id (void)
-{
-  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
-
-  return g_strdup_printf ("%s-%04x", stamp, g_random_int_range (0, 0x10000));
-}
-
 static gboolean
 measure_speed (LatheVariant *v, const char *path, const LatheMeasureOptions *o,
                GCancellable *cancellable, GError **error)
@@ -552,12 +804,14 @@ measure_file (LatheWorkspace *self, LatheVariant *v, const char *path, LatheMode
     return FALSE;
   lathe_variant_set_metric (v, LATHE_METRIC_FILE_MB,
                             g_stat (path, &st) == 0 ? (double) st.st_size / 1e6 : NAN);
-  lathe_variant_set_metric (v, LATHE_METRIC_BPW, lathe_model_get_bpw (model));
-  lathe_variant_set_metric (v, LATHE_METRIC_PERPLEXITY, r.perplexity);
-  lathe_variant_set_metric (v, LATHE_METRIC_KL_MEAN, r.kl_mean);
-  lathe_variant_set_metric (v, LATHE_METRIC_TOP1, r.top1_agreement);
-  lathe_variant_set_metric (v, LATHE_METRIC_LAYERS_MEAN,
-                            r.layers_mean > 0 ? r.layers_mean : (double) r.n_layer);
+  lathe_variant_set_measured (v, LATHE_METRIC_BPW, lathe_model_get_bpw (model));
+  /* A perplexity can overflow (a model whose logits blow up): kept as
+   * "not a number", never as a figure. */
+  lathe_variant_set_measured (v, LATHE_METRIC_PERPLEXITY, r.perplexity);
+  lathe_variant_set_measured (v, LATHE_METRIC_KL_MEAN, r.kl_mean);
+  lathe_variant_set_measured (v, LATHE_METRIC_TOP1, r.top1_agreement);
+  lathe_variant_set_measured (v, LATHE_METRIC_LAYERS_MEAN,
+                              r.layers_mean > 0 ? r.layers_mean : (double) r.n_layer);
   if (o->skip_speed)
     return TRUE;
   stage->from = 0.85;
@@ -925,8 +1179,7 @@ lathe_workspace_measure_sensitivity (LatheWorkspace *self, LatheModel *source, L
   o.user = &stage;
   if ((table = lathe_sensitivity_measure (source, self->eval_text, &o, cancellable, error)) == NULL)
     return FALSE;
-  text = json_to_string (table, TRUE);
-  return g_file_set_contents (path, text, -1, error);
+  return lathe_json_save (path, table, error);
 }
 
 /* Device profiles ------------------------------------------------------------ */
@@ -1032,7 +1285,7 @@ grid_recipe (const char *type, double sparsity, double exit_threshold, int exit_
     }
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return lathe_json_to_string (root, FALSE);
 }
 
 GPtrArray *

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* A workspace: a folder holding what was measured for one source model —
- * workspace.json (the source, the evaluation text, every variant and its
- * figures), the variants' model files (variants/ID.gguf) and the source's
- * saved reference log-probabilities. It is saved after every change, by
- * writing a new file and renaming it into place. */
+ * workspace.json (the source and the evaluation text), each variant's
+ * figures and recipe (variants/ID.json) and model file (variants/ID.gguf),
+ * and the source's saved reference log-probabilities. Every file is
+ * written whole (a new file renamed into place). Several processes may add
+ * to one workspace at once: each variant is a file of its own, so none
+ * rewrites another's results; workspace.json is written under a lock. */
 #pragma once
 
 #include <gio/gio.h>
@@ -33,7 +35,8 @@ gboolean lathe_workspace_set_eval_text (LatheWorkspace *self, const char *path, 
  * makes the saved reference stale: it is recomputed at the next measure. */
 int lathe_workspace_get_eval_ctx (LatheWorkspace *self);
 int lathe_workspace_get_eval_chunks (LatheWorkspace *self);
-void lathe_workspace_set_eval (LatheWorkspace *self, int n_ctx, int n_chunks);
+/* Sets them and writes workspace.json. */
+gboolean lathe_workspace_set_eval (LatheWorkspace *self, int n_ctx, int n_chunks, GError **error);
 
 /* LatheVariant items in the order they were measured. */
 GListModel *lathe_workspace_get_variants (LatheWorkspace *self);
@@ -41,11 +44,20 @@ LatheVariant *lathe_workspace_find (LatheWorkspace *self, const char *id_or_name
 /* The absolute path of a variant's model file. */
 char *lathe_workspace_dup_file (LatheWorkspace *self, LatheVariant *variant);
 
+/* Writes workspace.json (the source and the evaluation settings). */
 gboolean lathe_workspace_save (LatheWorkspace *self, GError **error);
-/* Adds a measured variant and saves. */
+/* Adds a measured variant: writes its variants/ID.json (giving it a new id
+ * should another process have taken its id meanwhile). */
 gboolean lathe_workspace_add (LatheWorkspace *self, LatheVariant *variant, GError **error);
-/* Removes a variant, deletes its file (if the workspace made it) and saves. */
+/* Removes a variant: its variants/ID.json and its model file (if the
+ * workspace made it). */
 gboolean lathe_workspace_remove (LatheWorkspace *self, LatheVariant *variant, GError **error);
+/* Variant files that could not be read when the workspace was opened
+ * (messages naming the file and the field); they are left as they are. */
+GPtrArray *lathe_workspace_get_problems (LatheWorkspace *self);
+/* The whole workspace as one JSON document: workspace.json with a
+ * "variants" array. */
+char *lathe_workspace_to_json (LatheWorkspace *self);
 /* Every variant and figure as CSV, one row per variant. */
 char *lathe_workspace_to_csv (LatheWorkspace *self);
 

@@ -33,6 +33,20 @@ static const struct
 };
 
 bool
+lk_quantize_can_write (lk_type type)
+{
+  switch (type)
+    {
+    case LK_TYPE_F32: case LK_TYPE_F16: case LK_TYPE_BF16:
+    case LK_TYPE_Q4_0: case LK_TYPE_Q4_1: case LK_TYPE_Q5_0: case LK_TYPE_Q5_1: case LK_TYPE_Q8_0:
+    case LK_TYPE_Q2_K: case LK_TYPE_Q3_K: case LK_TYPE_Q4_K: case LK_TYPE_Q5_K: case LK_TYPE_Q6_K:
+      return lk_get_quantize_ref (type) != NULL;
+    default:
+      return false;
+    }
+}
+
+bool
 lk_quantize_parse_type (const char *name, lk_type *type, lk_mix *mix)
 {
   lk_type t;
@@ -45,8 +59,7 @@ lk_quantize_parse_type (const char *name, lk_type *type, lk_mix *mix)
         return true;
       }
   t = lk_type_from_name (name);
-  if (t == LK_TYPE_COUNT || lk_get_quantize_ref (t) == NULL || t == LK_TYPE_Q8_1
-      || t == LK_TYPE_Q8_K)
+  if (t == LK_TYPE_COUNT || !lk_quantize_can_write (t))
     return false;
   *type = t;
   *mix = LK_MIX_NONE;
@@ -191,31 +204,31 @@ typedef struct
   atomic_int *cancel;
   _Atomic int64_t next_row;
   uint8_t *dst;
-  int failed;
+  atomic_int failed; /* 1: out of memory, 2: no quantizer for the type */
 } convert_job;
 
 #define ROWS_PER_GRAB 8
 
 /* The 32-element formats: llama.cpp's reference quantizer (byte-exact),
  * or with importance the weighted search. */
-static void
+static bool
 quantize_row_32 (lk_type to, const float *x, void *out, int64_t n, const float *imp)
 {
   if (imp != NULL)
     switch (to)
       {
-      case LK_TYPE_Q4_0: lk_quantize_row_q4_0_imp (x, out, n, imp); return;
-      case LK_TYPE_Q4_1: lk_quantize_row_q4_1_imp (x, out, n, imp); return;
-      case LK_TYPE_Q5_0: lk_quantize_row_q5_0_imp (x, out, n, imp); return;
-      case LK_TYPE_Q5_1: lk_quantize_row_q5_1_imp (x, out, n, imp); return;
-      case LK_TYPE_Q8_0: lk_quantize_row_q8_0_imp (x, out, n, imp); return;
+      case LK_TYPE_Q4_0: lk_quantize_row_q4_0_imp (x, out, n, imp); return true;
+      case LK_TYPE_Q4_1: lk_quantize_row_q4_1_imp (x, out, n, imp); return true;
+      case LK_TYPE_Q5_0: lk_quantize_row_q5_0_imp (x, out, n, imp); return true;
+      case LK_TYPE_Q5_1: lk_quantize_row_q5_1_imp (x, out, n, imp); return true;
+      case LK_TYPE_Q8_0: lk_quantize_row_q8_0_imp (x, out, n, imp); return true;
       default: break;
       }
-  lk_quantize_row_ref (to, x, out, n);
+  return lk_quantize_row_ref (to, x, out, n);
 }
 
 static void
-quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
+quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
 {
   const lk_tensor *t = job->src;
   const int64_t n = t->ne[0];
@@ -240,7 +253,10 @@ quantize_rows (const convert_job *job, float *buf, int64_t r0, int64_t r1)
         case LK_TYPE_Q4_K: lk_quantize_row_q4_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_Q5_K: lk_quantize_row_q5_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, job->imp); break;
-        default: quantize_row_32 (job->to, buf, out, n, job->imp); break;
+        default:
+          if (!quantize_row_32 (job->to, buf, out, n, job->imp))
+            atomic_store (&job->failed, 2);
+          break;
         }
     }
 }
@@ -257,7 +273,7 @@ convert_task (void *arg, int ith, int nth)
   (void) nth;
   if (buf == NULL)
     {
-      job->failed = 1;
+      atomic_store (&job->failed, 1);
       return;
     }
   for (;;)
@@ -356,7 +372,10 @@ fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
   free (f32);
   if (fc->params->cancel != NULL && atomic_load (fc->params->cancel))
     return lk_error_set (err, LK_ERR_CANCELLED, "cancelled");
-  if (job.failed)
+  if (atomic_load (&job.failed) == 2)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor '%s': rows cannot be written as %s",
+                         fc->src->name, lk_type_name (fc->to));
+  if (atomic_load (&job.failed))
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory converting '%s'", fc->src->name);
   return LK_OK;
 }
@@ -364,6 +383,8 @@ fill_tensor (void *user, void *dst, size_t nbytes, lk_error *err)
 void
 lk_quantize_report_clear (lk_quantize_report *r)
 {
+  for (size_t i = 0; i < r->n; i++)
+    free (r->entries[i].name);
   free (r->entries);
   memset (r, 0, sizeof *r);
 }
@@ -496,6 +517,17 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
                             t->name, lk_type_name (t->type));
           break;
         }
+      /* A type asked by an override (a recipe, a sensitivity table) that
+       * Lathe has no quantizer for: refused here, before a buffer is
+       * written that nothing would fill. */
+      if (to != lk_type_unpacked (t->type) && to != t->type && !lk_quantize_can_write (to))
+        {
+          s = lk_error_set (err, LK_ERR_UNSUPPORTED,
+                            "tensor '%s': Lathe cannot write type %s (it writes F32, F16, BF16, "
+                            "Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K)",
+                            t->name, lk_type_name (to));
+          break;
+        }
       fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n, false, { 0 }, NULL };
       if (p->importance != NULL && t->n_dims >= 2)
         fills[i].imp = p->importance (p->user, t->name, t->ne[0]);
@@ -503,10 +535,16 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
         fills[i].prune = p->prune (p->user, t, &fills[i].spec);
       s = lk_gguf_writer_add_tensor_fill (w, t->name, to, (uint32_t) t->n_dims, t->ne, fill_tensor,
                                           &fills[i], err);
-      if (report != NULL)
+      if (report != NULL && s == LK_OK)
         {
+          char *name = strdup (t->name);
+          if (name == NULL)
+            {
+              s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+              break;
+            }
           fills[i].entry = &report->entries[report->n];
-          report->entries[report->n++] = (lk_quantize_entry) { t->name, lk_type_unpacked (t->type),
+          report->entries[report->n++] = (lk_quantize_entry) { name, lk_type_unpacked (t->type),
                                                                to, fell_back, asked, 0,
                                                                lk_tensor_nelements (t) };
           report->bytes_in += t->nbytes;
@@ -518,6 +556,8 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
   if (s == LK_OK)
     s = lk_gguf_writer_write (w, path, err);
 out:
+  if (s != LK_OK && report != NULL)
+    lk_quantize_report_clear (report);
   free (nh);
   free (nkv);
   free (nff);

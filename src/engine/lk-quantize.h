@@ -43,7 +43,9 @@ typedef struct
 
 typedef struct
 {
-  const char *name;
+  /* A copy: the report outlives the model it was written from (a recipe's
+   * structural step makes a model of its own and frees it). */
+  char *name;
   lk_type from, to;
   bool fell_back; /* the asked type did not fit the rows */
   lk_type asked;
@@ -59,6 +61,10 @@ typedef struct
 } lk_quantize_report;
 
 void lk_quantize_params_init (lk_quantize_params *p);
+/* True for the types Lathe can write weights in (F32, F16, BF16, Q8_0,
+ * Q5_1, Q5_0, Q4_1, Q4_0, Q6_K … Q2_K); a type from a file, a table or a
+ * recipe is checked against this before anything is converted to it. */
+bool lk_quantize_can_write (lk_type type);
 /* "Q4_0", "Q4_K_M", "F16", …: a base type and a mix. */
 bool lk_quantize_parse_type (const char *name, lk_type *type, lk_mix *mix);
 const char *lk_mix_name (lk_mix mix);

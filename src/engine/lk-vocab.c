@@ -521,49 +521,49 @@ lk_vocab_open (const char *path, lk_vocab **out, lk_error *err)
 lk_vocab_type
 lk_vocab_get_type (const lk_vocab *v)
 {
-  return v->type;
+  return v != NULL ? v->type : LK_VOCAB_NONE;
 }
 
 const char *
 lk_vocab_model_name (const lk_vocab *v)
 {
-  return v->model;
+  return v != NULL ? v->model : NULL;
 }
 
 const char *
 lk_vocab_pre_name (const lk_vocab *v)
 {
-  return v->pre;
+  return v != NULL ? v->pre : NULL;
 }
 
 int32_t
 lk_vocab_n_tokens (const lk_vocab *v)
 {
-  return v->n;
+  return v != NULL ? v->n : 0;
 }
 
 int32_t
 lk_vocab_bos (const lk_vocab *v)
 {
-  return v->bos;
+  return v != NULL ? v->bos : -1;
 }
 
 int32_t
 lk_vocab_eos (const lk_vocab *v)
 {
-  return v->eos;
+  return v != NULL ? v->eos : -1;
 }
 
 bool
 lk_vocab_add_bos (const lk_vocab *v)
 {
-  return v->add_bos;
+  return v != NULL && v->add_bos;
 }
 
 bool
 lk_vocab_is_eog (const lk_vocab *v, int32_t id)
 {
-  for (size_t i = 0; i < v->n_eog; i++)
+  for (size_t i = 0; v != NULL && i < v->n_eog; i++)
     if (v->eog[i] == id)
       return true;
   return false;
@@ -572,13 +572,13 @@ lk_vocab_is_eog (const lk_vocab *v, int32_t id)
 lk_token_type
 lk_vocab_token_type (const lk_vocab *v, int32_t id)
 {
-  return (id >= 0 && id < v->n) ? (lk_token_type) v->types[id] : LK_TOKEN_UNDEFINED;
+  return (v != NULL && id >= 0 && id < v->n) ? (lk_token_type) v->types[id] : LK_TOKEN_UNDEFINED;
 }
 
 const char *
 lk_vocab_token_text (const lk_vocab *v, int32_t id, size_t *len)
 {
-  if (id < 0 || id >= v->n)
+  if (v == NULL || id < 0 || id >= v->n)
     return NULL;
   if (len)
     *len = v->len[id];
@@ -588,13 +588,13 @@ lk_vocab_token_text (const lk_vocab *v, int32_t id, size_t *len)
 float
 lk_vocab_token_score (const lk_vocab *v, int32_t id)
 {
-  return (id >= 0 && id < v->n) ? v->scores[id] : 0.0f;
+  return (v != NULL && id >= 0 && id < v->n) ? v->scores[id] : 0.0f;
 }
 
 int32_t
 lk_vocab_find (const lk_vocab *v, const char *text, size_t len)
 {
-  return lk_strmap_get (&v->by_text, text, len);
+  return v != NULL ? lk_strmap_get (&v->by_text, text, len) : -1;
 }
 
 /* Tokenize ------------------------------------------------------------------ */
@@ -720,6 +720,10 @@ lk_vocab_tokenize (const lk_vocab *v, const char *text, size_t len, bool add_spe
   lk_status status = LK_OK;
   bool prev_special = true;
 
+  if (v == NULL)
+    return lk_error_set (err, LK_ERR_INVALID,
+                         "the model has no tokenizer (a llama2.c checkpoint needs its tokenizer.bin "
+                         "beside it, or named with -z)");
   if (len > 0 && !partition_special (v, text, len, parse_special, &frags))
     {
       free (frags.items);
@@ -783,7 +787,7 @@ lk_vocab_piece (const lk_vocab *v, int32_t id, bool special, char *buf, size_t c
   const char *t;
   size_t n, o = 0;
 
-  if (id < 0 || id >= v->n)
+  if (v == NULL || id < 0 || id >= v->n)
     return 0;
   t = text_of (v, id);
   n = v->len[id];

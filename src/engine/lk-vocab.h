@@ -13,6 +13,7 @@
 
 typedef enum
 {
+  LK_VOCAB_NONE = 0, /* no tokenizer (a llama2.c checkpoint alone) */
   LK_VOCAB_SPM = 1, /* tokenizer.ggml.model = "llama" */
   LK_VOCAB_BPE = 2, /* tokenizer.ggml.model = "gpt2" */
 } lk_vocab_type;

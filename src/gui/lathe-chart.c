@@ -599,14 +599,24 @@ query_tooltip_cb (GtkWidget *widget, int x, int y, gboolean keyboard, GtkTooltip
   if (v == NULL)
     return FALSE;
   s = g_string_new (NULL);
-  g_string_append_printf (s, "<b>%s</b>", lathe_variant_get_name (v));
+  /* Names and devices come from files: text, never markup. */
+  {
+    g_autofree char *name = g_markup_escape_text (lathe_variant_get_name (v), -1);
+    g_string_append_printf (s, "<b>%s</b>", name);
+  }
   if (lathe_variant_get_device (v) != NULL)
-    g_string_append_printf (s, _(" on %s"), lathe_variant_get_device (v));
+    {
+      g_autofree char *device = g_markup_escape_text (lathe_variant_get_device (v), -1);
+      g_string_append_printf (s, _(" on %s"), device);
+    }
   for (int m = 0; m < LATHE_N_METRICS; m++)
     {
       g_autofree char *value = lathe_metric_format (m, lathe_variant_get_metric (v, m));
       g_autofree char *label = g_markup_escape_text (lathe_metric_label (m), -1);
+      const char *note = lathe_variant_get_metric_note (v, m);
       g_string_append_printf (s, "\n%s: %s", label, value);
+      if (note != NULL)
+        g_string_append_printf (s, " (%s)", note);
     }
   gtk_tooltip_set_markup (tooltip, s->str);
   g_string_free (s, TRUE);

@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "lathe-compress-page.h"
+#include "lathe-json.h"
 #include "lathe-layer-map.h"
 #include "lathe-recipe.h"
 #include "lathe-sensitivity.h"
@@ -348,7 +349,7 @@ lathe_compress_page_dup_recipe (LatheCompressPage *self)
   build_conditional (self, b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
+  return lathe_json_to_string (root, FALSE);
 }
 
 /* The estimate ---------------------------------------------------------------- */

@@ -15,6 +15,8 @@
 #include "lathe-bundle.h"
 #include "lathe-device-dialog.h"
 #include "lathe-devices-page.h"
+#include "lathe-io.h"
+#include "lathe-json.h"
 #include "lathe-remote.h"
 
 typedef enum
@@ -94,6 +96,8 @@ add_row (AdwPreferencesGroup *group, GPtrArray *rows, const char *title, const c
 {
   GtkWidget *row = adw_action_row_new ();
 
+  /* Text from files and devices: never markup. */
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
@@ -240,12 +244,11 @@ remember_probe (LatheDevicesPage *self, const char *device, JsonNode *probe)
 {
   g_autofree char *path = probe_file (device);
   g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *text = json_to_string (probe, TRUE);
+  g_autofree char *text = lathe_json_to_string (probe, TRUE);
   g_autoptr (GError) error = NULL;
 
   g_hash_table_replace (self->probes, g_strdup (device), json_node_ref (probe));
-  if (g_mkdir_with_parents (dir, 0700) != 0
-      || !g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+  if (g_mkdir_with_parents (dir, 0700) != 0 || !lathe_file_write_atomic_mode (path, text, -1, 0600, &error))
     g_warning ("%s: the probe is not kept: %s", path, error != NULL ? error->message : g_strerror (errno));
 }
 
@@ -255,16 +258,18 @@ recall_probe (LatheDevicesPage *self, const char *device)
 {
   JsonNode *probe = g_hash_table_lookup (self->probes, device);
   g_autofree char *path = NULL;
-  g_autoptr (JsonParser) parser = NULL;
 
   if (probe != NULL)
     return probe;
   path = probe_file (device);
-  parser = json_parser_new ();
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || !json_parser_load_from_file (parser, path, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  /* A file anyone may have changed: of the probe's shape, or probe again. */
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || (probe = lathe_json_load (path, 1 << 20, NULL)) == NULL)
     return NULL;
-  probe = json_parser_steal_root (parser);
+  if (!lathe_probe_check (probe))
+    {
+      json_node_unref (probe);
+      return NULL;
+    }
   g_hash_table_replace (self->probes, g_strdup (device), probe);
   return probe;
 }
@@ -1400,6 +1405,8 @@ entry_row (AdwPreferencesGroup *g, LatheDevicesPage *self, const char *title, co
 {
   GtkWidget *row = adw_entry_row_new ();
 
+  /* Text from files and devices: never markup. */
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   gtk_editable_set_text (GTK_EDITABLE (row), text);
   g_signal_connect_swapped (row, "changed", G_CALLBACK (update_actions), self);
@@ -1415,6 +1422,8 @@ spin_row (AdwPreferencesGroup *g, const char *title, const char *subtitle, int l
 
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (spin), value);
   gtk_widget_set_valign (spin, GTK_ALIGN_CENTER);
+  /* Text from files and devices: never markup. */
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), spin);

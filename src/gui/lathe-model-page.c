@@ -39,6 +39,8 @@ add_info_row (LatheModelPage *self, AdwPreferencesGroup *group, const char *titl
   GtkWidget *row = adw_action_row_new ();
   GtkWidget *value = gtk_label_new ("");
 
+  /* Text from files and devices: never markup. */
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   gtk_label_set_selectable (GTK_LABEL (value), TRUE);
   gtk_label_set_ellipsize (GTK_LABEL (value), PANGO_ELLIPSIZE_END);

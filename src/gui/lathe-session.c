@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "lathe-error.h"
 #include "lathe-session.h"
 
 #define MAX_RECENT 10
@@ -307,6 +308,23 @@ last_workspace_for (LatheSession *self, const char *model_path)
   return workspace_dir_for (model_path);
 }
 
+/* Variant files that could not be read are left as they are, and said. */
+static void
+report_problems (LatheSession *self, LatheWorkspace *ws)
+{
+  GPtrArray *problems = lathe_workspace_get_problems (ws);
+  g_autoptr (GError) error = NULL;
+
+  if (problems->len == 0)
+    return;
+  error = g_error_new (LATHE_ERROR, LATHE_ERROR_FORMAT,
+                       g_dngettext (GETTEXT_PACKAGE, "%u variant file could not be read and is not shown: %s",
+                                    "%u variant files could not be read and are not shown; the first: %s",
+                                    problems->len),
+                       problems->len, (const char *) g_ptr_array_index (problems, 0));
+  g_signal_emit (self, signals[ERROR], 0, error);
+}
+
 static void
 open_model_workspace (LatheSession *self)
 {
@@ -330,6 +348,8 @@ open_model_workspace (LatheSession *self)
   else
     g_settings_set_string (self->settings, "last-workspace", lathe_workspace_get_dir (ws));
   set_workspace (self, ws);
+  if (ws != NULL)
+    report_problems (self, ws);
 }
 
 LatheWorkspace *

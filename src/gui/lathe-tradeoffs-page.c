@@ -8,6 +8,8 @@
 #include <sys/utsname.h>
 
 #include "lathe-bundle.h"
+#include "lathe-io.h"
+#include "lathe-json.h"
 #include "lathe-remote.h"
 #include "lathe-tradeoffs-page.h"
 
@@ -82,13 +84,18 @@ update_selected (LatheTradeoffsPage *self)
       GtkWidget *row = adw_action_row_new ();
       GtkWidget *label = gtk_label_new (value);
       gtk_widget_add_css_class (label, "numeric");
+      /* Text from files and devices: never markup. */
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), lathe_metric_label (m));
+      if (lathe_variant_get_metric_note (v, m) != NULL)
+        adw_action_row_set_subtitle (ADW_ACTION_ROW (row), lathe_variant_get_metric_note (v, m));
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), label);
       gtk_list_box_append (self->figures_list, row);
     }
   if (lathe_variant_get_device (v) != NULL)
     {
       GtkWidget *row = adw_action_row_new ();
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Measured on"));
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), lathe_variant_get_device (v));
       gtk_list_box_prepend (self->figures_list, row);
@@ -220,7 +227,7 @@ lathe_tradeoffs_page_export (LatheTradeoffsPage *self, const char *format, const
   if (g_strcmp0 (format, "csv") == 0 && self->workspace != NULL)
     {
       g_autofree char *csv = lathe_workspace_to_csv (self->workspace);
-      return g_file_set_contents (path, csv, -1, error);
+      return lathe_file_write_atomic (path, csv, -1, error);
     }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, _("Nothing to export as %s"), format);
   return FALSE;
@@ -296,7 +303,7 @@ show_recipe_action (GtkWidget *widget, const char *action_name, GVariant *param)
   if (v == NULL || lathe_variant_get_recipe (v) == NULL)
     return;
   node = json_from_string (lathe_variant_get_recipe (v), NULL);
-  pretty = node ? json_to_string (node, TRUE) : g_strdup (lathe_variant_get_recipe (v));
+  pretty = node ? lathe_json_to_string (node, TRUE) : g_strdup (lathe_variant_get_recipe (v));
   dialog = adw_message_dialog_new (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
                                    lathe_variant_get_name (v), NULL);
   view = gtk_text_view_new ();

@@ -41,6 +41,8 @@ create_recent_row (gpointer item, gpointer user_data)
   GtkWidget *row = adw_action_row_new ();
   GtkWidget *icon = gtk_image_new_from_icon_name ("go-next-symbolic");
 
+  /* Text from files and devices: never markup. */
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dir);
@@ -201,6 +203,8 @@ add_samples (LatheWelcomePage *self)
       r->row = adw_action_row_new ();
       r->button = gtk_button_new ();
       r->progress = gtk_progress_bar_new ();
+      /* Text from files and devices: never markup. */
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (r->row), FALSE);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (r->row), samples[i].name);
       adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (r->row), FALSE);
       gtk_widget_set_valign (r->progress, GTK_ALIGN_CENTER);

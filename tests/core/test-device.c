@@ -12,7 +12,9 @@
 
 #include "lathe-bundle.h"
 #include "lathe-error.h"
+#include "lathe-json.h"
 #include "lathe-recipe.h"
+#include "lathe-remote-private.h"
 #include "lathe-remote.h"
 #include "lathe-test.h"
 #include "sshd-fixture.h"
@@ -598,15 +600,153 @@ test_bundle (void)
   }
 }
 
+/* The probe's lines as a device may send them: values out of range left
+ * out, strings made valid and short, lists cut, and 300 000 sensor lines
+ * read quickly. */
+static void
+test_probe_parse (void)
+{
+  g_autoptr (GString) many = g_string_new ("arch=x86_64\ncores=4\n");
+  g_autoptr (JsonNode) node = NULL, big = NULL;
+  g_autofree char *long_cpu = g_strnfill (100000, 'x');
+  g_autofree char *text = g_strdup_printf ("os=Linux\ncores=-3\ncpu=%s\nmem_total_kb=99999999999999999999999\n"
+                                           "kernel=\xff\xfe bad\ntemp=cpu:45000\ntemp=broken:999999999\n"
+                                           "temp=nan:nan\ntemp=x:1e999\nfreq_khz=1500000\nfreq_khz=-1\n"
+                                           "energy=package-0:-5\nenergy=package-1:1000\nthrottle=abc\n",
+                                           long_cpu);
+  JsonObject *o;
+  gint64 start;
+
+  node = lathe_probe_parse (text);
+  o = json_node_get_object (node);
+  g_assert_cmpint (json_object_get_int_member (o, "cores"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (o, "memory_mb"), ==, 0);
+  g_assert_cmpuint (strlen (json_object_get_string_member (o, "cpu")), <=, 256);
+  g_assert_true (g_utf8_validate (json_object_get_string_member (o, "kernel"), -1, NULL));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "temperatures")), ==, 1);
+  g_assert_cmpfloat (json_object_get_double_member (
+                       json_array_get_object_element (json_object_get_array_member (o, "temperatures"), 0), "celsius"),
+                     ==, 45);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "freq_mhz")), ==, 1);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "energy_counters")), ==, 1);
+  g_assert_false (json_object_has_member (o, "throttle_events"));
+  g_assert_true (lathe_probe_check (node));
+  {
+    static const char *const tampered[] = {
+      "[]", "{\"os\": 1}", "{\"os\": \"\", \"kernel\": \"\", \"arch\": \"\", \"cpu\": \"\", \"cores\": \"4\"}",
+    };
+    for (guint i = 0; i < G_N_ELEMENTS (tampered); i++)
+      {
+        g_autoptr (JsonNode) t = lathe_json_parse (tampered[i], -1, "cache", NULL);
+        g_assert_false (lathe_probe_check (t));
+      }
+    json_object_set_string_member (o, "cores", "many");
+    g_assert_false (lathe_probe_check (node));
+  }
+
+  for (int i = 0; i < 300000; i++)
+    g_string_append_printf (many, "temp=sensor%d:%d\n", i, 40000 + i % 1000);
+  start = g_get_monotonic_time ();
+  big = lathe_probe_parse (many->str);
+  g_test_message ("300 000 sensor lines parsed in %.3f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_node_get_object (big), "temperatures")),
+                    ==, 1024);
+}
+
+/* What a device's runner prints is untrusted: each kind of bad output is
+ * an error for that run naming what was wrong, the runs before it are
+ * kept, no bad figure comes back, and nothing is left running there. */
+static void
+test_hostile_runner (void)
+{
+  static const struct
+  {
+    const char *script; /* what the runner does instead (sh; "$@" is the real one) */
+    const char *expect;
+  } cases[] = {
+    { "echo 'tokens per second: fast'", "not valid JSON" },
+    { "echo '[1, 2]'", "expected the JSON object" },
+    { "echo '{\"prefill_tps\": {\"mean\": 100}, \"decode_tps\": {\"mean\": \"fast\"}, \"peak_rss_bytes\": 1}'",
+      "decode_tps.mean" },
+    { "echo '{\"prefill_tps\": {\"mean\": 100}, \"decode_tps\": {\"mean\": -5}, \"peak_rss_bytes\": 1}'",
+      "decode_tps.mean" },
+    { "echo '{\"prefill_tps\": {\"mean\": 1e22}, \"decode_tps\": {\"mean\": 5}, \"peak_rss_bytes\": 1}'",
+      "prefill_tps.mean" },
+    { "echo '{\"prefill_tps\": {\"mean\": 1e999}, \"decode_tps\": {\"mean\": 5}, \"peak_rss_bytes\": 1}'",
+      "prefill_tps.mean" },
+    { "echo '{\"prefill_tps\": {\"mean\": 100}, \"decode_tps\": {\"mean\": 5}}'", "peak_rss_bytes" },
+    { "echo '{\"prefill_tps\": {\"mean\": 100}, \"decode_tps\": {\"mean\": 5}, \"peak_rss_bytes\": 1, "
+      "\"acceptance_rate\": 7}'", "acceptance_rate" },
+    { "head -c 100000 /dev/zero | tr '\\000' '['", "nested deeper" },
+    { "yes '{\"a\": 1}' | head -c 104857600", "more than 16 MiB" },
+    { "yes 'noise on stderr' | head -c 104857600 >&2; echo '{}'", "more than 16 MiB" },
+    { "exec sleep 86399", "had not ended after 3 s" },
+  };
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  SshdFixture f;
+
+  if (model == NULL || !sshd_fixture_start (&f, "hostile"))
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/runner-%u.sh", lathe_test_tmpdir (), i);
+      g_autofree char *text = g_strdup_printf ("case \"$*\" in *\"-p 16 \"*) %s ;; *) exec \"$@\" ;; esac\n",
+                                               cases[i].script);
+      g_autofree char *prefix = g_strdup_printf ("sh %s", path);
+      g_autoptr (LatheDevice) d = fixture_device (&f);
+      g_autoptr (JsonNode) profile = NULL, partial = NULL;
+      g_autoptr (GError) error = NULL;
+      const int threads[] = { 1 }, depths[] = { 8, 16 };
+      LatheProfileOptions po;
+      LatheSshOptions o;
+      const gint64 start = g_get_monotonic_time ();
+      g_assert_true (g_file_set_contents (path, text, -1, NULL));
+      lathe_device_set_runner_prefix (d, prefix);
+      lathe_ssh_options_init (&o);
+      o.run_timeout = 3;
+      profile_options (&po, threads, 1, depths, 2, 4, 1);
+      profile = lathe_device_profile (d, model, &po, &o, NULL, NULL, &partial, NULL, &error);
+      g_test_message ("%s → %s (%.1f s)", cases[i].script, error ? error->message : "no error",
+                      (g_get_monotonic_time () - start) / 1e6);
+      g_assert_null (profile);
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, cases[i].expect));
+      /* The good run before it is kept, and is a clean one. */
+      g_assert_nonnull (partial);
+      {
+        JsonArray *runs = json_object_get_array_member (json_node_get_object (partial), "runs");
+        JsonObject *b = json_object_get_object_member (json_array_get_object_element (runs, 0), "bench");
+        g_assert_cmpuint (json_array_get_length (runs), ==, 1);
+        g_assert_cmpfloat (json_object_get_double_member (json_object_get_object_member (b, "decode_tps"), "mean"), >,
+                           0);
+      }
+      {
+        g_autofree char *left = NULL;
+        for (int k = 0; k < 100; k++)
+          {
+            g_free (left);
+            left = sshd_fixture_sh ("pgrep -u %s -f 'sleep 86399|yes ' || true", f.user);
+            if (*g_strstrip (left) == '\0')
+              break;
+            g_usleep (50000);
+          }
+        g_assert_cmpstr (left, ==, "");
+      }
+    }
+  sshd_fixture_stop (&f);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/device/registry", test_registry);
   g_test_add_func ("/device/counts", test_counts);
+  g_test_add_func ("/device/probe-parse", test_probe_parse);
   g_test_add_func ("/device/probe-deploy-profile", test_probe_deploy_profile);
   g_test_add_func ("/device/host-keys-and-ports", test_host_keys_and_ports);
   g_test_add_func ("/device/interrupted", test_interrupted);
+  g_test_add_func ("/device/hostile-runner", test_hostile_runner);
   g_test_add_func ("/device/disk-full", test_disk_full);
   g_test_add_func ("/device/aarch64", test_aarch64_device);
   g_test_add_func ("/device/bundle", test_bundle);

@@ -6,7 +6,10 @@
  * the background adding its points as it goes. */
 #include "config.h"
 
+#include <float.h>
 #include <glib/gstdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <math.h>
 #include <string.h>
 
@@ -133,7 +136,9 @@ test_workspace_errors (void)
     const char *json, *expect;
   } cases[] = {
     { "[]", "(top): expected an object" },
-    { "{\"lathe_workspace\": 2}", "lathe_workspace: expected 1" },
+    { "{\"lathe_workspace\": 3}", "lathe_workspace: expected 1 or 2" },
+    { "{\"lathe_workspace\": 1e999}", "workspace.json" },
+    { "{\"lathe_workspace\": inf.0}", "workspace.json" },
     { "{\"lathe_workspace\": 1}", "source: expected the path" },
     { "{\"lathe_workspace\": 1, \"source\": \"m.gguf\"}", "eval: expected an object" },
     { "{\"lathe_workspace\": 1, \"source\": \"m.gguf\", \"eval\": {\"text\": \"t\", \"ctx\": 1}}",
@@ -171,6 +176,251 @@ test_workspace_errors (void)
     }
 }
 
+/* A workspace folder with a source file to point at. */
+static LatheWorkspace *
+empty_workspace (const char *name)
+{
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), name, NULL);
+  g_autofree char *src = g_build_filename (lathe_test_tmpdir (), "source.gguf", NULL);
+  g_autoptr (GError) error = NULL;
+  LatheWorkspace *ws;
+
+  g_file_set_contents (src, "GGUF", -1, &error);
+  g_assert_no_error (error);
+  ws = lathe_workspace_create (dir, src, NULL, &error);
+  g_assert_no_error (error);
+  return ws;
+}
+
+static LatheWorkspace *
+reopen (LatheWorkspace *ws)
+{
+  g_autoptr (GError) error = NULL;
+  LatheWorkspace *back = lathe_workspace_open (lathe_workspace_get_dir (ws), &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (lathe_workspace_get_problems (back)->len, ==, 0);
+  return back;
+}
+
+/* Every file of the folder parses as strict JSON: no inf, nan or 1e+22.0. */
+static void
+assert_strict_json (const char *dir)
+{
+  g_autoptr (GDir) it = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (it != NULL && (name = g_dir_read_name (it)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autofree char *text = NULL;
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (GError) error = NULL;
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          assert_strict_json (path);
+          continue;
+        }
+      if (!g_str_has_suffix (name, ".json"))
+        continue;
+      text = lathe_test_read (path, NULL);
+      g_assert_null (strstr (text, "inf"));
+      g_assert_null (strstr (text, "nan"));
+      g_assert_null (strstr (text, "+22.0"));
+      json_parser_load_from_data (parser, text, -1, &error);
+      g_assert_no_error (error);
+    }
+}
+
+/* Figures at the edges of a double go out as JSON numbers (or null for
+ * what cannot be measured) and come back the same. */
+static void
+test_workspace_extreme (void)
+{
+  static const double values[] = { INFINITY, -INFINITY, NAN, 1e22, 1e-310, DBL_MAX, -0.0, 5e-324,
+                                   0.1, 123456789012345678.0 };
+  g_autoptr (LatheWorkspace) ws = empty_workspace ("extreme");
+  g_autoptr (LatheWorkspace) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autofree char *id = g_strdup_printf ("v%u", i);
+      g_autoptr (LatheVariant) v = lathe_variant_new (id, "bad \xff\x01 name \"x\"");
+      lathe_variant_set_file (v, "/nowhere.gguf");
+      lathe_variant_set_measured (v, LATHE_METRIC_PERPLEXITY, values[i]);
+      lathe_variant_set_measured (v, LATHE_METRIC_DECODE_TPS, values[i]);
+      lathe_workspace_add (ws, v, &error);
+      g_assert_no_error (error);
+    }
+  assert_strict_json (lathe_workspace_get_dir (ws));
+  back = reopen (ws);
+  g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (back)), ==, G_N_ELEMENTS (values));
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autoptr (LatheVariant) v = g_list_model_get_item (lathe_workspace_get_variants (back), i);
+      const double got = lathe_variant_get_metric (v, LATHE_METRIC_PERPLEXITY);
+      g_assert_true (g_utf8_validate (lathe_variant_get_name (v), -1, NULL));
+      if (!isfinite (values[i]))
+        {
+          g_assert_true (isnan (got));
+          g_assert_true (lathe_variant_is_unmeasurable (v, LATHE_METRIC_PERPLEXITY));
+          g_assert_nonnull (lathe_variant_get_metric_note (v, LATHE_METRIC_PERPLEXITY));
+        }
+      else
+        g_assert_cmpfloat (got, ==, values[i]);
+    }
+}
+
+/* A version 1 workspace (variants inline) opens, becomes version 2 with a
+ * file per variant, and opens again the same. */
+static void
+test_workspace_migrate (void)
+{
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), "v1", NULL);
+  g_autofree char *text = NULL, *vfile = NULL;
+  g_autoptr (LatheWorkspace) ws = NULL, back = NULL;
+  g_autoptr (LatheVariant) second = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_mkdir_with_parents (dir, 0755);
+  write_file (dir, "workspace.json",
+              "{\"lathe_workspace\": 1, \"source\": \"m.gguf\", \"eval\": {\"text\": \"t\", \"ctx\": 64, "
+              "\"chunks\": 0}, \"variants\": [{\"id\": \"b\", \"name\": \"first\", \"file\": \"f\", "
+              "\"metrics\": {\"kl_mean\": 0.5}}, {\"id\": \"a\", \"name\": \"second\", \"file\": \"g\"}]}");
+  ws = lathe_workspace_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (ws)), ==, 2);
+  {
+    g_autofree char *path = g_build_filename (dir, "workspace.json", NULL);
+    text = lathe_test_read (path, NULL);
+  }
+  g_assert_nonnull (strstr (text, "\"lathe_workspace\" : 2"));
+  g_assert_null (strstr (text, "variants"));
+  vfile = g_build_filename (dir, "variants", "b.json", NULL);
+  g_assert_true (g_file_test (vfile, G_FILE_TEST_EXISTS));
+  back = reopen (ws);
+  second = g_list_model_get_item (lathe_workspace_get_variants (back), 1);
+  g_assert_cmpstr (lathe_variant_get_name (second), ==, "second");
+}
+
+/* One broken variant file is said, not fatal, and left as it is; a
+ * workspace.json that does not parse is never written over. */
+static void
+test_workspace_broken_files (void)
+{
+  g_autoptr (LatheWorkspace) ws = empty_workspace ("broken");
+  g_autoptr (LatheWorkspace) back = NULL;
+  g_autoptr (LatheVariant) v = lathe_variant_new ("good", "good");
+  g_autofree char *vdir = g_build_filename (lathe_workspace_get_dir (ws), "variants", NULL);
+  g_autofree char *deep = g_strnfill (100000, '[');
+  g_autofree char *bad_path = g_build_filename (vdir, "bad.json", NULL);
+  g_autofree char *ws_path = g_build_filename (lathe_workspace_get_dir (ws), "workspace.json", NULL);
+  g_autofree char *after = NULL, *bad_after = NULL;
+  g_autoptr (GError) error = NULL;
+  GPtrArray *problems;
+  const char *broken = "{\"lathe_workspace\": 2, \"source\": \"m.gguf\", \"eval\": {\"ctx\": inf.0}}";
+
+  lathe_variant_set_file (v, "/nowhere.gguf");
+  lathe_workspace_add (ws, v, &error);
+  g_assert_no_error (error);
+  write_file (vdir, "bad.json", "{\"id\": \"bad\", \"name\": \"n\", \"file\": \"f\", \"metrics\": {\"perplexity\": inf.0}}");
+  write_file (vdir, "deep.json", deep);
+  back = lathe_workspace_open (lathe_workspace_get_dir (ws), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (back)), ==, 1);
+  problems = lathe_workspace_get_problems (back);
+  g_assert_cmpuint (problems->len, ==, 2);
+  for (guint i = 0; i < problems->len; i++)
+    {
+      g_test_message ("%s", (char *) g_ptr_array_index (problems, i));
+      g_assert_nonnull (strstr (g_ptr_array_index (problems, i), "variants/"));
+    }
+  bad_after = lathe_test_read (bad_path, NULL);
+  g_assert_nonnull (strstr (bad_after, "inf.0"));
+
+  write_file (lathe_workspace_get_dir (ws), "workspace.json", broken);
+  g_clear_object (&back);
+  back = lathe_workspace_open (lathe_workspace_get_dir (ws), &error);
+  g_assert_null (back);
+  g_assert_nonnull (error);
+  after = lathe_test_read (ws_path, NULL);
+  g_assert_cmpstr (after, ==, broken);
+}
+
+/* A new variant whose id is taken gets another, and its model file
+ * follows; nothing of the first is touched. */
+static void
+test_workspace_id_taken (void)
+{
+  g_autoptr (LatheWorkspace) ws = empty_workspace ("taken");
+  g_autoptr (LatheWorkspace) other = reopen (ws);
+  g_autoptr (LatheWorkspace) back = NULL;
+  g_autoptr (LatheVariant) a = lathe_variant_new ("same", "a");
+  g_autoptr (LatheVariant) b = lathe_variant_new ("same", "b");
+  g_autofree char *gguf = g_build_filename (lathe_workspace_get_dir (ws), "variants", "same.gguf", NULL);
+  g_autoptr (GError) error = NULL;
+
+  lathe_variant_set_file (a, "/nowhere.gguf");
+  lathe_workspace_add (ws, a, &error);
+  g_assert_no_error (error);
+  lathe_variant_set_file (b, "variants/same.gguf");
+  g_mkdir_with_parents (lathe_workspace_get_dir (ws), 0755);
+  g_file_set_contents (gguf, "model b", -1, &error);
+  g_assert_no_error (error);
+  lathe_workspace_add (other, b, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (lathe_variant_get_id (b), !=, "same");
+  g_assert_false (g_file_test (gguf, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *moved = lathe_workspace_dup_file (other, b);
+    g_autofree char *text = lathe_test_read (moved, NULL);
+    g_assert_cmpstr (text, ==, "model b");
+  }
+  back = reopen (ws);
+  g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (back)), ==, 2);
+}
+
+/* Processes adding to one workspace at once lose nothing. */
+static void
+test_workspace_concurrent (void)
+{
+  enum { WRITERS = 4, EACH = 100 };
+  g_autoptr (LatheWorkspace) ws = empty_workspace ("concurrent");
+  g_autoptr (LatheWorkspace) back = NULL;
+  pid_t pids[WRITERS];
+
+  for (int w = 0; w < WRITERS; w++)
+    {
+      pids[w] = fork ();
+      g_assert_cmpint (pids[w], >=, 0);
+      if (pids[w] == 0)
+        {
+          g_autoptr (LatheWorkspace) mine = lathe_workspace_open (lathe_workspace_get_dir (ws), NULL);
+          for (int i = 0; mine != NULL && i < EACH; i++)
+            {
+              g_autofree char *name = g_strdup_printf ("w%d-%d", w, i);
+              g_autoptr (LatheVariant) v = lathe_variant_new (name, name);
+              lathe_variant_set_file (v, "/nowhere.gguf");
+              if (!lathe_workspace_add (mine, v, NULL))
+                _exit (2);
+              if (i % 10 == 0 && !lathe_workspace_save (mine, NULL))
+                _exit (3);
+            }
+          _exit (mine != NULL ? 0 : 1);
+        }
+    }
+  for (int w = 0; w < WRITERS; w++)
+    {
+      int status = 0;
+      g_assert_cmpint (waitpid (pids[w], &status, 0), ==, pids[w]);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+    }
+  back = reopen (ws);
+  g_assert_cmpuint (g_list_model_get_n_items (lathe_workspace_get_variants (back)), ==, WRITERS * EACH);
+}
+
 typedef struct
 {
   char *model, *text;
@@ -199,7 +449,7 @@ new_workspace (const Data *d, const char *name)
   LatheWorkspace *ws = lathe_workspace_create (dir, d->model, d->text, &error);
 
   g_assert_no_error (error);
-  lathe_workspace_set_eval (ws, 64, 6);
+  g_assert_true (lathe_workspace_set_eval (ws, 64, 6, NULL));
   return ws;
 }
 
@@ -471,6 +721,11 @@ main (int argc, char **argv)
   g_test_add_func ("/variant/metrics", test_metrics);
   g_test_add_func ("/variant/json", test_variant_json);
   g_test_add_func ("/workspace/errors", test_workspace_errors);
+  g_test_add_func ("/workspace/extreme-values", test_workspace_extreme);
+  g_test_add_func ("/workspace/migrate-v1", test_workspace_migrate);
+  g_test_add_func ("/workspace/broken-files", test_workspace_broken_files);
+  g_test_add_func ("/workspace/id-taken", test_workspace_id_taken);
+  g_test_add_func ("/workspace/concurrent", test_workspace_concurrent);
   g_test_add_func ("/workspace/measure", test_measure);
   g_test_add_func ("/workspace/measure-errors", test_measure_errors);
   g_test_add_func ("/workspace/sweep-recipes", test_sweep_recipes);

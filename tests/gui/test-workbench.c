@@ -219,12 +219,15 @@ assert_no_stray_files (LatheWorkspace *ws)
   while (it != NULL && (name = g_dir_read_name (it)) != NULL)
     {
       g_autofree char *rel = g_strdup_printf ("variants/%s", name);
+      g_autofree char *id = g_str_has_suffix (name, ".json") ? g_strndup (name, strlen (name) - 5) : NULL;
       gboolean found = FALSE;
       GListModel *list = lathe_workspace_get_variants (ws);
+      /* Each variant is its figures (ID.json) and its model file. */
       for (guint i = 0; i < g_list_model_get_n_items (list); i++)
         {
           g_autoptr (LatheVariant) v = g_list_model_get_item (list, i);
-          found |= g_strcmp0 (lathe_variant_get_file (v), rel) == 0;
+          found |= id != NULL ? g_strcmp0 (lathe_variant_get_id (v), id) == 0
+                              : g_strcmp0 (lathe_variant_get_file (v), rel) == 0;
         }
       if (!found)
         g_error ("%s/%s belongs to no variant", dir, name);
@@ -381,7 +384,7 @@ test_workbench (void)
     g_autofree char *canon = g_canonicalize_filename (text, NULL);
     g_assert_cmpstr (lathe_workspace_get_eval_text (lathe_session_get_workspace (session)), ==, canon);
   }
-  lathe_workspace_set_eval (lathe_session_get_workspace (session), 64, 6);
+  g_assert_true (lathe_workspace_set_eval (lathe_session_get_workspace (session), 64, 6, NULL));
   gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
   g_assert_cmpstr (lathe_window_get_visible_page (win), ==, "tradeoffs");
   tp = lathe_window_get_tradeoffs_page (win);
