@@ -99,3 +99,21 @@ lathe_test_reference_text (void)
   g_assert_nonnull (end);
   return g_strndup (start, (gsize) (end - start));
 }
+
+void
+lathe_test_use_signing_key (void)
+{
+  g_autofree char *key = g_build_filename (lathe_test_tmpdir (), "signer", NULL);
+  g_autofree char *allowed = g_build_filename (lathe_test_tmpdir (), "allowed_signers", NULL);
+  const char *argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester", "-f", key, NULL };
+  int status = 0;
+
+  if (!g_file_test (key, G_FILE_TEST_EXISTS))
+    {
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status,
+                                   NULL));
+      g_assert_true (g_spawn_check_wait_status (status, NULL));
+    }
+  g_setenv ("LATHE_SIGN_KEY", key, TRUE);
+  g_setenv ("LATHE_ALLOWED_SIGNERS", allowed, TRUE);
+}

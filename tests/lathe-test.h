@@ -18,4 +18,9 @@ char *lathe_test_read (const char *path, gsize *len);
  * "Reference output"), or NULL (skipped). */
 char *lathe_test_reference_text (void);
 
+/* Bundles made and checked by the test are signed with a key of its own
+ * (LATHE_SIGN_KEY), trusted in an allowed-signers file of its own
+ * (LATHE_ALLOWED_SIGNERS). */
+void lathe_test_use_signing_key (void);
+
 G_END_DECLS

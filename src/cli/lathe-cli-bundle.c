@@ -32,8 +32,9 @@ static int
 bundle_create (int argc, char **argv)
 {
   g_autofree char *device = NULL, *arch = NULL, *ws_dir = NULL, *out = NULL, *prompt = NULL, *model = NULL;
+  g_autofree char *key = NULL, *signer = NULL;
   int n_golden = 32;
-  gboolean accept = FALSE;
+  gboolean accept = FALSE, no_signature = FALSE;
   const GOptionEntry entries[] = {
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, N_("For this device (its architecture, as probed)"), N_("NAME") },
     { "arch", 0, 0, G_OPTION_ARG_STRING, &arch, N_("For this architecture (default: this machine's)"), N_("ARCH") },
@@ -41,6 +42,10 @@ bundle_create (int argc, char **argv)
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Folder, or FILE.tar.gz, to write"), N_("PATH") },
     { "prompt", 0, 0, G_OPTION_ARG_STRING, &prompt, N_("Prompt of the golden vectors"), N_("TEXT") },
     { "n-golden", 'n', 0, G_OPTION_ARG_INT, &n_golden, N_("Greedy tokens in the golden vectors (default 32)"), "N" },
+    { "sign-key", 0, 0, G_OPTION_ARG_FILENAME, &key,
+      N_("Sign with this SSH key (default: $LATHE_SIGN_KEY, else ~/.ssh/id_ed25519, id_ecdsa or id_rsa)"), N_("KEY") },
+    { "unsigned", 0, 0, G_OPTION_ARG_NONE, &no_signature,
+      N_("Write no signature (verify and install then refuse it unless told --trust-unsigned)"), NULL },
     { "accept-new-host-key", 0, 0, G_OPTION_ARG_NONE, &accept, N_("Accept (and remember) an unknown host key"), NULL },
     { NULL }
   };
@@ -95,27 +100,66 @@ bundle_create (int argc, char **argv)
   o.n_golden = n_golden;
   if (prompt != NULL)
     o.prompt = prompt;
-  if (!lathe_bundle_create (&o, out, NULL, &error))
+  o.sign_key = key;
+  o.unsigned_bundle = no_signature;
+  if ((!no_signature && (signer = lathe_bundle_signer (&o, &error)) == NULL)
+      || !lathe_bundle_create (&o, out, NULL, &error))
     return lathe_cli_fail (error);
-  fprintf (stderr, _("wrote %s\n"), out);
+  if (signer != NULL)
+    fprintf (stderr, _("wrote %s, signed by %s\n"), out, signer);
+  else
+    fprintf (stderr, _("wrote %s, unsigned\n"), out);
   return 0;
+}
+
+/* The options of verify and install: whom to trust. */
+static char *allowed_signers;
+static gboolean trust_unsigned, bundle_runner;
+
+static const GOptionEntry trust_entries[] = {
+  { "allowed-signers", 0, 0, G_OPTION_ARG_FILENAME, &allowed_signers,
+    N_("Keys allowed to sign bundles, as ssh-keygen reads them (default: $LATHE_ALLOWED_SIGNERS, else "
+       "~/.config/lathe/allowed_signers)"), N_("FILE") },
+  { "trust-unsigned", 0, 0, G_OPTION_ARG_NONE, &trust_unsigned,
+    N_("Accept a bundle with no signature or an unknown signer's"), NULL },
+  { NULL }
+};
+
+static void
+trust_options (LatheBundleVerifyOptions *vo)
+{
+  lathe_bundle_verify_options_init (vo);
+  vo->allowed_signers = allowed_signers;
+  vo->trust_unsigned = trust_unsigned;
+  vo->bundle_runner = bundle_runner;
 }
 
 static int
 bundle_verify (int argc, char **argv)
 {
-  g_autoptr (GOptionContext) context = g_option_context_new (_("DIR|FILE.tar.gz — check a bundle's files and golden output"));
+  const GOptionEntry entries[] = {
+    { "bundle-runner", 0, 0, G_OPTION_ARG_NONE, &bundle_runner,
+      N_("Check the golden output with the bundle's own lathe-run (default: this Lathe's)"), NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new (
+    _("DIR|FILE.tar.gz — check a bundle's signature, files and golden output"));
   g_autoptr (GString) report = g_string_new (NULL);
+  LatheBundleVerifyOptions vo;
   GError *error = NULL;
 
+  g_option_context_add_main_entries (context, trust_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
   if (argc != 2)
     {
-      lathe_cli_error (_("usage: lathe-cli bundle verify DIR|FILE.tar.gz"));
+      lathe_cli_error (_("usage: lathe-cli bundle verify DIR|FILE.tar.gz [--allowed-signers FILE] [--trust-unsigned] "
+                         "[--bundle-runner]"));
       return 2;
     }
-  if (!lathe_bundle_verify (argv[1], report, NULL, &error))
+  trust_options (&vo);
+  if (!lathe_bundle_verify (argv[1], &vo, report, NULL, NULL, &error))
     {
       fputs (report->str, stdout);
       return lathe_cli_fail (error);
@@ -146,23 +190,26 @@ lathe_cli_device_install (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new (_("BUNDLE DEVICE — copy a bundle there and verify it there"));
   g_autoptr (GPtrArray) devices = NULL;
   g_autofree char *output = NULL;
+  LatheBundleVerifyOptions vo;
   LatheSshOptions o;
   LatheDevice *d;
   GError *error = NULL;
 
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, trust_entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
   if (argc != 3)
     {
-      lathe_cli_error (_("usage: lathe-cli device install BUNDLE DEVICE"));
+      lathe_cli_error (_("usage: lathe-cli device install BUNDLE DEVICE [--allowed-signers FILE] [--trust-unsigned]"));
       return 2;
     }
   lathe_ssh_options_init (&o);
   o.accept_new_host_key = accept;
   if ((d = registry_device (&devices, argv[2], &error)) == NULL)
     return lathe_cli_fail (error);
-  if (!lathe_bundle_install (argv[1], d, &o, &output, NULL, &error))
+  trust_options (&vo);
+  if (!lathe_bundle_install (argv[1], &vo, d, &o, &output, NULL, &error))
     {
       if (output != NULL)
         fputs (output, stdout);

@@ -400,6 +400,7 @@ typedef struct
 {
   LatheBundleOptions o;
   char *model, *name, *recipe, *out, *arch;
+  char *signer; /* who signed it, once written */
   JsonNode *measurements;
 } BundleJob;
 
@@ -413,6 +414,7 @@ bundle_job_free (gpointer p)
   g_free (j->recipe);
   g_free (j->out);
   g_free (j->arch);
+  g_free (j->signer);
   g_clear_pointer (&j->measurements, json_node_unref);
   g_free (j);
 }
@@ -423,7 +425,8 @@ bundle_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
   BundleJob *j = data;
   GError *error = NULL;
 
-  if (lathe_bundle_create (&j->o, j->out, cancellable, &error))
+  if ((j->signer = lathe_bundle_signer (&j->o, &error)) != NULL
+      && lathe_bundle_create (&j->o, j->out, cancellable, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
@@ -477,7 +480,10 @@ bundle_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!lathe_tradeoffs_page_export_bundle_finish (self, result, &error))
     msg = g_strdup_printf (_("The bundle was not written: %s"), error->message);
   else
-    msg = g_strdup_printf (_("Bundle written to %s"), path);
+    {
+      BundleJob *j = g_task_get_task_data (G_TASK (result));
+      msg = g_strdup_printf (_("Bundle written to %s, signed by %s"), path, j->signer);
+    }
   gtk_widget_activate_action (GTK_WIDGET (self), "win.show-toast", "s", msg);
 }
 

@@ -702,6 +702,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  lathe_test_use_signing_key ();
   g_test_add_func ("/lathe/cli/inspect-json", test_inspect_json);
   g_test_add_func ("/lathe/cli/inspect-text", test_inspect_text);
   g_test_add_func ("/lathe/cli/generate", test_generate);

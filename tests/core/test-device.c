@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -525,28 +526,43 @@ test_bundle (void)
   o.n_golden = 24;
   g_assert_true (lathe_bundle_create (&o, dir, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (lathe_bundle_verify (dir, report, NULL, &error));
+  g_assert_true (lathe_bundle_verify (dir, NULL, report, NULL, NULL, &error));
   g_assert_no_error (error);
   g_test_message ("%s", report->str);
   g_assert_nonnull (strstr (report->str, "golden: 24 greedy tokens as expected"));
+  g_assert_nonnull (strstr (report->str, "signature: good, signed by"));
   /* A second bundle to the same place is refused: nothing is overwritten. */
   g_assert_false (lathe_bundle_create (&o, dir, NULL, &error));
   g_assert_nonnull (strstr (error->message, "exists already"));
   g_clear_error (&error);
   g_assert_true (lathe_bundle_create (&o, tarball, NULL, &error));
-  g_assert_true (lathe_bundle_verify (tarball, report, NULL, &error));
+  g_assert_true (lathe_bundle_verify (tarball, NULL, report, NULL, NULL, &error));
   g_assert_no_error (error);
 
   /* Installed on the device, verified there. */
-  if (sshd_fixture_start (&f, "bundle"))
+  if (sshd_fixture_start (&f, "bundle-device"))
     {
       d = fixture_device (&f);
       lathe_ssh_options_init (&so);
-      g_assert_true (lathe_bundle_install (dir, d, &so, &output, NULL, &error));
+      lathe_bundle_install (dir, NULL, d, &so, &output, NULL, &error);
       g_assert_no_error (error);
       g_test_message ("on the device: %s", output);
+      g_assert_nonnull (strstr (output, "signature: good"));
       g_assert_nonnull (strstr (output, "files: OK"));
       g_assert_nonnull (strstr (output, "golden: OK"));
+      /* A bundle that is not signed never reaches the device. */
+      {
+        g_autofree char *unsigned_dir = g_build_filename (lathe_test_tmpdir (), "bundle-unsigned", NULL);
+        g_autofree char *there = g_build_filename (f.home, "lathe-bundles", "bundle-unsigned", NULL);
+        g_autofree char *out2 = NULL;
+        LatheBundleOptions ou = o;
+        ou.unsigned_bundle = TRUE;
+        g_assert_true (lathe_bundle_create (&ou, unsigned_dir, NULL, &error));
+        g_assert_false (lathe_bundle_install (unsigned_dir, NULL, d, &so, &out2, NULL, &error));
+        g_assert_nonnull (strstr (error->message, "not signed"));
+        g_clear_error (&error);
+        g_assert_false (g_file_test (there, G_FILE_TEST_EXISTS));
+      }
       /* Damaged there: its run.sh says so. */
       {
         g_autofree char *there = g_build_filename (f.home, "lathe-bundles", "bundle", "model.gguf", NULL);
@@ -576,7 +592,7 @@ test_bundle (void)
         g_assert_no_error (error);
         g_assert_true (g_file_get_contents (shipped, &head, NULL, NULL));
         g_assert_cmpint (memcmp (head, "GGUF", 4), ==, 0);
-        g_assert_true (lathe_bundle_verify (bin_bundle, report, NULL, &error));
+        g_assert_true (lathe_bundle_verify (bin_bundle, NULL, report, NULL, NULL, &error));
         g_assert_no_error (error);
       }
   }
@@ -584,7 +600,7 @@ test_bundle (void)
   /* Tampered here: refused, naming the file. */
   in_bundle = g_build_filename (dir, "model.gguf", NULL);
   g_free (sshd_fixture_sh ("printf 'X' | dd of='%s' bs=1 seek=100000 conv=notrunc 2>/dev/null", in_bundle));
-  g_assert_false (lathe_bundle_verify (dir, report, NULL, &error));
+  g_assert_false (lathe_bundle_verify (dir, NULL, report, NULL, NULL, &error));
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "model.gguf: sha256"));
   g_clear_error (&error);
@@ -595,7 +611,7 @@ test_bundle (void)
     g_free (extra);
     extra = g_build_filename (again, "extra.sh", NULL);
     g_assert_true (g_file_set_contents (extra, "rm -rf /", -1, NULL));
-    g_assert_false (lathe_bundle_verify (again, report, NULL, &error));
+    g_assert_false (lathe_bundle_verify (again, NULL, report, NULL, NULL, &error));
     g_assert_nonnull (strstr (error->message, "extra.sh is not in the manifest"));
   }
 }
@@ -736,10 +752,136 @@ test_hostile_runner (void)
   sshd_fixture_stop (&f);
 }
 
+/* Runs a shell command in a folder; fails the test if it fails. */
+static void
+sh_in (const char *dir, const char *cmd)
+{
+  const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+  int status = 0;
+
+  g_assert_true (g_spawn_sync (dir, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+}
+
+/* What an attacker does after changing files: the manifest's hashes made
+ * to match again (and SHA256SUMS), the signature left as it was. */
+static void
+rehash_manifest (const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, "MANIFEST.json", NULL);
+  g_autoptr (JsonNode) root = lathe_json_load (path, 0, NULL);
+  JsonArray *files = json_object_get_array_member (json_node_get_object (root), "files");
+  g_autoptr (GError) error = NULL;
+
+  sh_in (dir, "sha256sum $(ls | grep -v -e MANIFEST -e SHA256SUMS) > SHA256SUMS");
+  for (guint i = 0; i < json_array_get_length (files); i++)
+    {
+      JsonObject *f = json_array_get_object_element (files, i);
+      g_autofree char *full = g_build_filename (dir, json_object_get_string_member (f, "path"), NULL);
+      g_autofree char *sha = lathe_file_sha256 (full, NULL, NULL);
+      if (sha != NULL)
+        json_object_set_string_member (f, "sha256", sha);
+    }
+  g_assert_true (lathe_json_save (path, root, &error));
+}
+
+/* Bundles as an attacker makes them: each refused (or, trusted unsigned
+ * as asked, checked without running anything of the bundle's). */
+static void
+test_bundle_hostile (void)
+{
+  static const struct
+  {
+    const char *what;
+    const char *tamper; /* sh in the bundle, then the manifest rehashed when rehash */
+    gboolean rehash, trust_unsigned;
+    const char *expect; /* in the error, or NULL: verifies */
+  } cases[] = {
+    { "runner replaced, manifest rehashed", "printf '#!/bin/sh\\ntouch \"$MARK\"\\n' > lathe-run", TRUE, FALSE,
+      "the signature does not match MANIFEST.json" },
+    { "runner replaced, rehashed, unsigned", "printf '#!/bin/sh\\ntouch \"$MARK\"\\n' > lathe-run; rm MANIFEST.json.sig",
+      TRUE, FALSE, "not signed" },
+    { "runner replaced, unsigned, trusted as asked: golden with Lathe's runner",
+      "printf '#!/bin/sh\\ntouch \"$MARK\"\\n' > lathe-run; rm MANIFEST.json.sig", TRUE, TRUE, NULL },
+    { "signed by someone else", "rm MANIFEST.json.sig; ssh-keygen -q -Y sign -f \"$ATTACKER\" -n lathe-bundle "
+      "MANIFEST.json", FALSE, FALSE, "which is not in" },
+    { "signed for another namespace", "rm MANIFEST.json.sig; ssh-keygen -q -Y sign -f \"$LATHE_SIGN_KEY\" -n file "
+      "MANIFEST.json", FALSE, FALSE, "the signature does not match" },
+    { "runner a link outside", "rm lathe-run; ln -s \"$LATHE_RUN\" lathe-run; rm MANIFEST.json.sig", TRUE, TRUE,
+      "lathe-run is not a regular file" },
+    { "manifest a link", "mv MANIFEST.json m.json; ln -s m.json MANIFEST.json; rm MANIFEST.json.sig", FALSE, TRUE,
+      "MANIFEST.json is not a regular file" },
+    { "path a number", "sed -i 's/\"path\" : \"LICENSES\"/\"path\" : 7/' MANIFEST.json; rm MANIFEST.json.sig", FALSE,
+      TRUE, "files[0].path: expected a file name" },
+    { "path outside", "sed -i 's/\"path\" : \"LICENSES\"/\"path\" : \"..\\/x\"/' MANIFEST.json; rm MANIFEST.json.sig",
+      FALSE, TRUE, "files[0].path: expected a file name" },
+    { "another architecture: golden still checked", "sed -i 's/\"arch\" : \"[a-z0-9_]*\"/\"arch\" : \"riscv64\"/' "
+      "MANIFEST.json; rm MANIFEST.json.sig", FALSE, TRUE, NULL },
+    { "deep manifest", "head -c 100000 /dev/zero | tr '\\000' '[' > MANIFEST.json; rm MANIFEST.json.sig", FALSE, TRUE,
+      "nested deeper" },
+    { "golden changed", "echo 'another story' > golden.txt; rm MANIFEST.json.sig", TRUE, TRUE,
+      "differs from golden.txt" },
+  };
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  g_autofree char *base = g_build_filename (lathe_test_tmpdir (), "hostile-base", NULL);
+  g_autofree char *attacker = g_build_filename (lathe_test_tmpdir (), "attacker", NULL);
+  g_autofree char *mark = g_build_filename (lathe_test_tmpdir (), "ran", NULL);
+  g_autoptr (GError) error = NULL;
+  LatheBundleOptions o;
+
+  if (model == NULL)
+    return;
+  lathe_bundle_options_init (&o);
+  o.model_path = model;
+  o.n_golden = 8;
+  g_assert_true (lathe_bundle_create (&o, base, NULL, &error));
+  g_assert_no_error (error);
+  {
+    g_autofree char *cmd = g_strdup_printf ("ssh-keygen -q -t ed25519 -N '' -C attacker -f '%s'", attacker);
+    sh_in (lathe_test_tmpdir (), cmd);
+  }
+  g_setenv ("ATTACKER", attacker, TRUE);
+  g_setenv ("MARK", mark, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/hostile-%u", lathe_test_tmpdir (), i);
+      g_autofree char *copy = g_strdup_printf ("cp -a '%s' '%s'", base, dir);
+      g_autoptr (GString) report = g_string_new (NULL);
+      g_autofree char *signer = NULL;
+      LatheBundleVerifyOptions vo;
+      gboolean ok;
+      sh_in (lathe_test_tmpdir (), copy);
+      sh_in (dir, cases[i].tamper);
+      if (cases[i].rehash)
+        rehash_manifest (dir);
+      lathe_bundle_verify_options_init (&vo);
+      vo.trust_unsigned = cases[i].trust_unsigned;
+      ok = lathe_bundle_verify (dir, &vo, report, &signer, NULL, &error);
+      g_test_message ("%s: %s%s", cases[i].what, report->str, error ? error->message : "verifies");
+      if (cases[i].expect == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          g_assert_nonnull (strstr (report->str, "golden: 8 greedy tokens as expected (this Lathe's lathe-run)"));
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_nonnull (error);
+          g_assert_nonnull (strstr (error->message, cases[i].expect));
+          g_assert_null (signer);
+        }
+      g_clear_error (&error);
+      /* Nothing of the bundle's ran. */
+      g_assert_false (g_file_test (mark, G_FILE_TEST_EXISTS));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  lathe_test_use_signing_key ();
   g_test_add_func ("/device/registry", test_registry);
   g_test_add_func ("/device/counts", test_counts);
   g_test_add_func ("/device/probe-parse", test_probe_parse);
@@ -750,5 +892,6 @@ main (int argc, char **argv)
   g_test_add_func ("/device/disk-full", test_disk_full);
   g_test_add_func ("/device/aarch64", test_aarch64_device);
   g_test_add_func ("/device/bundle", test_bundle);
+  g_test_add_func ("/device/bundle-hostile", test_bundle_hostile);
   return g_test_run ();
 }

@@ -357,6 +357,7 @@ main (int argc, char **argv)
   g_setenv ("XDG_DATA_HOME", lathe_test_tmpdir (), TRUE);
   g_setenv ("XDG_CACHE_HOME", lathe_test_tmpdir (), TRUE);
   gtk_test_init (&argc, &argv, NULL);
+  lathe_test_use_signing_key ();
   adw_init ();
   settings = g_settings_new ("io.github.lathe.Lathe");
   g_test_add_func ("/lathe/gui/devices", test_devices);

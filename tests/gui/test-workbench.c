@@ -499,7 +499,7 @@ test_workbench (void)
     gui_test_wait_until (has_result, &res, "the bundle");
     g_assert_true (lathe_tradeoffs_page_export_bundle_finish (tp, res, &error));
     g_assert_no_error (error);
-    g_assert_true (lathe_bundle_verify (bundle, report, NULL, &error));
+    g_assert_true (lathe_bundle_verify (bundle, NULL, report, NULL, NULL, &error));
     g_assert_no_error (error);
     g_test_message ("bundle: %s", report->str);
   }
@@ -703,6 +703,7 @@ main (int argc, char **argv)
   /* Workspaces go to the user's data folder: a temporary one here. */
   g_setenv ("XDG_DATA_HOME", lathe_test_tmpdir (), TRUE);
   gtk_test_init (&argc, &argv, NULL);
+  lathe_test_use_signing_key ();
   adw_init ();
   settings = g_settings_new ("io.github.lathe.Lathe");
   g_test_add_func ("/lathe/gui/chart-pixels", test_chart_pixels);
