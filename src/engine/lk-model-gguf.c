@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Hyper-parameters and tensors of GGUF models. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,9 @@ get_float (lk_model *m, const char *arch, const char *suffix, bool required, flo
   if (!lk_gguf_value_as_f64 (v, &d))
     return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' has type %s, expected a number",
                          m->path, key, lk_gguf_type_name (v->type));
+  if (!isfinite (d) || !isfinite ((float) d))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' is %g, expected a finite number", m->path,
+                         key, d);
   *out = (float) d;
   return LK_OK;
 }
@@ -134,7 +138,13 @@ read_rope (lk_model *m, const char *arch, lk_error *err)
   s = get_float (m, arch, "rope.freq_base", false, 10000.0f, &m->hp.rope_base, err);
   if (s != LK_OK)
     return s;
+  if (!(m->hp.rope_base > 0.0f))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.rope.freq_base' is %g, expected a positive base",
+                         m->path, arch, (double) m->hp.rope_base);
   snprintf (key, sizeof key, "%s.rope.scaling.type", arch);
+  if (lk_gguf_get (m->gguf, key) != NULL && lk_gguf_get (m->gguf, key)->type != LK_GGUF_STRING)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s' has type %s, expected a string", m->path, key,
+                         lk_gguf_type_name (lk_gguf_get (m->gguf, key)->type));
   type = lk_gguf_get_str_dup (m->gguf, key);
   if (type != NULL && strcmp (type, "none") != 0 && strcmp (type, "linear") != 0)
     {
@@ -153,7 +163,12 @@ read_rope (lk_model *m, const char *arch, lk_error *err)
   free (type);
   if (s != LK_OK)
     return s;
-  m->hp.rope_freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
+  /* A factor of 0 or less is no scaling anyone means: said, not taken as 1. */
+  if (!(factor > 0.0f) || factor > 1e6f)
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: key '%s.rope.scaling.factor' is %g, expected a factor above 0 (1: none)",
+                         m->path, arch, (double) factor);
+  m->hp.rope_freq_scale = 1.0f / factor;
   /* Llama 3.1 style per-frequency factors. */
   freqs = lk_gguf_find_tensor (m->gguf, "rope_freqs.weight");
   if (freqs != NULL)
@@ -286,6 +301,11 @@ lk_model_load_gguf (lk_model *m, const lk_model_params *params, lk_error *err)
   if (s != LK_OK)
     return s;
   m->file_size = lk_gguf_file_size (m->gguf);
+  if (lk_gguf_get (m->gguf, "general.architecture") != NULL
+      && lk_gguf_get (m->gguf, "general.architecture")->type != LK_GGUF_STRING)
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: key 'general.architecture' has type %s, expected a string (the architecture's name)",
+                         m->path, lk_gguf_type_name (lk_gguf_get (m->gguf, "general.architecture")->type));
   arch = lk_gguf_get_str_dup (m->gguf, "general.architecture");
   if (arch == NULL)
     return lk_error_set (err, LK_ERR_FORMAT, "%s: key 'general.architecture' is missing",

@@ -2,9 +2,15 @@
 /* The GGUF reader on real files, the writer by round trip, and a table of
  * damaged files that must each give a clear error. */
 #include <glib/gstdio.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "lathe-test.h"
+#include "lk-file.h"
 #include "lk-gguf.h"
 #include "lk-model.h"
 
@@ -468,6 +474,149 @@ test_bad_model (void)
   g_assert_nonnull (strstr (err.message, path));
 }
 
+/* Keys a model's loader reads, damaged one at a time in a copy of
+ * stories260K: each a clear error naming the key and what is wrong. */
+typedef struct
+{
+  const char *key;
+  int kind; /* 0: f32 value, 1: u32 value, 2: string value */
+  double number;
+  const char *text;
+  const char *expect;
+} BadKey;
+
+static void
+test_bad_keys (void)
+{
+  static const BadKey cases[] = {
+    { "llama.rope.scaling.factor", 0, 0, NULL, "'llama.rope.scaling.factor' is 0, expected a factor above 0" },
+    { "llama.rope.scaling.factor", 0, NAN, NULL, "'llama.rope.scaling.factor' is nan, expected a finite number" },
+    { "llama.rope.scaling.factor", 0, -2, NULL, "expected a factor above 0" },
+    { "llama.rope.freq_base", 0, INFINITY, NULL, "'llama.rope.freq_base' is inf" },
+    { "llama.rope.freq_base", 0, 0, NULL, "expected a positive base" },
+    { "llama.rope.scaling.type", 1, 3, NULL, "'llama.rope.scaling.type' has type uint32, expected a string" },
+    { "general.architecture", 1, 7, NULL, "'general.architecture' has type uint32, expected a string" },
+    { "llama.attention.layer_norm_rms_epsilon", 0, NAN, NULL, "expected a finite number" },
+  };
+  g_autofree char *src = lathe_test_shared ("models/stories260K.gguf");
+  lk_gguf *g = NULL;
+  lk_error err = { 0 };
+
+  if (src == NULL)
+    return;
+  g_assert_cmpint (lk_gguf_open (src, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/badkey-%u.gguf", lathe_test_tmpdir (), c);
+      lk_gguf_writer *w = lk_gguf_writer_new ();
+      lk_model *m = NULL;
+      lk_gguf_writer_copy_kv (w, g);
+      if (cases[c].kind == 0)
+        lk_gguf_writer_set_f32 (w, cases[c].key, (float) cases[c].number);
+      else if (cases[c].kind == 1)
+        lk_gguf_writer_set_u32 (w, cases[c].key, (uint32_t) cases[c].number);
+      else
+        lk_gguf_writer_set_str (w, cases[c].key, cases[c].text);
+      for (size_t i = 0; i < lk_gguf_n_tensors (g); i++)
+        {
+          const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+          g_assert_cmpint (lk_gguf_writer_add_tensor (w, t->name, t->type, t->n_dims, t->ne, t->data, &err), ==,
+                           LK_OK);
+        }
+      g_assert_cmpint (lk_gguf_writer_write (w, path, &err), ==, LK_OK);
+      lk_gguf_writer_free (w);
+      g_assert_cmpint (lk_model_open (path, NULL, &m, &err), !=, LK_OK);
+      g_test_message ("%s", err.message);
+      g_assert_null (m);
+      g_assert_nonnull (strstr (err.message, path));
+      g_assert_nonnull (strstr (err.message, cases[c].expect));
+    }
+  lk_gguf_free (g);
+}
+
+static guint
+count_temp_files (const char *dir)
+{
+  g_autoptr (GDir) it = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (it != NULL && (name = g_dir_read_name (it)) != NULL)
+    n += lk_is_temp_name (name);
+  return n;
+}
+
+/* A writer killed mid-write leaves no half file and its temporary file
+ * goes at the next write into that folder; a live writer's is left alone;
+ * earlier versions' leftovers (NAME.tmp-XXXXXX) go too. */
+static void
+test_stale_temp_files (void)
+{
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), "stale", NULL);
+  g_autofree char *dest = g_build_filename (dir, "out.gguf", NULL);
+  g_autofree char *old = g_build_filename (dir, "old.gguf.tmp-AbC123", NULL);
+  int ready[2], go[2];
+  lk_atomic_file f;
+  lk_error err = { 0 };
+  pid_t dying, living;
+  int status = 0;
+  char byte;
+
+  g_mkdir_with_parents (dir, 0755);
+  g_assert_true (g_file_set_contents (old, "left by an older Lathe", -1, NULL));
+  /* One writer killed while writing. */
+  dying = fork ();
+  if (dying == 0)
+    {
+      if (lk_atomic_file_open (&f, dest, &err) != LK_OK)
+        _exit (1);
+      fputs ("half a model", f.fp);
+      fflush (f.fp);
+      raise (SIGKILL);
+    }
+  g_assert_cmpint (waitpid (dying, &status, 0), ==, dying);
+  g_assert_true (WIFSIGNALED (status));
+  /* Its temporary file stays (opening it cleaned the older Lathe's). */
+  g_assert_false (g_file_test (dest, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (old, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (count_temp_files (dir), ==, 1);
+  /* One still writing, until told to stop. */
+  g_assert_cmpint (pipe (ready), ==, 0);
+  g_assert_cmpint (pipe (go), ==, 0);
+  living = fork ();
+  if (living == 0)
+    {
+      if (lk_atomic_file_open (&f, dest, &err) != LK_OK)
+        _exit (1);
+      close (ready[0]);
+      close (go[1]);
+      (void) !write (ready[1], "r", 1);
+      (void) !read (go[0], &byte, 1);
+      lk_atomic_file_abort (&f);
+      _exit (0);
+    }
+  close (ready[1]);
+  close (go[0]);
+  g_assert_cmpint (read (ready[0], &byte, 1), ==, 1);
+  g_assert_false (g_file_test (dest, G_FILE_TEST_EXISTS));
+  /* The killed writer's is gone (the next writer cleaned it), the live
+   * one's stays, even through another cleaning. */
+  g_assert_cmpuint (count_temp_files (dir), ==, 1);
+  g_assert_cmpint (lk_clean_stale (dir), ==, 0);
+  g_assert_cmpuint (count_temp_files (dir), ==, 1);
+  g_assert_cmpint (write (go[1], "g", 1), ==, 1);
+  waitpid (living, NULL, 0);
+  g_assert_cmpuint (count_temp_files (dir), ==, 0);
+  /* And a write that completes leaves only its file. */
+  g_assert_cmpint (lk_atomic_file_open (&f, dest, &err), ==, LK_OK);
+  fputs ("whole", f.fp);
+  g_assert_cmpint (lk_atomic_file_commit (&f, &err), ==, LK_OK);
+  g_assert_cmpuint (count_temp_files (dir), ==, 0);
+  g_assert_true (g_file_test (dest, G_FILE_TEST_IS_REGULAR));
+  close (ready[0]);
+  close (go[1]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -477,6 +626,8 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/engine/gguf/nested-arrays", test_nested_arrays);
   g_test_add_func ("/lathe/engine/gguf/built-file", test_valid_built_file);
   g_test_add_func ("/lathe/engine/gguf/model-shape-mismatch", test_bad_model);
+  g_test_add_func ("/lathe/engine/gguf/model-bad-keys", test_bad_keys);
+  g_test_add_func ("/lathe/engine/gguf/stale-temp-files", test_stale_temp_files);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {
       g_autofree char *p = g_strdup_printf ("/lathe/engine/gguf/bad/%s", bad_cases[i].name);
