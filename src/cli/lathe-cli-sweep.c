@@ -95,7 +95,9 @@ print_table (LatheWorkspace *ws, LatheMetric x, LatheMetric y)
         {
           g_autofree char *text = lathe_metric_format (shown[k], lathe_variant_get_metric (v, shown[k]));
           const char *note = lathe_variant_get_metric_note (v, shown[k]);
-          printf (" %*s%s", note != NULL ? 11 : 12, text, note != NULL ? "!" : "");
+          g_autofree char *cell = g_strconcat (text, note != NULL ? "!" : "", NULL);
+          /* Padded by characters, not bytes ("—" is three). */
+          printf (" %*s%s", (int) MAX (0, 12 - g_utf8_strlen (cell, -1)), "", cell);
           if (note != NULL)
             note_text = note;
         }
