@@ -539,7 +539,7 @@ lathe_bundle_create (const LatheBundleOptions *in, const char *out, GCancellable
 {
   LatheBundleOptions o = *in;
   struct utsname u;
-  g_autofree char *parent = g_path_get_dirname (out), *base = g_path_get_basename (out);
+  g_autofree char *base = g_path_get_basename (out);
   g_autofree char *stage = NULL, *model_base = g_path_get_basename (in->model_path);
   const gboolean tarball = g_str_has_suffix (out, ".tar.gz");
   int stage_lock = -1;
@@ -674,7 +674,6 @@ check_signature (const char *path, const char *dir, const LatheBundleVerifyOptio
   g_autofree char *sig_path = g_build_filename (dir, SIGNATURE, NULL);
   g_autofree char *sig = NULL, *out = NULL, *err = NULL, *principal = NULL, *key = NULL;
   g_autoptr (GBytes) message = g_bytes_new (data, len);
-  g_autoptr (GError) local = NULL;
   GStatBuf st;
   int status = 0;
 

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lathe-io.h"
 #include "lathe-runner.h"
+#include "lathe-ssh-private.h"
 #include "lathe-ssh.h"
 
 G_DEFINE_QUARK (lathe-ssh-error-quark, lathe_ssh_error)
@@ -543,8 +545,8 @@ run_here (GPtrArray *argv, GCancellable *cancellable, char **out, char **err, gb
 }
 
 /* "256 SHA256:abc… host (ED25519)" lines of ssh-keygen -l → "SHA256:abc… (ED25519)". */
-static char *
-fingerprints_of (const char *listing)
+char *
+lathe_ssh_parse_fingerprints (const char *listing)
 {
   g_auto (GStrv) lines = g_strsplit (listing, "\n", -1);
   GString *s = g_string_new (NULL);
@@ -586,7 +588,9 @@ lathe_ssh_scan_host_key (LatheDevice *d, const LatheSshOptions *o, char **finger
   add (argv, "exit 0");
   if (!run_here (argv, cancellable, NULL, &err, &ok, error))
     goto out;
-  if (!g_file_get_contents (file, &entries, NULL, NULL) || *g_strstrip (entries) == '\0')
+  /* What the device sent: a few keys, never more than a bound. */
+  if ((entries = lathe_file_read_bounded (file, 1 << 20, NULL, NULL)) == NULL
+      || !g_utf8_validate (entries, -1, NULL) || *g_strstrip (entries) == '\0')
     {
       ssh_failed (error, d, err != NULL ? err : "");
       goto out;
@@ -605,13 +609,31 @@ lathe_ssh_scan_host_key (LatheDevice *d, const LatheSshOptions *o, char **finger
       goto out;
     }
   if (fingerprint != NULL)
-    *fingerprint = fingerprints_of (listing);
+    *fingerprint = lathe_ssh_parse_fingerprints (listing);
   result = g_strconcat (entries, "\n", NULL);
 out:
   if (file != NULL)
     g_unlink (file);
   g_rmdir (dir);
   return result;
+}
+
+char *
+lathe_ssh_parse_known_hosts_file (const char *config)
+{
+  g_auto (GStrv) lines = g_strsplit (config, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "userknownhostsfile "))
+      {
+        g_auto (GStrv) f = g_strsplit (lines[i] + strlen ("userknownhostsfile "), " ", 2);
+        if (f[0] == NULL || *f[0] == '\0')
+          return NULL;
+        if (g_str_has_prefix (f[0], "~/"))
+          return g_build_filename (g_get_home_dir (), f[0] + 2, NULL);
+        return g_strdup (f[0]);
+      }
+  return NULL;
 }
 
 /* The first UserKnownHostsFile ssh -G reports for the device. */
@@ -621,7 +643,6 @@ known_hosts_file_of (LatheDevice *d, GCancellable *cancellable, GError **error)
   LatheSshOptions o;
   g_autoptr (GPtrArray) argv = NULL;
   g_autofree char *out = NULL, *err = NULL;
-  g_auto (GStrv) lines = NULL;
   gboolean ok = FALSE;
 
   lathe_ssh_options_init (&o);
@@ -629,17 +650,12 @@ known_hosts_file_of (LatheDevice *d, GCancellable *cancellable, GError **error)
   add (argv, "-G");
   add (argv, "--");
   add (argv, lathe_device_get_destination (d));
+  char *path;
+
   if (!run_here (argv, cancellable, &out, &err, &ok, error))
     return NULL;
-  lines = g_strsplit (ok ? out : "", "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    if (g_str_has_prefix (lines[i], "userknownhostsfile "))
-      {
-        g_auto (GStrv) f = g_strsplit (lines[i] + strlen ("userknownhostsfile "), " ", 2);
-        if (g_str_has_prefix (f[0], "~/"))
-          return g_build_filename (g_get_home_dir (), f[0] + 2, NULL);
-        return g_strdup (f[0]);
-      }
+  if ((path = lathe_ssh_parse_known_hosts_file (ok ? out : "")) != NULL)
+    return path;
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: ssh -G names no known_hosts file: %s"),
                lathe_device_get_name (d), err != NULL ? err : "");
   return NULL;
@@ -663,13 +679,14 @@ lathe_ssh_trust_host_key (LatheDevice *d, const char *entries, GCancellable *can
                    g_strerror (e));
       return FALSE;
     }
-  if (!g_file_get_contents (path, &old, &len, NULL))
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
     old = g_strdup ("");
+  else if ((old = lathe_file_read_bounded (path, 64 << 20, &len, error)) == NULL)
+    return FALSE;
   text = g_string_new (old);
   if (text->len > 0 && text->str[text->len - 1] != '\n')
     g_string_append_c (text, '\n');
   g_string_append (text, entries);
   /* A new file renamed into place: an interrupted write loses no key. */
-  return g_file_set_contents_full (path, text->str, (gssize) text->len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                   error);
+  return lathe_file_write_atomic_mode (path, text->str, (gssize) text->len, 0600, error);
 }

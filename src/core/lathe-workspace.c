@@ -1159,7 +1159,6 @@ lathe_workspace_measure_sensitivity (LatheWorkspace *self, LatheModel *source, L
                                         LK_TYPE_Q4_K, LK_TYPE_Q4_0, LK_TYPE_Q3_K, LK_TYPE_Q2_K };
   Stage stage = { progress, user, 0.0, 1.0, NULL };
   g_autofree char *path = g_build_filename (self->dir, SENSITIVITY_FILE, NULL);
-  g_autofree char *text = NULL;
   g_autoptr (JsonNode) table = NULL;
   LatheSensitivityOptions o;
 
