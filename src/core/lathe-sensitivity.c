@@ -95,7 +95,10 @@ measure_one (Measure *ms, const lk_tensor *t, lk_type used, double *kl, GError *
   eo.n_threads = ms->o->n_threads;
   ok = lathe_eval_run (v, ms->text, ms->ref, &eo, &r, ms->cancellable, error);
   g_unlink (path);
-  *kl = r.kl_mean;
+  /* A KL that overflowed is as bad as it gets: stored as the largest
+   * finite number, so that the table stays JSON that reads back, and no
+   * budget ever picks it. */
+  *kl = isfinite (r.kl_mean) ? r.kl_mean : G_MAXDOUBLE;
   return ok;
 }
 
