@@ -739,17 +739,6 @@ check_signature (const char *path, const char *dir, const LatheBundleVerifyOptio
 }
 
 static gboolean
-sha256_text (const char *s)
-{
-  if (s == NULL || strlen (s) != 64)
-    return FALSE;
-  for (const char *p = s; *p; p++)
-    if (!g_ascii_isxdigit (*p))
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
 check_files (const char *path, const char *dir, JsonObject *manifest, GString *report, GCancellable *cancellable,
              GError **error)
 {
@@ -778,7 +767,7 @@ check_files (const char *path, const char *dir, JsonObject *manifest, GString *r
                        path, MANIFEST, i);
           return FALSE;
         }
-      if (!sha256_text (want))
+      if (!lathe_is_sha256 (want))
         {
           g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT, _("%s: %s: files[%u].sha256: expected 64 hex digits"),
                        path, MANIFEST, i);

@@ -139,17 +139,6 @@ report (GTask *task, guint64 received, guint64 total, gboolean force)
   g_main_context_invoke (j->context, report_cb, r);
 }
 
-static gboolean
-is_sha256 (const char *s)
-{
-  if (s == NULL || strlen (s) != 64)
-    return FALSE;
-  for (const char *p = s; *p; p++)
-    if (!g_ascii_isxdigit (*p))
-      return FALSE;
-  return TRUE;
-}
-
 /* Hugging Face names an LFS file's sha256 in X-Linked-Etag, on the answer
  * that redirects to the storage: every answer's headers are looked at. */
 static void
@@ -163,7 +152,7 @@ got_headers_cb (SoupMessage *msg, Job *j)
   clean = g_strdup (g_str_has_prefix (etag, "W/") ? etag + 2 : etag);
   g_strdelimit (clean, "\"", ' ');
   g_strstrip (clean);
-  if (is_sha256 (clean))
+  if (lathe_is_sha256 (clean))
     {
       g_free (j->server_sha256);
       j->server_sha256 = g_ascii_strdown (clean, -1);

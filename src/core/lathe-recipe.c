@@ -907,6 +907,17 @@ metadata_cb (void *user, lk_gguf_writer *w)
   lk_gguf_writer_set_str (w, "lathe.source.file", d->source_name);
 }
 
+gboolean
+lathe_is_sha256 (const char *s)
+{
+  if (s == NULL || strlen (s) != 64)
+    return FALSE;
+  for (const char *p = s; *p; p++)
+    if (!g_ascii_isxdigit (*p))
+      return FALSE;
+  return TRUE;
+}
+
 char *
 lathe_file_sha256 (const char *path, GCancellable *cancellable, GError **error)
 {

@@ -51,5 +51,7 @@ gboolean lathe_recipe_estimate (const LatheRecipe *recipe, LatheModel *model, GH
                                 guint64 *tensor_bytes, GError **error);
 /* The hex sha256 of a file. */
 char *lathe_file_sha256 (const char *path, GCancellable *cancellable, GError **error);
+/* Whether text is a sha256 in hex (64 hex digits). */
+gboolean lathe_is_sha256 (const char *text);
 
 G_END_DECLS

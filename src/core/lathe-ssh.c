@@ -218,6 +218,16 @@ drain_start (Drain *d, GInputStream *in, GSubprocess *proc, gsize limit)
   return g_thread_new ("lathe-ssh-out", drain_thread, d);
 }
 
+/* What was read, to the caller (or dropped when to is NULL). */
+static void
+hand_over (Drain *d, char **to)
+{
+  if (to != NULL)
+    *to = g_string_free (d->text, FALSE);
+  else
+    g_string_free (d->text, TRUE);
+}
+
 static gsize
 output_limit (const LatheSshOptions *o)
 {
@@ -361,14 +371,8 @@ lathe_ssh_run (LatheDevice *d, const char *const *argv, GBytes *input, const Lat
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, handler);
   ok = !ended_early (d, cancellable, FALSE, 0, &dout, &derr, error) && finish (proc, d, derr.text->str, status, error);
-  if (ok && out != NULL)
-    *out = g_string_free (dout.text, FALSE);
-  else
-    g_string_free (dout.text, TRUE);
-  if (ok && err != NULL)
-    *err = g_string_free (derr.text, FALSE);
-  else
-    g_string_free (derr.text, TRUE);
+  hand_over (&dout, ok ? out : NULL);
+  hand_over (&derr, ok ? err : NULL);
   return ok;
 }
 
@@ -419,16 +423,21 @@ read_lines (Drain *err, const char *prefix, LatheSshLine on_line, gpointer user)
 
   while (!err->over && (n = g_input_stream_read (err->in, buf, sizeof buf, NULL, NULL)) > 0)
     {
-      char *nl;
+      gsize start = 0;
       g_string_append_len (pending, buf, n);
-      while (!err->over && ((nl = memchr (pending->str, '\n', pending->len)) != NULL
-                            || pending->len >= LINE_MAX_BYTES))
+      /* Every whole line of what came, then what is left kept once. */
+      while (!err->over && start < pending->len)
         {
-          const gsize len = nl != NULL ? (gsize) (nl - pending->str) : LINE_MAX_BYTES;
-          g_autofree char *line = g_strndup (pending->str, len);
+          const char *nl = memchr (pending->str + start, '\n', pending->len - start);
+          const gsize len = nl != NULL ? (gsize) (nl - (pending->str + start)) : pending->len - start;
+          g_autofree char *line = NULL;
+          if (nl == NULL && len < LINE_MAX_BYTES)
+            break;
+          line = g_strndup (pending->str + start, MIN (len, LINE_MAX_BYTES));
           take_line (line, prefix, on_line, user, err);
-          g_string_erase (pending, 0, nl != NULL ? len + 1 : len);
+          start += nl != NULL && len <= LINE_MAX_BYTES ? len + 1 : MIN (len, LINE_MAX_BYTES);
         }
+      g_string_erase (pending, 0, (gssize) start);
     }
   if (!err->over && pending->len > 0)
     take_line (pending->str, prefix, on_line, user, err);
@@ -485,14 +494,8 @@ lathe_ssh_run_guarded (LatheDevice *d, const char *const *argv, const LatheSshOp
   close (fds[1]);
   ok = !ended_early (d, cancellable, timed_out, o->run_timeout, &dout, &derr, error)
        && finish (proc, d, derr.text->str, status, error);
-  if (ok && out != NULL)
-    *out = g_string_free (dout.text, FALSE);
-  else
-    g_string_free (dout.text, TRUE);
-  if (ok && err != NULL)
-    *err = g_string_free (derr.text, FALSE);
-  else
-    g_string_free (derr.text, TRUE);
+  hand_over (&dout, ok ? out : NULL);
+  hand_over (&derr, ok ? err : NULL);
   return ok;
 }
 
