@@ -613,7 +613,7 @@ lathe_workspace_remove (LatheWorkspace *self, LatheVariant *variant, GError **er
       return FALSE;
     }
   /* Only files the workspace wrote itself go: never the source. */
-  if (!g_path_is_absolute (lathe_variant_get_file (variant)))
+  if (lathe_variant_get_file (variant) != NULL && !g_path_is_absolute (lathe_variant_get_file (variant)))
     {
       path = lathe_workspace_dup_file (self, variant);
       if (g_unlink (path) != 0 && errno != ENOENT)

@@ -589,16 +589,11 @@ pressed_cb (GtkGestureClick *click, int n_press, double x, double y, LatheChart 
   lathe_chart_set_selected (self, lathe_chart_variant_at (self, x, y));
 }
 
-static gboolean
-query_tooltip_cb (GtkWidget *widget, int x, int y, gboolean keyboard, GtkTooltip *tooltip,
-                  LatheChart *self)
+char *
+lathe_chart_describe (LatheVariant *v)
 {
-  LatheVariant *v = lathe_chart_variant_at (self, x, y);
-  GString *s;
+  GString *s = g_string_new (NULL);
 
-  if (v == NULL)
-    return FALSE;
-  s = g_string_new (NULL);
   /* Names and devices come from files: text, never markup. */
   {
     g_autofree char *name = g_markup_escape_text (lathe_variant_get_name (v), -1);
@@ -618,8 +613,20 @@ query_tooltip_cb (GtkWidget *widget, int x, int y, gboolean keyboard, GtkTooltip
       if (note != NULL)
         g_string_append_printf (s, " (%s)", note);
     }
-  gtk_tooltip_set_markup (tooltip, s->str);
-  g_string_free (s, TRUE);
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+query_tooltip_cb (GtkWidget *widget, int x, int y, gboolean keyboard, GtkTooltip *tooltip,
+                  LatheChart *self)
+{
+  LatheVariant *v = lathe_chart_variant_at (self, x, y);
+  g_autofree char *markup = NULL;
+
+  if (v == NULL)
+    return FALSE;
+  markup = lathe_chart_describe (v);
+  gtk_tooltip_set_markup (tooltip, markup);
   return TRUE;
 }
 

@@ -37,6 +37,8 @@ gboolean lathe_chart_is_on_front (LatheChart *self, guint i);
 /* The variant whose point is nearest (x, y) of the widget, within a few
  * pixels, or NULL. */
 LatheVariant *lathe_chart_variant_at (LatheChart *self, double x, double y);
+/* A point's tooltip: its name, device and every figure, as Pango markup. */
+char *lathe_chart_describe (LatheVariant *variant);
 
 /* Draws the chart with its background (exports, tests). */
 void lathe_chart_draw (LatheChart *self, cairo_t *cr, double width, double height);

@@ -487,6 +487,13 @@ bundle_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_widget_activate_action (GTK_WIDGET (self), "win.show-toast", "s", msg);
 }
 
+void
+lathe_tradeoffs_page_write_bundle (LatheTradeoffsPage *self, const char *path, const char *arch)
+{
+  g_return_if_fail (LATHE_IS_TRADEOFFS_PAGE (self));
+  lathe_tradeoffs_page_export_bundle_async (self, path, arch, NULL, bundle_written_cb, g_strdup (path));
+}
+
 /* The architectures a bundle can be made for: those with a lathe-run here,
  * this machine's first. */
 static void
@@ -521,9 +528,9 @@ bundle_chosen_cb (GtkNativeDialog *dialog, int response, LatheTradeoffsPage *sel
     {
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
       const char *arch = gtk_file_chooser_get_choice (GTK_FILE_CHOOSER (dialog), "arch");
-      char *path = file ? g_file_get_path (file) : NULL;
+      g_autofree char *path = file ? g_file_get_path (file) : NULL;
       if (path != NULL)
-        lathe_tradeoffs_page_export_bundle_async (self, path, arch, NULL, bundle_written_cb, path);
+        lathe_tradeoffs_page_write_bundle (self, path, arch);
     }
   gtk_native_dialog_destroy (dialog);
   g_object_unref (dialog);

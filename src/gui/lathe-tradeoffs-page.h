@@ -28,6 +28,9 @@ void lathe_tradeoffs_page_export_bundle_async (LatheTradeoffsPage *self, const c
                                                gpointer user_data);
 gboolean lathe_tradeoffs_page_export_bundle_finish (LatheTradeoffsPage *self, GAsyncResult *result,
                                                     GError **error);
+/* The same, ending in a toast that says where it went and who signed it
+ * (or why it was not written): what Export Bundle does once a file is chosen. */
+void lathe_tradeoffs_page_write_bundle (LatheTradeoffsPage *self, const char *path, const char *arch);
 /* Deletes the selected variant and its file, without asking. */
 gboolean lathe_tradeoffs_page_delete_selected (LatheTradeoffsPage *self, GError **error);
 

@@ -29,6 +29,7 @@ struct _LatheWindow
   GtkLabel *job_label;
   GtkProgressBar *job_progress;
   gboolean holding; /* the application, while a job runs */
+  char *last_toast;
 };
 
 /* lathe-window-actions.c */

@@ -87,9 +87,20 @@ lathe_window_show_toast (LatheWindow *self, const char *message)
   AdwToast *toast;
 
   g_return_if_fail (LATHE_IS_WINDOW (self));
+  g_free (self->last_toast);
+  self->last_toast = g_strdup (message);
   toast = adw_toast_new (message);
   adw_toast_set_timeout (toast, 8);
+  /* The newest news first; earlier toasts still show after it. */
+  adw_toast_set_priority (toast, ADW_TOAST_PRIORITY_HIGH);
   adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+const char *
+lathe_window_get_last_toast (LatheWindow *self)
+{
+  g_return_val_if_fail (LATHE_IS_WINDOW (self), NULL);
+  return self->last_toast;
 }
 
 /* The bottom switcher stands in for the title's when the window is narrow,
@@ -304,6 +315,7 @@ lathe_window_dispose (GObject *object)
     }
   g_clear_object (&self->session);
   g_clear_object (&self->settings);
+  g_clear_pointer (&self->last_toast, g_free);
   gtk_widget_dispose_template (GTK_WIDGET (self), LATHE_TYPE_WINDOW);
   G_OBJECT_CLASS (lathe_window_parent_class)->dispose (object);
 }

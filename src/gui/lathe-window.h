@@ -22,6 +22,8 @@ void lathe_window_open_file (LatheWindow *self, GFile *file);
  * welcome page. */
 void lathe_window_open_default (LatheWindow *self);
 void lathe_window_show_toast (LatheWindow *self, const char *message);
+/* The text of the last toast shown, or NULL. */
+const char *lathe_window_get_last_toast (LatheWindow *self);
 
 LatheSession *lathe_window_get_session (LatheWindow *self);
 LatheModelPage *lathe_window_get_model_page (LatheWindow *self);

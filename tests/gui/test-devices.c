@@ -254,6 +254,7 @@ install (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
   g_test_message ("%s", lathe_devices_page_get_message (dp));
   g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "A copy is installed on dev"));
   g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "golden: OK"));
+  g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "signature: good, signed by "));
   listing = sshd_fixture_sh ("ls '%s/lathe-bundles/A-copy'", f->home);
   g_assert_nonnull (strstr (listing, "run.sh"));
   g_assert_nonnull (strstr (listing, "MANIFEST.json"));

@@ -156,16 +156,11 @@ job_idle (gpointer data)
   return !lathe_session_get_job_running (lathe_window_get_session (data));
 }
 
-static void
-got_result_cb (GObject *source, GAsyncResult *result, gpointer user)
-{
-  *(GAsyncResult **) user = g_object_ref (result);
-}
-
 static gboolean
-has_result (gpointer data)
+has_bundle_toast (gpointer window)
 {
-  return *(GAsyncResult **) data != NULL;
+  const char *t = lathe_window_get_last_toast (window);
+  return t != NULL && (g_str_has_prefix (t, "Bundle written") || g_str_has_prefix (t, "The bundle was not"));
 }
 
 static gboolean
@@ -490,18 +485,25 @@ test_workbench (void)
   }
   gui_test_screenshot (GTK_WIDGET (win), "page-playground-compare.png");
 
-  /* A deployment bundle of the selected point, written in the background. */
+  /* A deployment bundle of the selected point, written in the background;
+   * the toast says where it went and who signed it. */
   {
     g_autofree char *bundle = g_build_filename (lathe_test_tmpdir (), "q4.tar.gz", NULL);
-    g_autoptr (GAsyncResult) res = NULL;
     g_autoptr (GString) report = g_string_new (NULL);
-    lathe_tradeoffs_page_export_bundle_async (tp, bundle, NULL, NULL, got_result_cb, &res);
-    gui_test_wait_until (has_result, &res, "the bundle");
-    g_assert_true (lathe_tradeoffs_page_export_bundle_finish (tp, res, &error));
-    g_assert_no_error (error);
+    gtk_widget_activate_action (GTK_WIDGET (win), "win.show-page", "s", "tradeoffs");
+    lathe_tradeoffs_page_write_bundle (tp, bundle, NULL);
+    gui_test_wait_until (has_bundle_toast, win, "the bundle's toast");
+    for (int i = 0; i < 3; i++)
+      gui_test_settle (); /* its animation */
+    g_test_message ("toast: %s", lathe_window_get_last_toast (win));
+    g_assert_nonnull (strstr (lathe_window_get_last_toast (win), bundle));
+    g_assert_nonnull (strstr (lathe_window_get_last_toast (win), ", signed by "));
+    g_assert_nonnull (strstr (lathe_window_get_last_toast (win), "(SHA256:"));
+    gui_test_screenshot (GTK_WIDGET (win), "toast-bundle-signed.png");
     g_assert_true (lathe_bundle_verify (bundle, NULL, report, NULL, NULL, &error));
     g_assert_no_error (error);
     g_test_message ("bundle: %s", report->str);
+    g_assert_nonnull (strstr (report->str, "signature: good"));
   }
 
   /* Deleting a variant deletes its file. */
@@ -530,6 +532,29 @@ test_workbench (void)
   gui_test_screenshot (GTK_WIDGET (win), "page-tradeoffs-dark.png");
   lathe_tradeoffs_page_set_log_scale (lathe_window_get_tradeoffs_page (win), FALSE, FALSE);
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (), ADW_COLOR_SCHEME_DEFAULT);
+
+  /* A variant whose perplexity overflowed: a point (its size and KL are
+   * finite), "—" with the reason in the side panel and the tooltip. */
+  {
+    LatheWorkspace *ws = lathe_session_get_workspace (session);
+    g_autoptr (LatheVariant) v = lathe_variant_new (NULL, "Head scaled");
+    LatheChart *c = lathe_tradeoffs_page_get_chart (lathe_window_get_tradeoffs_page (win));
+    g_autofree char *tip = NULL;
+    lathe_variant_set_recipe (v, "{\"lathe_recipe\":1,\"quantize\":{\"type\":\"Q8_0\"}}");
+    lathe_variant_set_metric (v, LATHE_METRIC_FILE_MB, 0.5);
+    lathe_variant_set_metric (v, LATHE_METRIC_KL_MEAN, 3.5);
+    lathe_variant_set_measured (v, LATHE_METRIC_PERPLEXITY, INFINITY);
+    g_assert_true (lathe_workspace_add (ws, v, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (n_variants (win), ==, count.n + 1);
+    lathe_chart_set_selected (c, v);
+    gui_test_screenshot (GTK_WIDGET (win), "page-tradeoffs-unmeasurable.png");
+    tip = lathe_chart_describe (v);
+    g_test_message ("tooltip: %s", tip);
+    g_assert_nonnull (strstr (tip, "Perplexity: — (measured, but not a finite number"));
+    g_assert_true (lathe_workspace_remove (ws, v, &error));
+    g_assert_no_error (error);
+  }
 
   /* Closing the window mid-sweep cancels it; the finished points stay and
    * no half-made file does. */
