@@ -36,8 +36,11 @@ struct lk_ctx
 
   int max_q, max_kv, max_ff;
   float *x, *xb, *q, *k, *v, *att, *hb, *hb2;
-  float *cos_t, *sin_t; /* [n_batch][n_rot/2] */
-  double *inv_freq;     /* [n_rot/2] */
+  /* RoPE: [0] for most layers, [1] for sliding-window layers with a RoPE
+   * base of their own (gemma3), else the same tables. */
+  float *cos_t[2], *sin_t[2]; /* [n_batch][n_rot/2] */
+  double *inv_freq[2];        /* [n_rot/2] */
+  int n_rope_kinds;
   float *scores;        /* [n_threads][n_ctx] */
   void *mm_scratch;
   size_t mm_scratch_size;
@@ -114,9 +117,12 @@ lk_ctx_free (lk_ctx *ctx)
   free (ctx->att);
   free (ctx->hb);
   free (ctx->hb2);
-  free (ctx->cos_t);
-  free (ctx->sin_t);
-  free (ctx->inv_freq);
+  for (int i = 0; i < ctx->n_rope_kinds; i++)
+    {
+      free (ctx->cos_t[i]);
+      free (ctx->sin_t[i]);
+      free (ctx->inv_freq[i]);
+    }
   free (ctx->scores);
   free (ctx->mm_scratch);
   free (ctx->logits);
@@ -177,9 +183,21 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
   ctx->att = xcalloc (nb * (size_t) ctx->max_q, sizeof (float));
   ctx->hb = xcalloc (nb * (size_t) ctx->max_ff, sizeof (float));
   ctx->hb2 = xcalloc (nb * (size_t) ctx->max_ff, sizeof (float));
-  ctx->cos_t = xcalloc (nb * (size_t) half, sizeof (float));
-  ctx->sin_t = xcalloc (nb * (size_t) half, sizeof (float));
-  ctx->inv_freq = xcalloc ((size_t) half, sizeof (double));
+  ctx->n_rope_kinds = hp->n_swa > 0 && hp->rope_base_swa != hp->rope_base ? 2 : 1;
+  for (int i = 0; i < ctx->n_rope_kinds; i++)
+    {
+      ctx->cos_t[i] = xcalloc (nb * (size_t) half, sizeof (float));
+      ctx->sin_t[i] = xcalloc (nb * (size_t) half, sizeof (float));
+      ctx->inv_freq[i] = xcalloc ((size_t) half, sizeof (double));
+      if (!ctx->cos_t[i] || !ctx->sin_t[i] || !ctx->inv_freq[i])
+        return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the forward-pass buffers");
+    }
+  if (ctx->n_rope_kinds == 1)
+    {
+      ctx->cos_t[1] = ctx->cos_t[0];
+      ctx->sin_t[1] = ctx->sin_t[0];
+      ctx->inv_freq[1] = ctx->inv_freq[0];
+    }
   ctx->scores = xcalloc ((size_t) n_threads * (size_t) ctx->n_ctx, sizeof (float));
   if (hp->n_expert > 0)
     {
@@ -197,7 +215,7 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
   ctx->logits_rows = 1;
   ctx->logits = xcalloc ((size_t) hp->n_vocab, sizeof (float));
   if (!ctx->x || !ctx->xb || !ctx->q || !ctx->k || !ctx->v || !ctx->att || !ctx->hb || !ctx->hb2
-      || !ctx->cos_t || !ctx->sin_t || !ctx->inv_freq || !ctx->scores || !ctx->mm_scratch
+      || !ctx->scores || !ctx->mm_scratch
       || !ctx->logits
       || (hp->n_expert > 0
           && (!ctx->moe_router || !ctx->moe_w || !ctx->moe_sel || !ctx->moe_idx || !ctx->moe_in
@@ -210,7 +228,10 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
         double f = pow ((double) hp->rope_base, -2.0 * i / hp->n_rot) * hp->rope_freq_scale;
         if (factors != NULL)
           f /= factors[i];
-        ctx->inv_freq[i] = f;
+        ctx->inv_freq[0][i] = f;
+        /* The sliding layers' own base, unscaled (as llama.cpp's gemma3). */
+        if (ctx->n_rope_kinds == 2)
+          ctx->inv_freq[1][i] = pow ((double) hp->rope_base_swa, -2.0 * i / hp->n_rot);
       }
   }
   return LK_OK;
@@ -456,24 +477,75 @@ rope_tables (lk_ctx *ctx, int pos, int nt)
 {
   const int half = ctx->hp->n_rot / 2;
 
-  for (int t = 0; t < nt; t++)
-    for (int i = 0; i < half; i++)
-      {
-        const double theta = (double) (pos + t) * ctx->inv_freq[i];
-        ctx->cos_t[t * half + i] = (float) cos (theta);
-        ctx->sin_t[t * half + i] = (float) sin (theta);
-      }
+  for (int k = 0; k < ctx->n_rope_kinds; k++)
+    for (int t = 0; t < nt; t++)
+      for (int i = 0; i < half; i++)
+        {
+          const double theta = (double) (pos + t) * ctx->inv_freq[k][i];
+          ctx->cos_t[k][t * half + i] = (float) cos (theta);
+          ctx->sin_t[k][t * half + i] = (float) sin (theta);
+        }
 }
 
+/* RoPE on the heads of nt rows, as the layer wants it (or not at all). */
 static void
-apply_rope (lk_ctx *ctx, float *x, int nt, int n_heads)
+apply_rope (lk_ctx *ctx, const lk_layer *L, float *x, int nt, int n_heads)
 {
-  const int hd = ctx->hp->head_dim, half = ctx->hp->n_rot / 2;
+  const int hd = ctx->hp->head_dim, half = ctx->hp->n_rot / 2, k = L->swa ? 1 : 0;
 
+  if (!L->use_rope)
+    return;
   for (int t = 0; t < nt; t++)
     for (int h = 0; h < n_heads; h++)
       ctx->kern->rope (x + ((size_t) t * n_heads + h) * hd, ctx->hp->n_rot,
-                       ctx->cos_t + t * half, ctx->sin_t + t * half, ctx->hp->rope_neox);
+                       ctx->cos_t[k] + t * half, ctx->sin_t[k] + t * half, ctx->hp->rope_neox);
+}
+
+/* RMSNorm or LayerNorm of nt rows of n, in place when out == x. */
+static void
+norm_rows (lk_ctx *ctx, float *out, const float *x, const lk_tensor *w, const lk_tensor *b, int nt, int n)
+{
+  const float eps = ctx->hp->norm_eps;
+
+  for (int t = 0; t < nt; t++)
+    {
+      float *o = out + (size_t) t * n;
+      const float *r = x + (size_t) t * n;
+      if (ctx->hp->norm == LK_NORM_RMS)
+        {
+          ctx->kern->rmsnorm (o, r, w->data, n, eps);
+          continue;
+        }
+      {
+        const float *wd = w->data, *bd = b != NULL ? b->data : NULL;
+        double mean = 0.0, var = 0.0;
+        float inv;
+        for (int i = 0; i < n; i++)
+          mean += r[i];
+        mean /= n;
+        for (int i = 0; i < n; i++)
+          var += (r[i] - mean) * (r[i] - mean);
+        inv = (float) (1.0 / sqrt (var / n + eps));
+        for (int i = 0; i < n; i++)
+          o[i] = (float) (r[i] - mean) * inv * wd[i] + (bd != NULL ? bd[i] : 0.0f);
+      }
+    }
+}
+
+/* q or k norms: per head (the weight shared by the heads) or over the whole
+ * row, always RMSNorm. */
+static void
+qk_norm (lk_ctx *ctx, float *x, const lk_tensor *w, int nt, int n_heads)
+{
+  const int hd = ctx->hp->head_dim;
+  int n, rows;
+
+  if (w == NULL)
+    return;
+  n = w->ne[0] == hd ? hd : n_heads * hd;
+  rows = nt * (n_heads * hd / n);
+  for (int r = 0; r < rows; r++)
+    ctx->kern->rmsnorm (x + (size_t) r * n, x + (size_t) r * n, w->data, n, ctx->hp->norm_eps);
 }
 
 static void
@@ -507,8 +579,47 @@ typedef struct
 {
   lk_ctx *ctx;
   int il, pos, nt, n_head, group;
+  bool swa;
   _Atomic int next;
 } attn_job;
+
+/* Attention with the scores soft-capped (gemma2): scores, cap, softmax and
+ * the weighted values, each key row read by the kernels' dot products. */
+static void
+attend_capped (lk_ctx *ctx, const float *q, const void *k, const void *v, int64_t stride, int n_keys,
+               float scale, float *scores, float *out)
+{
+  const int hd = ctx->hp->head_dim;
+  const float cap = ctx->hp->attn_softcap;
+  float row[hd];
+
+  for (int p = 0; p < n_keys; p++)
+    {
+      float d;
+      if (ctx->kv_type == LK_TYPE_Q8_0)
+        {
+          lk_dequantize_row (LK_TYPE_Q8_0, (const lk_block_q8_0 *) k + (size_t) p * stride, row, hd);
+          d = ctx->kern->dot_f32 (hd, row, q);
+        }
+      else if (ctx->kv_type == LK_TYPE_F16)
+        d = ctx->kern->dot_f16 (hd, (const lk_half *) k + (size_t) p * stride, q);
+      else
+        d = ctx->kern->dot_f32 (hd, (const float *) k + (size_t) p * stride, q);
+      scores[p] = cap * tanhf (d * scale / cap);
+    }
+  ctx->kern->softmax (scores, n_keys);
+  memset (out, 0, (size_t) hd * sizeof *out);
+  for (int p = 0; p < n_keys; p++)
+    if (ctx->kv_type == LK_TYPE_Q8_0)
+      {
+        lk_dequantize_row (LK_TYPE_Q8_0, (const lk_block_q8_0 *) v + (size_t) p * stride, row, hd);
+        ctx->kern->axpy_f32 (hd, scores[p], row, out);
+      }
+    else if (ctx->kv_type == LK_TYPE_F16)
+      ctx->kern->axpy_f16 (hd, scores[p], (const lk_half *) v + (size_t) p * stride, out);
+    else
+      ctx->kern->axpy_f32 (hd, scores[p], (const float *) v + (size_t) p * stride, out);
+}
 
 /* Causal attention of one (token, head) pair over the cache. */
 static void
@@ -516,12 +627,25 @@ attend_one (lk_ctx *ctx, const attn_job *job, int t, int h, float *scores)
 {
   const kv_layer *c = &ctx->kv[job->il];
   const int hd = ctx->hp->head_dim, kvh = h / job->group;
-  const int n_keys = job->pos + t + 1;
+  const int end = job->pos + t + 1;
+  /* A sliding layer sees the last n_swa positions, its own included. */
+  const int first = job->swa && end > ctx->hp->n_swa ? end - ctx->hp->n_swa : 0;
+  const int n_keys = end - first;
   const float *q = ctx->q + ((size_t) t * job->n_head + h) * hd;
   float *out = ctx->att + ((size_t) t * job->n_head + h) * hd;
-  const float scale = 1.0f / sqrtf ((float) hd);
-  const size_t off = (size_t) kvh * hd;
+  const float scale = ctx->hp->attn_scale;
+  const size_t off = (size_t) first * (size_t) c->kv_dim + (size_t) kvh * hd;
 
+  if (ctx->hp->attn_softcap > 0.0f)
+    {
+      const size_t row = ctx->kv_type == LK_TYPE_Q8_0 ? off / 32 : off;
+      const size_t esz = ctx->kv_type == LK_TYPE_Q8_0 ? sizeof (lk_block_q8_0)
+                         : ctx->kv_type == LK_TYPE_F16 ? sizeof (lk_half) : sizeof (float);
+      const int64_t stride = ctx->kv_type == LK_TYPE_Q8_0 ? c->kv_dim / 32 : c->kv_dim;
+      attend_capped (ctx, q, (const uint8_t *) c->k + row * esz, (const uint8_t *) c->v + row * esz, stride,
+                     n_keys, scale, scores, out);
+      return;
+    }
   if (ctx->kv_type == LK_TYPE_Q8_0)
     ctx->kern->attn_q8_0 (q, (const lk_block_q8_0 *) c->k + off / 32, (const lk_block_q8_0 *) c->v + off / 32,
                           c->kv_dim / 32, n_keys, hd, scale, scores, out);
@@ -550,13 +674,53 @@ attn_task (void *arg, int ith, int nth)
     }
 }
 
+/* gate = act(gate) * up over nt rows of n. GELU is the tanh approximation
+ * llama.cpp's ggml_gelu computes. */
 static void
-rmsnorm_rows (lk_ctx *ctx, float *out, const float *x, const lk_tensor *w, int nt)
+gated_act (lk_ctx *ctx, float *gate, const float *up, int nt, int n)
+{
+  if (ctx->hp->act == LK_ACT_SILU)
+    {
+      for (int t = 0; t < nt; t++)
+        ctx->kern->silu_mul (gate + (size_t) t * n, up + (size_t) t * n, n);
+      return;
+    }
+  for (size_t i = 0; i < (size_t) nt * (size_t) n; i++)
+    {
+      const float x = gate[i];
+      gate[i] = 0.5f * x * (1.0f + tanhf (0.7978845608f * x * (1.0f + 0.044715f * x * x))) * up[i];
+    }
+}
+
+/* The block's input norm, or the input itself when the architecture has
+ * none (olmo2). Returns the rows the block reads. */
+static const float *
+block_input (lk_ctx *ctx, const lk_tensor *w, const lk_tensor *b, int nt)
+{
+  if (w == NULL)
+    return ctx->x;
+  norm_rows (ctx, ctx->xb, ctx->x, w, b, nt, ctx->hp->n_embd);
+  return ctx->xb;
+}
+
+/* A block's output y joins the residual stream: normed first where the
+ * architecture says (post-norms), scaled where it says (granite). */
+static void
+residual_add (lk_ctx *ctx, float *y, const lk_tensor *post_norm, int nt)
 {
   const int e = ctx->hp->n_embd;
+  const float scale = ctx->hp->residual_scale;
 
-  for (int t = 0; t < nt; t++)
-    ctx->kern->rmsnorm (out + (size_t) t * e, x + (size_t) t * e, w->data, e, ctx->hp->norm_eps);
+  if (post_norm != NULL)
+    norm_rows (ctx, y, y, post_norm, NULL, nt, e);
+  for (int i = 0; i < nt; i++)
+    {
+      float *x = ctx->x + (size_t) i * e, *r = y + (size_t) i * e;
+      if (scale != 1.0f)
+        for (int c = 0; c < e; c++)
+          r[c] *= scale;
+      ctx->kern->add (x, r, e);
+    }
 }
 
 static double
@@ -655,8 +819,7 @@ shared_expert (lk_ctx *ctx, const lk_layer *L, int nt)
   const float *g = L->ffn_gate_inp_shexp->data;
 
   matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
-  for (int t = 0; t < nt; t++)
-    ctx->kern->silu_mul (ctx->hb + (size_t) t * ff, ctx->hb2 + (size_t) t * ff, ff);
+  gated_act (ctx, ctx->hb, ctx->hb2, nt, ff);
   matmul (ctx, L->ffn_down_shexp, ctx->hb, ff, nt, ctx->moe_out, e);
   for (int t = 0; t < nt; t++)
     {
@@ -705,8 +868,7 @@ moe_forward (lk_ctx *ctx, int il, int nt)
         lk_matmul_out outs[2] = { { &mats[0], ctx->hb, ff }, { &mats[1], ctx->hb2, ff } };
         memcpy (weights, ctx->moe_out, (size_t) n * sizeof *weights);
         lk_matmul_multi (ctx->pool, ctx->kern, outs, 2, ctx->moe_in, e, n, ctx->mm_scratch);
-        for (int i = 0; i < n; i++)
-          ctx->kern->silu_mul (ctx->hb + (size_t) i * ff, ctx->hb2 + (size_t) i * ff, ff);
+        gated_act (ctx, ctx->hb, ctx->hb2, n, ff);
         lk_matmul (ctx->pool, ctx->kern, &down, ctx->hb, ff, n, ctx->moe_out, e, ctx->mm_scratch);
         for (int i = 0; i < n; i++)
           {
@@ -728,22 +890,24 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
   const lk_layer *L = lk_model_layer (ctx->model, il);
   const int e = ctx->hp->n_embd, hd = ctx->hp->head_dim;
   const int qd = L->n_head * hd, kvd = L->n_head_kv * hd, ff = L->n_ff;
-  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, 0 };
+  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, L->swa, 0 };
+  const float *in = block_input (ctx, L->attn_norm, L->attn_norm_b, nt);
 
-  rmsnorm_rows (ctx, ctx->xb, ctx->x, L->attn_norm, nt);
   prof_mark (ctx, 2, &t);
   {
     const lk_tensor *ws[3] = { L->wq, L->wk, L->wv };
     float *ys[3] = { ctx->q, ctx->k, ctx->v };
     const int64_t strides[3] = { qd, kvd, kvd };
-    matmul_n (ctx, 3, ws, ys, strides, ctx->xb, e, nt);
+    matmul_n (ctx, 3, ws, ys, strides, in, e, nt);
   }
   prof_mark (ctx, 0, &t);
   add_bias (ctx->q, L->bq, nt, qd);
   add_bias (ctx->k, L->bk, nt, kvd);
   add_bias (ctx->v, L->bv, nt, kvd);
-  apply_rope (ctx, ctx->q, nt, L->n_head);
-  apply_rope (ctx, ctx->k, nt, L->n_head_kv);
+  qk_norm (ctx, ctx->q, L->attn_q_norm, nt, L->n_head);
+  qk_norm (ctx, ctx->k, L->attn_k_norm, nt, L->n_head_kv);
+  apply_rope (ctx, L, ctx->q, nt, L->n_head);
+  apply_rope (ctx, L, ctx->k, nt, L->n_head_kv);
   store_kv (ctx, il, pos, nt);
   prof_mark (ctx, 2, &t);
   /* Short contexts attend faster than threads wake up. */
@@ -754,10 +918,9 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
   prof_mark (ctx, 1, &t);
   matmul (ctx, L->wo, ctx->att, qd, nt, ctx->xb, e);
   prof_mark (ctx, 0, &t);
-  for (int i = 0; i < nt; i++)
-    ctx->kern->add (ctx->x + (size_t) i * e, ctx->xb + (size_t) i * e, e);
+  residual_add (ctx, ctx->xb, L->post_attn_norm, nt);
 
-  rmsnorm_rows (ctx, ctx->xb, ctx->x, L->ffn_norm, nt);
+  in = block_input (ctx, L->ffn_norm, L->ffn_norm_b, nt);
   prof_mark (ctx, 2, &t);
   if (L->n_expert > 0)
     {
@@ -769,16 +932,14 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
     const lk_tensor *ws[2] = { L->ffn_gate, L->ffn_up };
     float *ys[2] = { ctx->hb, ctx->hb2 };
     const int64_t strides[2] = { ff, ff };
-    matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
+    matmul_n (ctx, 2, ws, ys, strides, in, e, nt);
   }
   prof_mark (ctx, 0, &t);
-  for (int i = 0; i < nt; i++)
-    ctx->kern->silu_mul (ctx->hb + (size_t) i * ff, ctx->hb2 + (size_t) i * ff, ff);
+  gated_act (ctx, ctx->hb, ctx->hb2, nt, ff);
   prof_mark (ctx, 2, &t);
   matmul (ctx, L->ffn_down, ctx->hb, ff, nt, ctx->xb, e);
   prof_mark (ctx, 0, &t);
-  for (int i = 0; i < nt; i++)
-    ctx->kern->add (ctx->x + (size_t) i * e, ctx->xb + (size_t) i * e, e);
+  residual_add (ctx, ctx->xb, L->post_ffn_norm, nt);
   prof_mark (ctx, 2, &t);
 }
 
@@ -799,6 +960,9 @@ embed (lk_ctx *ctx, const int32_t *tokens, int nt, lk_error *err)
        * wider than any quantized row of n_embd elements. */
       row = lk_tensor_row (emb, tokens[t], ctx->xb + (size_t) t * e, &type);
       lk_dequantize_row (type, row, ctx->x + (size_t) t * e, e);
+      if (ctx->hp->embd_scale != 1.0f)
+        for (int c = 0; c < e; c++)
+          ctx->x[(size_t) t * e + c] *= ctx->hp->embd_scale;
     }
   return LK_OK;
 }
@@ -818,6 +982,33 @@ ensure_logit_rows (lk_ctx *ctx, int rows, lk_error *err)
   return LK_OK;
 }
 
+/* The logits as the architecture finishes them: scaled (granite), then
+ * soft-capped (gemma2). */
+static void
+finish_logits (lk_ctx *ctx, float *l, int rows)
+{
+  const size_t n = (size_t) rows * (size_t) ctx->hp->n_vocab;
+  const float scale = ctx->hp->logit_scale, cap = ctx->hp->final_softcap;
+
+  if (scale != 1.0f)
+    for (size_t i = 0; i < n; i++)
+      l[i] *= scale;
+  if (cap > 0.0f)
+    for (size_t i = 0; i < n; i++)
+      l[i] = cap * tanhf (l[i] / cap);
+}
+
+/* Final norm and output head for nt rows of hidden states x into out. */
+static void
+head_rows (lk_ctx *ctx, const float *x, int nt, float *tmp, float *out)
+{
+  const int e = ctx->hp->n_embd;
+
+  norm_rows (ctx, tmp, x, lk_model_output_norm (ctx->model), lk_model_output_norm_bias (ctx->model), nt, e);
+  matmul (ctx, lk_model_output (ctx->model), tmp, e, nt, out, ctx->hp->n_vocab);
+  finish_logits (ctx, out, nt);
+}
+
 /* Final norm and output head for tokens [first, nt) of the chunk, written
  * from logits row `row` on. */
 static void
@@ -825,11 +1016,8 @@ output_head (lk_ctx *ctx, int first, int nt, int row)
 {
   const int e = ctx->hp->n_embd;
 
-  for (int t = first; t < nt; t++)
-    ctx->kern->rmsnorm (ctx->xb + (size_t) (t - first) * e, ctx->x + (size_t) t * e,
-                        lk_model_output_norm (ctx->model)->data, e, ctx->hp->norm_eps);
-  matmul (ctx, lk_model_output (ctx->model), ctx->xb, e, nt - first,
-          ctx->logits + (size_t) row * (size_t) ctx->hp->n_vocab, ctx->hp->n_vocab);
+  head_rows (ctx, ctx->x + (size_t) first * e, nt - first, ctx->xb,
+             ctx->logits + (size_t) row * (size_t) ctx->hp->n_vocab);
 }
 
 lk_status
@@ -840,10 +1028,7 @@ lk_ctx_project (lk_ctx *ctx, const float *x, int nt, float *out, lk_error *err)
 
   if (tmp == NULL)
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
-  for (int t = 0; t < nt; t++)
-    ctx->kern->rmsnorm (tmp + (size_t) t * e, x + (size_t) t * e, lk_model_output_norm (ctx->model)->data,
-                        e, ctx->hp->norm_eps);
-  matmul (ctx, lk_model_output (ctx->model), tmp, e, nt, out, ctx->hp->n_vocab);
+  head_rows (ctx, x, nt, tmp, out);
   free (tmp);
   return LK_OK;
 }
@@ -1005,11 +1190,13 @@ propagate_kv (lk_ctx *ctx, int il, int pos, int nt)
   float *ys[2] = { ctx->k, ctx->v };
   const int64_t strides[2] = { kvd, kvd };
 
-  rmsnorm_rows (ctx, ctx->xb, ctx->x, L->attn_norm, nt);
-  matmul_n (ctx, 2, ws, ys, strides, ctx->xb, e, nt);
+  const float *in = block_input (ctx, L->attn_norm, L->attn_norm_b, nt);
+
+  matmul_n (ctx, 2, ws, ys, strides, in, e, nt);
   add_bias (ctx->k, L->bk, nt, kvd);
   add_bias (ctx->v, L->bv, nt, kvd);
-  apply_rope (ctx, ctx->k, nt, L->n_head_kv);
+  qk_norm (ctx, ctx->k, L->attn_k_norm, nt, L->n_head_kv);
+  apply_rope (ctx, L, ctx->k, nt, L->n_head_kv);
   store_kv (ctx, il, pos, nt);
 }
 

@@ -79,18 +79,33 @@ lk_write_hparams (lk_gguf_writer *w, const lk_hparams *hp, const int *n_head,
       lk_gguf_writer_set_str (w, key, "linear");
       set_arch_f32 (w, arch, "rope.scaling.factor", 1.0f / hp->rope_freq_scale);
     }
-  set_arch_f32 (w, arch, "attention.layer_norm_rms_epsilon", hp->norm_eps);
+  set_arch_f32 (w, arch, hp->norm == LK_NORM_LAYER ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon",
+                hp->norm_eps);
+  if (hp->arch == LK_ARCH_GRANITE)
+    {
+      set_arch_f32 (w, arch, "embedding_scale", hp->embd_scale);
+      set_arch_f32 (w, arch, "residual_scale", hp->residual_scale);
+      set_arch_f32 (w, arch, "attention.scale", hp->attn_scale);
+      set_arch_f32 (w, arch, "logit_scale", 1.0f / hp->logit_scale);
+    }
+  if (hp->attn_softcap > 0.0f)
+    set_arch_f32 (w, arch, "attn_logit_softcapping", hp->attn_softcap);
+  if (hp->final_softcap > 0.0f)
+    set_arch_f32 (w, arch, "final_logit_softcapping", hp->final_softcap);
+  if (hp->n_swa > 0)
+    set_arch_u32 (w, arch, "attention.sliding_window", (uint32_t) hp->n_swa);
+  if (hp->arch == LK_ARCH_GEMMA3)
+    set_arch_f32 (w, arch, "rope.freq_base_swa", hp->rope_base_swa);
   set_arch_u32 (w, arch, "vocab_size", (uint32_t) hp->n_vocab);
   if (hp->n_expert > 0)
     {
       set_arch_u32 (w, arch, "expert_count", (uint32_t) hp->n_expert);
       set_arch_u32 (w, arch, "expert_used_count", (uint32_t) hp->n_expert_used);
     }
+  if (hp->arch == LK_ARCH_QWEN2MOE || hp->arch == LK_ARCH_QWEN3MOE)
+    set_arch_u32 (w, arch, "expert_feed_forward_length", (uint32_t) n_ff[0]);
   if (hp->arch == LK_ARCH_QWEN2MOE)
-    {
-      set_arch_u32 (w, arch, "expert_feed_forward_length", (uint32_t) n_ff[0]);
-      set_arch_u32 (w, arch, "expert_shared_feed_forward_length", (uint32_t) hp->n_ff_shexp);
-    }
+    set_arch_u32 (w, arch, "expert_shared_feed_forward_length", (uint32_t) hp->n_ff_shexp);
 }
 
 /* The llama.cpp file type that names a model by its main matrix type. */

@@ -8,20 +8,6 @@
 
 #include "lk-model-private.h"
 
-typedef struct
-{
-  const char *name;
-  lk_arch arch;
-  bool neox;
-} arch_info;
-
-static const arch_info archs[] = {
-  { "llama", LK_ARCH_LLAMA, false },
-  { "mistral", LK_ARCH_LLAMA, false },
-  { "qwen2", LK_ARCH_QWEN2, true },
-  { "qwen2moe", LK_ARCH_QWEN2MOE, true },
-};
-
 static lk_status
 get_int (lk_model *m, const char *arch, const char *suffix, bool required, int64_t def,
          int64_t *out, lk_error *err)
@@ -185,8 +171,73 @@ read_rope (lk_model *m, const char *arch, lk_error *err)
   return LK_OK;
 }
 
+/* A multiplier the architecture reads from the file: finite and positive. */
 static lk_status
-read_hparams (lk_model *m, const arch_info *ai, lk_error *err)
+get_scale (lk_model *m, const char *suffix, float def, float *out, lk_error *err)
+{
+  lk_status s = get_float (m, m->hp.arch_name, suffix, false, def, out, err);
+
+  if (s == LK_OK && !(*out > 0.0f))
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.%s' is %g, expected a positive number",
+                         m->path, m->hp.arch_name, suffix, (double) *out);
+  return s;
+}
+
+/* Scales, soft caps and sliding windows, as llama.cpp reads them for each
+ * architecture. */
+static lk_status
+read_multipliers (lk_model *m, const lk_arch_info *ai, lk_error *err)
+{
+  lk_hparams *hp = &m->hp;
+  lk_status s = LK_OK;
+  float logit_scale = 1.0f;
+
+  hp->embd_scale = ai->embd_sqrt ? sqrtf ((float) hp->n_embd) : 1.0f;
+  hp->residual_scale = 1.0f;
+  hp->attn_scale = 1.0f / sqrtf ((float) hp->head_dim);
+  hp->rope_base_swa = hp->rope_base;
+  if (ai->arch == LK_ARCH_GRANITE
+      && ((s = get_scale (m, "embedding_scale", 1.0f, &hp->embd_scale, err)) != LK_OK
+          || (s = get_scale (m, "residual_scale", 1.0f, &hp->residual_scale, err)) != LK_OK
+          || (s = get_scale (m, "attention.scale", hp->attn_scale, &hp->attn_scale, err)) != LK_OK
+          || (s = get_scale (m, "logit_scale", 1.0f, &logit_scale, err)) != LK_OK))
+    return s;
+  hp->logit_scale = 1.0f / logit_scale; /* granite divides */
+  /* Gemma 2 and 3 at 27B scale queries by the embedding per head, as
+   * llama.cpp does (it knows them by their block count). */
+  if ((ai->arch == LK_ARCH_GEMMA2 && hp->n_layer == 46) || (ai->arch == LK_ARCH_GEMMA3 && hp->n_layer == 62))
+    hp->attn_scale = 1.0f / sqrtf ((float) (hp->n_embd / m->n_head[0]));
+  if (ai->arch == LK_ARCH_GEMMA2
+      && ((s = get_scale (m, "attn_logit_softcapping", 50.0f, &hp->attn_softcap, err)) != LK_OK
+          || (s = get_scale (m, "final_logit_softcapping", 30.0f, &hp->final_softcap, err)) != LK_OK))
+    return s;
+  if (ai->arch == LK_ARCH_GEMMA3 && (s = get_float (m, hp->arch_name, "final_logit_softcapping", false, 0.0f,
+                                                    &hp->final_softcap, err)) != LK_OK)
+    return s;
+  if (ai->swa_pattern > 0)
+    {
+      int64_t n_swa;
+      if ((s = get_int (m, hp->arch_name, "attention.sliding_window", ai->arch == LK_ARCH_GEMMA3, 4096, &n_swa,
+                        err)) != LK_OK)
+        return s;
+      if (n_swa < 1)
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.attention.sliding_window' is 0, expected a window",
+                             m->path, hp->arch_name);
+      hp->n_swa = (int) n_swa;
+    }
+  if (ai->arch == LK_ARCH_GEMMA3)
+    {
+      if ((s = get_scale (m, "rope.freq_base_swa", 10000.0f, &hp->rope_base_swa, err)) != LK_OK)
+        return s;
+    }
+  if (hp->final_softcap < 0.0f)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.final_logit_softcapping' is %g, expected 0 or more",
+                         m->path, hp->arch_name, (double) hp->final_softcap);
+  return LK_OK;
+}
+
+static lk_status
+read_hparams (lk_model *m, const lk_arch_info *ai, lk_error *err)
 {
   const char *arch = m->hp.arch_name;
   int64_t n_embd, n_layer, n_ctx, key_len, n_rot;
@@ -234,11 +285,13 @@ read_hparams (lk_model *m, const arch_info *ai, lk_error *err)
                            (long long) n_used);
     m->hp.n_expert = (int) n_exp;
     m->hp.n_expert_used = (int) n_used;
-    if (ai->arch == LK_ARCH_QWEN2MOE)
+    if (ai->arch == LK_ARCH_QWEN2MOE && n_exp == 0)
+      return lk_error_set (err, LK_ERR_FORMAT, "%s: key 'qwen2moe.expert_count' is missing", m->path);
+    if (ai->arch == LK_ARCH_QWEN3MOE && n_exp == 0)
+      return lk_error_set (err, LK_ERR_FORMAT, "%s: key 'qwen3moe.expert_count' is missing", m->path);
+    if (n_exp > 0)
       {
         int64_t ff_exp = 0, ff_sh = 0;
-        if (n_exp == 0)
-          return lk_error_set (err, LK_ERR_FORMAT, "%s: qwen2moe.expert_count is missing", m->path);
         if ((s = get_int (m, arch, "expert_feed_forward_length", false, m->n_ff[0], &ff_exp, err)) != LK_OK
             || (s = get_int (m, arch, "expert_shared_feed_forward_length", false, 0, &ff_sh, err)) != LK_OK)
           return s;
@@ -250,16 +303,20 @@ read_hparams (lk_model *m, const arch_info *ai, lk_error *err)
         /* The layers have experts only: their FFN size is the experts'. */
         for (int il = 0; il < (int) n_layer; il++)
           m->n_ff[il] = (int) ff_exp;
-        m->hp.n_ff_shexp = (int) ff_sh;
+        m->hp.n_ff_shexp = ai->arch == LK_ARCH_QWEN2MOE ? (int) ff_sh : 0;
       }
   }
   if ((s = get_int (m, arch, "rope.dimension_count", false, key_len, &n_rot, err)) != LK_OK)
     return s;
   m->hp.n_rot = (int) n_rot;
-  if ((s = get_float (m, arch, "attention.layer_norm_rms_epsilon", true, 1e-5f, &m->hp.norm_eps,
-                      err)) != LK_OK)
+  m->hp.norm = ai->norm;
+  m->hp.act = ai->act;
+  if ((s = get_float (m, arch, ai->norm == LK_NORM_LAYER ? "attention.layer_norm_epsilon"
+                                                         : "attention.layer_norm_rms_epsilon",
+                      true, 1e-5f, &m->hp.norm_eps, err)) != LK_OK
+      || (s = read_rope (m, arch, err)) != LK_OK)
     return s;
-  return read_rope (m, arch, err);
+  return read_multipliers (m, ai, err);
 }
 
 static lk_status
@@ -289,7 +346,7 @@ lk_status
 lk_model_load_gguf (lk_model *m, const lk_model_params *params, lk_error *err)
 {
   char *arch;
-  const arch_info *ai = NULL;
+  const lk_arch_info *ai;
   const lk_gguf_tensor *embd;
   lk_status s;
 
@@ -310,16 +367,13 @@ lk_model_load_gguf (lk_model *m, const lk_model_params *params, lk_error *err)
   if (arch == NULL)
     return lk_error_set (err, LK_ERR_FORMAT, "%s: key 'general.architecture' is missing",
                          m->path);
-  for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
-    if (strcmp (archs[i].name, arch) == 0)
-      ai = &archs[i];
+  ai = lk_arch_find (arch);
   snprintf (m->hp.arch_name, sizeof m->hp.arch_name, "%s", arch);
   free (arch);
   if (ai == NULL)
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
-                         "%s: field 'general.architecture' is '%s'; Lathe runs llama, mistral, "
-                         "qwen2 and qwen2moe",
-                         m->path, m->hp.arch_name);
+                         "%s: field 'general.architecture' is '%s'; Lathe runs %s", m->path,
+                         m->hp.arch_name, lk_arch_supported_list ());
   if ((s = read_hparams (m, ai, err)) != LK_OK || (s = collect_tensors (m, err)) != LK_OK)
     return s;
   embd = lk_gguf_find_tensor (m->gguf, "token_embd.weight");

@@ -26,11 +26,34 @@ struct lk_model
   int *n_head, *n_head_kv, *n_ff;
 
   lk_layer *layers;
-  const lk_tensor *tok_embd, *output_norm, *output;
+  const lk_tensor *tok_embd, *output_norm, *output_norm_b, *output;
   bool tied;
   float *rope_freqs;
   lk_vocab *vocab;
 };
+
+/* What an architecture's blocks hold and do, beyond llama's. */
+typedef struct
+{
+  const char *name; /* general.architecture */
+  lk_arch arch;
+  bool neox;        /* RoPE pairs (i, i + n_rot/2) */
+  lk_norm_kind norm;
+  lk_act_kind act;
+  bool qkv_bias;    /* attn_q/k/v.bias required (else read when present) */
+  bool qk_norm;     /* attn_q_norm / attn_k_norm required */
+  bool pre_norms;   /* attn_norm and ffn_norm (olmo2 has none) */
+  bool post_norms;  /* post_attention_norm and post_ffw_norm */
+  bool embd_sqrt;   /* embeddings scaled by sqrt(n_embd) */
+  int swa_pattern;  /* n: layer il slides when il % n < n - 1 (0: never) */
+  int no_rope_step; /* n: no RoPE where (il + 1) % n == 0 (0: RoPE everywhere) */
+} lk_arch_info;
+
+/* The architectures Lathe runs; NULL for a name it does not know. */
+const lk_arch_info *lk_arch_find (const char *name);
+const lk_arch_info *lk_arch_info_of (lk_arch arch);
+/* "llama, mistral, …": for messages. */
+const char *lk_arch_supported_list (void);
 
 lk_model *lk_model_alloc (const char *path);
 /* Keeps a buffer alive as long as the model; returns it, or NULL (freeing it)

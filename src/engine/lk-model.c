@@ -19,16 +19,86 @@ lk_model_params_init (lk_model_params *p)
   p->load_mode = LK_LOAD_READ;
 }
 
+/* The order is the supported list's in messages; the first entry of an
+ * lk_arch is its name. */
+static const lk_arch_info arch_infos[] = {
+  /* name         arch              neox   norm           act          bias   qknorm pre    post   sqrt   swa no_rope */
+  { "llama",      LK_ARCH_LLAMA,     false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "mistral",    LK_ARCH_LLAMA,     false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "qwen2",      LK_ARCH_QWEN2,     true,  LK_NORM_RMS,   LK_ACT_SILU, true,  false, true,  false, false, 0, 0 },
+  { "qwen2moe",   LK_ARCH_QWEN2MOE,  true,  LK_NORM_RMS,   LK_ACT_SILU, true,  false, true,  false, false, 0, 0 },
+  { "qwen3",      LK_ARCH_QWEN3,     true,  LK_NORM_RMS,   LK_ACT_SILU, false, true,  true,  false, false, 0, 0 },
+  { "qwen3moe",   LK_ARCH_QWEN3MOE,  true,  LK_NORM_RMS,   LK_ACT_SILU, false, true,  true,  false, false, 0, 0 },
+  { "gemma",      LK_ARCH_GEMMA,     true,  LK_NORM_RMS,   LK_ACT_GELU, false, false, true,  false, true,  0, 0 },
+  { "gemma2",     LK_ARCH_GEMMA2,    true,  LK_NORM_RMS,   LK_ACT_GELU, false, false, true,  true,  true,  2, 0 },
+  { "gemma3",     LK_ARCH_GEMMA3,    true,  LK_NORM_RMS,   LK_ACT_GELU, false, true,  true,  true,  true,  6, 0 },
+  { "granite",    LK_ARCH_GRANITE,   false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "olmo2",      LK_ARCH_OLMO2,     true,  LK_NORM_RMS,   LK_ACT_SILU, false, true,  false, true,  false, 0, 0 },
+  { "smollm3",    LK_ARCH_SMOLLM3,   false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 4 },
+  { "stablelm",   LK_ARCH_STABLELM,  true,  LK_NORM_LAYER, LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "internlm2",  LK_ARCH_INTERNLM2, false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "exaone",     LK_ARCH_EXAONE,    true,  LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "ernie4_5",   LK_ARCH_ERNIE4_5,  false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+};
+
+const lk_arch_info *
+lk_arch_find (const char *name)
+{
+  for (size_t i = 0; i < sizeof arch_infos / sizeof arch_infos[0]; i++)
+    if (strcmp (arch_infos[i].name, name) == 0)
+      return &arch_infos[i];
+  return NULL;
+}
+
+const lk_arch_info *
+lk_arch_info_of (lk_arch arch)
+{
+  for (size_t i = 0; i < sizeof arch_infos / sizeof arch_infos[0]; i++)
+    if (arch_infos[i].arch == arch)
+      return &arch_infos[i];
+  return &arch_infos[0];
+}
+
 const char *
-lk_arch_name (lk_arch arch)
+lk_arch_supported_list (void)
+{
+  /* As the table lists them. */
+  return "llama, mistral, qwen2, qwen2moe, qwen3, qwen3moe, gemma, gemma2, gemma3, granite, olmo2, "
+         "smollm3, stablelm, internlm2, exaone, ernie4_5";
+}
+
+bool
+lk_layer_slides_at (lk_arch arch, int il)
+{
+  const int n = lk_arch_info_of (arch)->swa_pattern;
+
+  return n > 0 && il % n < n - 1;
+}
+
+bool
+lk_layer_ropes_at (lk_arch arch, int il)
+{
+  const int n = lk_arch_info_of (arch)->no_rope_step;
+
+  return n == 0 || (il + 1) % n != 0;
+}
+
+const char *
+lk_layer_pattern_hint (lk_arch arch)
 {
   switch (arch)
     {
-    case LK_ARCH_LLAMA: return "llama";
-    case LK_ARCH_QWEN2: return "qwen2";
-    case LK_ARCH_QWEN2MOE: return "qwen2moe";
-    default: return "unknown";
+    case LK_ARCH_GEMMA2: return "gemma2 alternates: drop layers in pairs";
+    case LK_ARCH_GEMMA3: return "gemma3 repeats 5 sliding layers and 1 global: drop layers in sixes";
+    case LK_ARCH_SMOLLM3: return "smollm3 has no RoPE on every 4th layer: drop layers in fours";
+    default: return "";
     }
+}
+
+const char *
+lk_arch_name (lk_arch arch)
+{
+  return lk_arch_info_of (arch)->name;
 }
 
 lk_model *
@@ -368,13 +438,31 @@ check_experts (const lk_model *m, int il, const lk_layer *L, lk_error *err)
   return LK_OK;
 }
 
+/* A q or k norm: one weight per head element (shared by the heads), or one
+ * per element of all heads (olmo2). */
+static lk_status
+want_qk_norm (lk_model *m, const char *name, int64_t per_head, int64_t all, bool required, const lk_tensor **out,
+              lk_error *err)
+{
+  const lk_tensor *t = lk_model_find_tensor (m, name);
+  const int64_t n = t != NULL && t->ne[0] == all && all != per_head ? all : per_head;
+
+  if (t != NULL && (t->n_dims != 1 || (t->ne[0] != per_head && t->ne[0] != all)))
+    return lk_error_set (err, LK_ERR_FORMAT,
+                         "%s: tensor '%s' has %lld values, expected %lld (one per head element) or %lld "
+                         "(one per element of all heads)",
+                         m->path, name, (long long) t->ne[0], (long long) per_head, (long long) all);
+  return want_vector (m, name, n, required, out, err);
+}
+
 static lk_status
 bind_layer (lk_model *m, int il, lk_error *err)
 {
   lk_layer *L = &m->layers[il];
+  const lk_arch_info *ai = lk_arch_info_of (m->hp.arch);
   const int64_t e = m->hp.n_embd, hd = m->hp.head_dim;
   const int64_t q = L->n_head * hd, kv = L->n_head_kv * hd, ff = L->n_ff;
-  const bool bias = m->hp.arch == LK_ARCH_QWEN2 || m->hp.arch == LK_ARCH_QWEN2MOE;
+  const bool bias = ai->qkv_bias, layer_norm = m->hp.norm == LK_NORM_LAYER;
   char name[128];
   lk_status s = LK_OK;
 
@@ -390,7 +478,19 @@ bind_layer (lk_model *m, int il, lk_error *err)
       snprintf (name, sizeof name, "blk.%d." suffix, il);                           \
       s = want_vector (m, name, n, req, &L->field, err);                             \
     }
-  V (attn_norm, "attn_norm.weight", e, true);
+#define QK(field, suffix, all)                                                       \
+  if (s == LK_OK)                                                                    \
+    {                                                                                \
+      snprintf (name, sizeof name, "blk.%d." suffix, il);                           \
+      s = want_qk_norm (m, name, hd, all, ai->qk_norm, &L->field, err);              \
+    }
+  L->swa = lk_layer_slides_at (ai->arch, il);
+  L->use_rope = lk_layer_ropes_at (ai->arch, il);
+  if (ai->pre_norms)
+    {
+      V (attn_norm, "attn_norm.weight", e, true);
+      V (attn_norm_b, "attn_norm.bias", e, layer_norm);
+    }
   W (wq, "attn_q.weight", e, q);
   W (wk, "attn_k.weight", e, kv);
   W (wv, "attn_v.weight", e, kv);
@@ -398,7 +498,18 @@ bind_layer (lk_model *m, int il, lk_error *err)
   V (bq, "attn_q.bias", q, bias);
   V (bk, "attn_k.bias", kv, bias);
   V (bv, "attn_v.bias", kv, bias);
-  V (ffn_norm, "ffn_norm.weight", e, true);
+  QK (attn_q_norm, "attn_q_norm.weight", q);
+  QK (attn_k_norm, "attn_k_norm.weight", kv);
+  if (ai->post_norms)
+    {
+      V (post_attn_norm, "post_attention_norm.weight", e, true);
+      V (post_ffn_norm, "post_ffw_norm.weight", e, true);
+    }
+  if (ai->pre_norms)
+    {
+      V (ffn_norm, "ffn_norm.weight", e, true);
+      V (ffn_norm_b, "ffn_norm.bias", e, layer_norm);
+    }
   if (m->hp.n_expert > 0)
     {
       const int64_t ne = m->hp.n_expert;
@@ -429,6 +540,7 @@ bind_layer (lk_model *m, int il, lk_error *err)
     }
 #undef W
 #undef V
+#undef QK
   return s;
 }
 
@@ -450,6 +562,17 @@ check_hparams (lk_model *m, lk_error *err)
   if (!(hp->norm_eps > 0.0f && hp->norm_eps < 1.0f))
     return lk_error_set (err, LK_ERR_FORMAT, "%s: layer_norm_rms_epsilon is %g, expected (0, 1)",
                          m->path, (double) hp->norm_eps);
+  /* Zero: not set by the loader, nothing multiplied. */
+  if (hp->embd_scale == 0.0f)
+    hp->embd_scale = 1.0f;
+  if (hp->residual_scale == 0.0f)
+    hp->residual_scale = 1.0f;
+  if (hp->logit_scale == 0.0f)
+    hp->logit_scale = 1.0f;
+  if (hp->attn_scale == 0.0f)
+    hp->attn_scale = 1.0f / sqrtf ((float) hp->head_dim);
+  if (hp->rope_base_swa == 0.0f)
+    hp->rope_base_swa = hp->rope_base;
   if (!(hp->rope_base > 0.0f) || !(hp->rope_freq_scale > 0.0f))
     return lk_error_set (err, LK_ERR_FORMAT, "%s: rope.freq_base %g / scale %g must be positive",
                          m->path, (double) hp->rope_base, (double) hp->rope_freq_scale);
@@ -481,6 +604,8 @@ lk_model_bind (lk_model *m, lk_error *err)
   s = want (m, "token_embd.weight", e, m->hp.n_vocab, true, false, &m->tok_embd, err);
   if (s == LK_OK)
     s = want_vector (m, "output_norm.weight", e, true, &m->output_norm, err);
+  if (s == LK_OK)
+    s = want_vector (m, "output_norm.bias", e, m->hp.norm == LK_NORM_LAYER, &m->output_norm_b, err);
   if (s == LK_OK)
     s = want (m, "output.weight", e, m->hp.n_vocab, false, true, &out, err);
   if (s != LK_OK)
@@ -530,6 +655,12 @@ const lk_tensor *
 lk_model_output_norm (const lk_model *m)
 {
   return m->output_norm;
+}
+
+const lk_tensor *
+lk_model_output_norm_bias (const lk_model *m)
+{
+  return m->output_norm_b;
 }
 
 const lk_tensor *

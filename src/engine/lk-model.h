@@ -17,7 +17,31 @@ typedef enum
   LK_ARCH_LLAMA,
   LK_ARCH_QWEN2,
   LK_ARCH_QWEN2MOE, /* qwen2 with experts and a shared expert */
+  LK_ARCH_QWEN3,    /* per-head q/k RMSNorm */
+  LK_ARCH_QWEN3MOE,
+  LK_ARCH_GEMMA,    /* embedding scaled by sqrt(n_embd), GELU, tied head */
+  LK_ARCH_GEMMA2,   /* + post-norms, soft-capping, sliding window on even layers */
+  LK_ARCH_GEMMA3,   /* + per-head q/k norms, sliding window 5 of 6, local RoPE base */
+  LK_ARCH_GRANITE,  /* embedding, residual, attention and logit multipliers */
+  LK_ARCH_OLMO2,    /* post-norms only, full-width q/k norms */
+  LK_ARCH_SMOLLM3,  /* no RoPE on every 4th layer */
+  LK_ARCH_STABLELM, /* LayerNorm with bias, partial rotary */
+  LK_ARCH_INTERNLM2,
+  LK_ARCH_EXAONE,
+  LK_ARCH_ERNIE4_5,
 } lk_arch;
+
+typedef enum
+{
+  LK_NORM_RMS,
+  LK_NORM_LAYER, /* mean and variance, weight and bias */
+} lk_norm_kind;
+
+typedef enum
+{
+  LK_ACT_SILU, /* silu(gate) * up */
+  LK_ACT_GELU, /* gelu(gate) * up, tanh approximation */
+} lk_act_kind;
 
 typedef enum
 {
@@ -40,6 +64,15 @@ typedef struct
   int n_head, n_head_kv, n_ff;
   const lk_tensor *attn_norm, *wq, *wk, *wv, *wo;
   const lk_tensor *bq, *bk, *bv; /* biases, NULL when absent */
+  const lk_tensor *attn_norm_b, *ffn_norm_b; /* LayerNorm biases, or NULL */
+  /* Norms of q and k before RoPE, or NULL: per head (head_dim values) or
+   * over all heads at once (olmo2). */
+  const lk_tensor *attn_q_norm, *attn_k_norm;
+  /* Norms of the attention's and the FFN's outputs before they join the
+   * residual stream (gemma2/3, olmo2), or NULL. */
+  const lk_tensor *post_attn_norm, *post_ffn_norm;
+  bool swa;      /* attends to the last n_swa positions only */
+  bool use_rope; /* false: no positions in this layer (smollm3) */
   const lk_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down; /* dense FFN; NULL with experts */
   /* Mixture of experts (n_expert > 0): the router [n_embd, n_expert] and the
    * experts' matrices stacked [n_embd, n_ff, n_expert] ([n_ff, n_embd, n_expert]
@@ -68,6 +101,15 @@ typedef struct
   float norm_eps;
   int n_expert, n_expert_used; /* 0: dense */
   int n_ff_shexp;              /* shared expert (qwen2moe), 0: none */
+  lk_norm_kind norm;
+  lk_act_kind act;
+  /* What the architecture multiplies: the embeddings, each block's output
+   * before it joins the residual stream, and the logits (1: nothing). */
+  float embd_scale, residual_scale, logit_scale;
+  float attn_scale;            /* on q.k; 1/sqrt(head_dim) unless the file says */
+  float attn_softcap, final_softcap; /* c * tanh(x / c), 0: none */
+  int n_swa;                   /* sliding window of the swa layers, 0: none */
+  float rope_base_swa;         /* RoPE base of the swa layers */
 } lk_hparams;
 
 typedef struct lk_model lk_model;
@@ -105,6 +147,7 @@ const lk_hparams *lk_model_hparams (const lk_model *m);
 const lk_layer *lk_model_layer (const lk_model *m, int il);
 const lk_tensor *lk_model_tok_embd (const lk_model *m);
 const lk_tensor *lk_model_output_norm (const lk_model *m);
+const lk_tensor *lk_model_output_norm_bias (const lk_model *m); /* LayerNorm models, else NULL */
 const lk_tensor *lk_model_output (const lk_model *m); /* the embedding when tied */
 bool lk_model_output_tied (const lk_model *m);
 const float *lk_model_rope_freq_factors (const lk_model *m); /* n_rot/2 values or NULL */
@@ -134,3 +177,10 @@ uint64_t lk_model_n_params (const lk_model *m);
 uint64_t lk_model_tensor_bytes (const lk_model *m);
 double lk_model_bpw (const lk_model *m);
 const char *lk_arch_name (lk_arch arch);
+/* Kinds an architecture gives a layer by its position alone (the file does
+ * not record them): a sliding window (gemma2/3), RoPE (not smollm3's every
+ * 4th layer). */
+bool lk_layer_slides_at (lk_arch arch, int il);
+bool lk_layer_ropes_at (lk_arch arch, int il);
+/* Which drops keep those kinds, for messages ("" when any drop does). */
+const char *lk_layer_pattern_hint (lk_arch arch);

@@ -360,13 +360,18 @@ fill_piece (void *user, void *dst, size_t nbytes, lk_error *err)
 static const int *
 kept_units (const lk_layer_plan *lp, const lk_layer *L, const lk_tensor *t, int *n_units, bool *is_ffn)
 {
+  /* A q/k norm over all heads (olmo2) loses the heads that go; one shared
+   * by the heads stays whole. */
+  const bool q_norm_full = t == L->attn_q_norm && L->n_head > 1 && t->ne[0] == L->wq->ne[1];
+  const bool k_norm_full = t == L->attn_k_norm && L->n_head_kv > 1 && t->ne[0] == L->wk->ne[1];
+
   *is_ffn = false;
-  if (t == L->wq || t == L->bq || t == L->wo)
+  if (t == L->wq || t == L->bq || t == L->wo || q_norm_full)
     {
       *n_units = lp->n_head;
       return lp->n_head != L->n_head ? lp->heads : NULL;
     }
-  if (t == L->wk || t == L->wv || t == L->bk || t == L->bv)
+  if (t == L->wk || t == L->wv || t == L->bk || t == L->bv || k_norm_full)
     {
       *n_units = lp->n_head_kv;
       return lp->n_head != L->n_head ? lp->kv_heads : NULL;
@@ -391,7 +396,9 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
                      || t == L->bv || t == L->ffn_gate || t == L->ffn_up || t == L->ffn_down
                      || t == L->attn_norm || t == L->ffn_norm || t == L->ffn_gate_inp || experts
                      || t == L->ffn_gate_inp_shexp || t == L->ffn_gate_shexp || t == L->ffn_up_shexp
-                     || t == L->ffn_down_shexp;
+                     || t == L->ffn_down_shexp || t == L->attn_q_norm || t == L->attn_k_norm
+                     || t == L->post_attn_norm || t == L->post_ffn_norm || t == L->attn_norm_b
+                     || t == L->ffn_norm_b;
   bool is_ffn;
   int n_units;
   const int *units = kept_units (lp, L, t, &n_units, &is_ffn);
@@ -435,6 +442,33 @@ piece_shape (const piece *pc, uint32_t *n_dims, int64_t ne[4])
     ne[2] = pc->n_index;
 }
 
+/* Some architectures know a layer's kind by its position (gemma2/3: which
+ * layers slide, smollm3: which have no RoPE), and the file does not say it:
+ * every kept layer must keep its kind at its new position. */
+static lk_status
+check_positions (const lk_model *src, const int *new_index, lk_error *err)
+{
+  const lk_hparams *hp = lk_model_hparams (src);
+
+  for (int il = 0; il < hp->n_layer; il++)
+    {
+      const lk_layer *L = lk_model_layer (src, il);
+      const int to = new_index[il];
+      if (to < 0 || to == il)
+        continue;
+      if (lk_layer_slides_at (hp->arch, to) != L->swa || lk_layer_ropes_at (hp->arch, to) != L->use_rope)
+        return lk_error_set (err, LK_ERR_INVALID,
+                             "%s: block %d would become block %d, where %s gives a block %s; drop "
+                             "layers so that every later block keeps its kind (%s)",
+                             lk_model_path (src), il, to, hp->arch_name,
+                             L->swa != lk_layer_slides_at (hp->arch, to)
+                               ? (L->swa ? "global attention, not a sliding window" : "a sliding window, not global attention")
+                               : (L->use_rope ? "no RoPE" : "RoPE"),
+                             lk_layer_pattern_hint (hp->arch));
+    }
+  return LK_OK;
+}
+
 lk_status
 lk_structure_write (const lk_model *src, const lk_structure_plan *p, const char *path,
                     void (*add_metadata) (void *user, lk_gguf_writer *w), void *user, lk_error *err)
@@ -472,6 +506,8 @@ lk_structure_write (const lk_model *src, const lk_structure_plan *p, const char 
       s = lk_error_set (err, LK_ERR_INVALID, "every layer would go: keep at least one");
       goto out;
     }
+  if ((s = check_positions (src, new_index, err)) != LK_OK)
+    goto out;
   out_hp.n_layer = kept;
   if (hp->n_expert > 0)
     {

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/* One small model per architecture (../shared/archs): Lathe's greedy text
+ * must be llama.cpp's, token for token. */
+#include <string.h>
+
+#include "lathe-test.h"
+#include "lk-context.h"
+#include "lk-model.h"
+#include "lk-quantize.h"
+
+/* Every model ../shared/archs holds (its README's list). */
+static const char *const archs[] = {
+  "llama", "llama3", "mistral", "mixtral", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "gemma",
+  "gemma2", "gemma3", "granite", "olmo2", "smollm3", "stablelm", "internlm2", "exaone", "ernie4_5",
+};
+
+typedef struct
+{
+  GArray *prompt, *gen;
+} Reference;
+
+static GArray *
+parse_ids (const char *line)
+{
+  g_auto (GStrv) words = g_strsplit (line, " ", -1);
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (int32_t));
+
+  for (guint i = 1; words[i] != NULL; i++)
+    {
+      gint64 v;
+      if (*words[i] == '\0')
+        continue;
+      g_assert_true (g_ascii_string_to_signed (words[i], 10, 0, G_MAXINT32, &v, NULL));
+      g_array_append_val (ids, (int32_t) { (int32_t) v });
+    }
+  return ids;
+}
+
+/* ARCH.ids: "prompt ID…", "gen ID…", then the margins. */
+static gboolean
+read_reference (const char *arch, Reference *ref)
+{
+  g_autofree char *rel = g_strdup_printf ("archs/%s.ids", arch);
+  g_autofree char *path = lathe_test_shared (rel);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (path == NULL)
+    return FALSE;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  ref->prompt = ref->gen = NULL;
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "prompt "))
+      ref->prompt = parse_ids (lines[i]);
+    else if (g_str_has_prefix (lines[i], "gen "))
+      ref->gen = parse_ids (lines[i]);
+  g_assert_nonnull (ref->prompt);
+  g_assert_nonnull (ref->gen);
+  return TRUE;
+}
+
+static int32_t
+argmax (const float *l, int n)
+{
+  int32_t best = 0;
+
+  for (int i = 1; i < n; i++)
+    if (l[i] > l[best])
+      best = i;
+  return best;
+}
+
+/* The prompt as Lathe tokenizes it, then greedy decoding one token at a
+ * time with an F32 cache (as llama.cpp's reference ran). */
+static void
+check_greedy (const char *arch, lk_model *m, const Reference *ref, lk_type kv_type)
+{
+  const lk_hparams *hp = lk_model_hparams (m);
+  lk_tokens toks = { 0 };
+  lk_ctx_params cp;
+  lk_ctx *ctx = NULL;
+  lk_error err = { 0 };
+  g_autoptr (GString) text = g_string_new (NULL);
+  int32_t next;
+
+  g_assert_cmpint (lk_vocab_tokenize (lk_model_vocab (m), "Once upon a time", 16, true, false, &toks, &err), ==,
+                   LK_OK);
+  g_assert_cmpuint (toks.n, ==, ref->prompt->len);
+  for (guint i = 0; i < ref->prompt->len; i++)
+    g_assert_cmpint (toks.ids[i], ==, g_array_index (ref->prompt, int32_t, i));
+  lk_ctx_params_init (&cp);
+  cp.n_ctx = 256;
+  cp.n_threads = 2;
+  cp.kv_type = kv_type;
+  if (lk_ctx_new (m, &cp, &ctx, &err) != LK_OK)
+    g_error ("%s: %s", arch, err.message);
+  g_assert_cmpint (lk_ctx_decode (ctx, toks.ids, (int) toks.n, false, &err), ==, LK_OK);
+  for (guint i = 0; i < ref->gen->len; i++)
+    {
+      char piece[64];
+      size_t n;
+      next = argmax (lk_ctx_logits (ctx, 0), hp->n_vocab);
+      n = lk_vocab_piece (lk_model_vocab (m), next, false, piece, sizeof piece);
+      g_string_append_len (text, piece, (gssize) MIN (n, sizeof piece));
+      if (next != g_array_index (ref->gen, int32_t, i))
+        g_error ("%s: token %u is %d, llama.cpp's is %d (text so far: \"%s\")", arch, i, next,
+                 g_array_index (ref->gen, int32_t, i), text->str);
+      g_assert_cmpint (lk_ctx_decode (ctx, &next, 1, false, &err), ==, LK_OK);
+    }
+  g_test_message ("%s (%s cache): %u tokens as llama.cpp's: \"%s\"", arch, lk_type_name (kv_type), ref->gen->len,
+                  text->str);
+  lk_ctx_free (ctx);
+  lk_tokens_clear (&toks);
+}
+
+static void
+test_arch (gconstpointer data)
+{
+  const char *arch = data;
+  g_autofree char *rel = g_strdup_printf ("archs/%s.gguf", arch);
+  g_autofree char *path = lathe_test_shared (rel);
+  Reference ref;
+  lk_model_params p;
+  lk_model *m = NULL;
+  lk_error err = { 0 };
+
+  if (path == NULL || !read_reference (arch, &ref))
+    return;
+  lk_model_params_init (&p);
+  if (lk_model_open (path, &p, &m, &err) != LK_OK)
+    g_error ("%s", err.message);
+  check_greedy (arch, m, &ref, LK_TYPE_F32);
+  /* Written again by Lathe (every matrix F16, as it was): the keys it
+   * writes describe the same model, and an F16 cache gives the same text. */
+  {
+    g_autofree char *copy = g_build_filename (lathe_test_tmpdir (), "copy.gguf", NULL);
+    lk_quantize_params qp;
+    lk_model *m2 = NULL;
+    lk_quantize_params_init (&qp);
+    qp.type = LK_TYPE_F16;
+    qp.mix = LK_MIX_PURE;
+    if (lk_quantize_model (m, copy, &qp, NULL, &err) != LK_OK)
+      g_error ("%s: %s", arch, err.message);
+    if (lk_model_open (copy, &p, &m2, &err) != LK_OK)
+      g_error ("%s (Lathe's copy): %s", arch, err.message);
+    g_assert_cmpstr (lk_model_hparams (m2)->arch_name, ==, lk_arch_name (lk_model_hparams (m)->arch));
+    check_greedy (arch, m2, &ref, LK_TYPE_F16);
+    lk_model_free (m2);
+  }
+  lk_model_free (m);
+  g_array_unref (ref.prompt);
+  g_array_unref (ref.gen);
+}
+
+/* A copy of an architecture's file without one key or tensor (or with one
+ * tensor of another shape): the error names it and what was expected. */
+static char *
+open_damaged (const char *arch, const char *drop_key, const char *drop_tensor, const char *reshape)
+{
+  g_autofree char *rel = g_strdup_printf ("archs/%s.gguf", arch);
+  g_autofree char *path = lathe_test_shared (rel);
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "damaged.gguf", NULL);
+  lk_gguf *g = NULL;
+  lk_gguf_writer *w;
+  lk_model *m = NULL;
+  lk_error err = { 0 };
+
+  if (path == NULL)
+    return NULL;
+  g_assert_cmpint (lk_gguf_open (path, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  w = lk_gguf_writer_new ();
+  lk_gguf_writer_copy_kv (w, g);
+  if (drop_key != NULL)
+    lk_gguf_writer_remove (w, drop_key);
+  for (size_t i = 0; i < lk_gguf_n_tensors (g); i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+      int64_t ne[4];
+      memcpy (ne, t->ne, sizeof ne);
+      if (drop_tensor != NULL && strcmp (t->name, drop_tensor) == 0)
+        continue;
+      if (reshape != NULL && strcmp (t->name, reshape) == 0)
+        {
+          ne[0] /= 2; /* half of it, as another shape */
+          g_assert_cmpint (lk_gguf_writer_add_tensor (w, t->name, t->type, t->n_dims, ne, t->data, &err), ==, LK_OK);
+          continue;
+        }
+      g_assert_cmpint (lk_gguf_writer_add_tensor (w, t->name, t->type, t->n_dims, ne, t->data, &err), ==, LK_OK);
+    }
+  g_assert_cmpint (lk_gguf_writer_write (w, out, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
+  lk_gguf_free (g);
+  g_assert_cmpint (lk_model_open (out, NULL, &m, &err), !=, LK_OK);
+  g_assert_null (m);
+  g_test_message ("%s", err.message);
+  return g_strdup (err.message);
+}
+
+static void
+test_damaged (void)
+{
+  struct
+  {
+    const char *arch, *key, *tensor, *reshape, *expect;
+  } cases[] = {
+    { "gemma3", "gemma3.attention.sliding_window", NULL, NULL, "key 'gemma3.attention.sliding_window' is missing" },
+    { "stablelm", "stablelm.attention.layer_norm_epsilon", NULL, NULL,
+      "key 'stablelm.attention.layer_norm_epsilon' is missing" },
+    { "qwen3", NULL, "blk.1.attn_k_norm.weight", NULL,
+      "tensor 'blk.1.attn_k_norm.weight' is missing (architecture qwen3)" },
+    { "gemma2", NULL, "blk.0.post_ffw_norm.weight", NULL, "tensor 'blk.0.post_ffw_norm.weight' is missing" },
+    { "stablelm", NULL, "output_norm.bias", NULL, "tensor 'output_norm.bias' is missing" },
+    { "qwen3", NULL, NULL, "blk.0.attn_q_norm.weight",
+      "tensor 'blk.0.attn_q_norm.weight' has 32 values, expected 64 (one per head element) or 512" },
+    { "olmo2", NULL, NULL, "blk.0.attn_q.weight", "tensor 'blk.0.attn_q.weight' has shape" },
+    { "qwen3moe", "qwen3moe.expert_count", NULL, NULL, "key 'qwen3moe.expert_count' is missing" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *msg = open_damaged (cases[i].arch, cases[i].key, cases[i].tensor, cases[i].reshape);
+      if (msg == NULL)
+        return;
+      if (strstr (msg, cases[i].expect) == NULL)
+        g_error ("%s: \"%s\" does not say \"%s\"", cases[i].arch, msg, cases[i].expect);
+    }
+}
+
+/* An architecture Lathe does not run is named, with the list it runs. */
+static void
+test_unknown (void)
+{
+  g_autofree char *path = lathe_test_shared ("archs/llama.gguf");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "unknown.gguf", NULL);
+  lk_gguf *g = NULL;
+  lk_gguf_writer *w;
+  lk_model *m = NULL;
+  lk_error err = { 0 };
+
+  if (path == NULL)
+    return;
+  g_assert_cmpint (lk_gguf_open (path, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  w = lk_gguf_writer_new ();
+  lk_gguf_writer_copy_kv (w, g);
+  lk_gguf_writer_set_str (w, "general.architecture", "rwkv7");
+  g_assert_cmpint (lk_gguf_writer_write (w, out, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
+  lk_gguf_free (g);
+  g_assert_cmpint (lk_model_open (out, NULL, &m, &err), ==, LK_ERR_UNSUPPORTED);
+  g_test_message ("%s", err.message);
+  g_assert_nonnull (strstr (err.message, "field 'general.architecture' is 'rwkv7'; Lathe runs llama, mistral, qwen2"));
+  for (gsize i = 0; i < G_N_ELEMENTS (archs); i++)
+    if (strcmp (archs[i], "llama3") != 0 && strcmp (archs[i], "mixtral") != 0)
+      g_assert_nonnull (strstr (err.message, archs[i]));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (archs); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("/archs/greedy/%s", archs[i]);
+      g_test_add_data_func (name, archs[i], test_arch);
+    }
+  g_test_add_func ("/archs/damaged", test_damaged);
+  g_test_add_func ("/archs/unknown", test_unknown);
+  return g_test_run ();
+}
