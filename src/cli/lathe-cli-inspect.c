@@ -21,6 +21,7 @@ print_text (LatheModel *model)
   g_autofree char *params = lathe_cli_format_count (lathe_model_get_n_params (model));
   g_autofree char *size = g_format_size (lathe_model_get_file_size (model));
   g_autofree char *tok = lathe_model_dup_tokenizer_summary (model);
+  g_autofree char *block = lathe_model_dup_block_summary (model);
   guint64 total_bytes = 0;
 
   printf ("%s\n", lathe_model_get_path (model));
@@ -39,6 +40,7 @@ print_text (LatheModel *model)
           hp->head_dim);
   printf ("  %-16s %d\n", _("feed-forward"), l0->n_ff);
   printf ("  %-16s %d\n", _("context"), hp->n_ctx_train);
+  printf ("  %-16s %s\n", _("blocks"), block);
   printf ("  %-16s %s, %d dims, base %g\n", _("RoPE"), hp->rope_neox ? "NeoX" : "normal",
           hp->n_rot, (double) hp->rope_base);
   printf ("  %-16s %s\n", _("output head"), lk_model_output_tied (m) ? _("tied to the embedding")

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <math.h>
 #include <string.h>
 
 #include "lathe-error.h"
@@ -384,6 +385,81 @@ lathe_model_dup_tokenizer_summary (LatheModel *self)
                           lk_vocab_model_name (v), lk_vocab_pre_name (v), lk_vocab_n_tokens (v));
 }
 
+/* "0, 2, 4" for the layers where pick says yes; NULL for none. */
+static char *
+layer_list (const lk_model *m, gboolean (*pick) (const lk_layer *L))
+{
+  GString *s = g_string_new (NULL);
+
+  for (int il = 0; il < lk_model_hparams (m)->n_layer; il++)
+    if (pick (lk_model_layer (m, il)))
+      g_string_append_printf (s, "%s%d", s->len > 0 ? ", " : "", il);
+  return g_string_free (s, s->len == 0);
+}
+
+static gboolean
+slides (const lk_layer *L)
+{
+  return L->swa;
+}
+
+static gboolean
+no_rope (const lk_layer *L)
+{
+  return !L->use_rope;
+}
+
+char *
+lathe_model_dup_block_summary (LatheModel *self)
+{
+  const lk_model *m;
+  const lk_hparams *hp;
+  const lk_layer *l0;
+  GString *s;
+
+  g_return_val_if_fail (LATHE_IS_MODEL (self), NULL);
+  m = self->engine;
+  hp = lk_model_hparams (m);
+  l0 = lk_model_layer (m, 0);
+  s = g_string_new (hp->norm == LK_NORM_LAYER ? _("LayerNorm") : _("RMSNorm"));
+  g_string_append (s, hp->act == LK_ACT_GELU ? _(", GELU-gated FFN") : _(", SiLU-gated FFN"));
+  if (hp->n_expert > 0)
+    g_string_append_printf (s, _(", %d experts (%d per token)"), hp->n_expert, hp->n_expert_used);
+  if (l0->bq != NULL)
+    g_string_append (s, _(", q/k/v biases"));
+  if (l0->attn_q_norm != NULL)
+    g_string_append (s, l0->attn_q_norm->ne[0] == hp->head_dim ? _(", q/k norms per head")
+                                                               : _(", q/k norms over all heads"));
+  if (l0->post_attn_norm != NULL)
+    g_string_append (s, l0->attn_norm != NULL ? _(", norms before and after attention and FFN")
+                                              : _(", norms after attention and FFN only"));
+  if (hp->n_swa > 0)
+    {
+      g_autofree char *list = layer_list (m, slides);
+      g_string_append_printf (s, _(", sliding window of %d on layers %s"), hp->n_swa, list ? list : _("none"));
+      if (hp->rope_base_swa != hp->rope_base)
+        g_string_append_printf (s, _(" (RoPE base %g there)"), (double) hp->rope_base_swa);
+    }
+  {
+    g_autofree char *list = layer_list (m, no_rope);
+    if (list != NULL)
+      g_string_append_printf (s, _(", no RoPE on layers %s"), list);
+  }
+  if (hp->attn_softcap > 0.0f)
+    g_string_append_printf (s, _(", attention soft-capped at %g"), (double) hp->attn_softcap);
+  if (hp->final_softcap > 0.0f)
+    g_string_append_printf (s, _(", logits soft-capped at %g"), (double) hp->final_softcap);
+  if (hp->embd_scale != 1.0f)
+    g_string_append_printf (s, _(", embeddings ×%g"), (double) hp->embd_scale);
+  if (hp->residual_scale != 1.0f)
+    g_string_append_printf (s, _(", residual ×%g"), (double) hp->residual_scale);
+  if (fabsf (hp->attn_scale * sqrtf ((float) hp->head_dim) - 1.0f) > 1e-6f)
+    g_string_append_printf (s, _(", attention scale %g"), (double) hp->attn_scale);
+  if (hp->logit_scale != 1.0f)
+    g_string_append_printf (s, _(", logits ×%g"), (double) hp->logit_scale);
+  return g_string_free (s, FALSE);
+}
+
 double
 lathe_model_get_load_ms (LatheModel *self)
 {
@@ -439,6 +515,52 @@ add_hparams (JsonBuilder *b, const lk_model *m)
   json_builder_add_double_value (b, hp->norm_eps);
   json_builder_set_member_name (b, "tied_output");
   json_builder_add_boolean_value (b, lk_model_output_tied (m));
+  json_builder_set_member_name (b, "norm");
+  json_builder_add_string_value (b, hp->norm == LK_NORM_LAYER ? "layernorm" : "rmsnorm");
+  json_builder_set_member_name (b, "activation");
+  json_builder_add_string_value (b, hp->act == LK_ACT_GELU ? "gelu" : "silu");
+  json_builder_set_member_name (b, "qk_norm");
+  if (l0->attn_q_norm == NULL)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_string_value (b, l0->attn_q_norm->ne[0] == hp->head_dim ? "per_head" : "all_heads");
+  json_builder_set_member_name (b, "post_norms");
+  json_builder_add_boolean_value (b, l0->post_attn_norm != NULL);
+  json_builder_set_member_name (b, "embd_scale");
+  json_builder_add_double_value (b, hp->embd_scale);
+  json_builder_set_member_name (b, "residual_scale");
+  json_builder_add_double_value (b, hp->residual_scale);
+  json_builder_set_member_name (b, "attn_scale");
+  json_builder_add_double_value (b, hp->attn_scale);
+  json_builder_set_member_name (b, "logit_scale");
+  json_builder_add_double_value (b, hp->logit_scale);
+  json_builder_set_member_name (b, "attn_softcap");
+  json_builder_add_double_value (b, hp->attn_softcap);
+  json_builder_set_member_name (b, "final_softcap");
+  json_builder_add_double_value (b, hp->final_softcap);
+  json_builder_set_member_name (b, "sliding_window");
+  json_builder_add_int_value (b, hp->n_swa);
+  json_builder_set_member_name (b, "rope_freq_base_swa");
+  json_builder_add_double_value (b, hp->rope_base_swa);
+  json_builder_set_member_name (b, "layers");
+  json_builder_begin_array (b);
+  for (int il = 0; il < hp->n_layer; il++)
+    {
+      const lk_layer *L = lk_model_layer (m, il);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "sliding");
+      json_builder_add_boolean_value (b, L->swa);
+      json_builder_set_member_name (b, "rope");
+      json_builder_add_boolean_value (b, L->use_rope);
+      json_builder_set_member_name (b, "n_head");
+      json_builder_add_int_value (b, L->n_head);
+      json_builder_set_member_name (b, "n_head_kv");
+      json_builder_add_int_value (b, L->n_head_kv);
+      json_builder_set_member_name (b, "n_ff");
+      json_builder_add_int_value (b, L->n_ff);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
   json_builder_end_object (b);
 }
 

@@ -34,6 +34,9 @@ double lathe_model_get_bpw (LatheModel *self);
 const char *lathe_model_get_main_type (LatheModel *self);
 /* "llama (SentencePiece), 512 tokens", or NULL without a tokenizer */
 char *lathe_model_dup_tokenizer_summary (LatheModel *self);
+/* What the blocks do, in words: norms, activation, q/k norms, windows,
+ * multipliers ("RMSNorm, GELU-gated FFN, sliding window of 16 on layers 0"). */
+char *lathe_model_dup_block_summary (LatheModel *self);
 gboolean lathe_model_has_tokenizer (LatheModel *self);
 double lathe_model_get_load_ms (LatheModel *self);
 

@@ -51,6 +51,15 @@ add_info_row (LatheModelPage *self, AdwPreferencesGroup *group, const char *titl
   g_hash_table_insert (self->info_labels, g_strdup (title), value);
 }
 
+/* A row whose value is a sentence: shown under its title, where it wraps.
+ * The suffix label keeps the text (hidden) for lathe_model_page_get_info. */
+static void
+add_info_row_long (LatheModelPage *self, AdwPreferencesGroup *group, const char *title)
+{
+  add_info_row (self, group, title);
+  gtk_widget_set_visible (g_hash_table_lookup (self->info_labels, title), FALSE);
+}
+
 static void
 set_info (LatheModelPage *self, const char *title, const char *value)
 {
@@ -59,6 +68,9 @@ set_info (LatheModelPage *self, const char *title, const char *value)
   g_return_if_fail (label != NULL);
   gtk_label_set_text (label, value ? value : "—");
   gtk_widget_set_tooltip_text (GTK_WIDGET (label), value);
+  if (!gtk_widget_get_visible (GTK_WIDGET (label)))
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (gtk_widget_get_ancestor (GTK_WIDGET (label), ADW_TYPE_ACTION_ROW)),
+                                 value ? value : "—");
 }
 
 const char *
@@ -94,6 +106,7 @@ show_overview (LatheModelPage *self)
   g_autofree char *size = g_format_size (lathe_model_get_file_size (m));
   g_autofree char *bpw = g_strdup_printf ("%.2f", lathe_model_get_bpw (m));
   g_autofree char *tok = lathe_model_dup_tokenizer_summary (m);
+  g_autofree char *block = lathe_model_dup_block_summary (m);
   g_autofree char *layers = g_strdup_printf ("%d", hp->n_layer);
   g_autofree char *embd = g_strdup_printf ("%d", hp->n_embd);
   g_autofree char *heads = g_strdup_printf (_("%d query, %d key/value, size %d"), l0->n_head,
@@ -120,6 +133,7 @@ show_overview (LatheModelPage *self)
   set_info (self, _("Feed-Forward"), ff);
   set_info (self, _("Context"), ctx);
   set_info (self, _("RoPE"), rope);
+  set_info (self, _("Blocks"), block);
   set_info (self, _("Output Head"), lk_model_output_tied (e) ? _("tied to the embedding")
                                                              : _("separate"));
 }
@@ -321,6 +335,7 @@ lathe_model_page_init (LatheModelPage *self)
   add_info_row (self, self->shape_group, _("Feed-Forward"));
   add_info_row (self, self->shape_group, _("Context"));
   add_info_row (self, self->shape_group, _("RoPE"));
+  add_info_row_long (self, self->shape_group, _("Blocks"));
   add_info_row (self, self->shape_group, _("Output Head"));
 
   add_column (self, _("Tensor"), COL_NAME, TRUE);

@@ -55,6 +55,64 @@ test_inspect_text (void)
   g_assert_nonnull (strstr (r.out, "4.519"));
 }
 
+/* The architectures beyond llama, as a user meets them: what inspect says
+ * about their blocks, structural pruning that keeps their norms right, a
+ * drop refused where a layer's kind hangs on its position, and a
+ * K-quant of each that generates. */
+static void
+test_architectures (void)
+{
+  g_autofree char *olmo2 = lathe_test_shared ("archs/olmo2.gguf");
+  g_autofree char *gemma2 = lathe_test_shared ("archs/gemma2.gguf");
+  g_autofree char *pruned = g_build_filename (lathe_test_tmpdir (), "olmo2-heads.gguf", NULL);
+  g_autofree char *dropped = g_build_filename (lathe_test_tmpdir (), "gemma2-drop.gguf", NULL);
+  const char *const others[] = { "qwen3", "gemma3", "granite", "stablelm", "smollm3", "ernie4_5" };
+
+  if (olmo2 == NULL || gemma2 == NULL)
+    return;
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "inspect", gemma2, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "GELU-gated FFN, norms before and after attention and FFN, sliding window of 16 "
+                                     "on layers 0, attention soft-capped at 50, logits soft-capped at 30, embeddings ×16"));
+  }
+  /* olmo2 normalises q and k over all heads: removing heads cuts those norms too. */
+  {
+    g_auto (Run) r = { 0 };
+    g_auto (Run) i = { 0 };
+    run (&r, "LATHE_CLI", "prune", "-q", "--heads", "4", olmo2, pruned, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run (&i, "LATHE_CLI", "inspect", pruned, NULL);
+    g_assert_cmpint (i.status, ==, 0);
+    g_assert_nonnull (strstr (i.out, "4 (4 KV), head size 32"));
+    g_assert_true (g_regex_match_simple ("blk.1.attn_q_norm.weight +F32 +128 ", i.out, 0, 0));
+    g_assert_true (g_regex_match_simple ("blk.1.attn_k_norm.weight +F32 +128 ", i.out, 0, 0));
+  }
+  /* gemma2 slides on even layers: dropping layer 0 would turn layer 1 into a sliding one. */
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "prune", "-q", "--drop-layers", "0", gemma2, dropped, NULL);
+    g_assert_cmpint (r.status, ==, 1);
+    g_assert_nonnull (strstr (r.err, "block 1 would become block 0, where gemma2 gives a block a sliding window"));
+    g_assert_false (g_file_test (dropped, G_FILE_TEST_EXISTS));
+  }
+  for (gsize k = 0; k < G_N_ELEMENTS (others); k++)
+    {
+      g_autofree char *rel = g_strdup_printf ("archs/%s.gguf", others[k]);
+      g_autofree char *src = lathe_test_shared (rel);
+      g_autofree char *q = g_build_filename (lathe_test_tmpdir (), "arch-q4km.gguf", NULL);
+      g_auto (Run) r = { 0 };
+      g_auto (Run) g = { 0 };
+      run (&r, "LATHE_CLI", "quantize", "-q", src, q, "Q4_K_M", NULL);
+      g_assert_cmpint (r.status, ==, 0);
+      run (&g, "LATHE_CLI", "generate", "-m", q, "-p", "Once upon a time", "-n", "8", "--temp", "0", NULL);
+      g_assert_cmpint (g.status, ==, 0);
+      g_assert_true (g_str_has_prefix (g.out, "Once upon a time"));
+      g_assert_cmpuint (strlen (g.out), >, strlen ("Once upon a time"));
+    }
+}
+
 static void
 test_generate (void)
 {
@@ -706,6 +764,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/inspect-json", test_inspect_json);
   g_test_add_func ("/lathe/cli/inspect-text", test_inspect_text);
   g_test_add_func ("/lathe/cli/generate", test_generate);
+  g_test_add_func ("/lathe/cli/architectures", test_architectures);
   g_test_add_func ("/lathe/cli/generate-sampling", test_generate_sampling);
   g_test_add_func ("/lathe/cli/tokenize", test_tokenize);
   g_test_add_func ("/lathe/cli/convert", test_convert);

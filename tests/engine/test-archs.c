@@ -261,10 +261,10 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   for (gsize i = 0; i < G_N_ELEMENTS (archs); i++)
     {
-      g_autofree char *name = g_strdup_printf ("/archs/greedy/%s", archs[i]);
+      g_autofree char *name = g_strdup_printf ("/lathe/engine/archs/greedy/%s", archs[i]);
       g_test_add_data_func (name, archs[i], test_arch);
     }
-  g_test_add_func ("/archs/damaged", test_damaged);
-  g_test_add_func ("/archs/unknown", test_unknown);
+  g_test_add_func ("/lathe/engine/archs/damaged", test_damaged);
+  g_test_add_func ("/lathe/engine/archs/unknown", test_unknown);
   return g_test_run ();
 }
