@@ -9,6 +9,7 @@
 #include "lk-half.h"
 #include "lk-kernels.h"
 #include "lk-quant.h"
+#include "lk-quant-iq.h"
 
 /* Scalar element-wise operations (lk-ops-scalar.c). */
 void lk_rmsnorm_scalar (float *out, const float *x, const float *w, int64_t n, float eps);
@@ -172,3 +173,18 @@ const lk_kernels *lk_kernels_neon (void);
 bool lk_kernels_neon_runnable (const lk_cpu_features *f);
 const lk_kernels *lk_kernels_neon_dotprod (void);
 bool lk_kernels_neon_dotprod_runnable (const lk_cpu_features *f);
+
+/* Table entries for the i-quants, ternary and MXFP4 types on their scalar dot
+ * products (a version without its own kernel for a type lists these). */
+#define LK_MM_IQ_K(TYPE, lower) [TYPE] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, lk_vec_dot_##lower##_scalar, NULL }
+#define LK_MM_IQ_32(TYPE, lower, quant) [TYPE] = { LK_ACT_Q8, quant, lk_vec_dot_##lower##_scalar, NULL }
+#define LK_MM_IQ_SCALAR_K                                 \
+  LK_MM_IQ_K (LK_TYPE_IQ2_XXS, iq2_xxs),                  \
+  LK_MM_IQ_K (LK_TYPE_IQ2_XS, iq2_xs),                    \
+  LK_MM_IQ_K (LK_TYPE_IQ2_S, iq2_s),                      \
+  LK_MM_IQ_K (LK_TYPE_IQ3_XXS, iq3_xxs),                  \
+  LK_MM_IQ_K (LK_TYPE_IQ3_S, iq3_s),                      \
+  LK_MM_IQ_K (LK_TYPE_IQ1_S, iq1_s),                      \
+  LK_MM_IQ_K (LK_TYPE_IQ1_M, iq1_m),                      \
+  LK_MM_IQ_K (LK_TYPE_TQ1_0, tq1_0),                      \
+  LK_MM_IQ_K (LK_TYPE_TQ2_0, tq2_0)

@@ -83,6 +83,18 @@ DEFINE_REF_DOT (q3_K, LK_TYPE_Q3_K)
 DEFINE_REF_DOT (q4_K, LK_TYPE_Q4_K)
 DEFINE_REF_DOT (q5_K, LK_TYPE_Q5_K)
 DEFINE_REF_DOT (q6_K, LK_TYPE_Q6_K)
+DEFINE_REF_DOT (iq2_xxs, LK_TYPE_IQ2_XXS)
+DEFINE_REF_DOT (iq2_xs, LK_TYPE_IQ2_XS)
+DEFINE_REF_DOT (iq2_s, LK_TYPE_IQ2_S)
+DEFINE_REF_DOT (iq3_xxs, LK_TYPE_IQ3_XXS)
+DEFINE_REF_DOT (iq3_s, LK_TYPE_IQ3_S)
+DEFINE_REF_DOT (iq1_s, LK_TYPE_IQ1_S)
+DEFINE_REF_DOT (iq1_m, LK_TYPE_IQ1_M)
+DEFINE_REF_DOT (iq4_nl, LK_TYPE_IQ4_NL)
+DEFINE_REF_DOT (iq4_xs, LK_TYPE_IQ4_XS)
+DEFINE_REF_DOT (tq1_0, LK_TYPE_TQ1_0)
+DEFINE_REF_DOT (tq2_0, LK_TYPE_TQ2_0)
+DEFINE_REF_DOT (mxfp4, LK_TYPE_MXFP4)
 
 #define DEFINE_REF_GEMM_X16(lower, TYPE) \
   LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16_ref, TYPE, vec_dot_##lower##_ref)
@@ -110,6 +122,18 @@ static const lk_kernels reference_kernels = {
     MM_REF (LK_TYPE_Q4_K, q4_K),
     MM_REF (LK_TYPE_Q5_K, q5_K),
     MM_REF (LK_TYPE_Q6_K, q6_K),
+    MM_REF (LK_TYPE_IQ2_XXS, iq2_xxs),
+    MM_REF (LK_TYPE_IQ2_XS, iq2_xs),
+    MM_REF (LK_TYPE_IQ2_S, iq2_s),
+    MM_REF (LK_TYPE_IQ3_XXS, iq3_xxs),
+    MM_REF (LK_TYPE_IQ3_S, iq3_s),
+    MM_REF (LK_TYPE_IQ1_S, iq1_s),
+    MM_REF (LK_TYPE_IQ1_M, iq1_m),
+    MM_REF (LK_TYPE_IQ4_NL, iq4_nl),
+    MM_REF (LK_TYPE_IQ4_XS, iq4_xs),
+    MM_REF (LK_TYPE_TQ1_0, tq1_0),
+    MM_REF (LK_TYPE_TQ2_0, tq2_0),
+    MM_REF (LK_TYPE_MXFP4, mxfp4),
     MM_REF (LK_TYPE_Q4_0_P, q4_0_p),
     MM_REF (LK_TYPE_Q4_1_P, q4_1_p),
     MM_REF (LK_TYPE_Q5_0_P, q5_0_p),

@@ -6,6 +6,7 @@
 #include "lk-half.h"
 #include "lk-pack.h"
 #include "lk-quant.h"
+#include "lk-quant-iq.h"
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -558,6 +559,18 @@ lk_get_dequantize (lk_type type)
     case LK_TYPE_Q5_K: return lk_dequantize_row_q5_K;
     case LK_TYPE_Q6_K: return lk_dequantize_row_q6_K;
     case LK_TYPE_Q8_K: return lk_dequantize_row_q8_K;
+    case LK_TYPE_IQ2_XXS: return lk_dequantize_row_iq2_xxs;
+    case LK_TYPE_IQ2_XS: return lk_dequantize_row_iq2_xs;
+    case LK_TYPE_IQ2_S: return lk_dequantize_row_iq2_s;
+    case LK_TYPE_IQ3_XXS: return lk_dequantize_row_iq3_xxs;
+    case LK_TYPE_IQ3_S: return lk_dequantize_row_iq3_s;
+    case LK_TYPE_IQ1_S: return lk_dequantize_row_iq1_s;
+    case LK_TYPE_IQ1_M: return lk_dequantize_row_iq1_m;
+    case LK_TYPE_IQ4_NL: return lk_dequantize_row_iq4_nl;
+    case LK_TYPE_IQ4_XS: return lk_dequantize_row_iq4_xs;
+    case LK_TYPE_TQ1_0: return lk_dequantize_row_tq1_0;
+    case LK_TYPE_TQ2_0: return lk_dequantize_row_tq2_0;
+    case LK_TYPE_MXFP4: return lk_dequantize_row_mxfp4;
     case LK_TYPE_Q4_0_P: return dequantize_q4_0_p;
     case LK_TYPE_Q4_1_P: return dequantize_q4_1_p;
     case LK_TYPE_Q5_0_P: return dequantize_q5_0_p;

@@ -48,6 +48,7 @@ typedef enum {
   LK_TYPE_BF16 = 30,
   LK_TYPE_TQ1_0 = 34,
   LK_TYPE_TQ2_0 = 35,
+  LK_TYPE_MXFP4 = 39,
   /* Lathe's in-memory layouts of the 32-element block types (never in a
    * file): per row, the quantized values of all blocks first, arranged so
    * that one SIMD load unpacks a block pair in element order, then the
@@ -169,6 +170,91 @@ typedef struct {
   int16_t bsums[LK_QK_K / 16];
 } lk_block_q8_K;
 static_assert (sizeof (lk_block_q8_K) == 292, "q8_K block size");
+
+/* The i-quants, ternary and MXFP4 types, as ggml lays them out. Grids and
+ * value tables are in lk-quant-iq.h. */
+typedef struct {
+  lk_half d;
+  uint8_t qs[16]; /* indices into the 16 non-linear values, low nibbles first */
+} lk_block_iq4_nl;
+static_assert (sizeof (lk_block_iq4_nl) == 18, "iq4_nl block size");
+
+typedef struct {
+  lk_half d;
+  uint16_t scales_h; /* high 2 bits of the eight 6-bit scales */
+  uint8_t scales_l[4];
+  uint8_t qs[128];
+} lk_block_iq4_xs;
+static_assert (sizeof (lk_block_iq4_xs) == 136, "iq4_xs block size");
+
+typedef struct {
+  lk_half d;
+  uint16_t qs[32]; /* per 32 elements: 4 grid bytes, then 4 × 7 sign bits and a 4-bit scale */
+} lk_block_iq2_xxs;
+static_assert (sizeof (lk_block_iq2_xxs) == 66, "iq2_xxs block size");
+
+typedef struct {
+  lk_half d;
+  uint16_t qs[32]; /* 9-bit grid index, 7 sign bits */
+  uint8_t scales[8];
+} lk_block_iq2_xs;
+static_assert (sizeof (lk_block_iq2_xs) == 74, "iq2_xs block size");
+
+typedef struct {
+  lk_half d;
+  uint8_t qs[64]; /* 32 grid index bytes, then 32 sign bytes */
+  uint8_t qh[8];
+  uint8_t scales[8];
+} lk_block_iq2_s;
+static_assert (sizeof (lk_block_iq2_s) == 82, "iq2_s block size");
+
+typedef struct {
+  lk_half d;
+  uint8_t qs[96]; /* 64 grid index bytes, then 8 words of signs and scale */
+} lk_block_iq3_xxs;
+static_assert (sizeof (lk_block_iq3_xxs) == 98, "iq3_xxs block size");
+
+typedef struct {
+  lk_half d;
+  uint8_t qs[64];
+  uint8_t qh[8];
+  uint8_t signs[32];
+  uint8_t scales[4];
+} lk_block_iq3_s;
+static_assert (sizeof (lk_block_iq3_s) == 110, "iq3_s block size");
+
+typedef struct {
+  lk_half d;
+  uint8_t qs[32];
+  uint16_t qh[8]; /* 3 high index bits × 4, a 3-bit scale, the delta's sign */
+} lk_block_iq1_s;
+static_assert (sizeof (lk_block_iq1_s) == 50, "iq1_s block size");
+
+typedef struct {
+  uint8_t qs[32];
+  uint8_t qh[16];
+  uint8_t scales[8]; /* 3-bit scales; the block's F16 scale spread over their top nibbles */
+} lk_block_iq1_m;
+static_assert (sizeof (lk_block_iq1_m) == 56, "iq1_m block size");
+
+typedef struct {
+  uint8_t qs[48]; /* 5 ternary digits per byte */
+  uint8_t qh[4];  /* 4 per byte */
+  lk_half d;
+} lk_block_tq1_0;
+static_assert (sizeof (lk_block_tq1_0) == 54, "tq1_0 block size");
+
+typedef struct {
+  uint8_t qs[64]; /* 2 bits per element */
+  lk_half d;
+} lk_block_tq2_0;
+static_assert (sizeof (lk_block_tq2_0) == 66, "tq2_0 block size");
+
+typedef struct {
+  uint8_t e; /* E8M0 shared exponent */
+  uint8_t qs[16]; /* E2M1 values, low nibbles first */
+} lk_block_mxfp4;
+static_assert (sizeof (lk_block_mxfp4) == 17, "mxfp4 block size");
 
 typedef struct {
   const char *name;

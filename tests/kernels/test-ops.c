@@ -7,6 +7,7 @@
 
 #include "lathe-test.h"
 #include "lk-half.h"
+#include "lk-gguf.h"
 #include "lk-kernels.h"
 #include "lk-matmul.h"
 #include "lk-pack.h"
@@ -372,6 +373,105 @@ test_matmul (gconstpointer data)
     }
 }
 
+/* The types Lathe reads but does not write yet, from llama.cpp's files: their
+ * rows as llama.cpp wrote them, multiplied by every version, against the
+ * dequantized weights in double precision and against the scalar version. */
+typedef struct
+{
+  lk_type type;
+  const char *file, *tensor;
+} FileMatCase;
+
+static const FileMatCase file_mat_cases[] = {
+  { LK_TYPE_IQ4_NL, "tiny-IQ4_NL.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_IQ4_XS, "tiny-IQ4_XS.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_IQ3_S, "tiny-IQ3_S.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_IQ3_XXS, "tiny-IQ3_XXS.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_IQ2_S, "tiny-IQ2_S.gguf", "blk.0.ffn_up.weight" },
+  { LK_TYPE_IQ2_XS, "tiny-IQ2_XS.gguf", "blk.0.ffn_up.weight" },
+  { LK_TYPE_IQ2_XXS, "tiny-IQ2_XXS.gguf", "blk.0.ffn_up.weight" },
+  { LK_TYPE_IQ1_M, "tiny-IQ1_M.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_IQ1_S, "tiny-IQ1_S.gguf", "blk.0.ffn_up.weight" },
+  { LK_TYPE_TQ1_0, "tiny-TQ1_0.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_TQ2_0, "tiny-TQ2_0.gguf", "blk.0.ffn_down.weight" },
+  { LK_TYPE_MXFP4, "tiny-MXFP4_MOE.gguf", "blk.0.ffn_down.weight" },
+};
+
+static void
+test_matmul_file (gconstpointer data)
+{
+  const FileMatCase *c = data;
+  g_autofree char *rel = g_build_filename ("interop", c->file, NULL);
+  g_autofree char *path = lathe_test_shared (rel);
+  const char *const *versions = lk_kernels_available ();
+  const lk_kernels *scalar = lk_kernels_scalar ();
+  lk_gguf *g = NULL;
+  lk_error err = { 0 };
+  const lk_gguf_tensor *t;
+  int64_t rows, cols;
+
+  if (path == NULL)
+    return;
+  g_assert_cmpint (lk_gguf_open (path, LK_LOAD_MMAP, &g, &err), ==, LK_OK);
+  t = lk_gguf_find_tensor (g, c->tensor);
+  g_assert_nonnull (t);
+  g_assert_cmpint (t->type, ==, c->type);
+  cols = t->ne[0];
+  rows = MIN (t->ne[1], 67);
+  for (int64_t n_tok = 1; n_tok <= 7; n_tok += 6)
+    {
+      const size_t row_bytes = lk_row_size (c->type, cols);
+      const lk_mat mat = { c->type, rows, cols, row_bytes, t->data };
+      g_autofree float *wd = g_new (float, rows * cols);
+      g_autofree float *x = g_new (float, n_tok * cols);
+      g_autofree double *ref = g_new0 (double, n_tok * rows);
+      g_autofree double *mag = g_new0 (double, n_tok * rows);
+      g_autofree double *bound = g_new0 (double, n_tok * rows);
+      g_autofree float *ys = NULL;
+
+      fill (x, n_tok * cols, 12, 2.0f);
+      for (int64_t r = 0; r < rows; r++)
+        g_assert_true (lk_dequantize_row (c->type, (const uint8_t *) t->data + r * row_bytes, wd + r * cols, cols));
+      /* 8-bit activations are off by at most half a step of their block's
+       * largest value over 127 (blocks of 32 for Q8, 256 for Q8_K). */
+      for (int64_t i = 0; i < n_tok; i++)
+        for (int64_t r = 0; r < rows; r++)
+          for (int64_t j = 0; j < cols; j++)
+            {
+              const int64_t bs = scalar->mm[c->type].act == LK_ACT_Q8 ? 32 : 256, b0 = j / bs * bs;
+              float amax = 0.0f;
+              for (int64_t k = b0; k < b0 + bs; k++)
+                amax = MAX (amax, fabsf (x[i * cols + k]));
+              ref[i * rows + r] += (double) wd[r * cols + j] * x[i * cols + j];
+              mag[i * rows + r] += fabs ((double) wd[r * cols + j] * x[i * cols + j]);
+              bound[i * rows + r] += fabs ((double) wd[r * cols + j]) * amax / 254.0;
+            }
+      ys = run_matmul (scalar, 1, &mat, x, n_tok);
+      for (int v = 0; versions[v] != NULL; v++)
+        for (int threads = 1; threads <= 3; threads += 2)
+          {
+            const lk_kernels *k = lk_kernels_find (versions[v]);
+            g_autofree float *y = run_matmul (k, threads, &mat, x, n_tok);
+            const lk_act act = k->mm[c->type].act;
+            const gboolean same_as_scalar = act == scalar->mm[c->type].act;
+            g_assert_true (lk_mm_supported (&k->mm[c->type]));
+            for (int64_t i = 0; i < n_tok * rows; i++)
+              {
+                const double tol = (act == LK_ACT_F32 ? 0.0 : bound[i] * 1.01) + 1e-5 * mag[i] + 1e-5;
+                if (fabs (y[i] - ref[i]) > tol)
+                  g_error ("%s %s, %d threads, %" G_GINT64_FORMAT " tokens, output %" G_GINT64_FORMAT
+                           ": %g, reference %g (tolerance %g)",
+                           versions[v], lk_type_name (c->type), threads, n_tok, i, y[i], ref[i], tol);
+                if (same_as_scalar && fabs (y[i] - ys[i]) > 2e-5 * mag[i] + 1e-5)
+                  g_error ("%s %s, %d threads, %" G_GINT64_FORMAT " tokens, output %" G_GINT64_FORMAT
+                           ": %g, scalar version %g",
+                           versions[v], lk_type_name (c->type), threads, n_tok, i, y[i], ys[i]);
+              }
+          }
+    }
+  lk_gguf_free (g);
+}
+
 typedef struct
 {
   _Atomic int count;
@@ -455,6 +555,11 @@ main (int argc, char **argv)
                                                layout_names[mat_cases[i].layout],
                                                mat_cases[i].rows ? "-many-rows" : "");
       g_test_add_data_func (path, &mat_cases[i], test_matmul);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (file_mat_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/lathe/kernels/matmul/%s-file", lk_type_name (file_mat_cases[i].type));
+      g_test_add_data_func (path, &file_mat_cases[i], test_matmul_file);
     }
   return g_test_run ();
 }

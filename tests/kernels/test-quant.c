@@ -171,6 +171,128 @@ test_interop (gconstpointer data)
   lk_gguf_free (ref);
 }
 
+/* The i-quants, ternary and MXFP4 files llama.cpp wrote with its importance
+ * matrix: dequantized, each matrix of the type is as close to the F32 weights
+ * as that type gets (bounds about 1.25 times llama.cpp's own error here; a
+ * wrong grid, sign or scale gives errors near or above 1). The few matrices
+ * llama.cpp's rules gave other types are checked the same way. */
+typedef struct
+{
+  const char *file;
+  lk_type type;
+  double max_rel_rms;
+  guint min_of_type; /* matrices of that type in the file */
+} IqCase;
+
+static const IqCase iq_cases[] = {
+  { "tiny-IQ4_NL.gguf", LK_TYPE_IQ4_NL, 0.12, 16 },
+  { "tiny-IQ4_XS.gguf", LK_TYPE_IQ4_XS, 0.12, 16 },
+  { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16 },
+  { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16 },
+  { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14 },
+  { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12 },
+  { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12 },
+  { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16 },
+  { "tiny-IQ1_S.gguf", LK_TYPE_IQ1_S, 0.72, 10 },
+  { "tiny-TQ1_0.gguf", LK_TYPE_TQ1_0, 0.9, 16 },
+  { "tiny-TQ2_0.gguf", LK_TYPE_TQ2_0, 0.9, 16 },
+  { "tiny-MXFP4_MOE.gguf", LK_TYPE_MXFP4, 0.18, 16 },
+};
+
+static double
+rel_rms_error (const lk_gguf_tensor *t, const lk_gguf_tensor *r)
+{
+  const int64_t n = t->ne[0] * t->ne[1];
+  g_autofree float *deq = g_new (float, n);
+  const float *orig = (const float *) (const void *) r->data;
+  double err2 = 0, sig2 = 0;
+
+  g_assert_true (lk_dequantize_row (t->type, t->data, deq, n));
+  for (int64_t j = 0; j < n; j++)
+    {
+      err2 += (double) (deq[j] - orig[j]) * (deq[j] - orig[j]);
+      sig2 += (double) orig[j] * orig[j];
+    }
+  return sqrt (err2 / sig2);
+}
+
+static void
+test_interop_iq (gconstpointer data)
+{
+  const IqCase *c = data;
+  lk_gguf *ref = open_interop ("tiny-F32.gguf");
+  lk_gguf *q = ref ? open_interop (c->file) : NULL;
+  guint n_type = 0, n_checked = 0;
+  double worst = 0;
+
+  if (q == NULL)
+    {
+      lk_gguf_free (ref);
+      return;
+    }
+  for (size_t i = 0; i < lk_gguf_n_tensors (q); i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (q, i);
+      const lk_gguf_tensor *r = lk_gguf_find_tensor (ref, t->name);
+      double e;
+      if (t->n_dims < 2)
+        continue;
+      g_assert_nonnull (r);
+      e = rel_rms_error (t, r);
+      if (g_test_verbose ())
+        g_test_message ("%s %s (%s): relative RMS error %.4f", c->file, t->name, lk_type_name (t->type), e);
+      if (t->type == c->type)
+        {
+          n_type++;
+          worst = MAX (worst, e);
+          g_assert_cmpfloat (e, <, c->max_rel_rms);
+        }
+      else
+        g_assert_cmpfloat (e, <, 0.6); /* Q2_K, Q8_0, … as llama.cpp chose */
+      n_checked++;
+    }
+  g_test_message ("%s: %u matrices of %s, worst relative RMS error %.4f", c->file, n_type, lk_type_name (c->type),
+                  worst);
+  g_assert_cmpuint (n_checked, ==, 16);
+  g_assert_cmpuint (n_type, >=, c->min_of_type);
+  lk_gguf_free (q);
+  lk_gguf_free (ref);
+}
+
+/* TQ1_0 and TQ2_0 hold the same ternary values in two packings: from the
+ * same weights, llama.cpp's two files dequantize to the same numbers. */
+static void
+test_ternary_packings (void)
+{
+  lk_gguf *a = open_interop ("tiny-TQ1_0.gguf");
+  lk_gguf *b = a ? open_interop ("tiny-TQ2_0.gguf") : NULL;
+  guint n = 0;
+
+  if (b == NULL)
+    {
+      lk_gguf_free (a);
+      return;
+    }
+  for (size_t i = 0; i < lk_gguf_n_tensors (a); i++)
+    {
+      const lk_gguf_tensor *ta = lk_gguf_tensor_at (a, i), *tb = lk_gguf_find_tensor (b, ta->name);
+      const int64_t len = ta->ne[0] * ta->ne[1];
+      g_autofree float *da = NULL, *db = NULL;
+      if (ta->type != LK_TYPE_TQ1_0)
+        continue;
+      g_assert_cmpint (tb->type, ==, LK_TYPE_TQ2_0);
+      da = g_new (float, len);
+      db = g_new (float, len);
+      g_assert_true (lk_dequantize_row (ta->type, ta->data, da, len));
+      g_assert_true (lk_dequantize_row (tb->type, tb->data, db, len));
+      g_assert_cmpmem (da, len * sizeof (float), db, len * sizeof (float));
+      n++;
+    }
+  g_assert_cmpuint (n, ==, 16);
+  lk_gguf_free (a);
+  lk_gguf_free (b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,6 +306,12 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/lathe/kernels/interop/%s",
                                                lk_type_name (interop_cases[i].type));
       g_test_add_data_func (path, &interop_cases[i], test_interop);
+    }
+  g_test_add_func ("/lathe/kernels/interop/ternary-packings", test_ternary_packings);
+  for (gsize i = 0; i < G_N_ELEMENTS (iq_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/lathe/kernels/interop/%s", lk_type_name (iq_cases[i].type));
+      g_test_add_data_func (path, &iq_cases[i], test_interop_iq);
     }
   return g_test_run ();
 }
