@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The i-quants, ternary types and MXFP4: grids, dequantization, scalar dot
  * products. See lk-quant-iq.h. */
+#include <math.h>
 #include <string.h>
 
 #include "lk-half.h"
@@ -915,4 +916,286 @@ void
 lk_vec_dot_mxfp4_scalar (int64_t n, float *s, const void *w, const void *x)
 {
   *s = dot_nl32 (n, w, sizeof (lk_block_mxfp4), lk_kvalues_mxfp4, scale_mxfp4, x);
+}
+
+/* Quantization ----------------------------------------------------------------
+ * The five types Lathe writes without an importance matrix, each as its
+ * format's own quantizer chooses levels and scales (the ternary and MXFP4
+ * rules are deterministic, the bytes those of llama.cpp). */
+
+/* The index of the value nearest x in a sorted table of n. */
+static int
+nearest_in (int n, const int8_t *values, float x)
+{
+  int lo = 0, hi = n - 1;
+
+  if (x <= values[0])
+    return 0;
+  if (x >= values[n - 1])
+    return n - 1;
+  while (hi - lo > 1)
+    {
+      const int mid = (lo + hi) / 2;
+      if (x < values[mid])
+        hi = mid;
+      else
+        lo = mid;
+    }
+  return x - values[hi - 1] < values[hi] - x ? hi - 1 : hi;
+}
+
+/* One block of 32 against the IQ4 values: the scale that minimises the
+ * weighted squared error over 15 candidate scales around the one that maps
+ * the largest weight to the end of the table. Returns the scale (0 for an
+ * all-zero block). */
+static float
+iq4_block_scale (const float *x, const float *w)
+{
+  const int8_t *values = lk_kvalues_iq4nl;
+  float amax = 0.0f, max = 0.0f, d, id, sumqx = 0.0f, sumq2 = 0.0f, best;
+
+  for (int j = 0; j < 32; j++)
+    if (fabsf (x[j]) > amax)
+      {
+        amax = fabsf (x[j]);
+        max = x[j];
+      }
+  if (amax < 1e-15f)
+    return 0.0f;
+  d = -max / values[0];
+  id = 1.0f / d;
+  for (int j = 0; j < 32; j++)
+    {
+      const float q = values[nearest_in (16, values, id * x[j])];
+      sumqx += w[j] * q * x[j];
+      sumq2 += w[j] * q * q;
+    }
+  d = sumqx / sumq2;
+  best = d * sumqx;
+  for (int itry = -7; itry <= 7; itry++)
+    {
+      id = (itry + values[0]) / max;
+      sumqx = sumq2 = 0.0f;
+      for (int j = 0; j < 32; j++)
+        {
+          const float q = values[nearest_in (16, values, id * x[j])];
+          sumqx += w[j] * q * x[j];
+          sumq2 += w[j] * q * q;
+        }
+      if (sumq2 > 0.0f && sumqx * sumqx > best * sumq2)
+        {
+          d = sumqx / sumq2;
+          best = d * sumqx;
+        }
+    }
+  return d;
+}
+
+/* Weights of the squared errors: the importance times the element's size
+ * against the block's spread, or without importance the element squared. */
+static void
+iq4_weights (const float *x, const float *imp, int n, float *w)
+{
+  float sigma2 = 0.0f;
+
+  for (int j = 0; j < n; j++)
+    sigma2 += x[j] * x[j];
+  sigma2 *= 2.0f / (float) n;
+  for (int j = 0; j < n; j++)
+    w[j] = imp != NULL ? imp[j] * sqrtf (sigma2 + x[j] * x[j]) : x[j] * x[j];
+}
+
+static void
+iq4_pack (const uint8_t *L, uint8_t *qs)
+{
+  for (int j = 0; j < 16; j++)
+    qs[j] = (uint8_t) (L[j] | (L[j + 16] << 4));
+}
+
+void
+lk_quantize_row_iq4_nl_imp (const float *src, void *dst, int64_t n, const float *imp)
+{
+  lk_block_iq4_nl *y = dst;
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      const float *x = src + 32 * i;
+      float w[32], d, id;
+      uint8_t L[32];
+      iq4_weights (x, imp != NULL ? imp + 32 * i : NULL, 32, w);
+      d = iq4_block_scale (x, w);
+      y[i].d = lk_f32_to_half (d);
+      id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < 32; j++)
+        L[j] = (uint8_t) nearest_in (16, lk_kvalues_iq4nl, id * x[j]);
+      iq4_pack (L, y[i].qs);
+    }
+}
+
+void
+lk_quantize_row_iq4_xs_imp (const float *src, void *dst, int64_t n, const float *imp)
+{
+  lk_block_iq4_xs *y = dst;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const float *x = src + LK_QK_K * i;
+      float w[LK_QK_K], scales[8], max_scale = 0.0f, amax_scale = 0.0f, d, id;
+      iq4_weights (x, imp != NULL ? imp + LK_QK_K * i : NULL, LK_QK_K, w);
+      for (int ib = 0; ib < 8; ib++)
+        {
+          scales[ib] = iq4_block_scale (x + 32 * ib, w + 32 * ib);
+          if (fabsf (scales[ib]) > amax_scale)
+            {
+              amax_scale = fabsf (scales[ib]);
+              max_scale = scales[ib];
+            }
+        }
+      /* Eight 6-bit scales of one F16 step: -32 … 31 steps. */
+      d = -max_scale / 32.0f;
+      y[i].d = lk_f32_to_half (d);
+      y[i].scales_h = 0;
+      memset (y[i].scales_l, 0, sizeof y[i].scales_l);
+      id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int ib = 0; ib < 8; ib++)
+        {
+          int l = (int) lrintf (id * scales[ib]);
+          uint8_t L[32];
+          float dl, idl;
+          l = l < -32 ? -32 : l > 31 ? 31 : l;
+          dl = d * (float) l;
+          idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+          for (int j = 0; j < 32; j++)
+            L[j] = (uint8_t) nearest_in (16, lk_kvalues_iq4nl, idl * x[32 * ib + j]);
+          iq4_pack (L, y[i].qs + 16 * ib);
+          l += 32;
+          y[i].scales_l[ib / 2] |= (uint8_t) ((l & 0xf) << (4 * (ib % 2)));
+          y[i].scales_h |= (uint16_t) ((l >> 4) << (2 * ib));
+        }
+    }
+}
+
+void
+lk_quantize_row_iq4_nl_ref (const float *src, void *dst, int64_t n)
+{
+  lk_quantize_row_iq4_nl_imp (src, dst, n, NULL);
+}
+
+void
+lk_quantize_row_iq4_xs_ref (const float *src, void *dst, int64_t n)
+{
+  lk_quantize_row_iq4_xs_imp (src, dst, n, NULL);
+}
+
+static float
+block_amax (const float *x, int n)
+{
+  float amax = 0.0f;
+
+  for (int j = 0; j < n; j++)
+    amax = fabsf (x[j]) > amax ? fabsf (x[j]) : amax;
+  return amax;
+}
+
+/* -1, 0, 1 as 0, 1, 2. */
+static inline int
+trit (float x, float id)
+{
+  return (int) lroundf (x * id) + 1;
+}
+
+/* Five (or four) trits, the first most significant, as the byte whose high
+ * part of byte * 3^n gives trit n back (a ceiling division by 3^5). */
+static inline uint8_t
+pack_trits (int q)
+{
+  return (uint8_t) (((uint16_t) q * 256 + 242) / 243);
+}
+
+void
+lk_quantize_row_tq1_0_ref (const float *src, void *dst, int64_t n)
+{
+  lk_block_tq1_0 *y = dst;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const float *x = src + LK_QK_K * i;
+      const float d = block_amax (x, LK_QK_K), id = d != 0.0f ? 1.0f / d : 0.0f;
+      y[i].d = lk_f32_to_half (d);
+      for (int m = 0; m < 32; m++)
+        {
+          int q = 0;
+          for (int k = 0; k < 5; k++)
+            q = q * 3 + trit (x[m + 32 * k], id);
+          y[i].qs[m] = pack_trits (q);
+        }
+      x += 160;
+      for (int m = 0; m < 16; m++)
+        {
+          int q = 0;
+          for (int k = 0; k < 5; k++)
+            q = q * 3 + trit (x[m + 16 * k], id);
+          y[i].qs[32 + m] = pack_trits (q);
+        }
+      x += 80;
+      for (int j = 0; j < 4; j++)
+        {
+          int q = 0;
+          for (int m = 0; m < 4; m++)
+            q = q * 3 + trit (x[j + 4 * m], id);
+          y[i].qh[j] = pack_trits (q * 3); /* the first trit the most significant of five */
+        }
+    }
+}
+
+void
+lk_quantize_row_tq2_0_ref (const float *src, void *dst, int64_t n)
+{
+  lk_block_tq2_0 *y = dst;
+
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const float *x = src + LK_QK_K * i;
+      const float d = block_amax (x, LK_QK_K), id = d != 0.0f ? 1.0f / d : 0.0f;
+      y[i].d = lk_f32_to_half (d);
+      for (int j = 0; j < 64; j += 32, x += 128)
+        for (int m = 0; m < 32; m++)
+          {
+            int q = 0;
+            for (int k = 0; k < 4; k++)
+              q |= (trit (x[m + 32 * k], id) & 3) << (2 * k);
+            y[i].qs[j + m] = (uint8_t) q;
+          }
+    }
+}
+
+void
+lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n)
+{
+  lk_block_mxfp4 *y = dst;
+
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      const float *x = src + 32 * i;
+      const float amax = block_amax (x, 32);
+      /* The exponent that puts the largest value near the top of E2M1 (6). */
+      const uint8_t e = amax > 0.0f ? (uint8_t) (floorf (log2f (amax)) - 2 + 127) : 0;
+      const float d = lk_e8m0_to_f32_half (e);
+      y[i].e = e;
+      for (int j = 0; j < 16; j++)
+        {
+          int best[2] = { 0, 0 };
+          for (int h = 0; h < 2; h++)
+            {
+              float err = fabsf (lk_kvalues_mxfp4[0] * d - x[j + 16 * h]);
+              for (int k = 1; k < 16; k++)
+                if (fabsf (lk_kvalues_mxfp4[k] * d - x[j + 16 * h]) < err)
+                  {
+                    err = fabsf (lk_kvalues_mxfp4[k] * d - x[j + 16 * h]);
+                    best[h] = k;
+                  }
+            }
+          y[i].qs[j] = (uint8_t) (best[0] | (best[1] << 4));
+        }
+    }
 }

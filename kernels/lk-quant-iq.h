@@ -58,3 +58,13 @@ void lk_vec_dot_tq1_0_scalar (int64_t n, float *s, const void *w, const void *x)
 void lk_vec_dot_tq2_0_scalar (int64_t n, float *s, const void *w, const void *x);
 void lk_vec_dot_iq4_nl_scalar (int64_t n, float *s, const void *w, const void *x);
 void lk_vec_dot_mxfp4_scalar (int64_t n, float *s, const void *w, const void *x);
+
+/* Writers: IQ4_NL and IQ4_XS weigh each rounding error by an importance
+ * (NULL: the weight squared); TQ1_0, TQ2_0 and MXFP4 have one rule. */
+void lk_quantize_row_iq4_nl_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_iq4_xs_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_iq4_nl_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_iq4_xs_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_tq1_0_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_tq2_0_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n);

@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lathe-cli.h"
 #include "lathe-json.h"
@@ -57,8 +58,8 @@ parse_types (const char *list, GArray *out)
       const lk_type t = lk_type_from_name (g_strstrip (*n));
       if (t == LK_TYPE_F32 || !lk_quantize_can_write (t))
         {
-          lathe_cli_error (_("--types: “%s” is not a type to quantize to (F16, BF16, Q8_0, Q5_1, "
-                             "Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K)"), *n);
+          lathe_cli_error (_("--types: “%s” is not a type to quantize to (%s)"), *n,
+                           lk_quantize_writable_list () + strlen ("F32, "));
           return FALSE;
         }
       g_array_append_val (out, t);

@@ -238,8 +238,7 @@ static gboolean
 parse_type (JsonObject *o, const char *key, const char *field, gboolean allow_mix, lk_type *type,
             lk_mix *mix, const LatheRecipe *r, GError **error)
 {
-  static const char expected[] = "F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, "
-                                 "Q3_K, Q2_K";
+  const char *expected = lk_quantize_writable_list ();
   const char *name;
   JsonNode *n = json_object_get_member (o, key);
 

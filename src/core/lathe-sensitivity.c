@@ -295,9 +295,8 @@ check_table (JsonNode *table, GError **error)
            * cannot write would leave its tensors unfilled. */
           if (!lk_quantize_can_write (lk_type_from_name (json_node_get_string (used))))
             return bad_table (error, _("tensors[].candidates[].used_type: “%s” is not a type this "
-                                       "Lathe can write (F32, F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, "
-                                       "Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K)"),
-                              json_node_get_string (used));
+                                       "Lathe can write (%s)"),
+                              json_node_get_string (used), lk_quantize_writable_list ());
         }
     }
   return TRUE;

@@ -9,6 +9,7 @@
 #include "lk-pool.h"
 #include "lk-quant.h"
 #include "lk-quantize.h"
+#include "lk-quant-iq.h"
 
 void
 lk_quantize_params_init (lk_quantize_params *p)
@@ -40,10 +41,18 @@ lk_quantize_can_write (lk_type type)
     case LK_TYPE_F32: case LK_TYPE_F16: case LK_TYPE_BF16:
     case LK_TYPE_Q4_0: case LK_TYPE_Q4_1: case LK_TYPE_Q5_0: case LK_TYPE_Q5_1: case LK_TYPE_Q8_0:
     case LK_TYPE_Q2_K: case LK_TYPE_Q3_K: case LK_TYPE_Q4_K: case LK_TYPE_Q5_K: case LK_TYPE_Q6_K:
+    case LK_TYPE_IQ4_NL: case LK_TYPE_IQ4_XS: case LK_TYPE_TQ1_0: case LK_TYPE_TQ2_0: case LK_TYPE_MXFP4:
       return lk_get_quantize_ref (type) != NULL;
     default:
       return false;
     }
+}
+
+const char *
+lk_quantize_writable_list (void)
+{
+  return "F32, F16, BF16, Q8_0, Q6_K, Q5_1, Q5_K, Q5_0, Q4_1, Q4_K, Q4_0, IQ4_XS, IQ4_NL, MXFP4, Q3_K, "
+         "Q2_K, TQ2_0, TQ1_0";
 }
 
 bool
@@ -95,6 +104,9 @@ lk_type_fallback (lk_type type, int64_t n_cols)
     case LK_TYPE_Q4_K: t = LK_TYPE_Q5_0; break;
     case LK_TYPE_Q5_K: t = LK_TYPE_Q5_1; break;
     case LK_TYPE_Q6_K: t = LK_TYPE_Q8_0; break;
+    case LK_TYPE_IQ4_XS: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
+    case LK_TYPE_TQ1_0:
+    case LK_TYPE_TQ2_0: t = LK_TYPE_Q4_0; break;
     default: t = LK_TYPE_F16; break;
     }
   if (lk_row_size (t, n_cols) == 0)
@@ -253,6 +265,8 @@ quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
         case LK_TYPE_Q4_K: lk_quantize_row_q4_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_Q5_K: lk_quantize_row_q5_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_IQ4_NL: lk_quantize_row_iq4_nl_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_IQ4_XS: lk_quantize_row_iq4_xs_imp (buf, out, n, job->imp); break;
         default:
           if (!quantize_row_32 (job->to, buf, out, n, job->imp))
             atomic_store (&job->failed, 2);
@@ -415,6 +429,11 @@ file_type_for (lk_type type, lk_mix mix)
     case LK_TYPE_Q5_K: return 17;
     case LK_TYPE_Q6_K: return 18;
     case LK_TYPE_BF16: return 32;
+    case LK_TYPE_IQ4_NL: return 25;
+    case LK_TYPE_IQ4_XS: return 30;
+    case LK_TYPE_TQ1_0: return 36;
+    case LK_TYPE_TQ2_0: return 37;
+    case LK_TYPE_MXFP4: return 38; /* llama.cpp's MXFP4_MOE */
     default: return 0;
     }
 }
@@ -523,9 +542,8 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
       if (to != lk_type_unpacked (t->type) && to != t->type && !lk_quantize_can_write (to))
         {
           s = lk_error_set (err, LK_ERR_UNSUPPORTED,
-                            "tensor '%s': Lathe cannot write type %s (it writes F32, F16, BF16, "
-                            "Q8_0, Q5_1, Q5_0, Q4_1, Q4_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K)",
-                            t->name, lk_type_name (to));
+                            "tensor '%s': Lathe cannot write type %s (it writes %s)", t->name,
+                            lk_type_name (to), lk_quantize_writable_list ());
           break;
         }
       fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n, false, { 0 }, NULL };

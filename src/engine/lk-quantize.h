@@ -65,6 +65,8 @@ void lk_quantize_params_init (lk_quantize_params *p);
  * Q5_1, Q5_0, Q4_1, Q4_0, Q6_K … Q2_K); a type from a file, a table or a
  * recipe is checked against this before anything is converted to it. */
 bool lk_quantize_can_write (lk_type type);
+/* Those types, for messages ("F32, F16, …"). */
+const char *lk_quantize_writable_list (void);
 /* "Q4_0", "Q4_K_M", "F16", …: a base type and a mix. */
 bool lk_quantize_parse_type (const char *name, lk_type *type, lk_mix *mix);
 const char *lk_mix_name (lk_mix mix);

@@ -8,7 +8,9 @@
 #include "lk-context.h"
 #include "lk-export.h"
 #include "lk-generate.h"
+#include "lk-imatrix.h"
 #include "lk-model.h"
+#include "lk-quantize.h"
 
 static lk_model *
 open_model (const char *rel, const char *tok_rel)
@@ -49,6 +51,61 @@ typedef struct
   GString *text;
   GArray *ids;
 } Collect;
+
+static const float *
+imatrix_importance (void *user, const char *name, int64_t n_cols)
+{
+  return lk_imatrix_mean_square (user, name, n_cols);
+}
+
+/* Lathe writes IQ4_XS, IQ4_NL, MXFP4, TQ2_0 and TQ1_0 from the F32 model and
+ * llama.cpp's importance matrix: every tensor's bytes are llama.cpp's. */
+static void
+test_quantize_as_llama_cpp (void)
+{
+  const char *const types[] = { "IQ4_XS", "IQ4_NL", "MXFP4", "TQ2_0", "TQ1_0" };
+  lk_model *src = open_model ("interop/tiny-F32.gguf", NULL);
+  g_autofree char *imatrix = lathe_test_shared ("interop/tiny.imatrix");
+  lk_imatrix *im = NULL;
+  lk_error err = { 0 };
+
+  if (src == NULL || imatrix == NULL)
+    {
+      lk_model_free (src);
+      return;
+    }
+  g_assert_cmpint (lk_imatrix_load (imatrix, &im, &err), ==, LK_OK);
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "iq.gguf", NULL);
+      g_autofree char *rel = g_strdup_printf ("interop/tiny-%s.gguf", strcmp (types[i], "MXFP4") == 0 ? "MXFP4_MOE" : types[i]);
+      g_autofree char *theirs_path = lathe_test_shared (rel);
+      lk_quantize_params qp;
+      lk_gguf *mine = NULL, *theirs = NULL;
+      lk_quantize_params_init (&qp);
+      qp.type = lk_type_from_name (types[i]);
+      qp.mix = LK_MIX_PURE;
+      qp.importance = imatrix_importance;
+      qp.user = im;
+      g_assert_true (lk_quantize_can_write (qp.type));
+      g_assert_cmpint (lk_quantize_model (src, out, &qp, NULL, &err), ==, LK_OK);
+      g_assert_cmpint (lk_gguf_open (out, LK_LOAD_READ, &mine, &err), ==, LK_OK);
+      g_assert_cmpint (lk_gguf_open (theirs_path, LK_LOAD_READ, &theirs, &err), ==, LK_OK);
+      g_assert_cmpuint (lk_gguf_n_tensors (mine), ==, lk_gguf_n_tensors (theirs));
+      for (size_t k = 0; k < lk_gguf_n_tensors (theirs); k++)
+        {
+          const lk_gguf_tensor *t = lk_gguf_tensor_at (theirs, k), *m = lk_gguf_find_tensor (mine, t->name);
+          g_assert_nonnull (m);
+          g_assert_cmpint (m->type, ==, t->type);
+          g_assert_cmpmem (m->data, m->nbytes, t->data, t->nbytes);
+        }
+      g_test_message ("%s: %zu tensors, the bytes llama.cpp wrote", types[i], lk_gguf_n_tensors (theirs));
+      lk_gguf_free (mine);
+      lk_gguf_free (theirs);
+    }
+  lk_imatrix_free (im);
+  lk_model_free (src);
+}
 
 static bool
 collect_cb (void *user, int32_t token, const char *piece, size_t len)
@@ -506,6 +563,9 @@ test_interop_models (void)
     { "F16", 0.002 },  { "BF16", 0.01 },  { "Q8_0", 0.045 },  { "Q6_K", 0.14 },
     { "Q5_1", 0.25 },  { "Q5_K_M", 0.29 }, { "Q5_0", 0.36 },  { "Q4_1", 0.5 },
     { "Q4_K_M", 0.55 }, { "Q4_0", 0.67 }, { "Q3_K_M", 0.95 }, { "Q2_K", 1.5 },
+    { "IQ4_NL", 0.58 }, { "IQ4_XS", 0.58 }, { "MXFP4_MOE", 0.8 }, { "IQ3_S", 0.95 }, { "IQ3_XXS", 1.2 },
+    { "IQ2_S", 1.4 }, { "IQ2_XS", 1.4 }, { "IQ2_XXS", 1.55 }, { "IQ1_M", 2.1 }, { "IQ1_S", 1.6 },
+    { "TQ2_0", 2.0 }, { "TQ1_0", 2.0 },
   };
   lk_model *ref = open_model ("interop/tiny-F32.gguf", NULL);
   const int32_t toks[8] = { 1, 403, 407, 261, 378, 300, 261, 313 };
@@ -595,6 +655,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/engine/model/synth-architectures", test_synth_architectures);
   g_test_add_func ("/lathe/engine/model/kv-types", test_kv_types);
   g_test_add_func ("/lathe/engine/model/interop", test_interop_models);
+  g_test_add_func ("/lathe/engine/model/quantize-as-llama-cpp", test_quantize_as_llama_cpp);
   g_test_add_func ("/lathe/engine/model/stops", test_stops);
   return g_test_run ();
 }

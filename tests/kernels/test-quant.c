@@ -7,7 +7,9 @@
 #include "lathe-test.h"
 #include "lk-gguf.h"
 #include "lk-half.h"
+#include "lk-imatrix.h"
 #include "lk-quant.h"
+#include "lk-quant-iq.h"
 
 static void
 test_half_roundtrip (void)
@@ -176,28 +178,97 @@ test_interop (gconstpointer data)
  * as that type gets (bounds about 1.25 times llama.cpp's own error here; a
  * wrong grid, sign or scale gives errors near or above 1). The few matrices
  * llama.cpp's rules gave other types are checked the same way. */
+typedef enum
+{
+  WRITE_NONE,    /* Lathe reads the type only */
+  WRITE_EXACT,   /* one rule: Lathe writes llama.cpp's very bytes */
+  WRITE_IMATRIX, /* weighted by tiny.imatrix: no worse than llama.cpp */
+} IqWrite;
+
 typedef struct
 {
   const char *file;
   lk_type type;
   double max_rel_rms;
   guint min_of_type; /* matrices of that type in the file */
+  IqWrite write;
 } IqCase;
 
 static const IqCase iq_cases[] = {
-  { "tiny-IQ4_NL.gguf", LK_TYPE_IQ4_NL, 0.12, 16 },
-  { "tiny-IQ4_XS.gguf", LK_TYPE_IQ4_XS, 0.12, 16 },
-  { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16 },
-  { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16 },
-  { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14 },
-  { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12 },
-  { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12 },
-  { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16 },
-  { "tiny-IQ1_S.gguf", LK_TYPE_IQ1_S, 0.72, 10 },
-  { "tiny-TQ1_0.gguf", LK_TYPE_TQ1_0, 0.9, 16 },
-  { "tiny-TQ2_0.gguf", LK_TYPE_TQ2_0, 0.9, 16 },
-  { "tiny-MXFP4_MOE.gguf", LK_TYPE_MXFP4, 0.18, 16 },
+  { "tiny-IQ4_NL.gguf", LK_TYPE_IQ4_NL, 0.12, 16, WRITE_IMATRIX },
+  { "tiny-IQ4_XS.gguf", LK_TYPE_IQ4_XS, 0.12, 16, WRITE_IMATRIX },
+  { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16, WRITE_NONE },
+  { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16, WRITE_NONE },
+  { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14, WRITE_NONE },
+  { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12, WRITE_NONE },
+  { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12, WRITE_NONE },
+  { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16, WRITE_NONE },
+  { "tiny-IQ1_S.gguf", LK_TYPE_IQ1_S, 0.72, 10, WRITE_NONE },
+  { "tiny-TQ1_0.gguf", LK_TYPE_TQ1_0, 0.9, 16, WRITE_EXACT },
+  { "tiny-TQ2_0.gguf", LK_TYPE_TQ2_0, 0.9, 16, WRITE_EXACT },
+  { "tiny-MXFP4_MOE.gguf", LK_TYPE_MXFP4, 0.18, 16, WRITE_EXACT },
 };
+
+/* Lathe's writer on the F32 weights (and the importance llama.cpp used),
+ * against llama.cpp's tensor t. */
+static void
+check_writer (const IqCase *c, const lk_gguf_tensor *t, const lk_gguf_tensor *r, const lk_imatrix *im, double theirs)
+{
+  const int64_t cols = t->ne[0], rows = t->ne[1];
+  const size_t row_bytes = lk_row_size (t->type, cols);
+  g_autofree uint8_t *mine = g_malloc (t->nbytes);
+  g_autofree float *deq = g_new (float, cols);
+  const float *orig = (const float *) (const void *) r->data;
+  const float *imp = im != NULL ? lk_imatrix_mean_square (im, t->name, cols) : NULL;
+  double err2 = 0, sig2 = 0;
+
+  /* Matrices without statistics (the embedding) weigh each error by the
+   * weight squared, as llama.cpp does without an importance. */
+  for (int64_t row = 0; row < rows; row++)
+    {
+      uint8_t *out = mine + row * row_bytes;
+      if (c->type == LK_TYPE_IQ4_NL)
+        lk_quantize_row_iq4_nl_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ4_XS)
+        lk_quantize_row_iq4_xs_imp (orig + row * cols, out, cols, imp);
+      else
+        g_assert_true (lk_quantize_row_ref (c->type, orig + row * cols, out, cols));
+      lk_dequantize_row (c->type, out, deq, cols);
+      for (int64_t j = 0; j < cols; j++)
+        {
+          const double o = orig[row * cols + j], e = deq[j] - o;
+          /* The error the quantizers minimise. */
+          const double wt = imp ? imp[j] : o * o;
+          err2 += wt * e * e;
+          sig2 += wt * o * o;
+        }
+    }
+  if (c->write == WRITE_EXACT)
+    {
+      g_assert_cmpmem (mine, t->nbytes, t->data, t->nbytes);
+      return;
+    }
+  {
+    /* The same measure of llama.cpp's tensor. */
+    g_autofree float *tdeq = g_new (float, cols);
+    double terr2 = 0;
+    for (int64_t row = 0; row < rows; row++)
+      {
+        lk_dequantize_row (c->type, (const uint8_t *) t->data + row * row_bytes, tdeq, cols);
+        for (int64_t j = 0; j < cols; j++)
+          {
+            const double o = orig[row * cols + j], e = tdeq[j] - o;
+            terr2 += (imp ? imp[j] : o * o) * e * e;
+          }
+      }
+    if (g_test_verbose ())
+      g_test_message ("%s %s: weighted relative error Lathe %.5f, llama.cpp %.5f (unweighted llama.cpp %.4f)",
+                      c->file, t->name, sqrt (err2 / sig2), sqrt (terr2 / sig2), theirs);
+    g_assert_cmpfloat (err2, <=, terr2 * 1.0001);
+    /* Lathe's IQ4 search is llama.cpp's: the same bytes, too. */
+    g_assert_cmpmem (mine, t->nbytes, t->data, t->nbytes);
+  }
+}
 
 static double
 rel_rms_error (const lk_gguf_tensor *t, const lk_gguf_tensor *r)
@@ -224,11 +295,19 @@ test_interop_iq (gconstpointer data)
   lk_gguf *q = ref ? open_interop (c->file) : NULL;
   guint n_type = 0, n_checked = 0;
   double worst = 0;
+  lk_imatrix *im = NULL;
 
   if (q == NULL)
     {
       lk_gguf_free (ref);
       return;
+    }
+  if (c->write == WRITE_IMATRIX)
+    {
+      g_autofree char *path = lathe_test_shared ("interop/tiny.imatrix");
+      lk_error err = { 0 };
+      g_assert_nonnull (path);
+      g_assert_cmpint (lk_imatrix_load (path, &im, &err), ==, LK_OK);
     }
   for (size_t i = 0; i < lk_gguf_n_tensors (q); i++)
     {
@@ -246,6 +325,8 @@ test_interop_iq (gconstpointer data)
           n_type++;
           worst = MAX (worst, e);
           g_assert_cmpfloat (e, <, c->max_rel_rms);
+          if (c->write != WRITE_NONE)
+            check_writer (c, t, r, im, e);
         }
       else
         g_assert_cmpfloat (e, <, 0.6); /* Q2_K, Q8_0, … as llama.cpp chose */
@@ -255,6 +336,8 @@ test_interop_iq (gconstpointer data)
                   worst);
   g_assert_cmpuint (n_checked, ==, 16);
   g_assert_cmpuint (n_type, >=, c->min_of_type);
+  if (im != NULL)
+    lk_imatrix_free (im);
   lk_gguf_free (q);
   lk_gguf_free (ref);
 }
