@@ -427,6 +427,7 @@ uint64_t lk_iq1s_grid[2048];
 uint32_t lk_iq3xxs_grid[256];
 uint32_t lk_iq3s_grid[512];
 uint8_t lk_ksigns_iq2xs[128];
+uint64_t lk_bitmask64[256];
 
 const int8_t lk_kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
 const int8_t lk_kvalues_mxfp4[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
@@ -469,6 +470,14 @@ expand_grids (void)
   expand4 (iq3s_codes, 512, iq3s, lk_iq3s_grid);
   for (int i = 0; i < 128; i++)
     lk_ksigns_iq2xs[i] = (uint8_t) (i | (__builtin_popcount (i) & 1 ? 0x80 : 0));
+  for (int i = 0; i < 256; i++)
+    {
+      uint64_t m = 0;
+      for (int b = 0; b < 8; b++)
+        if (i & (1 << b))
+          m |= (uint64_t) 0xff << (8 * b);
+      lk_bitmask64[i] = m;
+    }
 }
 
 float

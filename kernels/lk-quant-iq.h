@@ -22,6 +22,8 @@ extern uint32_t lk_iq3xxs_grid[256];
 extern uint32_t lk_iq3s_grid[512];
 /* 7 sign bits to 8: the eighth makes the count of minus signs even. */
 extern uint8_t lk_ksigns_iq2xs[128];
+/* Byte b set to 0xff where bit b of the index is set: sign masks for SIMD. */
+extern uint64_t lk_bitmask64[256];
 extern const int8_t lk_kvalues_iq4nl[16];
 extern const int8_t lk_kvalues_mxfp4[16]; /* E2M1 values, doubled */
 

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/* AVX2 dot products of the i-quants, TQ2_0 and MXFP4, included by the AVX2
+ * and AVX-512 versions (both compiled with AVX2). Each 32 weights of a
+ * superblock are unpacked to bytes — a grid's entries gathered by index, the
+ * 4-bit types through their 16-value table — and multiplied with the 8-bit
+ * activations by maddubs, the grid types' signs moved onto the activations.
+ * One unpacked block serves up to IQ_MAXC activation rows (prefill). */
+#pragma once
+
+#include <immintrin.h>
+
+#include "lk-kernels-private.h"
+
+#define IQ_INLINE static inline __attribute__ ((always_inline))
+#define IQ_MAXC 4
+
+typedef enum
+{
+  IQ_KIND_IQ2_XXS,
+  IQ_KIND_IQ2_XS,
+  IQ_KIND_IQ2_S,
+  IQ_KIND_IQ3_XXS,
+  IQ_KIND_IQ3_S,
+  IQ_KIND_IQ4_XS,
+  IQ_KIND_TQ2_0,
+} iq_kind;
+
+/* 32 weights: w bytes (unsigned for the grids, whose signs are in sign;
+ * signed for the others), and the multipliers of their two halves. */
+typedef struct
+{
+  __m256i w, sign;
+  int16_t sc_lo, sc_hi;
+} iq_chunk;
+
+IQ_INLINE size_t
+iq_block_bytes (iq_kind k)
+{
+  switch (k)
+    {
+    case IQ_KIND_IQ2_XXS: return sizeof (lk_block_iq2_xxs);
+    case IQ_KIND_IQ2_XS: return sizeof (lk_block_iq2_xs);
+    case IQ_KIND_IQ2_S: return sizeof (lk_block_iq2_s);
+    case IQ_KIND_IQ3_XXS: return sizeof (lk_block_iq3_xxs);
+    case IQ_KIND_IQ3_S: return sizeof (lk_block_iq3_s);
+    case IQ_KIND_IQ4_XS: return sizeof (lk_block_iq4_xs);
+    default: return sizeof (lk_block_tq2_0);
+    }
+}
+
+/* The superblock's scale, times the type's constant factor. */
+IQ_INLINE float
+iq_block_d (iq_kind k, const uint8_t *blk)
+{
+  lk_half h;
+
+  memcpy (&h, k == IQ_KIND_TQ2_0 ? blk + 64 : blk, sizeof h);
+  switch (k)
+    {
+    case IQ_KIND_IQ2_XXS: case IQ_KIND_IQ2_XS: case IQ_KIND_IQ2_S: return lk_half_to_f32 (h) * 0.125f;
+    case IQ_KIND_IQ3_XXS: return lk_half_to_f32 (h) * 0.25f;
+    default: return lk_half_to_f32 (h);
+    }
+}
+
+IQ_INLINE __m256i
+iq_signs4 (uint8_t s0, uint8_t s1, uint8_t s2, uint8_t s3)
+{
+  return _mm256_set_epi64x ((long long) lk_bitmask64[s3], (long long) lk_bitmask64[s2],
+                            (long long) lk_bitmask64[s1], (long long) lk_bitmask64[s0]);
+}
+
+/* The 16 values of a 4-bit table for 16 bytes of nibbles: elements 0..15
+ * from the low nibbles, 16..31 from the high ones. */
+IQ_INLINE __m256i
+iq_nibbles (const uint8_t *qs, __m128i table)
+{
+  const __m128i q = _mm_loadu_si128 ((const __m128i *) qs), m4 = _mm_set1_epi8 (0x0f);
+  const __m128i lo = _mm_shuffle_epi8 (table, _mm_and_si128 (q, m4));
+  const __m128i hi = _mm_shuffle_epi8 (table, _mm_and_si128 (_mm_srli_epi16 (q, 4), m4));
+  return _mm256_set_m128i (hi, lo);
+}
+
+IQ_INLINE iq_chunk
+iq_decode (iq_kind k, const uint8_t *blk, int j)
+{
+  iq_chunk c;
+
+  c.sign = _mm256_setzero_si256 ();
+  switch (k)
+    {
+    case IQ_KIND_IQ2_XXS:
+      {
+        const lk_block_iq2_xxs *b = (const lk_block_iq2_xxs *) blk;
+        uint32_t aux[2];
+        memcpy (aux, b->qs + 4 * j, sizeof aux);
+        c.w = _mm256_set_epi64x ((long long) lk_iq2xxs_grid[aux[0] >> 24], (long long) lk_iq2xxs_grid[(aux[0] >> 16) & 255],
+                                 (long long) lk_iq2xxs_grid[(aux[0] >> 8) & 255], (long long) lk_iq2xxs_grid[aux[0] & 255]);
+        c.sign = iq_signs4 (lk_ksigns_iq2xs[aux[1] & 127], lk_ksigns_iq2xs[(aux[1] >> 7) & 127],
+                            lk_ksigns_iq2xs[(aux[1] >> 14) & 127], lk_ksigns_iq2xs[(aux[1] >> 21) & 127]);
+        c.sc_lo = c.sc_hi = (int16_t) (2 * (aux[1] >> 28) + 1);
+        return c;
+      }
+    case IQ_KIND_IQ2_XS:
+      {
+        const lk_block_iq2_xs *b = (const lk_block_iq2_xs *) blk;
+        const uint16_t *q = b->qs + 4 * j;
+        c.w = _mm256_set_epi64x ((long long) lk_iq2xs_grid[q[3] & 511], (long long) lk_iq2xs_grid[q[2] & 511],
+                                 (long long) lk_iq2xs_grid[q[1] & 511], (long long) lk_iq2xs_grid[q[0] & 511]);
+        c.sign = iq_signs4 (lk_ksigns_iq2xs[q[0] >> 9], lk_ksigns_iq2xs[q[1] >> 9], lk_ksigns_iq2xs[q[2] >> 9],
+                            lk_ksigns_iq2xs[q[3] >> 9]);
+        c.sc_lo = (int16_t) (2 * (b->scales[j] & 0xf) + 1);
+        c.sc_hi = (int16_t) (2 * (b->scales[j] >> 4) + 1);
+        return c;
+      }
+    case IQ_KIND_IQ2_S:
+      {
+        const lk_block_iq2_s *b = (const lk_block_iq2_s *) blk;
+        const uint8_t *qs = b->qs + 4 * j, *signs = b->qs + 32 + 4 * j;
+        const int h = b->qh[j];
+        c.w = _mm256_set_epi64x ((long long) lk_iq2s_grid[qs[3] | ((h << 2) & 0x300)],
+                                 (long long) lk_iq2s_grid[qs[2] | ((h << 4) & 0x300)],
+                                 (long long) lk_iq2s_grid[qs[1] | ((h << 6) & 0x300)],
+                                 (long long) lk_iq2s_grid[qs[0] | ((h << 8) & 0x300)]);
+        c.sign = iq_signs4 (signs[0], signs[1], signs[2], signs[3]);
+        c.sc_lo = (int16_t) (2 * (b->scales[j] & 0xf) + 1);
+        c.sc_hi = (int16_t) (2 * (b->scales[j] >> 4) + 1);
+        return c;
+      }
+    case IQ_KIND_IQ3_XXS:
+      {
+        const lk_block_iq3_xxs *b = (const lk_block_iq3_xxs *) blk;
+        const uint8_t *q = b->qs + 8 * j;
+        uint32_t aux;
+        memcpy (&aux, b->qs + 64 + 4 * j, sizeof aux);
+        c.w = _mm256_set_epi32 ((int) lk_iq3xxs_grid[q[7]], (int) lk_iq3xxs_grid[q[6]], (int) lk_iq3xxs_grid[q[5]],
+                                (int) lk_iq3xxs_grid[q[4]], (int) lk_iq3xxs_grid[q[3]], (int) lk_iq3xxs_grid[q[2]],
+                                (int) lk_iq3xxs_grid[q[1]], (int) lk_iq3xxs_grid[q[0]]);
+        c.sign = iq_signs4 (lk_ksigns_iq2xs[aux & 127], lk_ksigns_iq2xs[(aux >> 7) & 127],
+                            lk_ksigns_iq2xs[(aux >> 14) & 127], lk_ksigns_iq2xs[(aux >> 21) & 127]);
+        c.sc_lo = c.sc_hi = (int16_t) (2 * (aux >> 28) + 1);
+        return c;
+      }
+    case IQ_KIND_IQ3_S:
+      {
+        const lk_block_iq3_s *b = (const lk_block_iq3_s *) blk;
+        const uint8_t *q = b->qs + 8 * j, *signs = b->signs + 4 * j;
+        const int h = b->qh[j];
+        const int sc = j % 2 == 0 ? b->scales[j / 2] & 0xf : b->scales[j / 2] >> 4;
+        c.w = _mm256_set_epi32 ((int) lk_iq3s_grid[q[7] | ((h << 1) & 256)], (int) lk_iq3s_grid[q[6] | ((h << 2) & 256)],
+                                (int) lk_iq3s_grid[q[5] | ((h << 3) & 256)], (int) lk_iq3s_grid[q[4] | ((h << 4) & 256)],
+                                (int) lk_iq3s_grid[q[3] | ((h << 5) & 256)], (int) lk_iq3s_grid[q[2] | ((h << 6) & 256)],
+                                (int) lk_iq3s_grid[q[1] | ((h << 7) & 256)], (int) lk_iq3s_grid[q[0] | ((h << 8) & 256)]);
+        c.sign = iq_signs4 (signs[0], signs[1], signs[2], signs[3]);
+        c.sc_lo = c.sc_hi = (int16_t) (1 + 2 * sc);
+        return c;
+      }
+    case IQ_KIND_IQ4_XS:
+      {
+        const lk_block_iq4_xs *b = (const lk_block_iq4_xs *) blk;
+        const int ls = ((b->scales_l[j / 2] >> (4 * (j % 2))) & 0xf) | (((b->scales_h >> (2 * j)) & 3) << 4);
+        c.w = iq_nibbles (b->qs + 16 * j, _mm_loadu_si128 ((const __m128i *) lk_kvalues_iq4nl));
+        c.sc_lo = c.sc_hi = (int16_t) (ls - 32);
+        return c;
+      }
+    default:
+      {
+        const lk_block_tq2_0 *b = (const lk_block_tq2_0 *) blk;
+        const __m256i q = _mm256_loadu_si256 ((const __m256i *) (b->qs + 32 * (j / 4)));
+        c.w = _mm256_sub_epi8 (_mm256_and_si256 (_mm256_srli_epi16 (q, 2 * (j % 4)), _mm256_set1_epi8 (3)),
+                               _mm256_set1_epi8 (1));
+        c.sc_lo = c.sc_hi = 1;
+        return c;
+      }
+    }
+}
+
+IQ_INLINE int
+iq_grid_kind (iq_kind k)
+{
+  return k != IQ_KIND_IQ4_XS && k != IQ_KIND_TQ2_0;
+}
+
+/* Pairs of products of the chunk's weights with 32 activations, as int16. */
+IQ_INLINE __m256i
+iq_products (iq_kind k, const iq_chunk *c, __m256i a)
+{
+  if (iq_grid_kind (k))
+    return _mm256_maddubs_epi16 (c->w, _mm256_sign_epi8 (a, _mm256_or_si256 (c->sign, _mm256_set1_epi8(1))));
+  return _mm256_maddubs_epi16 (_mm256_sign_epi8 (c->w, c->w), _mm256_sign_epi8 (a, c->w));
+}
+
+IQ_INLINE void
+iq_superblock (iq_kind k, const int C, const uint8_t *blk, const lk_block_q8_K *const *ya, __m256 *acc)
+{
+  const float d = iq_block_d (k, blk);
+  __m256i isum[IQ_MAXC];
+
+  for (int c = 0; c < C; c++)
+    isum[c] = _mm256_setzero_si256 ();
+  for (int j = 0; j < 8; j++)
+    {
+      const iq_chunk ch = iq_decode (k, blk, j);
+      const __m256i sv = _mm256_set_m128i (_mm_set1_epi16 (ch.sc_hi), _mm_set1_epi16 (ch.sc_lo));
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+          const __m256i a = _mm256_loadu_si256 ((const __m256i *) (ya[c]->qs + 32 * j));
+          isum[c] = _mm256_add_epi32 (isum[c], _mm256_madd_epi16 (iq_products (k, &ch, a), sv));
+        }
+    }
+  for (int c = 0; c < C; c++)
+    acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum[c]), _mm256_set1_ps (d * ya[c]->d), acc[c]);
+}
+
+IQ_INLINE float
+iq_hsum (__m256 v)
+{
+  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+IQ_INLINE void
+iq_rows (iq_kind k, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  __m256 acc[IQ_MAXC];
+
+  for (int c = 0; c < C; c++)
+    acc[c] = _mm256_setzero_ps ();
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const lk_block_q8_K *ya[IQ_MAXC];
+      for (int c = 0; c < C; c++)
+        ya[c] = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+      iq_superblock (k, C, w + (size_t) i * iq_block_bytes (k), ya, acc);
+    }
+  for (int c = 0; c < C; c++)
+    y[c * ys] = iq_hsum (acc[c]);
+}
+
+/* IQ4_NL and MXFP4: 32-element blocks against the planar Q8 activations. */
+IQ_INLINE void
+nl_rows (int mxfp4, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  const size_t bb = mxfp4 ? sizeof (lk_block_mxfp4) : sizeof (lk_block_iq4_nl);
+  const __m128i table = _mm_loadu_si128 ((const __m128i *) (mxfp4 ? lk_kvalues_mxfp4 : lk_kvalues_iq4nl));
+  __m256 acc[IQ_MAXC];
+
+  for (int c = 0; c < C; c++)
+    acc[c] = _mm256_setzero_ps ();
+  for (int64_t i = 0; i < n / 32; i++)
+    {
+      const uint8_t *blk = w + (size_t) i * bb;
+      const __m256i q = iq_nibbles (blk + bb - 16, table);
+      const __m256i qa = _mm256_sign_epi8 (q, q);
+      float d;
+      if (mxfp4)
+        d = lk_e8m0_to_f32_half (blk[0]);
+      else
+        {
+          lk_half h;
+          memcpy (&h, blk, sizeof h);
+          d = lk_half_to_f32 (h);
+        }
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+          const uint8_t *xc = x + (size_t) c * xs;
+          const __m256i a = _mm256_loadu_si256 ((const __m256i *) (lk_act_q8_qs (xc) + 32 * i));
+          const __m256i p = _mm256_madd_epi16 (_mm256_maddubs_epi16 (qa, _mm256_sign_epi8 (a, q)), _mm256_set1_epi16 (1));
+          acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (d * lk_act_q8_d (xc, n)[i]), acc[c]);
+        }
+    }
+  for (int c = 0; c < C; c++)
+    y[c * ys] = iq_hsum (acc[c]);
+}
+
+#define IQ_DEFINE_GEMM(lower, ROWS, KIND)                                                          \
+  static void vec_dot_##lower (int64_t n, float *s, const void *w, const void *x)                  \
+  {                                                                                                \
+    ROWS (KIND, 1, n, w, x, 0, s, 0);                                                              \
+  }                                                                                                \
+  static void gemm_##lower (int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
+                            int nc, float *y, size_t ys)                                           \
+  {                                                                                                \
+    for (int c = 0; c < nc; c += IQ_MAXC)                                                          \
+      {                                                                                            \
+        const uint8_t *xc = (const uint8_t *) x + (size_t) c * xs;                                 \
+        for (int r = 0; r < nr; r++)                                                               \
+          {                                                                                        \
+            const uint8_t *wr = (const uint8_t *) w + (size_t) r * ws;                             \
+            float *yr = y + (size_t) c * ys + r;                                                   \
+            switch (nc - c < IQ_MAXC ? nc - c : IQ_MAXC)                                           \
+              {                                                                                    \
+              case 4: ROWS (KIND, 4, n, wr, xc, xs, yr, ys); break;                                \
+              case 3: ROWS (KIND, 3, n, wr, xc, xs, yr, ys); break;                                \
+              case 2: ROWS (KIND, 2, n, wr, xc, xs, yr, ys); break;                                \
+              default: ROWS (KIND, 1, n, wr, xc, xs, yr, ys); break;                               \
+              }                                                                                    \
+          }                                                                                        \
+      }                                                                                            \
+  }
+
+IQ_DEFINE_GEMM (iq2_xxs, iq_rows, IQ_KIND_IQ2_XXS)
+IQ_DEFINE_GEMM (iq2_xs, iq_rows, IQ_KIND_IQ2_XS)
+IQ_DEFINE_GEMM (iq2_s, iq_rows, IQ_KIND_IQ2_S)
+IQ_DEFINE_GEMM (iq3_xxs, iq_rows, IQ_KIND_IQ3_XXS)
+IQ_DEFINE_GEMM (iq3_s, iq_rows, IQ_KIND_IQ3_S)
+IQ_DEFINE_GEMM (iq4_xs, iq_rows, IQ_KIND_IQ4_XS)
+IQ_DEFINE_GEMM (tq2_0, iq_rows, IQ_KIND_TQ2_0)
+IQ_DEFINE_GEMM (iq4_nl, nl_rows, 0)
+IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
+
+/* The table entries, for both versions: IQ1_S, IQ1_M and TQ1_0 stay on the
+ * scalar dot products. */
+#define IQ_MM_AVX2(q8)                                                                     \
+  [LK_TYPE_IQ2_XXS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xxs, gemm_iq2_xxs }, \
+  [LK_TYPE_IQ2_XS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xs, gemm_iq2_xs },    \
+  [LK_TYPE_IQ2_S] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_s, gemm_iq2_s },       \
+  [LK_TYPE_IQ3_XXS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq3_xxs, gemm_iq3_xxs }, \
+  [LK_TYPE_IQ3_S] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq3_s, gemm_iq3_s },       \
+  [LK_TYPE_IQ4_XS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq4_xs, gemm_iq4_xs },    \
+  [LK_TYPE_TQ2_0] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_tq2_0, gemm_tq2_0 },       \
+  [LK_TYPE_IQ4_NL] = { LK_ACT_Q8, q8, vec_dot_iq4_nl, gemm_iq4_nl },                           \
+  [LK_TYPE_MXFP4] = { LK_ACT_Q8, q8, vec_dot_mxfp4, gemm_mxfp4 },                              \
+  LK_MM_IQ_K (LK_TYPE_IQ1_S, iq1_s),                                                         \
+  LK_MM_IQ_K (LK_TYPE_IQ1_M, iq1_m),                                                         \
+  LK_MM_IQ_K (LK_TYPE_TQ1_0, tq1_0)
