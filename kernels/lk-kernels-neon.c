@@ -13,6 +13,7 @@
 
 #include "lk-half.h"
 #include "lk-kernels-private.h"
+#include "lk-iq-neon.h"
 
 #ifdef LK_NEON_DOTPROD
 #define VERSION_NAME "neon-dotprod"
@@ -1025,10 +1026,7 @@ static const lk_kernels table = {
     MMQ (LK_TYPE_Q4_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q4_K),
     MMQ (LK_TYPE_Q5_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q5_K),
     MMQ (LK_TYPE_Q6_K, LK_ACT_Q8K, lk_quantize_row_q8_K_ref, q6_K),
-    LK_MM_IQ_SCALAR_K,
-    LK_MM_IQ_K (LK_TYPE_IQ4_XS, iq4_xs),
-    LK_MM_IQ_32 (LK_TYPE_IQ4_NL, iq4_nl, quantize_act_q8),
-    LK_MM_IQ_32 (LK_TYPE_MXFP4, mxfp4, quantize_act_q8),
+    IQ_MM_NEON (quantize_act_q8),
     MMQ (LK_TYPE_Q4_0_P, LK_ACT_Q8, quantize_act_q8, q4_0_p),
     MMQ (LK_TYPE_Q4_1_P, LK_ACT_Q8, quantize_act_q8, q4_1_p),
     MMQ (LK_TYPE_Q5_0_P, LK_ACT_Q8, quantize_act_q8, q5_0_p),
