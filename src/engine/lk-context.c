@@ -166,6 +166,9 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
       if (q > ctx->max_q) ctx->max_q = q;
       if (kv > ctx->max_kv) ctx->max_kv = kv;
       if (L->n_ff > ctx->max_ff) ctx->max_ff = L->n_ff;
+      /* Fused products land in hb whole before they are split. */
+      if (L->ffn_fused && 2 * L->n_ff > ctx->max_ff) ctx->max_ff = 2 * L->n_ff;
+      if (L->wqkv != NULL && q + 2 * kv > ctx->max_ff) ctx->max_ff = q + 2 * kv;
       if (L->n_ff_shexp > ctx->max_ff) ctx->max_ff = L->n_ff_shexp;
       ctx->kv[il].kv_dim = kv;
       ctx->kv[il].k = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
@@ -222,7 +225,7 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
               || !ctx->moe_out || !ctx->moe_routes)))
     return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the forward-pass buffers");
   {
-    const float *factors = lk_model_rope_freq_factors (ctx->model);
+    const float *factors = lk_model_rope_factors_for (ctx->model, ctx->n_ctx);
     for (int i = 0; i < half; i++)
       {
         double f = pow ((double) hp->rope_base, -2.0 * i / hp->n_rot) * hp->rope_freq_scale;
@@ -482,8 +485,9 @@ rope_tables (lk_ctx *ctx, int pos, int nt)
       for (int i = 0; i < half; i++)
         {
           const double theta = (double) (pos + t) * ctx->inv_freq[k][i];
-          ctx->cos_t[k][t * half + i] = (float) cos (theta);
-          ctx->sin_t[k][t * half + i] = (float) sin (theta);
+          /* phi3's long RoPE scales both (ggml's attention factor). */
+          ctx->cos_t[k][t * half + i] = (float) cos (theta) * ctx->hp->rope_attn_factor;
+          ctx->sin_t[k][t * half + i] = (float) sin (theta) * ctx->hp->rope_attn_factor;
         }
 }
 
@@ -883,23 +887,78 @@ moe_forward (lk_ctx *ctx, int il, int nt)
     shared_expert (ctx, L, nt);
 }
 
+/* q, k and v of nt rows: three products, or phi3's one fused product split
+ * into them. */
 static void
-layer_forward (lk_ctx *ctx, int il, int pos, int nt)
+project_qkv (lk_ctx *ctx, const lk_layer *L, const float *in, int nt)
 {
-  double t = ctx->profile ? prof_now () : 0.0;
-  const lk_layer *L = lk_model_layer (ctx->model, il);
   const int e = ctx->hp->n_embd, hd = ctx->hp->head_dim;
-  const int qd = L->n_head * hd, kvd = L->n_head_kv * hd, ff = L->n_ff;
-  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, L->swa, 0 };
-  const float *in = block_input (ctx, L->attn_norm, L->attn_norm_b, nt);
+  const int qd = L->n_head * hd, kvd = L->n_head_kv * hd;
 
-  prof_mark (ctx, 2, &t);
+  if (L->wqkv != NULL)
+    {
+      const int all = qd + 2 * kvd;
+      matmul (ctx, L->wqkv, in, e, nt, ctx->hb, all);
+      for (int t = 0; t < nt; t++)
+        {
+          const float *r = ctx->hb + (size_t) t * all;
+          memcpy (ctx->q + (size_t) t * qd, r, (size_t) qd * sizeof (float));
+          memcpy (ctx->k + (size_t) t * kvd, r + qd, (size_t) kvd * sizeof (float));
+          memcpy (ctx->v + (size_t) t * kvd, r + qd + kvd, (size_t) kvd * sizeof (float));
+        }
+      return;
+    }
   {
     const lk_tensor *ws[3] = { L->wq, L->wk, L->wv };
     float *ys[3] = { ctx->q, ctx->k, ctx->v };
     const int64_t strides[3] = { qd, kvd, kvd };
     matmul_n (ctx, 3, ws, ys, strides, in, e, nt);
   }
+}
+
+/* The dense FFN of nt rows into xb: gate and up (two products, or phi3's one
+ * with gate first), the activation, down. */
+static void
+dense_ffn (lk_ctx *ctx, const lk_layer *L, const float *in, int nt, double *t)
+{
+  const int e = ctx->hp->n_embd, ff = L->n_ff;
+
+  if (L->ffn_fused)
+    {
+      matmul (ctx, L->ffn_up, in, e, nt, ctx->hb, 2 * ff);
+      prof_mark (ctx, 0, t);
+      for (int i = 0; i < nt; i++)
+        gated_act (ctx, ctx->hb + (size_t) i * 2 * ff, ctx->hb + (size_t) i * 2 * ff + ff, 1, ff);
+      prof_mark (ctx, 2, t);
+      matmul (ctx, L->ffn_down, ctx->hb, 2 * ff, nt, ctx->xb, e);
+      prof_mark (ctx, 0, t);
+      return;
+    }
+  {
+    const lk_tensor *ws[2] = { L->ffn_gate, L->ffn_up };
+    float *ys[2] = { ctx->hb, ctx->hb2 };
+    const int64_t strides[2] = { ff, ff };
+    matmul_n (ctx, 2, ws, ys, strides, in, e, nt);
+  }
+  prof_mark (ctx, 0, t);
+  gated_act (ctx, ctx->hb, ctx->hb2, nt, ff);
+  prof_mark (ctx, 2, t);
+  matmul (ctx, L->ffn_down, ctx->hb, ff, nt, ctx->xb, e);
+  prof_mark (ctx, 0, t);
+}
+
+static void
+layer_forward (lk_ctx *ctx, int il, int pos, int nt)
+{
+  double t = ctx->profile ? prof_now () : 0.0;
+  const lk_layer *L = lk_model_layer (ctx->model, il);
+  const int e = ctx->hp->n_embd, hd = ctx->hp->head_dim;
+  const int qd = L->n_head * hd, kvd = L->n_head_kv * hd;
+  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, L->swa, 0 };
+  const float *in = block_input (ctx, L->attn_norm, L->attn_norm_b, nt);
+
+  prof_mark (ctx, 2, &t);
+  project_qkv (ctx, L, in, nt);
   prof_mark (ctx, 0, &t);
   add_bias (ctx->q, L->bq, nt, qd);
   add_bias (ctx->k, L->bk, nt, kvd);
@@ -928,17 +987,7 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
       prof_mark (ctx, 0, &t);
       return;
     }
-  {
-    const lk_tensor *ws[2] = { L->ffn_gate, L->ffn_up };
-    float *ys[2] = { ctx->hb, ctx->hb2 };
-    const int64_t strides[2] = { ff, ff };
-    matmul_n (ctx, 2, ws, ys, strides, in, e, nt);
-  }
-  prof_mark (ctx, 0, &t);
-  gated_act (ctx, ctx->hb, ctx->hb2, nt, ff);
-  prof_mark (ctx, 2, &t);
-  matmul (ctx, L->ffn_down, ctx->hb, ff, nt, ctx->xb, e);
-  prof_mark (ctx, 0, &t);
+  dense_ffn (ctx, L, in, nt, &t);
   residual_add (ctx, ctx->xb, L->post_ffn_norm, nt);
   prof_mark (ctx, 2, &t);
 }
@@ -1192,7 +1241,10 @@ propagate_kv (lk_ctx *ctx, int il, int pos, int nt)
 
   const float *in = block_input (ctx, L->attn_norm, L->attn_norm_b, nt);
 
-  matmul_n (ctx, 2, ws, ys, strides, in, e, nt);
+  if (L->wqkv != NULL)
+    project_qkv (ctx, L, in, nt); /* q comes along */
+  else
+    matmul_n (ctx, 2, ws, ys, strides, in, e, nt);
   add_bias (ctx->k, L->bk, nt, kvd);
   add_bias (ctx->v, L->bv, nt, kvd);
   qk_norm (ctx, ctx->k, L->attn_k_norm, nt, L->n_head_kv);

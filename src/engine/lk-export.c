@@ -177,7 +177,7 @@ lk_model_save_gguf (const lk_model *m, const char *path, lk_error *err)
   if (lk_model_vocab (m) != NULL)
     lk_vocab_write_gguf (lk_model_vocab (m), w);
   lk_gguf_writer_set_u32 (w, "general.file_type",
-                          file_type_of (lk_type_unpacked (lk_model_layer (m, 0)->wq->type)));
+                          file_type_of (lk_type_unpacked (lk_model_layer (m, 0)->wo->type)));
   for (size_t i = 0; i < lk_model_n_tensors (m) && s == LK_OK; i++)
     {
       const lk_tensor *t = lk_model_tensor_at (m, i);

@@ -155,6 +155,35 @@ read_rope (lk_model *m, const char *arch, lk_error *err)
                          "%s: key '%s.rope.scaling.factor' is %g, expected a factor above 0 (1: none)",
                          m->path, arch, (double) factor);
   m->hp.rope_freq_scale = 1.0f / factor;
+  /* phi3's long and short factors, and the context they switch at. */
+  {
+    static const char *const names[2] = { "rope_factors_long.weight", "rope_factors_short.weight" };
+    float **dst[2] = { &m->rope_long, &m->rope_short };
+    int64_t orig;
+    if ((s = get_int (m, arch, "rope.scaling.original_context_length", false, m->hp.n_ctx_train, &orig, err)) != LK_OK
+        || (s = get_float (m, arch, "rope.scaling.attn_factor", false, 1.0f, &m->hp.rope_attn_factor, err)) != LK_OK)
+      return s;
+    if (!(m->hp.rope_attn_factor > 0.0f))
+      return lk_error_set (err, LK_ERR_FORMAT, "%s: key '%s.rope.scaling.attn_factor' is %g, expected a positive factor",
+                           m->path, arch, (double) m->hp.rope_attn_factor);
+    m->hp.n_ctx_orig = (int) orig;
+    for (int i = 0; i < 2; i++)
+      {
+        const lk_gguf_tensor *t = lk_gguf_find_tensor (m->gguf, names[i]);
+        if (t == NULL)
+          continue;
+        if (t->type != LK_TYPE_F32 || t->n_dims != 1 || t->ne[0] != m->hp.n_rot / 2)
+          return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor '%s' must be F32 with %d values (one per rotated pair)",
+                               m->path, names[i], m->hp.n_rot / 2);
+        if ((*dst[i] = lk_model_own (m, malloc (t->nbytes))) == NULL)
+          return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+        memcpy (*dst[i], t->data, t->nbytes);
+        for (int j = 0; j < m->hp.n_rot / 2; j++)
+          if (!isfinite ((*dst[i])[j]) || !((*dst[i])[j] > 0.0f))
+            return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor '%s' value %d is %g, expected a positive factor",
+                                 m->path, names[i], j, (double) (*dst[i])[j]);
+      }
+  }
   /* Llama 3.1 style per-frequency factors. */
   freqs = lk_gguf_find_tensor (m->gguf, "rope_freqs.weight");
   if (freqs != NULL)

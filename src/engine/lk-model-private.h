@@ -29,6 +29,7 @@ struct lk_model
   const lk_tensor *tok_embd, *output_norm, *output_norm_b, *output;
   bool tied;
   float *rope_freqs;
+  float *rope_long, *rope_short; /* phi3 */
   lk_vocab *vocab;
 };
 

@@ -39,6 +39,7 @@ static const lk_arch_info arch_infos[] = {
   { "internlm2",  LK_ARCH_INTERNLM2, false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
   { "exaone",     LK_ARCH_EXAONE,    true,  LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
   { "ernie4_5",   LK_ARCH_ERNIE4_5,  false, LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
+  { "phi3",       LK_ARCH_PHI3,      true,  LK_NORM_RMS,   LK_ACT_SILU, false, false, true,  false, false, 0, 0 },
 };
 
 const lk_arch_info *
@@ -64,7 +65,7 @@ lk_arch_supported_list (void)
 {
   /* As the table lists them. */
   return "llama, mistral, qwen2, qwen2moe, qwen3, qwen3moe, gemma, gemma2, gemma3, granite, olmo2, "
-         "smollm3, stablelm, internlm2, exaone, ernie4_5";
+         "smollm3, stablelm, internlm2, exaone, ernie4_5, phi3";
 }
 
 bool
@@ -491,9 +492,17 @@ bind_layer (lk_model *m, int il, lk_error *err)
       V (attn_norm, "attn_norm.weight", e, true);
       V (attn_norm_b, "attn_norm.bias", e, layer_norm);
     }
-  W (wq, "attn_q.weight", e, q);
-  W (wk, "attn_k.weight", e, kv);
-  W (wv, "attn_v.weight", e, kv);
+  snprintf (name, sizeof name, "blk.%d.attn_qkv.weight", il);
+  if (ai->arch == LK_ARCH_PHI3 && lk_model_find_tensor (m, name) != NULL)
+    {
+      W (wqkv, "attn_qkv.weight", e, q + 2 * kv);
+    }
+  else
+    {
+      W (wq, "attn_q.weight", e, q);
+      W (wk, "attn_k.weight", e, kv);
+      W (wv, "attn_v.weight", e, kv);
+    }
   W (wo, "attn_output.weight", q, e);
   V (bq, "attn_q.bias", q, bias);
   V (bk, "attn_k.bias", kv, bias);
@@ -531,6 +540,13 @@ bind_layer (lk_model *m, int il, lk_error *err)
       W (ffn_down_exps, "ffn_down_exps.weight", ff, e * ne);
       if (s == LK_OK)
         s = check_experts (m, il, L, err);
+    }
+  else if (ai->arch == LK_ARCH_PHI3)
+    {
+      /* Gate and up in one matrix, gate first: llama.cpp's SwiGLU split. */
+      L->ffn_fused = true;
+      W (ffn_up, "ffn_up.weight", e, 2 * ff);
+      W (ffn_down, "ffn_down.weight", ff, e);
     }
   else
     {
@@ -573,6 +589,10 @@ check_hparams (lk_model *m, lk_error *err)
     hp->attn_scale = 1.0f / sqrtf ((float) hp->head_dim);
   if (hp->rope_base_swa == 0.0f)
     hp->rope_base_swa = hp->rope_base;
+  if (hp->n_ctx_orig <= 0)
+    hp->n_ctx_orig = hp->n_ctx_train;
+  if (hp->rope_attn_factor == 0.0f)
+    hp->rope_attn_factor = 1.0f;
   if (!(hp->rope_base > 0.0f) || !(hp->rope_freq_scale > 0.0f))
     return lk_error_set (err, LK_ERR_FORMAT, "%s: rope.freq_base %g / scale %g must be positive",
                          m->path, (double) hp->rope_base, (double) hp->rope_freq_scale);
@@ -678,6 +698,16 @@ lk_model_output_tied (const lk_model *m)
 const float *
 lk_model_rope_freq_factors (const lk_model *m)
 {
+  return m->rope_freqs;
+}
+
+const float *
+lk_model_rope_factors_for (const lk_model *m, int n_ctx)
+{
+  if (m->rope_long != NULL && n_ctx > m->hp.n_ctx_orig)
+    return m->rope_long;
+  if (m->rope_short != NULL)
+    return m->rope_short;
   return m->rope_freqs;
 }
 

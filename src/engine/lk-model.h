@@ -29,6 +29,7 @@ typedef enum
   LK_ARCH_INTERNLM2,
   LK_ARCH_EXAONE,
   LK_ARCH_ERNIE4_5,
+  LK_ARCH_PHI3,     /* fused attn_qkv and gate|up, RoPE factors long/short */
 } lk_arch;
 
 typedef enum
@@ -63,6 +64,8 @@ typedef struct
 {
   int n_head, n_head_kv, n_ff;
   const lk_tensor *attn_norm, *wq, *wk, *wv, *wo;
+  /* phi3: q, k and v in one matrix [n_embd, q + 2 kv] (wq, wk, wv NULL). */
+  const lk_tensor *wqkv;
   const lk_tensor *bq, *bk, *bv; /* biases, NULL when absent */
   const lk_tensor *attn_norm_b, *ffn_norm_b; /* LayerNorm biases, or NULL */
   /* Norms of q and k before RoPE, or NULL: per head (head_dim values) or
@@ -74,6 +77,7 @@ typedef struct
   bool swa;      /* attends to the last n_swa positions only */
   bool use_rope; /* false: no positions in this layer (smollm3) */
   const lk_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down; /* dense FFN; NULL with experts */
+  bool ffn_fused; /* ffn_up holds gate then up [n_embd, 2 n_ff]; ffn_gate NULL (phi3) */
   /* Mixture of experts (n_expert > 0): the router [n_embd, n_expert] and the
    * experts' matrices stacked [n_embd, n_ff, n_expert] ([n_ff, n_embd, n_expert]
    * for down), as llama.cpp stores Mixtral. */
@@ -110,6 +114,8 @@ typedef struct
   float attn_softcap, final_softcap; /* c * tanh(x / c), 0: none */
   int n_swa;                   /* sliding window of the swa layers, 0: none */
   float rope_base_swa;         /* RoPE base of the swa layers */
+  int n_ctx_orig;              /* the context RoPE was trained for (phi3's factors) */
+  float rope_attn_factor;      /* cos and sin multiplied by it (phi3's long RoPE), 1: none */
 } lk_hparams;
 
 typedef struct lk_model lk_model;
@@ -151,6 +157,9 @@ const lk_tensor *lk_model_output_norm_bias (const lk_model *m); /* LayerNorm mod
 const lk_tensor *lk_model_output (const lk_model *m); /* the embedding when tied */
 bool lk_model_output_tied (const lk_model *m);
 const float *lk_model_rope_freq_factors (const lk_model *m); /* n_rot/2 values or NULL */
+/* The factors for a context of n_ctx positions: phi3's long ones beyond the
+ * context RoPE was trained for, its short ones within it, else as above. */
+const float *lk_model_rope_factors_for (const lk_model *m, int n_ctx);
 const lk_vocab *lk_model_vocab (const lk_model *m);
 const char *lk_model_path (const lk_model *m);
 lk_model_format lk_model_format_of (const lk_model *m);

@@ -398,7 +398,7 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
                      || t == L->ffn_gate_inp_shexp || t == L->ffn_gate_shexp || t == L->ffn_up_shexp
                      || t == L->ffn_down_shexp || t == L->attn_q_norm || t == L->attn_k_norm
                      || t == L->post_attn_norm || t == L->post_ffn_norm || t == L->attn_norm_b
-                     || t == L->ffn_norm_b;
+                     || t == L->ffn_norm_b || t == L->wqkv;
   bool is_ffn;
   int n_units;
   const int *units = kept_units (lp, L, t, &n_units, &is_ffn);
@@ -415,6 +415,11 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
   if (experts && lp->n_ff != L->n_ff)
     return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: FFN channels of experts cannot be pruned yet",
                          t->name);
+  if ((t == L->wqkv && lp->n_head != L->n_head) || (L->ffn_fused && t == L->ffn_up && lp->n_ff != L->n_ff))
+    return lk_error_set (err, LK_ERR_UNSUPPORTED,
+                         "tensor %s holds %s in one matrix (%s): Lathe cannot remove %s from it yet; drop "
+                         "whole layers instead", t->name, t == L->wqkv ? "q, k and v" : "the FFN's gate and up",
+                         lk_model_hparams (m)->arch_name, t == L->wqkv ? "heads" : "FFN channels");
   if (!known && (lp->n_head != L->n_head || lp->n_ff != L->n_ff))
     return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: Lathe does not know how to prune it",
                          t->name);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* One small model per architecture (../shared/archs): Lathe's greedy text
  * must be llama.cpp's, token for token. */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lathe-test.h"
@@ -227,6 +229,176 @@ test_damaged (void)
     }
 }
 
+/* phi3 is not in ../shared/archs: one is made from exaone (NeoX RoPE, no
+ * biases, llama's tensors) as llama.cpp lays phi3 out — q, k, v stacked in
+ * attn_qkv, gate then up in ffn_up — so its text must be exaone's. With
+ * rope_factors_long and a trained context shorter than ours, it must be
+ * exaone's with those factors as rope_freqs; with them as short factors and
+ * a long trained context, too. */
+static char *
+write_phi3 (const char *name, const float *factors, gboolean as_long, int orig_ctx)
+{
+  g_autofree char *src = lathe_test_shared ("archs/exaone.gguf");
+  char *out = g_build_filename (lathe_test_tmpdir (), name, NULL);
+  lk_gguf *g = NULL;
+  lk_gguf_writer *w = lk_gguf_writer_new ();
+  lk_error err = { 0 };
+  /* The fused matrices, alive until the file is written. */
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func ((GDestroyNotify) g_byte_array_unref);
+
+  g_assert_cmpint (lk_gguf_open (src, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  for (size_t i = 0; i < lk_gguf_n_kv (g); i++)
+    {
+      const lk_gguf_kv *kv = lk_gguf_kv_at (g, i);
+      g_autofree char *renamed = g_str_has_prefix (kv->key, "exaone.") ? g_strconcat ("phi3.", kv->key + 7, NULL)
+                                                                       : g_strdup (kv->key);
+      lk_gguf_writer_set_value (w, renamed, &kv->value);
+    }
+  lk_gguf_writer_set_str (w, "general.architecture", "phi3");
+  if (factors != NULL)
+    lk_gguf_writer_set_u32 (w, "phi3.rope.scaling.original_context_length", (uint32_t) orig_ctx);
+  for (size_t i = 0; i < lk_gguf_n_tensors (g); i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+      int layer;
+      char part[64];
+      if (sscanf (t->name, "blk.%d.%63s", &layer, part) == 2
+          && (strcmp (part, "attn_q.weight") == 0 || strcmp (part, "ffn_gate.weight") == 0))
+        {
+          /* Stacked along the rows: ne[1] grows. */
+          const gboolean qkv = strcmp (part, "attn_q.weight") == 0;
+          const char *const rest[2][2] = { { "attn_k.weight", "attn_v.weight" }, { "ffn_up.weight", NULL } };
+          GByteArray *data = g_byte_array_new ();
+          int64_t ne[4] = { t->ne[0], t->ne[1], 1, 1 };
+          g_autofree char *fused = g_strdup_printf ("blk.%d.%s", layer, qkv ? "attn_qkv.weight" : "ffn_up.weight");
+          g_byte_array_append (data, t->data, (guint) t->nbytes);
+          for (int k = 0; k < 2 && rest[!qkv][k] != NULL; k++)
+            {
+              g_autofree char *other = g_strdup_printf ("blk.%d.%s", layer, rest[!qkv][k]);
+              const lk_gguf_tensor *o = lk_gguf_find_tensor (g, other);
+              g_byte_array_append (data, o->data, (guint) o->nbytes);
+              ne[1] += o->ne[1];
+            }
+          g_assert_cmpint (lk_gguf_writer_add_tensor (w, fused, t->type, 2, ne, data->data, &err), ==, LK_OK);
+          g_ptr_array_add (keep, data);
+          continue;
+        }
+      if (sscanf (t->name, "blk.%d.%63s", &layer, part) == 2
+          && (strcmp (part, "attn_k.weight") == 0 || strcmp (part, "attn_v.weight") == 0 || strcmp (part, "ffn_up.weight") == 0))
+        continue;
+      g_assert_cmpint (lk_gguf_writer_add_tensor (w, t->name, t->type, t->n_dims, t->ne, t->data, &err), ==, LK_OK);
+    }
+  if (factors != NULL)
+    {
+      const int64_t ne[4] = { 16, 1, 1, 1 };
+      g_assert_cmpint (lk_gguf_writer_add_tensor (w, as_long ? "rope_factors_long.weight" : "rope_factors_short.weight",
+                                                  LK_TYPE_F32, 1, ne, factors, &err), ==, LK_OK);
+    }
+  g_assert_cmpint (lk_gguf_writer_write (w, out, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
+  lk_gguf_free (g);
+  return out;
+}
+
+/* exaone with rope_freqs.weight (llama 3's factors, always applied). */
+static char *
+write_exaone_freqs (const float *factors)
+{
+  g_autofree char *src = lathe_test_shared ("archs/exaone.gguf");
+  char *out = g_build_filename (lathe_test_tmpdir (), "exaone-freqs.gguf", NULL);
+  lk_gguf *g = NULL;
+  lk_gguf_writer *w = lk_gguf_writer_new ();
+  lk_error err = { 0 };
+  const int64_t ne[4] = { 16, 1, 1, 1 };
+
+  g_assert_cmpint (lk_gguf_open (src, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  lk_gguf_writer_copy_kv (w, g);
+  for (size_t i = 0; i < lk_gguf_n_tensors (g); i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+      g_assert_cmpint (lk_gguf_writer_add_tensor (w, t->name, t->type, t->n_dims, t->ne, t->data, &err), ==, LK_OK);
+    }
+  g_assert_cmpint (lk_gguf_writer_add_tensor (w, "rope_freqs.weight", LK_TYPE_F32, 1, ne, factors, &err), ==, LK_OK);
+  g_assert_cmpint (lk_gguf_writer_write (w, out, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
+  lk_gguf_free (g);
+  return out;
+}
+
+static float *
+greedy_logits (const char *path, int *n_vocab)
+{
+  const int32_t toks[6] = { 1, 403, 407, 261, 378, 300 };
+  lk_model *m = NULL;
+  lk_ctx *ctx = NULL;
+  lk_ctx_params cp;
+  lk_error err = { 0 };
+  float *l;
+
+  if (lk_model_open (path, NULL, &m, &err) != LK_OK)
+    g_error ("%s", err.message);
+  lk_ctx_params_init (&cp);
+  cp.n_ctx = 256;
+  cp.kv_type = LK_TYPE_F32;
+  g_assert_cmpint (lk_ctx_new (m, &cp, &ctx, &err), ==, LK_OK);
+  g_assert_cmpint (lk_ctx_decode (ctx, toks, 6, true, &err), ==, LK_OK);
+  *n_vocab = lk_model_hparams (m)->n_vocab;
+  l = g_memdup2 (lk_ctx_logits (ctx, 0), (gsize) 6 * (gsize) *n_vocab * sizeof (float));
+  lk_ctx_free (ctx);
+  lk_model_free (m);
+  return l;
+}
+
+static void
+assert_same_logits (const char *a, const char *b, float tol)
+{
+  int na, nb;
+  g_autofree float *la = greedy_logits (a, &na);
+  g_autofree float *lb = greedy_logits (b, &nb);
+  float worst = 0.0f;
+
+  g_assert_cmpint (na, ==, nb);
+  for (int i = 0; i < 6 * na; i++)
+    worst = MAX (worst, fabsf (la[i] - lb[i]));
+  g_test_message ("%s against %s: largest logit difference %g", a, b, (double) worst);
+  g_assert_cmpfloat (worst, <=, tol);
+}
+
+static void
+test_phi3 (void)
+{
+  g_autofree char *exaone = lathe_test_shared ("archs/exaone.gguf");
+  g_autofree char *plain = NULL, *longf = NULL, *shortf = NULL, *freqs = NULL;
+  float factors[16];
+  Reference ref;
+  lk_model *m = NULL;
+  lk_error err = { 0 };
+
+  if (exaone == NULL || !read_reference ("exaone", &ref))
+    return;
+  plain = write_phi3 ("phi3.gguf", NULL, FALSE, 0);
+  g_assert_cmpint (lk_model_open (plain, NULL, &m, &err), ==, LK_OK);
+  g_assert_nonnull (lk_model_layer (m, 0)->wqkv);
+  g_assert_true (lk_model_layer (m, 0)->ffn_fused);
+  check_greedy ("phi3 (from exaone)", m, &ref, LK_TYPE_F32);
+  lk_model_free (m);
+  assert_same_logits (plain, exaone, 0.0f);
+  for (int i = 0; i < 16; i++)
+    factors[i] = 1.0f + 0.37f * (float) i;
+  longf = write_phi3 ("phi3-long.gguf", factors, TRUE, 64);
+  shortf = write_phi3 ("phi3-short.gguf", factors, FALSE, 4096);
+  freqs = write_exaone_freqs (factors);
+  assert_same_logits (longf, freqs, 0.0f);
+  assert_same_logits (shortf, freqs, 0.0f);
+  /* Long factors within the trained context are not used. */
+  {
+    g_autofree char *unused = write_phi3 ("phi3-long-unused.gguf", factors, TRUE, 4096);
+    assert_same_logits (unused, exaone, 0.0f);
+  }
+  g_array_unref (ref.prompt);
+  g_array_unref (ref.gen);
+}
+
 /* An architecture Lathe does not run is named, with the list it runs. */
 static void
 test_unknown (void)
@@ -265,6 +437,7 @@ main (int argc, char **argv)
       g_test_add_data_func (name, archs[i], test_arch);
     }
   g_test_add_func ("/lathe/engine/archs/damaged", test_damaged);
+  g_test_add_func ("/lathe/engine/archs/phi3", test_phi3);
   g_test_add_func ("/lathe/engine/archs/unknown", test_unknown);
   return g_test_run ();
 }
