@@ -275,6 +275,77 @@ nl_rows (int mxfp4, const int C, int64_t n, const uint8_t *w, const uint8_t *x, 
     y[c * ys] = iq_hsum (acc[c]);
 }
 
+/* TQ1_0's trits of one byte set: digit n of each byte q is the high part of
+ * (q * 3^n mod 256) * 3, computed on 16-bit lanes, as -1, 0, 1. */
+IQ_INLINE __m256i
+tq1_digits (__m256i q, int p)
+{
+  const __m256i m8 = _mm256_set1_epi16 (0xff), pv = _mm256_set1_epi16 ((short) p), three = _mm256_set1_epi16 (3);
+  const __m256i lo = _mm256_and_si256 (_mm256_mullo_epi16 (_mm256_and_si256 (q, m8), pv), m8);
+  const __m256i hi = _mm256_and_si256 (_mm256_mullo_epi16 (_mm256_srli_epi16 (q, 8), pv), m8);
+  const __m256i dlo = _mm256_srli_epi16 (_mm256_mullo_epi16 (lo, three), 8);
+  const __m256i dhi = _mm256_srli_epi16 (_mm256_mullo_epi16 (hi, three), 8);
+  return _mm256_sub_epi8 (_mm256_or_si256 (dlo, _mm256_slli_epi16 (dhi, 8)), _mm256_set1_epi8 (1));
+}
+
+/* A TQ1_0 superblock as 256 signed levels, in element order. */
+IQ_INLINE void
+tq1_unpack (const lk_block_tq1_0 *b, int8_t q[256])
+{
+  static const int pow3[5] = { 1, 3, 9, 27, 81 };
+  const __m256i q32 = _mm256_loadu_si256 ((const __m256i *) b->qs);
+  const __m256i q16 = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) (b->qs + 32)));
+
+  for (int n = 0; n < 5; n++)
+    _mm256_storeu_si256 ((__m256i *) (q + 32 * n), tq1_digits (q32, pow3[n]));
+  for (int n = 0; n < 5; n++)
+    _mm_storeu_si128 ((__m128i *) (q + 160 + 16 * n), _mm256_castsi256_si128 (tq1_digits (q16, pow3[n])));
+  for (int n = 0; n < 4; n++)
+    for (int j = 0; j < 4; j++)
+      {
+        const uint8_t r = (uint8_t) (b->qh[j] * pow3[n]);
+        q[240 + 4 * n + j] = (int8_t) ((((uint16_t) r * 3) >> 8) - 1);
+      }
+}
+
+IQ_INLINE void
+tq1_rows (int unused, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  __m256 acc[IQ_MAXC];
+  int8_t q[256] __attribute__ ((aligned (32)));
+
+  (void) unused;
+  for (int c = 0; c < C; c++)
+    acc[c] = _mm256_setzero_ps ();
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const lk_block_tq1_0 *b = (const lk_block_tq1_0 *) w + i;
+      __m256i isum[IQ_MAXC];
+      tq1_unpack (b, q);
+      for (int c = 0; c < C; c++)
+        isum[c] = _mm256_setzero_si256 ();
+      for (int j = 0; j < 8; j++)
+        {
+          const __m256i wq = _mm256_load_si256 ((const __m256i *) (q + 32 * j));
+          const __m256i wa = _mm256_sign_epi8 (wq, wq);
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            {
+              const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+              const __m256i a = _mm256_loadu_si256 ((const __m256i *) (ya->qs + 32 * j));
+              isum[c] = _mm256_add_epi32 (isum[c], _mm256_madd_epi16 (_mm256_maddubs_epi16 (wa, _mm256_sign_epi8 (a, wq)),
+                                                                      _mm256_set1_epi16 (1)));
+            }
+        }
+      for (int c = 0; c < C; c++)
+        {
+          const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+          acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum[c]), _mm256_set1_ps (lk_half_to_f32 (b->d) * ya->d), acc[c]);
+        }
+    }
+  for (int c = 0; c < C; c++)
+    y[c * ys] = iq_hsum (acc[c]);
+}
+
 #define IQ_DEFINE_GEMM(lower, ROWS, KIND)                                                          \
   static void vec_dot_##lower (int64_t n, float *s, const void *w, const void *x)                  \
   {                                                                                                \
@@ -310,9 +381,10 @@ IQ_DEFINE_GEMM (iq4_xs, iq_rows, IQ_KIND_IQ4_XS)
 IQ_DEFINE_GEMM (tq2_0, iq_rows, IQ_KIND_TQ2_0)
 IQ_DEFINE_GEMM (iq4_nl, nl_rows, 0)
 IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
+IQ_DEFINE_GEMM (tq1_0, tq1_rows, 0)
 
-/* The table entries, for both versions: IQ1_S, IQ1_M and TQ1_0 stay on the
- * scalar dot products. */
+/* The table entries, for both versions: IQ1_S and IQ1_M stay on the scalar
+ * dot products. */
 #define IQ_MM_AVX2(q8)                                                                     \
   [LK_TYPE_IQ2_XXS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xxs, gemm_iq2_xxs }, \
   [LK_TYPE_IQ2_XS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xs, gemm_iq2_xs },    \
@@ -325,4 +397,4 @@ IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
   [LK_TYPE_MXFP4] = { LK_ACT_Q8, q8, vec_dot_mxfp4, gemm_mxfp4 },                              \
   LK_MM_IQ_K (LK_TYPE_IQ1_S, iq1_s),                                                         \
   LK_MM_IQ_K (LK_TYPE_IQ1_M, iq1_m),                                                         \
-  LK_MM_IQ_K (LK_TYPE_TQ1_0, tq1_0)
+  [LK_TYPE_TQ1_0] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_tq1_0, gemm_tq1_0 }
