@@ -316,6 +316,9 @@ lk_ctx_new (const lk_model *model, const lk_ctx_params *params, lk_ctx **out, lk
     return lk_error_set (err, LK_ERR_INVALID,
                          "a Q8_0 KV cache needs a head size that is a multiple of 32 "
                          "(this model's is %d): use F16", lk_model_hparams (model)->head_dim);
+  if (lk_model_hparams (model)->head_dim > 4096)
+    return lk_error_set (err, LK_ERR_UNSUPPORTED, "a head size of %d is larger than the 4096 Lathe's attention takes",
+                         lk_model_hparams (model)->head_dim);
   if (params->n_ctx < 0 || params->n_ctx > (1 << 22) || params->n_batch < 0)
     return lk_error_set (err, LK_ERR_INVALID, "context size %d is out of range", params->n_ctx);
   ctx = calloc (1, sizeof *ctx);
