@@ -346,31 +346,7 @@ tq1_rows (int unused, const int C, int64_t n, const uint8_t *w, const uint8_t *x
     y[c * ys] = iq_hsum (acc[c]);
 }
 
-#define IQ_DEFINE_GEMM(lower, ROWS, KIND)                                                          \
-  static void vec_dot_##lower (int64_t n, float *s, const void *w, const void *x)                  \
-  {                                                                                                \
-    ROWS (KIND, 1, n, w, x, 0, s, 0);                                                              \
-  }                                                                                                \
-  static void gemm_##lower (int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
-                            int nc, float *y, size_t ys)                                           \
-  {                                                                                                \
-    for (int c = 0; c < nc; c += IQ_MAXC)                                                          \
-      {                                                                                            \
-        const uint8_t *xc = (const uint8_t *) x + (size_t) c * xs;                                 \
-        for (int r = 0; r < nr; r++)                                                               \
-          {                                                                                        \
-            const uint8_t *wr = (const uint8_t *) w + (size_t) r * ws;                             \
-            float *yr = y + (size_t) c * ys + r;                                                   \
-            switch (nc - c < IQ_MAXC ? nc - c : IQ_MAXC)                                           \
-              {                                                                                    \
-              case 4: ROWS (KIND, 4, n, wr, xc, xs, yr, ys); break;                                \
-              case 3: ROWS (KIND, 3, n, wr, xc, xs, yr, ys); break;                                \
-              case 2: ROWS (KIND, 2, n, wr, xc, xs, yr, ys); break;                                \
-              default: ROWS (KIND, 1, n, wr, xc, xs, yr, ys); break;                               \
-              }                                                                                    \
-          }                                                                                        \
-      }                                                                                            \
-  }
+#define IQ_DEFINE_GEMM(lower, ROWS, KIND) LK_DEFINE_ROWS_GEMM (lower, ROWS, KIND)
 
 IQ_DEFINE_GEMM (iq2_xxs, iq_rows, IQ_KIND_IQ2_XXS)
 IQ_DEFINE_GEMM (iq2_xs, iq_rows, IQ_KIND_IQ2_XS)

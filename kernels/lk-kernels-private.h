@@ -188,3 +188,32 @@ bool lk_kernels_neon_dotprod_runnable (const lk_cpu_features *f);
   LK_MM_IQ_K (LK_TYPE_IQ1_M, iq1_m),                      \
   LK_MM_IQ_K (LK_TYPE_TQ1_0, tq1_0),                      \
   LK_MM_IQ_K (LK_TYPE_TQ2_0, tq2_0)
+
+/* A row-by-row product from a kernel ROWS (KIND, C, n, w, x, xs, y, ys) that
+ * multiplies one weight row with C ≤ 4 activation rows at once: vec_dot_lower
+ * and gemm_lower, the activation rows taken four at a time. */
+#define LK_DEFINE_ROWS_GEMM(lower, ROWS, KIND)                                                      \
+  static void vec_dot_##lower (int64_t n, float *s, const void *w, const void *x)                  \
+  {                                                                                                \
+    ROWS (KIND, 1, n, (const uint8_t *) w, (const uint8_t *) x, 0, s, 0);                          \
+  }                                                                                                \
+  static void gemm_##lower (int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
+                            int nc, float *y, size_t ys)                                           \
+  {                                                                                                \
+    for (int c = 0; c < nc; c += 4)                                                                \
+      {                                                                                            \
+        const uint8_t *xc = (const uint8_t *) x + (size_t) c * xs;                                 \
+        for (int r = 0; r < nr; r++)                                                               \
+          {                                                                                        \
+            const uint8_t *wr = (const uint8_t *) w + (size_t) r * ws;                             \
+            float *yr = y + (size_t) c * ys + r;                                                   \
+            switch (nc - c < 4 ? nc - c : 4)                                                       \
+              {                                                                                    \
+              case 4: ROWS (KIND, 4, n, wr, xc, xs, yr, ys); break;                                \
+              case 3: ROWS (KIND, 3, n, wr, xc, xs, yr, ys); break;                                \
+              case 2: ROWS (KIND, 2, n, wr, xc, xs, yr, ys); break;                                \
+              default: ROWS (KIND, 1, n, wr, xc, xs, yr, ys); break;                               \
+              }                                                                                    \
+          }                                                                                        \
+      }                                                                                            \
+  }
