@@ -13,11 +13,42 @@
 #include "lk-context.h"
 #include "lk-kernels.h"
 
+/* "0,512,2048": the depths, each 0 … 1048576; NULL: just 0. */
+static gboolean
+parse_depths (const char *arg, GArray *out)
+{
+  g_auto (GStrv) parts = NULL;
+
+  if (arg == NULL)
+    {
+      g_array_append_val (out, (int) { 0 });
+      return TRUE;
+    }
+  parts = g_strsplit (arg, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      guint64 v;
+      if (!g_ascii_string_to_unsigned (g_strstrip (parts[i]), 10, 0, 1 << 20, &v, NULL))
+        {
+          lathe_cli_error (_("--depth: “%s” is not a token count (0 … 1048576; a list like 0,512,2048)"), parts[i]);
+          return FALSE;
+        }
+      g_array_append_val (out, (int) { (int) v });
+    }
+  if (out->len == 0)
+    {
+      lathe_cli_error (_("--depth: expected token counts (a list like 0,512,2048)"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 int
 lathe_cli_bench (int argc, char **argv)
 {
   g_autofree char *model = NULL, *tokenizer = NULL, *kernel = NULL, *load = NULL, *kv = NULL;
-  g_autofree char *draft_skip = NULL;
+  g_autofree char *draft_skip = NULL, *depths_arg = NULL;
+  g_autoptr (GArray) depths = g_array_new (FALSE, FALSE, sizeof (int));
   g_auto (LatheCliConditional) cond = { 0 };
   int spec_k = 0;
   int threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
@@ -32,6 +63,9 @@ lathe_cli_bench (int argc, char **argv)
     { "n-gen", 'n', 0, G_OPTION_ARG_INT, &n_gen,
       N_("Tokens generated one at a time (0: skip)"), "N" },
     { "repetitions", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Measured repetitions"), "N" },
+    { "depth", 'd', 0, G_OPTION_ARG_STRING, &depths_arg,
+      N_("Tokens already in the cache before each test, as llama-bench -d (a list gives a row each: 0,512,2048)"),
+      N_("LIST") },
     { "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel,
       N_("Kernel version (see “lathe-cli bench --list-kernels”; default: the best)"), N_("NAME") },
     { "kv-type", 0, 0, G_OPTION_ARG_STRING, &kv, N_("KV cache type: f16 (default), f32 or q8_0"),
@@ -71,6 +105,8 @@ lathe_cli_bench (int argc, char **argv)
       lathe_cli_error (_("usage: lathe-cli bench -m MODEL [-t N] [-p 128] [-n 64] [-r 5] [--json]"));
       return 2;
     }
+  if (!parse_depths (depths_arg, depths))
+    return 2;
   lk_bench_params_init (&bp);
   bp.n_prompt = n_prompt;
   bp.n_gen = n_gen;
@@ -100,15 +136,30 @@ lathe_cli_bench (int argc, char **argv)
       lathe_cli_error (_("--load expects read or mmap, got “%s”"), load);
       return 2;
     }
-  if (lk_bench_run (model, tokenizer, &bp, &r, &err) != LK_OK)
+  if (json && depths->len > 1)
+    printf ("[\n");
+  for (guint i = 0; i < depths->len; i++)
     {
-      lathe_error_from_engine (&error, &err);
-      return lathe_cli_fail (error);
+      bp.n_depth = g_array_index (depths, int, i);
+      if (lk_bench_run (model, tokenizer, &bp, &r, &err) != LK_OK)
+        {
+          lathe_error_from_engine (&error, &err);
+          return lathe_cli_fail (error);
+        }
+      if (json && i > 0)
+        printf (",\n");
+      if (json)
+        lk_bench_print_json (&r, stdout);
+      else
+        {
+          if (i > 0)
+            putchar ('\n');
+          lk_bench_print_text (&r, stdout);
+        }
+      fflush (stdout);
+      lk_bench_result_clear (&r);
     }
-  if (json)
-    lk_bench_print_json (&r, stdout);
-  else
-    lk_bench_print_text (&r, stdout);
-  lk_bench_result_clear (&r);
+  if (json && depths->len > 1)
+    printf ("]\n");
   return 0;
 }

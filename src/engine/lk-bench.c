@@ -108,7 +108,7 @@ lk_measure_bandwidth (int n_threads)
 /* Bytes a generated token reads: every matrix once, an embedding row, the
  * norms, and the KV cache up to the mean position of the decode test. */
 static uint64_t
-bytes_per_token (const lk_model *m, int n_gen, lk_type kv_type)
+bytes_per_token (const lk_model *m, int n_depth, int n_gen, lk_type kv_type)
 {
   const lk_hparams *hp = lk_model_hparams (m);
   const lk_tensor *emb = lk_model_tok_embd (m);
@@ -126,7 +126,7 @@ bytes_per_token (const lk_model *m, int n_gen, lk_type kv_type)
   for (int il = 0; il < hp->n_layer; il++)
     {
       const uint64_t kv_dim = (uint64_t) lk_model_layer (m, il)->n_head_kv * (uint64_t) hp->head_dim;
-      bytes += 2 * (uint64_t) lk_row_size (kv_type, (int64_t) kv_dim) * (uint64_t) (n_gen / 2);
+      bytes += 2 * (uint64_t) lk_row_size (kv_type, (int64_t) kv_dim) * (uint64_t) (n_depth + n_gen / 2);
     }
   return bytes;
 }
@@ -141,13 +141,33 @@ random_tokens (int32_t *toks, int n, int n_vocab, uint64_t seed)
     }
 }
 
+/* The first `depth` positions of the cache filled once (untimed); each test
+ * then starts from them, as llama-bench -d does. */
 static lk_status
-run_prefill (lk_ctx *ctx, const int32_t *toks, int n, int n_vocab, double *ms, lk_error *err)
+fill_depth (lk_ctx *ctx, int depth, int n_vocab, lk_error *err)
 {
-  const double t0 = lk_now_ms ();
+  int32_t *toks;
   lk_status s;
 
   lk_ctx_truncate (ctx, 0);
+  if (depth == 0)
+    return LK_OK;
+  if ((toks = malloc ((size_t) depth * sizeof *toks)) == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  random_tokens (toks, depth, n_vocab, 4321);
+  s = lk_ctx_decode (ctx, toks, depth, false, err);
+  free (toks);
+  return s;
+}
+
+static lk_status
+run_prefill (lk_ctx *ctx, int depth, const int32_t *toks, int n, int n_vocab, double *ms, lk_error *err)
+{
+  double t0;
+  lk_status s;
+
+  lk_ctx_truncate (ctx, depth);
+  t0 = lk_now_ms ();
   s = lk_ctx_decode (ctx, toks, n, false, err);
   if (s == LK_OK)
     (void) lk_argmax (lk_ctx_logits (ctx, -1), n_vocab);
@@ -156,12 +176,13 @@ run_prefill (lk_ctx *ctx, const int32_t *toks, int n, int n_vocab, double *ms, l
 }
 
 static lk_status
-run_decode (lk_ctx *ctx, int32_t first, int n, int n_vocab, double *ms, lk_error *err)
+run_decode (lk_ctx *ctx, int depth, int32_t first, int n, int n_vocab, double *ms, lk_error *err)
 {
-  const double t0 = lk_now_ms ();
+  double t0;
   int32_t tok = first;
 
-  lk_ctx_truncate (ctx, 0);
+  lk_ctx_truncate (ctx, depth);
+  t0 = lk_now_ms ();
   for (int i = 0; i < n; i++)
     {
       lk_status s = lk_ctx_decode (ctx, &tok, 1, false, err);
@@ -316,13 +337,24 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   if ((s = lk_model_open (model_path, &mp, &m, err)) != LK_OK)
     return s;
   lk_ctx_params_init (&cp);
-  cp.n_ctx = p->n_prompt + p->n_gen + 16;
+  if (p->n_depth < 0 || p->n_depth > (1 << 20))
+    {
+      s = lk_error_set (err, LK_ERR_INVALID, "depth %d is out of range (0 … 1048576 tokens)", p->n_depth);
+      lk_model_free (m);
+      return s;
+    }
+  cp.n_ctx = p->n_depth + (p->n_prompt > p->n_gen ? p->n_prompt : p->n_gen) + 16;
   cp.n_batch = p->n_prompt > 0 ? p->n_prompt : 1;
   cp.n_threads = p->n_threads;
   cp.kernel = p->kernel;
   cp.kv_type = p->kv_type;
   if ((s = lk_ctx_new (m, &cp, &ctx, err)) != LK_OK || (s = set_conditional (ctx, m, p, err)) != LK_OK)
     goto out;
+  if (p->spec_k > 0 && p->n_depth > 0)
+    {
+      s = lk_error_set (err, LK_ERR_INVALID, "the speculative decode test starts from an empty cache: no depth with it");
+      goto out;
+    }
   if (p->spec_k > 0 && (s = draft_context (m, &cp, p->draft_skip_layers, &draft, err)) != LK_OK)
     goto out;
   r->spec_k = p->spec_k;
@@ -337,6 +369,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   r->repack_ms = lk_model_repack_ms (m);
   r->n_prompt = p->n_prompt;
   r->n_gen = p->n_gen;
+  r->n_depth = p->n_depth;
   r->reps = reps;
   r->load_ms = lk_model_load_ms (m);
   {
@@ -359,18 +392,20 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
       goto out;
     }
   random_tokens (toks, p->n_prompt > 0 ? p->n_prompt : 1, lk_model_hparams (m)->n_vocab, 1234);
+  if ((s = fill_depth (ctx, p->n_depth, lk_model_hparams (m)->n_vocab, err)) != LK_OK)
+    goto out;
   step (p, &done, total, p->n_prompt > 0 ? "prefill warm-up" : "decode warm-up");
 
   if (p->n_prompt > 0)
     {
       double ms;
-      if ((s = run_prefill (ctx, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err))
+      if ((s = run_prefill (ctx, p->n_depth, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err))
           != LK_OK)
         goto out;
       step (p, &done, total, "prefill");
       for (int i = 0; i < reps && s == LK_OK; i++)
         {
-          s = run_prefill (ctx, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err);
+          s = run_prefill (ctx, p->n_depth, toks, p->n_prompt, lk_model_hparams (m)->n_vocab, &ms, err);
           times[i] = p->n_prompt * 1e3 / ms;
           ttft += ms / reps;
           step (p, &done, total, i + 1 < reps ? "prefill" : p->n_gen > 0 ? "decode warm-up" : "done");
@@ -381,7 +416,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
   if (s == LK_OK && p->n_gen > 0)
     {
       double ms;
-      if ((s = run_decode (ctx, toks[0], p->n_gen < 8 ? p->n_gen : 8,
+      if ((s = run_decode (ctx, p->n_depth, toks[0], p->n_gen < 8 ? p->n_gen : 8,
                            lk_model_hparams (m)->n_vocab, &ms, err)) != LK_OK)
         goto out;
       step (p, &done, total, "decode");
@@ -391,7 +426,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
           if (draft != NULL)
             s = run_speculative (ctx, draft, toks[0], p->n_gen, p->spec_k, &ms, &drafted, &accepted, err);
           else
-            s = run_decode (ctx, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
+            s = run_decode (ctx, p->n_depth, toks[0], p->n_gen, lk_model_hparams (m)->n_vocab, &ms, err);
           /* Speculative timing starts after the first token. */
           times[i] = (draft != NULL ? p->n_gen - 1 : p->n_gen) * 1e3 / ms;
           step (p, &done, total, i + 1 < reps ? "decode" : "done");
@@ -406,7 +441,7 @@ lk_bench_run (const char *model_path, const char *tokenizer_path, const lk_bench
     }
   if (s != LK_OK)
     goto out;
-  r->bytes_per_token = bytes_per_token (m, p->n_gen, p->kv_type);
+  r->bytes_per_token = bytes_per_token (m, p->n_depth, p->n_gen, p->kv_type);
   r->peak_rss_bytes = peak_rss ();
   if (p->bandwidth)
     {
@@ -448,7 +483,7 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
   fprintf (fp,
            ",\n  \"type\": \"%s\",\n  \"model_bytes\": %llu,\n  \"n_params\": %llu,\n"
            "  \"threads\": %d,\n  \"kernel\": \"%s\",\n  \"kv_type\": \"%s\",\n"
-           "  \"n_prompt\": %d,\n  \"n_gen\": %d,\n"
+           "  \"n_prompt\": %d,\n  \"n_gen\": %d,\n  \"n_depth\": %d,\n"
            "  \"reps\": %d,\n"
            "  \"prefill_tps\": {\"mean\": %.3f, \"sd\": %.3f},\n"
            "  \"decode_tps\": {\"mean\": %.3f, \"sd\": %.3f},\n"
@@ -459,7 +494,7 @@ lk_bench_print_json (const lk_bench_result *r, FILE *fp)
            "  \"speculative_k\": %d,\n  \"acceptance_rate\": %.4f,\n  \"experts_used\": %d,\n"
            "  \"routing\": [",
            r->type, (unsigned long long) r->model_bytes, (unsigned long long) r->n_params,
-           r->threads, r->kernel, r->kv_type, r->n_prompt, r->n_gen, r->reps, r->prefill_tps.mean,
+           r->threads, r->kernel, r->kv_type, r->n_prompt, r->n_gen, r->n_depth, r->reps, r->prefill_tps.mean,
            r->prefill_tps.sd, r->decode_tps.mean, r->decode_tps.sd, r->ttft_ms, r->load_ms,
            r->repack_ms,
            (unsigned long long) r->peak_rss_bytes, r->bandwidth_gbs,
@@ -485,6 +520,8 @@ lk_bench_print_text (const lk_bench_result *r, FILE *fp)
            r->model_bytes / 1e6, r->n_params / 1e6);
   fprintf (fp, "kernel     %s, %d thread%s, %s KV cache\n", r->kernel, r->threads,
            r->threads == 1 ? "" : "s", r->kv_type);
+  if (r->n_depth > 0)
+    fprintf (fp, "depth      %d tokens in the cache before each test\n", r->n_depth);
   if (r->n_prompt > 0)
     fprintf (fp, "pp%-4d     %10.1f ± %.1f tok/s   (time to first token %.1f ms)\n", r->n_prompt,
              r->prefill_tps.mean, r->prefill_tps.sd, r->ttft_ms);

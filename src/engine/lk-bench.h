@@ -15,6 +15,7 @@ typedef struct
 {
   int n_prompt;       /* tokens of the prefill test (0: skip) */
   int n_gen;          /* tokens of the decode test (0: skip) */
+  int n_depth;        /* tokens already in the cache before each test (llama-bench -d) */
   int reps;           /* measured repetitions after one warm-up */
   int n_threads;      /* 0: all cores */
   const char *kernel; /* NULL: the best */
@@ -50,7 +51,7 @@ typedef struct
   int threads;
   char kernel[16];
   char kv_type[8];
-  int n_prompt, n_gen, reps;
+  int n_prompt, n_gen, n_depth, reps;
   lk_stat prefill_tps;
   lk_stat decode_tps;
   double ttft_ms;

@@ -23,8 +23,9 @@ usage (FILE *fp)
            "Commands:\n"
            "  generate   generate text: -m MODEL -p PROMPT [-n N] [sampling options]\n"
            "  tokenize   print the token ids of TEXT: -m MODEL TEXT\n"
-           "  bench      measure speed: -m MODEL [-t N] [-p 128] [-n 64] [-r 5] [--json]\n"
-           "             (-p and -n are the prompt and generated token counts here;\n"
+           "  bench      measure speed: -m MODEL [-t N] [-p 128] [-n 64] [-d 0] [-r 5] [--json]\n"
+           "             (-p and -n are the prompt and generated token counts here, -d the\n"
+           "             tokens already in the cache, as llama-bench: a list gives a row each;\n"
            "             --progress: a 'lathe-progress DONE TOTAL NEXT' line per step on stderr)\n"
            "  version    print the version and the kernel versions this CPU runs\n"
            "\n"
@@ -242,16 +243,41 @@ cmd_bench (const runner_args *a, const char *n_prompt)
   bp.bandwidth = !a->no_bandwidth;
   if (a->progress)
     bp.progress = print_progress;
-  if (lk_bench_run (a->model, a->tokenizer, &bp, &r, &err) != LK_OK)
-    {
-      fprintf (stderr, "lathe-run: %s\n", err.message);
-      return 1;
-    }
-  if (a->json)
-    lk_bench_print_json (&r, stdout);
-  else
-    lk_bench_print_text (&r, stdout);
-  lk_bench_result_clear (&r);
+  {
+    /* One run per depth of the list ("0" when none): one object, or an array of them. */
+    const char *p = a->depths != NULL ? a->depths : "0";
+    int n = 0;
+    const bool many = strchr (p, ',') != NULL;
+    if (a->json && many)
+      printf ("[\n");
+    while (*p != '\0')
+      {
+        long v = strtol (p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') || v < 0 || v > (1 << 20))
+          {
+            fprintf (stderr, "lathe-run bench: -d expects token counts like 0,512,2048, got '%s'\n", a->depths);
+            return 2;
+          }
+        bp.n_depth = (int) v;
+        if (lk_bench_run (a->model, a->tokenizer, &bp, &r, &err) != LK_OK)
+          {
+            fprintf (stderr, "lathe-run: %s\n", err.message);
+            return 1;
+          }
+        if (a->json && n > 0)
+          printf (",\n");
+        if (a->json)
+          lk_bench_print_json (&r, stdout);
+        else
+          lk_bench_print_text (&r, stdout);
+        fflush (stdout);
+        lk_bench_result_clear (&r);
+        n++;
+        p = *end == ',' ? end + 1 : end;
+      }
+    if (a->json && many)
+      printf ("]\n");
+  }
   return 0;
 }
 

@@ -120,6 +120,8 @@ runner_args_parse (runner_args *a, int argc, char **argv)
           ok = parse_int (o, v, 0, 1 << 24, &a->n_predict);
           a->n_predict_set = true;
         }
+      else if (IS ("-d", "--depth"))
+        a->depths = v;
       else if (IS ("-c", "--ctx-size"))
         ok = parse_int (o, v, 0, 1 << 22, &a->n_ctx);
       else if (IS ("-t", "--threads"))

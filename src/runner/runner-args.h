@@ -33,6 +33,7 @@ typedef struct
   int moe_top_k; /* experts per token (0: the model's) */
   bool exit_on_margin;
   int spec_k; /* bench: greedy self-speculative decode test */
+  const char *depths; /* bench: "0,512,2048", tokens in the cache before each test */
   const char *draft_skip_layers;
 } runner_args;
 

@@ -113,6 +113,45 @@ test_architectures (void)
     }
 }
 
+/* bench -d: each depth of a list is one run, from that many tokens in the
+ * cache; JSON gives an array of them. Both the CLI and the runner. */
+static void
+test_bench_depth (void)
+{
+  g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
+  const char *const tools[] = { "LATHE_CLI", "LATHE_RUN" };
+
+  if (model == NULL)
+    return;
+  for (gsize k = 0; k < G_N_ELEMENTS (tools); k++)
+    {
+      g_auto (Run) r = { 0 };
+      g_auto (Run) bad = { 0 };
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (GError) error = NULL;
+      JsonArray *rows;
+      run (&r, tools[k], "bench", "-m", model, "-p", "8", "-n", "8", "-r", "1", "-t", "1", "--no-bandwidth",
+           "-d", "0,100", "--json", NULL);
+      g_assert_cmpint (r.status, ==, 0);
+      json_parser_load_from_data (parser, r.out, -1, &error);
+      g_assert_no_error (error);
+      g_assert_true (JSON_NODE_HOLDS_ARRAY (json_parser_get_root (parser)));
+      rows = json_node_get_array (json_parser_get_root (parser));
+      g_assert_cmpuint (json_array_get_length (rows), ==, 2);
+      g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (rows, 0), "n_depth"), ==, 0);
+      g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (rows, 1), "n_depth"), ==, 100);
+      /* 100 more positions of KV cache read per generated token. */
+      g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (rows, 1), "bytes_per_token"), >,
+                       json_object_get_int_member (json_array_get_object_element (rows, 0), "bytes_per_token"));
+      g_assert_cmpfloat (json_object_get_double_member (
+                           json_object_get_object_member (json_array_get_object_element (rows, 1), "decode_tps"), "mean"),
+                         >, 0.0);
+      run (&bad, tools[k], "bench", "-m", model, "-d", "5,x", NULL);
+      g_assert_cmpint (bad.status, ==, 2);
+      g_assert_nonnull (strstr (bad.err, "0,512,2048"));
+    }
+}
+
 static void
 test_generate (void)
 {
@@ -765,6 +804,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/inspect-text", test_inspect_text);
   g_test_add_func ("/lathe/cli/generate", test_generate);
   g_test_add_func ("/lathe/cli/architectures", test_architectures);
+  g_test_add_func ("/lathe/cli/bench-depth", test_bench_depth);
   g_test_add_func ("/lathe/cli/generate-sampling", test_generate_sampling);
   g_test_add_func ("/lathe/cli/tokenize", test_tokenize);
   g_test_add_func ("/lathe/cli/convert", test_convert);
