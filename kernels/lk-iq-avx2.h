@@ -23,6 +23,8 @@ typedef enum
   IQ_KIND_IQ3_S,
   IQ_KIND_IQ4_XS,
   IQ_KIND_TQ2_0,
+  IQ_KIND_IQ1_S,
+  IQ_KIND_IQ1_M,
 } iq_kind;
 
 /* 32 weights: w bytes (unsigned for the grids, whose signs are in sign;
@@ -44,6 +46,8 @@ iq_block_bytes (iq_kind k)
     case IQ_KIND_IQ3_XXS: return sizeof (lk_block_iq3_xxs);
     case IQ_KIND_IQ3_S: return sizeof (lk_block_iq3_s);
     case IQ_KIND_IQ4_XS: return sizeof (lk_block_iq4_xs);
+    case IQ_KIND_IQ1_S: return sizeof (lk_block_iq1_s);
+    case IQ_KIND_IQ1_M: return sizeof (lk_block_iq1_m);
     default: return sizeof (lk_block_tq2_0);
     }
 }
@@ -54,9 +58,18 @@ iq_block_d (iq_kind k, const uint8_t *blk)
 {
   lk_half h;
 
+  if (k == IQ_KIND_IQ1_M)
+    {
+      /* The F16 scale spread over the top nibbles of the four scale words. */
+      uint16_t sc[4];
+      memcpy (sc, ((const lk_block_iq1_m *) blk)->scales, sizeof sc);
+      h = (lk_half) ((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+      return lk_half_to_f32 (h) * 0.125f;
+    }
   memcpy (&h, k == IQ_KIND_TQ2_0 ? blk + 64 : blk, sizeof h);
   switch (k)
     {
+    case IQ_KIND_IQ1_S: return lk_half_to_f32 (h) * 0.125f;
     case IQ_KIND_IQ2_XXS: case IQ_KIND_IQ2_XS: case IQ_KIND_IQ2_S: return lk_half_to_f32 (h) * 0.125f;
     case IQ_KIND_IQ3_XXS: return lk_half_to_f32 (h) * 0.25f;
     default: return lk_half_to_f32 (h);
@@ -163,6 +176,50 @@ iq_decode (iq_kind k, const uint8_t *blk, int j)
         c.sc_lo = c.sc_hi = (int16_t) (ls - 32);
         return c;
       }
+    case IQ_KIND_IQ1_S:
+    case IQ_KIND_IQ1_M:
+      {
+        /* Levels -1, 0, 1 plus a delta of ±1/8 per group of 8: as eighths,
+         * 8 level ± 1, which fits a byte. */
+        long long g[4], dl[4];
+        if (k == IQ_KIND_IQ1_S)
+          {
+            const lk_block_iq1_s *b = (const lk_block_iq1_s *) blk;
+            const uint16_t h = b->qh[j];
+            for (int l = 0; l < 4; l++)
+              {
+                g[l] = (long long) lk_iq1s_grid[b->qs[4 * j + l] | (((h >> (3 * l)) & 7) << 8)];
+                dl[l] = h & 0x8000 ? -1 : 1;
+              }
+            c.sc_lo = c.sc_hi = (int16_t) (2 * ((h >> 12) & 7) + 1);
+          }
+        else
+          {
+            const lk_block_iq1_m *b = (const lk_block_iq1_m *) blk;
+            const uint8_t *qs = b->qs + 4 * j, *qh = b->qh + 2 * j;
+            uint16_t sc[4];
+            memcpy (sc, b->scales, sizeof sc);
+            g[0] = (long long) lk_iq1s_grid[qs[0] | ((qh[0] << 8) & 0x700)];
+            g[1] = (long long) lk_iq1s_grid[qs[1] | ((qh[0] << 4) & 0x700)];
+            g[2] = (long long) lk_iq1s_grid[qs[2] | ((qh[1] << 8) & 0x700)];
+            g[3] = (long long) lk_iq1s_grid[qs[3] | ((qh[1] << 4) & 0x700)];
+            dl[0] = qh[0] & 0x08 ? -1 : 1;
+            dl[1] = qh[0] & 0x80 ? -1 : 1;
+            dl[2] = qh[1] & 0x08 ? -1 : 1;
+            dl[3] = qh[1] & 0x80 ? -1 : 1;
+            c.sc_lo = (int16_t) (2 * ((sc[j / 2] >> (6 * (j % 2) + 0)) & 7) + 1);
+            c.sc_hi = (int16_t) (2 * ((sc[j / 2] >> (6 * (j % 2) + 3)) & 7) + 1);
+          }
+        {
+          const __m256i w = _mm256_set_epi64x (g[3], g[2], g[1], g[0]);
+          /* Bytes of +1 or -1 (all ones). */
+          const long long plus = 0x0101010101010101LL, minus = -1LL;
+          const __m256i d = _mm256_set_epi64x (dl[3] < 0 ? minus : plus, dl[2] < 0 ? minus : plus,
+                                               dl[1] < 0 ? minus : plus, dl[0] < 0 ? minus : plus);
+          c.w = _mm256_add_epi8 (_mm256_sign_epi8 (_mm256_set1_epi8 (8), w), d);
+        }
+        return c;
+      }
     default:
       {
         const lk_block_tq2_0 *b = (const lk_block_tq2_0 *) blk;
@@ -178,7 +235,7 @@ iq_decode (iq_kind k, const uint8_t *blk, int j)
 IQ_INLINE int
 iq_grid_kind (iq_kind k)
 {
-  return k != IQ_KIND_IQ4_XS && k != IQ_KIND_TQ2_0;
+  return k != IQ_KIND_IQ4_XS && k != IQ_KIND_TQ2_0 && k != IQ_KIND_IQ1_S && k != IQ_KIND_IQ1_M;
 }
 
 /* Pairs of products of the chunk's weights with 32 activations, as int16. */
@@ -355,12 +412,13 @@ IQ_DEFINE_GEMM (iq3_xxs, iq_rows, IQ_KIND_IQ3_XXS)
 IQ_DEFINE_GEMM (iq3_s, iq_rows, IQ_KIND_IQ3_S)
 IQ_DEFINE_GEMM (iq4_xs, iq_rows, IQ_KIND_IQ4_XS)
 IQ_DEFINE_GEMM (tq2_0, iq_rows, IQ_KIND_TQ2_0)
+IQ_DEFINE_GEMM (iq1_s, iq_rows, IQ_KIND_IQ1_S)
+IQ_DEFINE_GEMM (iq1_m, iq_rows, IQ_KIND_IQ1_M)
 IQ_DEFINE_GEMM (iq4_nl, nl_rows, 0)
 IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
 IQ_DEFINE_GEMM (tq1_0, tq1_rows, 0)
 
-/* The table entries, for both versions: IQ1_S and IQ1_M stay on the scalar
- * dot products. */
+/* The table entries, for both versions. */
 #define IQ_MM_AVX2(q8)                                                                     \
   [LK_TYPE_IQ2_XXS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xxs, gemm_iq2_xxs }, \
   [LK_TYPE_IQ2_XS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xs, gemm_iq2_xs },    \
@@ -371,6 +429,6 @@ IQ_DEFINE_GEMM (tq1_0, tq1_rows, 0)
   [LK_TYPE_TQ2_0] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_tq2_0, gemm_tq2_0 },       \
   [LK_TYPE_IQ4_NL] = { LK_ACT_Q8, q8, vec_dot_iq4_nl, gemm_iq4_nl },                           \
   [LK_TYPE_MXFP4] = { LK_ACT_Q8, q8, vec_dot_mxfp4, gemm_mxfp4 },                              \
-  LK_MM_IQ_K (LK_TYPE_IQ1_S, iq1_s),                                                         \
-  LK_MM_IQ_K (LK_TYPE_IQ1_M, iq1_m),                                                         \
+  [LK_TYPE_IQ1_S] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq1_s, gemm_iq1_s },       \
+  [LK_TYPE_IQ1_M] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq1_m, gemm_iq1_m },       \
   [LK_TYPE_TQ1_0] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_tq1_0, gemm_tq1_0 }

@@ -22,6 +22,8 @@ typedef enum
   IQ_KIND_IQ3_S,
   IQ_KIND_IQ4_XS,
   IQ_KIND_TQ2_0,
+  IQ_KIND_IQ1_S,
+  IQ_KIND_IQ1_M,
 } iq_kind;
 
 IQ_INLINE size_t
@@ -35,6 +37,8 @@ iq_block_bytes (iq_kind k)
     case IQ_KIND_IQ3_XXS: return sizeof (lk_block_iq3_xxs);
     case IQ_KIND_IQ3_S: return sizeof (lk_block_iq3_s);
     case IQ_KIND_IQ4_XS: return sizeof (lk_block_iq4_xs);
+    case IQ_KIND_IQ1_S: return sizeof (lk_block_iq1_s);
+    case IQ_KIND_IQ1_M: return sizeof (lk_block_iq1_m);
     default: return sizeof (lk_block_tq2_0);
     }
 }
@@ -44,9 +48,17 @@ iq_block_d (iq_kind k, const uint8_t *blk)
 {
   lk_half h;
 
+  if (k == IQ_KIND_IQ1_M)
+    {
+      uint16_t sc[4];
+      memcpy (sc, ((const lk_block_iq1_m *) blk)->scales, sizeof sc);
+      h = (lk_half) ((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+      return lk_half_to_f32 (h) * 0.125f;
+    }
   memcpy (&h, k == IQ_KIND_TQ2_0 ? blk + 64 : blk, sizeof h);
   switch (k)
     {
+    case IQ_KIND_IQ1_S: return lk_half_to_f32 (h) * 0.125f;
     case IQ_KIND_IQ2_XXS: case IQ_KIND_IQ2_XS: case IQ_KIND_IQ2_S: return lk_half_to_f32 (h) * 0.125f;
     case IQ_KIND_IQ3_XXS: return lk_half_to_f32 (h) * 0.25f;
     default: return lk_half_to_f32 (h);
@@ -130,6 +142,40 @@ iq_group (iq_kind k, const uint8_t *blk, int g, int *sc)
         const uint8x16_t idx = h ? vshrq_n_u8 (q, 4) : vandq_u8 (q, vdupq_n_u8 (0x0f));
         *sc = (((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b->scales_h >> (2 * ib)) & 3) << 4)) - 32;
         return vqtbl1q_s8 (vld1q_s8 (lk_kvalues_iq4nl), idx);
+      }
+    case IQ_KIND_IQ1_S:
+    case IQ_KIND_IQ1_M:
+      {
+        /* Levels -1, 0, 1 and a delta of ±1/8 per 8, as eighths: 8 level ± 1. */
+        uint64_t g0, g1;
+        int neg0, neg1;
+        if (k == IQ_KIND_IQ1_S)
+          {
+            const lk_block_iq1_s *b = (const lk_block_iq1_s *) blk;
+            const uint16_t qh = b->qh[ib];
+            const int l = 2 * h;
+            g0 = lk_iq1s_grid[b->qs[4 * ib + l] | (((qh >> (3 * l)) & 7) << 8)];
+            g1 = lk_iq1s_grid[b->qs[4 * ib + l + 1] | (((qh >> (3 * l + 3)) & 7) << 8)];
+            neg0 = neg1 = (qh & 0x8000) != 0;
+            *sc = 2 * ((qh >> 12) & 7) + 1;
+          }
+        else
+          {
+            const lk_block_iq1_m *b = (const lk_block_iq1_m *) blk;
+            const uint8_t *qs = b->qs + 4 * ib + 2 * h, q = b->qh[2 * ib + h];
+            uint16_t scw[4];
+            memcpy (scw, b->scales, sizeof scw);
+            g0 = lk_iq1s_grid[qs[0] | ((q << 8) & 0x700)];
+            g1 = lk_iq1s_grid[qs[1] | ((q << 4) & 0x700)];
+            neg0 = (q & 0x08) != 0;
+            neg1 = (q & 0x80) != 0;
+            *sc = 2 * ((scw[ib / 2] >> (6 * (ib % 2) + 3 * h)) & 7) + 1;
+          }
+        {
+          const int8x16_t w = vcombine_s8 (vcreate_s8 (g0), vcreate_s8 (g1));
+          const int8x16_t d = vcombine_s8 (vdup_n_s8 ((int8_t) (neg0 ? -1 : 1)), vdup_n_s8 ((int8_t) (neg1 ? -1 : 1)));
+          return vaddq_s8 (vshlq_n_s8 (w, 3), d);
+        }
       }
     default:
       {
@@ -231,6 +277,8 @@ IQ_DEFINE_GEMM (iq3_xxs, iq_rows, IQ_KIND_IQ3_XXS)
 IQ_DEFINE_GEMM (iq3_s, iq_rows, IQ_KIND_IQ3_S)
 IQ_DEFINE_GEMM (iq4_xs, iq_rows, IQ_KIND_IQ4_XS)
 IQ_DEFINE_GEMM (tq2_0, iq_rows, IQ_KIND_TQ2_0)
+IQ_DEFINE_GEMM (iq1_s, iq_rows, IQ_KIND_IQ1_S)
+IQ_DEFINE_GEMM (iq1_m, iq_rows, IQ_KIND_IQ1_M)
 IQ_DEFINE_GEMM (iq4_nl, nl_rows, 0)
 IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
 
@@ -244,6 +292,6 @@ IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
   [LK_TYPE_TQ2_0] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_tq2_0, gemm_tq2_0 },       \
   [LK_TYPE_IQ4_NL] = { LK_ACT_Q8, q8, vec_dot_iq4_nl, gemm_iq4_nl },                           \
   [LK_TYPE_MXFP4] = { LK_ACT_Q8, q8, vec_dot_mxfp4, gemm_mxfp4 },                              \
-  LK_MM_IQ_K (LK_TYPE_IQ1_S, iq1_s),                                                         \
-  LK_MM_IQ_K (LK_TYPE_IQ1_M, iq1_m),                                                         \
+  [LK_TYPE_IQ1_S] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq1_s, gemm_iq1_s },       \
+  [LK_TYPE_IQ1_M] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq1_m, gemm_iq1_m },       \
   LK_MM_IQ_K (LK_TYPE_TQ1_0, tq1_0)
