@@ -949,32 +949,7 @@ rowK (kindK k, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_
     out[c * ys] = hsum (_mm512_add_ps (acc[c], _mm512_castps256_ps512 (macc[c])));
 }
 
-#define DEFINE_QK(lower, KIND)                                                                   \
-  static void vec_dot_##lower (int64_t n, float *s, const void *w, const void *x)                \
-  {                                                                                              \
-    rowK (KIND, 1, n, w, x, 0, s, 0);                                                            \
-  }                                                                                              \
-  static void gemm_##lower (int64_t n, const void *w, size_t ws, int nr, const void *x,          \
-                            size_t xs, int nc, float *y, size_t ys)                              \
-  {                                                                                              \
-    for (int c = 0; c < nc; c += MAXC)                                                           \
-      {                                                                                          \
-        const int C = nc - c < MAXC ? nc - c : MAXC;                                             \
-        const uint8_t *xc = (const uint8_t *) x + (size_t) c * xs;                               \
-        for (int r = 0; r < nr; r++)                                                             \
-          {                                                                                      \
-            const uint8_t *wr = (const uint8_t *) w + (size_t) r * ws;                           \
-            float *yr = y + (size_t) c * ys + r;                                                 \
-            switch (C)                                                                           \
-              {                                                                                  \
-              case 4: rowK (KIND, 4, n, wr, xc, xs, yr, ys); break;                              \
-              case 3: rowK (KIND, 3, n, wr, xc, xs, yr, ys); break;                              \
-              case 2: rowK (KIND, 2, n, wr, xc, xs, yr, ys); break;                              \
-              default: rowK (KIND, 1, n, wr, xc, xs, yr, ys); break;                             \
-              }                                                                                  \
-          }                                                                                      \
-      }                                                                                          \
-  }
+#define DEFINE_QK(lower, KIND) LK_DEFINE_ROWS_GEMM (lower, rowK, KIND)
 
 DEFINE_QK (q2_K, KIND_Q2_K)
 DEFINE_QK (q3_K, KIND_Q3_K)
