@@ -274,6 +274,20 @@ parse_ints (const char *list, const char *option, GArray *out)
   return TRUE;
 }
 
+static gboolean
+parse_depths (const char *list, GArray *out)
+{
+  g_autofree char *bad = NULL;
+
+  if (!lathe_parse_depths (list, 1 << 20, out, &bad) || out->len == 0)
+    {
+      lathe_cli_error (_("--depths: expected token counts from 0 separated by commas (0,512,2048), not “%s”"),
+                       bad != NULL ? bad : list);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 profile_progress_cb (gpointer user, int done, int total, const char *what)
 {
@@ -320,11 +334,13 @@ lathe_cli_profile (int argc, char **argv)
 {
   g_autofree char *threads = NULL, *depths = NULL, *ws = NULL, *path = NULL;
   g_auto (GStrv) power = NULL;
-  int n_gen = 64, reps = 3, run_timeout = -1;
+  int n_gen = 64, reps = 3, run_timeout = -1, n_prompt = 128;
   gboolean json = FALSE, accept = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
     { "threads", 't', 0, G_OPTION_ARG_STRING, &threads, N_("Thread counts (default: the device's cores)"), N_("LIST") },
-    { "depths", 'p', 0, G_OPTION_ARG_STRING, &depths, N_("Prompt lengths (default 128)"), N_("LIST") },
+    { "prompt", 'p', 0, G_OPTION_ARG_INT, &n_prompt, N_("Prompt tokens of the prefill test (default 128)"), "N" },
+    { "depths", 'd', 0, G_OPTION_ARG_STRING, &depths,
+      N_("Tokens already in the cache when each run measures, as llama-bench -d (default 0)"), N_("LIST") },
     { "n-gen", 'n', 0, G_OPTION_ARG_INT, &n_gen, N_("Generated tokens per run (default 64)"), "N" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, N_("Repetitions after a warm-up (default 3)"), "N" },
     { "workspace", 'w', 0, G_OPTION_ARG_FILENAME, &ws, N_("Add the result to this workspace"), N_("DIR") },
@@ -353,12 +369,12 @@ lathe_cli_profile (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!lathe_cli_parse (context, &argc, &argv))
     return 2;
-  if (argc != 3 || n_gen < 1 || reps < 1 || run_timeout < -1)
+  if (argc != 3 || n_gen < 1 || reps < 1 || run_timeout < -1 || n_prompt < 1 || n_prompt > 65536)
     {
-      lathe_cli_error (_("usage: lathe-cli profile DEVICE MODEL [-t 1,2,4] [-p 128,512] [-n 64] [-r 3] [-w WORKSPACE]"));
+      lathe_cli_error (_("usage: lathe-cli profile DEVICE MODEL [-t 1,2,4] [-p 128] [-d 0,512] [-n 64] [-r 3] [-w WORKSPACE]"));
       return 2;
     }
-  if (!parse_ints (threads, "--threads", t) || !parse_ints (depths != NULL ? depths : "128", "--depths", p))
+  if (!parse_ints (threads, "--threads", t) || !parse_depths (depths != NULL ? depths : "0", p))
     return 2;
   if ((devices = load_registry (&path, &error)) == NULL || (d = find_device (devices, path, argv[1], &error)) == NULL)
     return lathe_cli_fail (error);
@@ -372,6 +388,7 @@ lathe_cli_profile (int argc, char **argv)
   po.depths = (int *) p->data;
   po.n_depths = p->len;
   po.n_gen = n_gen;
+  po.n_prompt = n_prompt;
   po.reps = reps;
   po.power_files = (const char *const *) power;
   profile = lathe_device_profile (d, argv[2], &po, &o, quiet ? NULL : profile_progress_cb, NULL, &partial, NULL,

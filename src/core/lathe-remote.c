@@ -525,19 +525,35 @@ lathe_device_deploy_file (LatheDevice *device, const char *local_path, const Lat
 void
 lathe_profile_options_init (LatheProfileOptions *o)
 {
-  static const int depth = 128;
+  static const int depth = 0;
 
   o->threads = NULL;
   o->n_threads = 0;
   o->depths = &depth;
   o->n_depths = 1;
+  o->n_prompt = 128;
   o->n_gen = 64;
   o->reps = 3;
   o->power_files = NULL;
 }
 
+static gboolean
+parse_counts_from (const char *text, int min, int max, GArray *out, char **bad);
+
 gboolean
 lathe_parse_counts (const char *text, int max, GArray *out, char **bad)
+{
+  return parse_counts_from (text, 1, max, out, bad);
+}
+
+gboolean
+lathe_parse_depths (const char *text, int max, GArray *out, char **bad)
+{
+  return parse_counts_from (text, 0, max, out, bad);
+}
+
+static gboolean
+parse_counts_from (const char *text, int min, int max, GArray *out, char **bad)
 {
   g_auto (GStrv) parts = NULL;
   g_autofree char *all = g_strstrip (g_strdup (text != NULL ? text : ""));
@@ -550,7 +566,7 @@ lathe_parse_counts (const char *text, int max, GArray *out, char **bad)
       char *end;
       const gint64 v = g_ascii_strtoll (g_strstrip (parts[i]), &end, 10);
       int n = (int) v;
-      if (*parts[i] == '\0' || *end != '\0' || v < 1 || v > max)
+      if (*parts[i] == '\0' || *end != '\0' || v < min || v > max)
         {
           if (bad != NULL)
             *bad = g_strdup (parts[i]);
@@ -730,9 +746,10 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
              const LatheProfileOptions *po, const LatheSshOptions *o, RunProgress *rp, JsonBuilder *b,
              GCancellable *cancellable, GError **error)
 {
-  g_autofree char *t = g_strdup_printf ("%d", threads), *p = g_strdup_printf ("%d", depth);
+  g_autofree char *t = g_strdup_printf ("%d", threads), *p = g_strdup_printf ("%d", po->n_prompt);
+  g_autofree char *dd = g_strdup_printf ("%d", depth);
   g_autofree char *n = g_strdup_printf ("%d", po->n_gen), *r = g_strdup_printf ("%d", po->reps);
-  const char *bench_args[] = { runner, "bench", "-m", model, "-t", t, "-p", p, "-n", n, "-r", r, "--json",
+  const char *bench_args[] = { runner, "bench", "-m", model, "-t", t, "-p", p, "-d", dd, "-n", n, "-r", r, "--json",
                                "--no-bandwidth", "--progress", NULL };
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_auto (GStrv) prefix = g_strsplit (lathe_device_get_runner_prefix (d) ? lathe_device_get_runner_prefix (d) : "",
@@ -782,6 +799,7 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
   json_builder_begin_object (b);
   add_int (b, "threads", threads);
   add_int (b, "depth", depth);
+  add_int (b, "prompt_tokens", po->n_prompt);
   json_builder_set_member_name (b, "bench");
   json_builder_add_value (b, g_steal_pointer (&bench));
   t0 = max_temperature (json_node_get_object (before));
@@ -799,7 +817,8 @@ profile_run (LatheDevice *d, const char *runner, const char *model, int threads,
     }
   e0 = energy_uj (json_node_get_object (before));
   e1 = energy_uj (json_node_get_object (after));
-  tokens = (double) (po->reps + 1) * (depth + po->n_gen);
+  /* The cache filled once, then each repetition's prefill and decode. */
+  tokens = (double) depth + (double) (po->reps + 1) * (po->n_prompt + po->n_gen);
   /* Power files the caller named come first; then RAPL; then the sensors found. */
   if (!isnan (e0) && !isnan (e1) && e1 >= e0 && (po->power_files == NULL || rp->samples < 2))
     {

@@ -41,8 +41,9 @@ typedef struct
 {
   const int *threads;  /* thread counts to measure (NULL: the device's cores) */
   guint n_threads;
-  const int *depths;   /* prompt lengths (context depths) to measure */
+  const int *depths;   /* tokens already in the cache when each run measures (lathe-run -d) */
   guint n_depths;
+  int n_prompt;        /* prompt tokens of the prefill test (-p) */
   int n_gen;           /* generated tokens per run */
   int reps;            /* repetitions after a warm-up */
   /* Power files on the device read during each run (µW, as hwmon's
@@ -58,6 +59,8 @@ void lathe_profile_options_init (LatheProfileOptions *o);
  * from 1 to max separated by commas (a blank text: none). FALSE on anything
  * else, with *bad (if given) the part that is wrong. */
 gboolean lathe_parse_counts (const char *text, int max, GArray *out, char **bad);
+/* The same from 0 (depths: "0, 512, 2048"). */
+gboolean lathe_parse_depths (const char *text, int max, GArray *out, char **bad);
 
 /* How far a profile is: done of total (a share, in units of the caller's
  * choosing), and what it does now ("run 2 of 4 (2 threads, 128 tokens

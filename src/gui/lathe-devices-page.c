@@ -594,8 +594,8 @@ profile_settings (LatheDevicesPage *self, GArray *threads, GArray *depths)
 
   if (!lathe_parse_counts (gtk_editable_get_text (self->threads_row), 1024, t, NULL))
     return g_strdup (_("Threads: whole numbers from 1 to 1024, separated by commas (empty: every core)"));
-  if (!lathe_parse_counts (gtk_editable_get_text (self->depths_row), 32768, dp, NULL) || dp->len == 0)
-    return g_strdup (_("Context depths: one or more prompt lengths from 1 to 32768 tokens, separated by commas"));
+  if (!lathe_parse_depths (gtk_editable_get_text (self->depths_row), 32768, dp, NULL) || dp->len == 0)
+    return g_strdup (_("Context depths: one or more token counts from 0 to 32768, separated by commas"));
   if (self->variant_ids->len == 0)
     return g_strdup (_("Open a model first: its variants are what is profiled"));
   if (threads != NULL)
@@ -1457,7 +1457,7 @@ profile_group (LatheDevicesPage *self)
   self->variant_row = ADW_COMBO_ROW (variant);
   adw_preferences_group_add (g, variant);
   self->threads_row = entry_row (g, self, _("Threads (empty: every core)"), "");
-  self->depths_row = entry_row (g, self, _("Context depths (prompt tokens)"), "128");
+  self->depths_row = entry_row (g, self, _("Context depths (tokens already in the cache)"), "0");
   self->gen_spin = spin_row (g, _("Tokens generated"), _("Per run, for decode speed"), 1, 4096, 64);
   self->reps_spin = spin_row (g, _("Repetitions"), _("After one warm-up run"), 1, 100, 3);
   return group;

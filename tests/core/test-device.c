@@ -57,7 +57,8 @@ test_registry (void)
   g_assert_nonnull (strstr (error->message, "devices[0].port"));
 }
 
-/* Profile settings of the tests: these threads and depths, short runs. */
+/* Profile settings of the tests: these threads and depths (tokens already
+ * in the cache), prompts of 16 tokens, short runs. */
 static void
 profile_options (LatheProfileOptions *po, const int *threads, guint n_threads, const int *depths, guint n_depths,
                  int n_gen, int reps)
@@ -68,6 +69,7 @@ profile_options (LatheProfileOptions *po, const int *threads, guint n_threads, c
   po->depths = depths;
   po->n_depths = n_depths;
   po->n_gen = n_gen;
+  po->n_prompt = 16;
   po->reps = reps;
 }
 
@@ -243,7 +245,7 @@ test_probe_deploy_profile (void)
     g_assert_cmpfloat (joules, >, 0);
     g_assert_cmpfloat (joules, <=, 5.0 * (t1 - t0) / 1e6);
     g_assert_cmpfloat_with_epsilon (json_object_get_double_member (run, "joules_per_token"),
-                                    joules / (4.0 * (16 + 64)), 1e-12);
+                                    joules / (16 + 4.0 * (16 + 64)), 1e-12); /* depth, then 4 × (prompt + decode) */
     po.power_files = NULL;
   }
   v = lathe_variant_from_profile (profile, "p1", "stories260K on dev");
@@ -384,8 +386,8 @@ test_interrupted (void)
       bg.d = fixture_device (&f);
       t = g_thread_new ("profile", profile_thread, &bg);
       /* Once the first run is done and the long one runs. */
-      wait_for_runner (&f, "-p 400 ", TRUE);
-      g_assert_true (runner_running (&f, "-p 400 "));
+      wait_for_runner (&f, "-d 400 ", TRUE);
+      g_assert_true (runner_running (&f, "-d 400 "));
       g_usleep (300000);
       stopped = g_get_monotonic_time ();
       if (round == 0)
@@ -747,7 +749,7 @@ test_hostile_runner (void)
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("%s/runner-%u.sh", lathe_test_tmpdir (), i);
-      g_autofree char *text = g_strdup_printf ("case \"$*\" in *\"-p 16 \"*) %s ;; *) exec \"$@\" ;; esac\n",
+      g_autofree char *text = g_strdup_printf ("case \"$*\" in *\"-d 16 \"*) %s ;; *) exec \"$@\" ;; esac\n",
                                                cases[i].script);
       g_autofree char *prefix = g_strdup_printf ("sh %s", path);
       g_autoptr (LatheDevice) d = fixture_device (&f);

@@ -266,7 +266,7 @@ install (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
 static void
 cancel_profile (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
 {
-  Running r = { f, "-p 400 ", win, dp };
+  Running r = { f, "-d 400 ", win, dp };
 
   lathe_devices_page_set_profile (dp, NULL, "1", "8, 400", 1000, 4);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (dp), "devices.profile", NULL));
@@ -279,9 +279,9 @@ cancel_profile (LatheWindow *win, LatheDevicesPage *dp, SshdFixture *f)
   g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "Cancelled"));
   g_assert_nonnull (strstr (lathe_devices_page_get_message (dp), "kept as “A copy on dev”"));
   g_assert_cmpuint (n_device_points (win, "dev"), ==, 2);
-  for (int i = 0; i < 100 && runner_running (f, "-p 400 "); i++)
+  for (int i = 0; i < 100 && runner_running (f, "-d 400 "); i++)
     g_usleep (50000);
-  g_assert_false (runner_running (f, "-p 400 "));
+  g_assert_false (runner_running (f, "-d 400 "));
 }
 
 static void
