@@ -22,7 +22,7 @@ static const Command commands[] = {
   { "inspect", lathe_cli_inspect, N_("Show a model's architecture, tokenizer and tensors") },
   { "generate", lathe_cli_generate, N_("Generate text from a prompt") },
   { "tokenize", lathe_cli_tokenize, N_("Print the token ids of a text") },
-  { "convert", lathe_cli_convert, N_("Convert a llama2.c checkpoint to GGUF") },
+  { "convert", lathe_cli_convert, N_("Convert a Hugging Face or llama2.c checkpoint to GGUF") },
   { "synth", lathe_cli_synth, N_("Write a random-weight model of any shape") },
   { "quantize", lathe_cli_quantize, N_("Write a model with its matrices in another type") },
   { "prune", lathe_cli_prune, N_("Set the least important weights of a model to zero") },

@@ -102,6 +102,16 @@ lk_arch_name (lk_arch arch)
   return lk_arch_info_of (arch)->name;
 }
 
+bool
+lk_arch_from_name (const char *name, lk_arch *out)
+{
+  const lk_arch_info *info = lk_arch_find (name);
+
+  if (info != NULL)
+    *out = info->arch;
+  return info != NULL;
+}
+
 lk_model *
 lk_model_alloc (const char *path)
 {

@@ -186,6 +186,9 @@ uint64_t lk_model_n_params (const lk_model *m);
 uint64_t lk_model_tensor_bytes (const lk_model *m);
 double lk_model_bpw (const lk_model *m);
 const char *lk_arch_name (lk_arch arch);
+/* The architecture a GGUF file names (general.architecture); false for one
+ * Lathe does not run. */
+bool lk_arch_from_name (const char *name, lk_arch *out);
 /* Kinds an architecture gives a layer by its position alone (the file does
  * not record them): a sliding window (gemma2/3), RoPE (not smollm3's every
  * 4th layer). */

@@ -10,6 +10,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +76,7 @@ static const pretok_def defs[] = {
     { "[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]" } },
   { "gpt-2 phi-2 jina-es jina-de gigachat jina-v1-en jina-v2-es jina-v2-de jina-v2-code "
     "roberta-bpe mpt olmo jais", false, { GPT2_RE } },
-  { "llama3 llama-v3 llama-bpe falcon3", true, { LLAMA3_RE } },
+  { "llama-bpe llama3 llama-v3 falcon3", true, { LLAMA3_RE } },
   { "dbrx smaug-bpe chatglm-bpe", false, { LLAMA3_RE } },
   { "qwen2 stablelm2 megrez", false, { QWEN2_RE } },
   { "starcoder refact command-r smollm codeshell exaone minerva-7b", false,
@@ -139,6 +140,47 @@ bool
 lk_pretok_known (const char *name)
 {
   return find_def (name) != NULL;
+}
+
+/* Equal, or equal but for a last "|\\s+" one of them has: tokenizer.json
+ * writes GPT-2's expression with it, llama.cpp's copy leaves it out (the
+ * alternative before it already takes every such run but the last space). */
+static bool
+same_regex (const char *a, const char *b)
+{
+  static const char tail[] = "|\\s+";
+  size_t na = strlen (a), nb = strlen (b);
+  const size_t nt = sizeof tail - 1;
+
+  if (na >= nt && strcmp (a + na - nt, tail) == 0)
+    na -= nt;
+  if (nb >= nt && strcmp (b + nb - nt, tail) == 0)
+    nb -= nt;
+  return na == nb && memcmp (a, b, na) == 0;
+}
+
+size_t
+lk_pretok_match (const char *const *regex, int n, bool ignore_merges, char *name, size_t cap)
+{
+  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+    {
+      const pretok_def *d = &defs[i];
+      int k = 0;
+      while (k < LK_MAX_PRETOK_REGEX && d->regex[k] != NULL)
+        k++;
+      if (k != n || d->ignore_merges != ignore_merges)
+        continue;
+      for (k = 0; k < n && same_regex (d->regex[k], regex[k]); k++)
+        ;
+      if (k == n)
+        {
+          const size_t len = strcspn (d->names, " ");
+          if (cap > 0)
+            snprintf (name, cap, "%.*s", (int) len, d->names);
+          return len;
+        }
+    }
+  return 0;
 }
 
 void

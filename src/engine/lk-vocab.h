@@ -54,6 +54,12 @@ lk_status lk_vocab_new_spm (int32_t n, const char *const *texts, const size_t *l
                             const float *scores, const uint8_t *types, int32_t bos, int32_t eos,
                             int32_t unk, lk_vocab **out, lk_error *err);
 void lk_vocab_free (lk_vocab *v);
+/* The pre-tokenizer (tokenizer.ggml.pre) whose regular expressions are
+ * regex[0..n) (as tokenizer.json lists them) and whose BPE ignores merges
+ * for whole words when ignore_merges: its name is written to name, and its
+ * length returned; 0 when Lathe knows none such. */
+size_t lk_pretok_match (const char *const *regex, int n, bool ignore_merges, char *name,
+                        size_t cap);
 
 lk_vocab_type lk_vocab_get_type (const lk_vocab *v);
 const char *lk_vocab_model_name (const lk_vocab *v); /* "llama" or "gpt2" */

@@ -3,8 +3,11 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 
+#include "lathe-hf.h"
 #include "lathe-sensitivity.h"
 #include "lathe-window-private.h"
 
@@ -252,11 +255,134 @@ opened_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   update (self);
 }
 
+/* Hugging Face checkpoints open by converting them, as the background job,
+ * into the user's data folder (not the checkpoint's, which may be a
+ * read-only cache); a conversion newer than every file of the folder is
+ * opened again as it is. */
+typedef struct
+{
+  LatheWindow *window;
+  char *folder, *output, *text;
+} Import;
+
+static void
+import_free (gpointer data)
+{
+  Import *im = data;
+
+  g_object_unref (im->window);
+  g_free (im->folder);
+  g_free (im->output);
+  g_free (im->text);
+  g_free (im);
+}
+
+static void
+import_progress (double fraction, gpointer data)
+{
+  Import *im = data;
+
+  lathe_session_job_report (im->window->session, fraction, im->text);
+}
+
+static gpointer
+import_thread (LatheSession *session, gpointer data, GCancellable *cancellable, GError **error)
+{
+  Import *im = data;
+  g_autofree char *dir = g_path_get_dirname (im->output);
+  LatheHfOptions options;
+
+  (void) session;
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", dir, g_strerror (e));
+      return NULL;
+    }
+  lathe_hf_options_init (&options);
+  if (!lathe_hf_convert (im->folder, im->output, &options, import_progress, im, cancellable, error))
+    return NULL;
+  return g_strdup (im->output);
+}
+
+static void
+import_done (LatheSession *session, gpointer result, const GError *error, gpointer data)
+{
+  Import *im = data;
+  g_autoptr (GFile) file = NULL;
+
+  (void) session;
+  if (error != NULL)
+    {
+      g_autofree char *msg = NULL;
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        msg = g_strdup (_("Conversion cancelled: nothing was written"));
+      else
+        msg = g_strdup_printf (_("Could not convert the checkpoint: %s"), error->message);
+      lathe_window_show_toast (im->window, msg);
+      return;
+    }
+  file = g_file_new_for_path (result);
+  lathe_session_open_async (im->window->session, file, NULL, opened_cb, g_object_ref (im->window));
+}
+
+/* The newest modification time of the folder's files (0 when unreadable). */
+static gint64
+newest_in (const char *folder)
+{
+  g_autoptr (GDir) dir = g_dir_open (folder, 0, NULL);
+  const char *name;
+  gint64 newest = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (folder, name, NULL);
+      GStatBuf st;
+      if (g_stat (path, &st) == 0)
+        newest = MAX (newest, (gint64) st.st_mtime);
+    }
+  return newest;
+}
+
+static void
+import_checkpoint (LatheWindow *self, const char *folder)
+{
+  g_autofree char *base = g_path_get_basename (folder);
+  g_autofree char *name = g_strdup_printf ("%s-F16.gguf", base);
+  g_autofree char *output = g_build_filename (g_get_user_data_dir (), "lathe", "converted", name, NULL);
+  g_autoptr (GError) error = NULL;
+  GStatBuf st;
+  Import *im;
+
+  if (g_stat (output, &st) == 0 && (gint64) st.st_mtime >= newest_in (folder))
+    {
+      g_autoptr (GFile) file = g_file_new_for_path (output);
+      lathe_session_open_async (self->session, file, NULL, opened_cb, g_object_ref (self));
+      return;
+    }
+  im = g_new0 (Import, 1);
+  im->window = g_object_ref (self);
+  im->folder = g_strdup (folder);
+  im->output = g_steal_pointer (&output);
+  im->text = g_strdup_printf (_("Converting %s to GGUF…"), base);
+  if (!lathe_session_run_job (self->session, im->text, import_thread, import_done, im, import_free,
+                              g_free, &error))
+    lathe_window_show_toast (self, error->message);
+}
+
 void
 lathe_window_open_file (LatheWindow *self, GFile *file)
 {
+  g_autofree char *path = NULL;
+
   g_return_if_fail (LATHE_IS_WINDOW (self));
   g_return_if_fail (G_IS_FILE (file));
+  path = g_file_get_path (file);
+  if (path != NULL && lathe_hf_is_checkpoint (path))
+    {
+      import_checkpoint (self, path);
+      return;
+    }
   lathe_session_open_async (self->session, file, NULL, opened_cb, g_object_ref (self));
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli-run.h"
+#include "lathe-test-hf.h"
 #include "lathe-test.h"
 #include "sshd-fixture.h"
 
@@ -795,6 +796,63 @@ test_device_profile (void)
   sshd_fixture_stop (&f);
 }
 
+/* A Hugging Face checkpoint folder converted as a user does it: Q8_0
+ * matrices on request, the model generating, and bad options and bad
+ * checkpoints refused with a clear line. */
+static void
+test_convert_hf (void)
+{
+  g_autofree char *gguf = lathe_test_shared ("archs/qwen3.gguf");
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "qwen3-hf-q8.gguf", NULL);
+  g_autofree char *dir = NULL, *config = NULL;
+  const LatheHfCase *qwen3 = NULL;
+  guint n;
+  const LatheHfCase *cases = lathe_test_hf_cases (&n);
+
+  if (gguf == NULL)
+    return;
+  for (guint i = 0; i < n; i++)
+    if (strcmp (cases[i].arch, "qwen3") == 0)
+      qwen3 = &cases[i];
+  dir = lathe_test_hf_checkpoint (qwen3, gguf, "qwen3-hf");
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "convert", dir, "-o", out, "--outtype", "q8_0", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.err, "wrote "));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "inspect", out, NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_true (g_regex_match_simple ("blk.0.attn_q.weight +Q8_0 ", r.out, 0, 0));
+    g_assert_true (g_regex_match_simple ("blk.0.attn_q_norm.weight +F32 ", r.out, 0, 0));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "generate", "-m", out, "-p", "Once upon a time", "-n", "8", "--temp", "0",
+         NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_cmpuint (strlen (r.out), >, strlen ("Once upon a time"));
+  }
+  {
+    g_auto (Run) r = { 0 };
+    run (&r, "LATHE_CLI", "convert", dir, "-o", out, "--outtype", "q3", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "--outtype is 'q3', expected f16, f32, bf16, q8_0 or auto"));
+  }
+  config = g_build_filename (dir, "config.json", NULL);
+  g_assert_true (g_file_set_contents (config, "{\"architectures\": [\"Qwen3ForCausalLM\"]}", -1, NULL));
+  {
+    g_auto (Run) r = { 0 };
+    g_autofree char *bad = g_build_filename (lathe_test_tmpdir (), "qwen3-bad.gguf", NULL);
+    run (&r, "LATHE_CLI", "convert", dir, "-o", bad, NULL);
+    g_assert_cmpint (r.status, ==, 1);
+    g_assert_nonnull (strstr (r.err, "config.json: key 'hidden_size' is missing (Qwen3ForCausalLM needs it)"));
+    g_assert_false (g_file_test (bad, G_FILE_TEST_EXISTS));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -804,6 +862,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/inspect-text", test_inspect_text);
   g_test_add_func ("/lathe/cli/generate", test_generate);
   g_test_add_func ("/lathe/cli/architectures", test_architectures);
+  g_test_add_func ("/lathe/cli/convert-hf", test_convert_hf);
   g_test_add_func ("/lathe/cli/bench-depth", test_bench_depth);
   g_test_add_func ("/lathe/cli/generate-sampling", test_generate_sampling);
   g_test_add_func ("/lathe/cli/tokenize", test_tokenize);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lathe-test-arch.h"
 #include "lathe-test.h"
 #include "lk-context.h"
 #include "lk-model.h"
@@ -16,123 +17,23 @@ static const char *const archs[] = {
   "gemma2", "gemma3", "granite", "olmo2", "smollm3", "stablelm", "internlm2", "exaone", "ernie4_5",
 };
 
-typedef struct
-{
-  GArray *prompt, *gen;
-} Reference;
-
-static GArray *
-parse_ids (const char *line)
-{
-  g_auto (GStrv) words = g_strsplit (line, " ", -1);
-  GArray *ids = g_array_new (FALSE, FALSE, sizeof (int32_t));
-
-  for (guint i = 1; words[i] != NULL; i++)
-    {
-      gint64 v;
-      if (*words[i] == '\0')
-        continue;
-      g_assert_true (g_ascii_string_to_signed (words[i], 10, 0, G_MAXINT32, &v, NULL));
-      g_array_append_val (ids, (int32_t) { (int32_t) v });
-    }
-  return ids;
-}
-
-/* ARCH.ids: "prompt ID…", "gen ID…", then the margins. */
-static gboolean
-read_reference (const char *arch, Reference *ref)
-{
-  g_autofree char *rel = g_strdup_printf ("archs/%s.ids", arch);
-  g_autofree char *path = lathe_test_shared (rel);
-  g_autofree char *text = NULL;
-  g_auto (GStrv) lines = NULL;
-
-  if (path == NULL)
-    return FALSE;
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  lines = g_strsplit (text, "\n", -1);
-  ref->prompt = ref->gen = NULL;
-  for (guint i = 0; lines[i] != NULL; i++)
-    if (g_str_has_prefix (lines[i], "prompt "))
-      ref->prompt = parse_ids (lines[i]);
-    else if (g_str_has_prefix (lines[i], "gen "))
-      ref->gen = parse_ids (lines[i]);
-  g_assert_nonnull (ref->prompt);
-  g_assert_nonnull (ref->gen);
-  return TRUE;
-}
-
-static int32_t
-argmax (const float *l, int n)
-{
-  int32_t best = 0;
-
-  for (int i = 1; i < n; i++)
-    if (l[i] > l[best])
-      best = i;
-  return best;
-}
-
-/* The prompt as Lathe tokenizes it, then greedy decoding one token at a
- * time with an F32 cache (as llama.cpp's reference ran). */
-static void
-check_greedy (const char *arch, lk_model *m, const Reference *ref, lk_type kv_type)
-{
-  const lk_hparams *hp = lk_model_hparams (m);
-  lk_tokens toks = { 0 };
-  lk_ctx_params cp;
-  lk_ctx *ctx = NULL;
-  lk_error err = { 0 };
-  g_autoptr (GString) text = g_string_new (NULL);
-  int32_t next;
-
-  g_assert_cmpint (lk_vocab_tokenize (lk_model_vocab (m), "Once upon a time", 16, true, false, &toks, &err), ==,
-                   LK_OK);
-  g_assert_cmpuint (toks.n, ==, ref->prompt->len);
-  for (guint i = 0; i < ref->prompt->len; i++)
-    g_assert_cmpint (toks.ids[i], ==, g_array_index (ref->prompt, int32_t, i));
-  lk_ctx_params_init (&cp);
-  cp.n_ctx = 256;
-  cp.n_threads = 2;
-  cp.kv_type = kv_type;
-  if (lk_ctx_new (m, &cp, &ctx, &err) != LK_OK)
-    g_error ("%s: %s", arch, err.message);
-  g_assert_cmpint (lk_ctx_decode (ctx, toks.ids, (int) toks.n, false, &err), ==, LK_OK);
-  for (guint i = 0; i < ref->gen->len; i++)
-    {
-      char piece[64];
-      size_t n;
-      next = argmax (lk_ctx_logits (ctx, 0), hp->n_vocab);
-      n = lk_vocab_piece (lk_model_vocab (m), next, false, piece, sizeof piece);
-      g_string_append_len (text, piece, (gssize) MIN (n, sizeof piece));
-      if (next != g_array_index (ref->gen, int32_t, i))
-        g_error ("%s: token %u is %d, llama.cpp's is %d (text so far: \"%s\")", arch, i, next,
-                 g_array_index (ref->gen, int32_t, i), text->str);
-      g_assert_cmpint (lk_ctx_decode (ctx, &next, 1, false, &err), ==, LK_OK);
-    }
-  g_test_message ("%s (%s cache): %u tokens as llama.cpp's: \"%s\"", arch, lk_type_name (kv_type), ref->gen->len,
-                  text->str);
-  lk_ctx_free (ctx);
-  lk_tokens_clear (&toks);
-}
-
 static void
 test_arch (gconstpointer data)
 {
   const char *arch = data;
   g_autofree char *rel = g_strdup_printf ("archs/%s.gguf", arch);
   g_autofree char *path = lathe_test_shared (rel);
-  Reference ref;
+  LatheArchRef ref;
   lk_model_params p;
   lk_model *m = NULL;
   lk_error err = { 0 };
 
-  if (path == NULL || !read_reference (arch, &ref))
+  if (path == NULL || !lathe_test_arch_ref (arch, &ref))
     return;
   lk_model_params_init (&p);
   if (lk_model_open (path, &p, &m, &err) != LK_OK)
     g_error ("%s", err.message);
-  check_greedy (arch, m, &ref, LK_TYPE_F32);
+  lathe_test_arch_greedy (arch, m, &ref, LK_TYPE_F32);
   /* Written again by Lathe (every matrix F16, as it was): the keys it
    * writes describe the same model, and an F16 cache gives the same text. */
   {
@@ -147,12 +48,11 @@ test_arch (gconstpointer data)
     if (lk_model_open (copy, &p, &m2, &err) != LK_OK)
       g_error ("%s (Lathe's copy): %s", arch, err.message);
     g_assert_cmpstr (lk_model_hparams (m2)->arch_name, ==, lk_arch_name (lk_model_hparams (m)->arch));
-    check_greedy (arch, m2, &ref, LK_TYPE_F16);
+    lathe_test_arch_greedy (arch, m2, &ref, LK_TYPE_F16);
     lk_model_free (m2);
   }
   lk_model_free (m);
-  g_array_unref (ref.prompt);
-  g_array_unref (ref.gen);
+  lathe_test_arch_ref_clear (&ref);
 }
 
 /* A copy of an architecture's file without one key or tensor (or with one
@@ -370,17 +270,17 @@ test_phi3 (void)
   g_autofree char *exaone = lathe_test_shared ("archs/exaone.gguf");
   g_autofree char *plain = NULL, *longf = NULL, *shortf = NULL, *freqs = NULL;
   float factors[16];
-  Reference ref;
+  LatheArchRef ref;
   lk_model *m = NULL;
   lk_error err = { 0 };
 
-  if (exaone == NULL || !read_reference ("exaone", &ref))
+  if (exaone == NULL || !lathe_test_arch_ref ("exaone", &ref))
     return;
   plain = write_phi3 ("phi3.gguf", NULL, FALSE, 0);
   g_assert_cmpint (lk_model_open (plain, NULL, &m, &err), ==, LK_OK);
   g_assert_nonnull (lk_model_layer (m, 0)->wqkv);
   g_assert_true (lk_model_layer (m, 0)->ffn_fused);
-  check_greedy ("phi3 (from exaone)", m, &ref, LK_TYPE_F32);
+  lathe_test_arch_greedy ("phi3 (from exaone)", m, &ref, LK_TYPE_F32);
   lk_model_free (m);
   assert_same_logits (plain, exaone, 0.0f);
   for (int i = 0; i < 16; i++)
@@ -395,8 +295,7 @@ test_phi3 (void)
     g_autofree char *unused = write_phi3 ("phi3-long-unused.gguf", factors, TRUE, 4096);
     assert_same_logits (unused, exaone, 0.0f);
   }
-  g_array_unref (ref.prompt);
-  g_array_unref (ref.gen);
+  lathe_test_arch_ref_clear (&ref);
 }
 
 /* An architecture Lathe does not run is named, with the list it runs. */

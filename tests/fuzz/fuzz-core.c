@@ -17,7 +17,10 @@
 #include "lathe-recipe.h"
 #include "lathe-remote-private.h"
 #include "lathe-remote.h"
+#include "lathe-hf-private.h"
+#include "lathe-hf.h"
 #include "lathe-runner.h"
+#include "lathe-safetensors.h"
 #include "lathe-sensitivity.h"
 #include "lathe-ssh-private.h"
 #include "lathe-workspace.h"
@@ -69,6 +72,76 @@ assert_valid_json (JsonNode *node)
   if (!json_parser_load_from_data (parser, text, -1, NULL))
     g_error ("Lathe wrote JSON it cannot read back: %s", text);
 }
+
+#if FUZZ_TARGET == 8
+/* 0: a safetensors file, every value read; 1: tokenizer.model; 2:
+ * tokenizer.json; 3: config.json, a NUL, then model.safetensors, converted
+ * with a fixed three-piece tokenizer. */
+static void
+fuzz_hf (const char *text, gsize size)
+{
+  g_autofree char *dir = g_build_filename (work, "hf", NULL);
+  g_autofree char *out = g_build_filename (work, "hf.gguf", NULL);
+  const char *body = text + 1;
+  const gsize n = size - 1;
+
+  if (size == 0)
+    return;
+  for (guint i = 0; i < 5; i++)
+    {
+      static const char *const files[] = { "tokenizer.model", "tokenizer.json", "config.json",
+                                           "model.safetensors", "tokenizer_config.json" };
+      g_autofree char *f = g_build_filename (dir, files[i], NULL);
+      g_unlink (f);
+    }
+  g_mkdir_with_parents (dir, 0700);
+  switch (text[0] % 4)
+    {
+    case 0:
+      {
+        g_autoptr (GBytes) b = g_bytes_new (body, n);
+        g_autoptr (LatheSafetensors) st = lathe_safetensors_parse (b, "fuzz", NULL);
+        for (guint i = 0; st != NULL && i < lathe_safetensors_n_tensors (st); i++)
+          {
+            const LatheStTensor *t = lathe_safetensors_tensor (st, i);
+            if (t->dtype <= LATHE_ST_BF16)
+              for (gint64 k = 0; k < t->n_elements; k += 1 + t->n_elements / 64)
+                (void) lathe_st_get_f32 (t, k);
+          }
+        break;
+      }
+    case 1:
+    case 2:
+      {
+        g_autofree char *p = put (text[0] % 4 == 1 ? "hf/tokenizer.model" : "hf/tokenizer.json", body, n);
+        (void) p;
+        g_autoptr (JsonObject) config = json_object_new ();
+        lk_gguf_writer *w = lk_gguf_writer_new ();
+        gint n_tokens;
+        lathe_hf_write_tokenizer (dir, config, 0, NULL, w, &n_tokens, NULL);
+        lk_gguf_writer_free (w);
+        break;
+      }
+    default:
+      {
+        const char *config, *weights;
+        static const char spm[] = "\x0a\x09\x0a\x05<unk>\x18\x02\x0a\x07\x0a\x03<s>\x18\x03"
+                                  "\x0a\x08\x0a\x04</s>\x18\x03\x12\x02\x18\x02";
+        g_autofree char *a = NULL, *b = NULL, *t = NULL;
+        LatheHfOptions opt;
+        split (body, n, &config, &weights);
+        a = put ("hf/config.json", config, strlen (config));
+        b = put ("hf/model.safetensors", weights,
+                 weights > body && weights <= body + n ? n - (gsize) (weights - body) : 0);
+        t = put ("hf/tokenizer.model", spm, sizeof spm - 1);
+        lathe_hf_options_init (&opt);
+        lathe_hf_convert (dir, out, &opt, NULL, NULL, NULL, NULL);
+        g_unlink (out);
+        break;
+      }
+    }
+}
+#endif
 
 static void
 fuzz (const char *text, gsize size)
@@ -135,8 +208,10 @@ fuzz (const char *text, gsize size)
   g_autofree char *kh = lathe_ssh_parse_known_hosts_file (text);
   (void) fp;
   (void) kh;
+#elif FUZZ_TARGET == 8 /* Hugging Face checkpoints: the first byte picks the file */
+  fuzz_hf (text, size);
 #else
-#error "FUZZ_TARGET: 1 to 7"
+#error "FUZZ_TARGET: 1 to 8"
 #endif
 }
 

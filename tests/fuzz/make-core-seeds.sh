@@ -4,6 +4,7 @@
 # shared model: a recipe of every step, a sensitivity table, an importance
 # matrix, a workspace and its variant files, a bundle's manifest, what
 # lathe-run bench prints, a probe's lines, ssh -G and ssh-keygen -l output.
+# Hugging Face checkpoint files come from make-hf-seeds.py.
 #   make-core-seeds.sh BUILD_DIR SHARED_DIR OUT_DIR
 set -eu
 build=$1 shared=$2 out=$3
@@ -15,7 +16,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 nul() { printf '\000'; }
 
-for t in recipe sensitivity imatrix workspace manifest device ssh; do mkdir -p "$out/$t"; done
+for t in recipe sensitivity imatrix workspace manifest device ssh hf; do mkdir -p "$out/$t"; done
 
 # Recipes: the example of data/recipe.md, and each kind of step.
 sed -n '/^```json$/,/^```$/p' "$(dirname "$0")/../../data/recipe.md" | sed '1d;$d' | sed '/^```/,$d' > "$out/recipe/example"
@@ -62,3 +63,4 @@ rpi_throttled=0x0'
 ssh -G localhost > "$out/ssh/config" 2> /dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$tmp/key"
 ssh-keygen -l -f "$tmp/key.pub" > "$out/ssh/fingerprint"
+python3 "$(dirname "$0")/make-hf-seeds.py" "$out/hf"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gui-test.h"
+#include "lathe-test-hf.h"
 #include "lathe-test.h"
 #include "lathe-tensor-info.h"
 #include "lathe-window.h"
@@ -138,6 +139,73 @@ test_other_architecture (void)
   gui_test_settle ();
 }
 
+static gboolean
+job_running (gpointer data)
+{
+  return lathe_session_get_job_running (lathe_window_get_session (data));
+}
+
+static gboolean
+toast_shown (gpointer data)
+{
+  return lathe_window_get_last_toast (data) != NULL;
+}
+
+/* A Hugging Face checkpoint folder opens by converting it as the window's
+ * job; the conversion is kept and opened again without converting; a
+ * damaged checkpoint is said in a toast and nothing is written. */
+static void
+test_hf_checkpoint (void)
+{
+  g_autofree char *gguf = lathe_test_shared ("archs/qwen3.gguf");
+  g_autofree char *dir = NULL, *converted = NULL, *config = NULL, *bad_dir = NULL, *bad_out = NULL;
+  const LatheHfCase *cases, *qwen3 = NULL;
+  g_autoptr (GFile) folder = NULL;
+  LatheWindow *win;
+  guint n;
+
+  if (gguf == NULL)
+    return;
+  cases = lathe_test_hf_cases (&n);
+  for (guint i = 0; i < n; i++)
+    if (strcmp (cases[i].arch, "qwen3") == 0)
+      qwen3 = &cases[i];
+  dir = lathe_test_hf_checkpoint (qwen3, gguf, "Qwen3-tiny");
+  converted = g_build_filename (g_get_user_data_dir (), "lathe", "converted", "Qwen3-tiny-F16.gguf", NULL);
+  win = new_window ();
+  folder = g_file_new_for_path (dir);
+  lathe_window_open_file (win, folder);
+  g_assert_true (job_running (win));
+  g_assert_cmpstr (lathe_session_get_job_text (lathe_window_get_session (win)), ==, "Converting Qwen3-tiny to GGUF…");
+  gui_test_screenshot (GTK_WIDGET (win), "hf-converting.png");
+  gui_test_wait_until (model_loaded, win, "the converted model to load");
+  gui_test_settle ();
+  g_assert_true (g_file_test (converted, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpstr (lathe_model_page_get_info (lathe_window_get_model_page (win), "Architecture"), ==, "qwen3");
+  gui_test_screenshot (GTK_WIDGET (win), "hf-converted.png");
+  /* Again: the conversion is newer than the folder's files. */
+  lathe_window_open_file (win, folder);
+  g_assert_false (job_running (win));
+  gui_test_wait_until (model_loaded, win, "the conversion to open again");
+  /* A checkpoint without its hidden size. */
+  bad_dir = lathe_test_hf_checkpoint (qwen3, gguf, "Qwen3-bad");
+  config = g_build_filename (bad_dir, "config.json", NULL);
+  g_assert_true (g_file_set_contents (config, "{\"architectures\": [\"Qwen3ForCausalLM\"]}", -1, NULL));
+  bad_out = g_build_filename (g_get_user_data_dir (), "lathe", "converted", "Qwen3-bad-F16.gguf", NULL);
+  {
+    g_autoptr (GFile) bad = g_file_new_for_path (bad_dir);
+    lathe_window_open_file (win, bad);
+  }
+  gui_test_wait_until (toast_shown, win, "the conversion's error");
+  gui_test_wait_until (session_idle, win, "the job to end");
+  g_test_message ("toast: %s", lathe_window_get_last_toast (win));
+  g_assert_nonnull (strstr (lathe_window_get_last_toast (win), "Could not convert the checkpoint: "));
+  g_assert_nonnull (strstr (lathe_window_get_last_toast (win), "key 'hidden_size' is missing"));
+  g_assert_false (g_file_test (bad_out, G_FILE_TEST_EXISTS));
+  gtk_window_destroy (GTK_WINDOW (win));
+  gui_test_settle ();
+}
+
 static void
 test_model_and_playground (void)
 {
@@ -262,6 +330,8 @@ test_model_and_playground (void)
 int
 main (int argc, char **argv)
 {
+  /* Conversions go to the user's data folder: one of the test's own. */
+  g_setenv ("XDG_DATA_HOME", lathe_test_tmpdir (), TRUE);
   gtk_test_init (&argc, &argv, NULL);
   adw_init ();
   settings = g_settings_new ("io.github.lathe.Lathe");
@@ -269,5 +339,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/gui/bad-file", test_bad_file);
   g_test_add_func ("/lathe/gui/model-and-playground", test_model_and_playground);
   g_test_add_func ("/lathe/gui/other-architecture", test_other_architecture);
+  g_test_add_func ("/lathe/gui/hf-checkpoint", test_hf_checkpoint);
   return g_test_run ();
 }
