@@ -19,6 +19,8 @@ static const LatheHfCase cases[] = {
   { "gemma", "GemmaForCausalLM", T_PLUS_ONE },
   { "gemma2", "Gemma2ForCausalLM", T_PLUS_ONE | T_POST | T_PRE_FFN },
   { "gemma3", "Gemma3ForCausalLM", T_PLUS_ONE | T_POST | T_PRE_FFN },
+  { "gemma3-multimodal", "Gemma3ForConditionalGeneration",
+    T_PLUS_ONE | T_POST | T_PRE_FFN | T_MULTIMODAL, "gemma3" },
   { "granite", "GraniteForCausalLM", T_PERMUTE },
   { "olmo2", "Olmo2ForCausalLM", T_POST },
   { "smollm3", "SmolLM3ForCausalLM", T_PERMUTE },
@@ -26,6 +28,8 @@ static const LatheHfCase cases[] = {
   { "internlm2", "InternLM2ForCausalLM", T_PERMUTE | T_INTERNLM2 },
   { "exaone", "ExaoneForCausalLM", T_EXAONE },
   { "ernie4_5", "Ernie4_5ForCausalLM", T_FUSED_QKV },
+  /* ../shared/archs has no phi3: exaone's weights in phi3's layout compute the same. */
+  { "phi3", "Phi3ForCausalLM", T_FUSED_QKV | T_PHI3, "exaone" },
 };
 
 const LatheHfCase *
@@ -231,6 +235,17 @@ write_block_tensor (GPtrArray *out, const LatheHfCase *c, const lk_gguf *g, cons
       write_experts (out, c, t, l, suffix);
       return;
     }
+  if ((c->flags & T_PHI3) && strcmp (suffix, "ffn_gate.weight") == 0)
+    return; /* written with up */
+  if ((c->flags & T_PHI3) && strcmp (suffix, "ffn_up.weight") == 0)
+    {
+      g_autofree char *fused = g_strdup_printf ("model.layers.%d.mlp.gate_up_proj.weight", l);
+      const lk_gguf_tensor *gate = need (g, "blk.%d.ffn_gate.weight", l);
+      HfTensor *h = hf_new (out, fused, t, 2 * t->ne[1]);
+      append_rows (h, gate, 0, 0, gate->ne[1], 0);
+      append_rows (h, t, 0, 0, t->ne[1], 0);
+      return;
+    }
   if (c->flags & (T_INTERNLM2 | T_FUSED_QKV) && g_str_has_prefix (suffix, "attn_")
       && strlen (suffix) == strlen ("attn_q.weight") && suffix[6] == '.')
     {
@@ -408,6 +423,15 @@ write_config (const char *dir, const LatheHfCase *c, lk_model *m, const lk_gguf 
   json_builder_begin_array (b);
   json_builder_add_string_value (b, c->hf_class);
   json_builder_end_array (b);
+  if (c->flags & T_MULTIMODAL)
+    {
+      json_builder_set_member_name (b, "vision_config");
+      json_builder_begin_object (b);
+      lathe_test_json_set_int (b, "hidden_size", 16);
+      json_builder_end_object (b);
+      json_builder_set_member_name (b, "text_config");
+      json_builder_begin_object (b);
+    }
   lathe_test_json_set_int (b, "hidden_size", hp->n_embd);
   lathe_test_json_set_int (b, c->flags & T_EXAONE ? "num_layers" : "num_hidden_layers", hp->n_layer);
   lathe_test_json_set_int (b, "num_attention_heads", l0->n_head);
@@ -450,6 +474,23 @@ write_config (const char *dir, const LatheHfCase *c, lk_model *m, const lk_gguf 
     lathe_test_json_set_int (b, "sliding_window", hp->n_swa);
   if (hp->arch == LK_ARCH_GEMMA3)
     set_num (b, "rope_local_base_freq", hp->rope_base_swa);
+  if (c->flags & T_PHI3)
+    {
+      json_builder_set_member_name (b, "rope_scaling");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "type");
+      json_builder_add_string_value (b, "longrope");
+      for (int k = 0; k < 2; k++)
+        {
+          json_builder_set_member_name (b, k == 0 ? "long_factor" : "short_factor");
+          json_builder_begin_array (b);
+          for (int i = 0; i < hp->n_rot / 2; i++)
+            json_builder_add_double_value (b, 1.0);
+          json_builder_end_array (b);
+        }
+      json_builder_end_object (b);
+      lathe_test_json_set_int (b, "original_max_position_embeddings", hp->n_ctx_train);
+    }
   if (c->flags & T_LLAMA3)
     {
       /* Llama 3.1's factors, for the 256-token context the file was made for. */
@@ -463,6 +504,8 @@ write_config (const char *dir, const LatheHfCase *c, lk_model *m, const lk_gguf 
       lathe_test_json_set_int (b, "original_max_position_embeddings", 256);
       json_builder_end_object (b);
     }
+  if (c->flags & T_MULTIMODAL)
+    json_builder_end_object (b);
   lathe_test_json_set_int (b, "bos_token_id", lk_vocab_bos (lk_model_vocab (m)));
   lathe_test_json_set_int (b, "eos_token_id", lk_vocab_eos (lk_model_vocab (m)));
   json_builder_end_object (b);
@@ -558,6 +601,22 @@ lathe_test_hf_checkpoint (const LatheHfCase *c, const char *gguf_path, const cha
         write_block_tensor (tensors, c, g, t, lk_model_hparams (m), l0->n_head, l0->n_head_kv);
       else
         write_global_tensor (tensors, c, t);
+    }
+  if (c->flags & T_MULTIMODAL)
+    {
+      /* As transformers < 4.52 saves Gemma3ForConditionalGeneration. */
+      HfTensor *vision;
+      for (guint i = 0; i < tensors->len; i++)
+        {
+          HfTensor *t = g_ptr_array_index (tensors, i);
+          char *name = g_strconcat ("language_model.", t->name, NULL);
+          g_free (t->name);
+          t->name = name;
+        }
+      vision = hf_new (tensors, "vision_tower.vision_model.post_layernorm.weight",
+                       lk_gguf_find_tensor (g, "output_norm.weight"), 0);
+      g_byte_array_append (vision->data, lk_gguf_find_tensor (g, "output_norm.weight")->data, 64);
+      vision->shape[0] = 16;
     }
   write_weights (dir, c, tensors);
   write_config (dir, c, m, g);

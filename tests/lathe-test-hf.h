@@ -25,12 +25,15 @@ enum
   T_MIXTRAL = 1 << 7,
   T_SHARDS = 1 << 8,    /* two files and an index */
   T_LLAMA3 = 1 << 9,
+  T_MULTIMODAL = 1 << 11, /* language_model. names, text_config, a vision tensor */
+  T_PHI3 = 1 << 10,     /* gate_up_proj and longrope factors (of 1: the model stays) */
 };
 
 typedef struct
 {
   const char *arch, *hf_class;
   guint flags;
+  const char *from; /* the ../shared/archs model it is made of (NULL: arch's own) */
 } LatheHfCase;
 
 /* One case per ../shared/archs model. */

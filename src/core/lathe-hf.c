@@ -28,6 +28,7 @@ enum
   NORM_PLUS_ONE = 1 << 1, /* Gemma's RMSNorm multiplies by 1 + w */
   POST_NORMS = 1 << 2,  /* post_attention_layernorm is the attention's output norm */
   MOE = 1 << 3,
+  TEXT_CONFIG = 1 << 4, /* a multimodal class: the language model's keys are under text_config */
 };
 
 typedef struct
@@ -48,6 +49,7 @@ static const HfArch hf_archs[] = {
   { "GemmaForCausalLM", "gemma", NORM_PLUS_ONE },
   { "Gemma2ForCausalLM", "gemma2", NORM_PLUS_ONE | POST_NORMS },
   { "Gemma3ForCausalLM", "gemma3", NORM_PLUS_ONE | POST_NORMS },
+  { "Gemma3ForConditionalGeneration", "gemma3", NORM_PLUS_ONE | POST_NORMS | TEXT_CONFIG },
   { "GraniteForCausalLM", "granite", PERMUTE_QK },
   { "Olmo2ForCausalLM", "olmo2", POST_NORMS },
   { "SmolLM3ForCausalLM", "smollm3", PERMUTE_QK },
@@ -187,6 +189,13 @@ static const char *const block_prefixes[] = { "model.layers.", "transformer.h." 
 static gboolean
 ignored_name (const char *name)
 {
+  static const char *const towers[] = { "vision_tower.", "multi_modal_projector.",
+                                        "model.vision_tower.", "model.multi_modal_projector." };
+
+  /* A multimodal checkpoint's vision side is not part of the language model. */
+  for (guint i = 0; i < G_N_ELEMENTS (towers); i++)
+    if (g_str_has_prefix (name, towers[i]))
+      return TRUE;
   return g_str_has_suffix (name, "rotary_emb.inv_freq") || g_str_has_suffix (name, ".masked_bias")
          || g_str_has_suffix (name, ".attn.bias");
 }
@@ -216,7 +225,8 @@ typedef struct
 {
   const char *folder;
   const HfArch *arch;
-  JsonObject *config;
+  JsonObject *config;  /* the language model's keys */
+  JsonObject *root;    /* config.json itself (special token ids) */
   lk_hparams hp;
   int n_head, n_head_kv, n_ff;
   gboolean tied;
@@ -349,7 +359,16 @@ find_arch (Conv *c, GError **error)
     if (strcmp (hf_archs[i].hf, name) == 0)
       {
         c->arch = &hf_archs[i];
-        return TRUE;
+        if (!(c->arch->flags & TEXT_CONFIG))
+          return TRUE;
+        c->config = cfg_object (c->config, "text_config");
+        if (c->config != NULL)
+          return TRUE;
+        g_set_error (error, LATHE_ERROR, LATHE_ERROR_FORMAT,
+                     "%s/config.json: key 'text_config' is missing (%s keeps the language "
+                     "model's keys there)",
+                     c->folder, name);
+        return FALSE;
       }
   g_set_error (error, LATHE_ERROR, LATHE_ERROR_UNSUPPORTED,
                "%s/config.json: architecture '%s' is not one Lathe converts; it converts %s",
@@ -729,11 +748,22 @@ add_block_tensor (Conv *c, const LatheStTensor *t, int layer, const char *rest, 
 static const char *
 canonical_name (const char *name, char *buf, gsize cap)
 {
-  if (g_str_has_prefix (name, "ernie."))
-    {
-      g_snprintf (buf, cap, "model.%s", name + 6);
-      return buf;
-    }
+  static const struct
+  {
+    const char *from, *to;
+  } prefixes[] = {
+    { "ernie.", "model." },
+    { "language_model.model.", "model." }, /* multimodal classes, transformers < 4.52 */
+    { "model.language_model.", "model." }, /* and since */
+    { "language_model.lm_head.", "lm_head." },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+    if (g_str_has_prefix (name, prefixes[i].from))
+      {
+        g_snprintf (buf, cap, "%s%s", prefixes[i].to, name + strlen (prefixes[i].from));
+        return buf;
+      }
   return name;
 }
 
@@ -1157,7 +1187,7 @@ lathe_hf_convert (const char *folder, const char *output, const LatheHfOptions *
       return FALSE;
     }
   c.folder = folder;
-  c.config = json_node_get_object (root);
+  c.config = c.root = json_node_get_object (root);
   c.out_type = options->type;
   c.pre = options->pre;
   c.progress = progress;
@@ -1168,7 +1198,7 @@ lathe_hf_convert (const char *folder, const char *output, const LatheHfOptions *
   c.by_name = g_hash_table_new (g_str_hash, g_str_equal);
   w = lk_gguf_writer_new ();
   if (find_arch (&c, error) && read_hparams (&c, error)
-      && lathe_hf_write_tokenizer (folder, c.config, c.hp.n_vocab, c.pre, w, &n_tokens, error))
+      && lathe_hf_write_tokenizer (folder, c.root, c.hp.n_vocab, c.pre, w, &n_tokens, error))
     {
       c.hp.n_vocab = n_tokens;
       ok = open_shards (&c, error) && plan_jobs (&c, w, error)
