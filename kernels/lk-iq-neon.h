@@ -10,10 +10,6 @@
 
 #include "lk-iq-kinds.h"
 
-
-
-
-
 /* Two 8-byte grid entries with their sign bytes applied. */
 IQ_INLINE int8x16_t
 iq_signed2 (uint64_t g0, uint64_t g1, uint8_t s0, uint8_t s1)
@@ -217,6 +213,77 @@ nl_rows (int mxfp4, const int C, int64_t n, const uint8_t *w, const uint8_t *x, 
     y[c * ys] = vaddvq_f32 (acc[c]);
 }
 
+/* TQ1_0's trit n of each byte q: the high part of (q * 3^n mod 256) * 3,
+ * as -1, 0, 1. */
+IQ_INLINE int8x16_t
+tq1_digits (uint8x16_t q, uint8_t p)
+{
+  const uint8x16_t r = vmulq_u8 (q, vdupq_n_u8 (p));
+  const uint8x8_t three = vdup_n_u8 (3);
+  const uint8x16_t d = vcombine_u8 (vshrn_n_u16 (vmull_u8 (vget_low_u8 (r), three), 8),
+                                    vshrn_n_u16 (vmull_u8 (vget_high_u8 (r), three), 8));
+  return vsubq_s8 (vreinterpretq_s8_u8 (d), vdupq_n_s8 (1));
+}
+
+/* A TQ1_0 superblock as 256 signed levels, in element order: five trits of
+ * each of qs[0..32), then of qs[32..48), then four of qh[0..4). */
+IQ_INLINE void
+tq1_unpack (const lk_block_tq1_0 *b, int8_t q[256])
+{
+  static const uint8_t pow3[5] = { 1, 3, 9, 27, 81 };
+  const uint8x16_t q0 = vld1q_u8 (b->qs), q1 = vld1q_u8 (b->qs + 16), q2 = vld1q_u8 (b->qs + 32);
+  uint8_t h[16] = { 0 };
+
+  memcpy (h, b->qh, sizeof b->qh);
+  for (int n = 0; n < 5; n++)
+    {
+      vst1q_s8 (q + 32 * n, tq1_digits (q0, pow3[n]));
+      vst1q_s8 (q + 32 * n + 16, tq1_digits (q1, pow3[n]));
+      vst1q_s8 (q + 160 + 16 * n, tq1_digits (q2, pow3[n]));
+    }
+  for (int n = 0; n < 4; n++)
+    {
+      int8_t t[16];
+      vst1q_s8 (t, tq1_digits (vld1q_u8 (h), pow3[n]));
+      memcpy (q + 240 + 4 * n, t, 4);
+    }
+}
+
+IQ_INLINE void
+tq1_rows (int unused, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  float32x4_t acc[IQ_MAXC];
+  int8_t q[256];
+
+  (void) unused;
+  for (int c = 0; c < C; c++)
+    acc[c] = vdupq_n_f32 (0.0f);
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const lk_block_tq1_0 *b = (const lk_block_tq1_0 *) w + i;
+      int32x4_t isum[IQ_MAXC];
+      tq1_unpack (b, q);
+      for (int c = 0; c < C; c++)
+        isum[c] = vdupq_n_s32 (0);
+      for (int j = 0; j < 16; j++)
+        {
+          const int8x16_t wq = vld1q_s8 (q + 16 * j);
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            {
+              const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+              isum[c] = iq_dot16 (isum[c], wq, vld1q_s8 (ya->qs + 16 * j));
+            }
+        }
+      for (int c = 0; c < C; c++)
+        {
+          const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+          acc[c] = vmlaq_n_f32 (acc[c], vcvtq_f32_s32 (isum[c]), lk_half_to_f32 (b->d) * ya->d);
+        }
+    }
+  for (int c = 0; c < C; c++)
+    y[c * ys] = vaddvq_f32 (acc[c]);
+}
+
 #define IQ_DEFINE_GEMM(lower, ROWS, KIND) LK_DEFINE_ROWS_GEMM (lower, ROWS, KIND)
 
 IQ_DEFINE_GEMM (iq2_xxs, iq_rows, IQ_KIND_IQ2_XXS)
@@ -230,6 +297,7 @@ IQ_DEFINE_GEMM (iq1_s, iq_rows, IQ_KIND_IQ1_S)
 IQ_DEFINE_GEMM (iq1_m, iq_rows, IQ_KIND_IQ1_M)
 IQ_DEFINE_GEMM (iq4_nl, nl_rows, 0)
 IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
+IQ_DEFINE_GEMM (tq1_0, tq1_rows, 0)
 
 #define IQ_MM_NEON(q8)                                                                     \
   [LK_TYPE_IQ2_XXS] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq2_xxs, gemm_iq2_xxs }, \
@@ -243,4 +311,4 @@ IQ_DEFINE_GEMM (mxfp4, nl_rows, 1)
   [LK_TYPE_MXFP4] = { LK_ACT_Q8, q8, vec_dot_mxfp4, gemm_mxfp4 },                              \
   [LK_TYPE_IQ1_S] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq1_s, gemm_iq1_s },       \
   [LK_TYPE_IQ1_M] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_iq1_m, gemm_iq1_m },       \
-  LK_MM_IQ_K (LK_TYPE_TQ1_0, tq1_0)
+  [LK_TYPE_TQ1_0] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, vec_dot_tq1_0, gemm_tq1_0 }
