@@ -140,20 +140,26 @@ lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *im, double
                          "layer %d: FFN channels of experts cannot be pruned yet (remove experts instead)", il);
   ms = im != NULL ? lk_imatrix_mean_square (im, L->ffn_down->name, ff) : NULL;
   double *cols = malloc ((size_t) ff * sizeof *cols);
-  double *gate = malloc ((size_t) ff * sizeof *gate), *up = malloc ((size_t) ff * sizeof *up);
+  /* phi3 holds gate then up in ffn_up's 2 ff rows. */
+  double *gate = malloc ((size_t) (2 * ff) * sizeof *gate), *up = NULL;
   lk_status s;
+
+  if (gate != NULL)
+    up = L->ffn_fused ? gate + ff : malloc ((size_t) ff * sizeof *up);
 
   if (cols == NULL || gate == NULL || up == NULL)
     s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
-  else if ((s = sq_norms (L->ffn_down, cols, NULL, err)) == LK_OK && ms == NULL
-           && (s = sq_norms (L->ffn_gate, NULL, gate, err)) == LK_OK)
+  else if ((s = sq_norms (L->ffn_down, cols, NULL, err)) == LK_OK && ms == NULL && L->ffn_fused)
+    s = sq_norms (L->ffn_up, NULL, gate, err);
+  else if (s == LK_OK && ms == NULL && (s = sq_norms (L->ffn_gate, NULL, gate, err)) == LK_OK)
     s = sq_norms (L->ffn_up, NULL, up, err);
   if (s == LK_OK)
     for (int c = 0; c < ff; c++)
       out[c] = cols[c] * (ms != NULL ? ms[c] : sqrt (gate[c] * up[c]));
   free (cols);
+  if (!L->ffn_fused)
+    free (up);
   free (gate);
-  free (up);
   return s;
 }
 
@@ -383,6 +389,52 @@ kept_units (const lk_layer_plan *lp, const lk_layer *L, const lk_tensor *t, int 
   return NULL;
 }
 
+/* phi3's q | k | v rows: the kept heads' q rows, then the kept kv heads'
+ * k rows and v rows. */
+static lk_status
+plan_fused_qkv (const lk_layer_plan *lp, const lk_layer *L, int hd, piece *pc, lk_error *err)
+{
+  const int64_t nq = (int64_t) L->n_head * hd, nkv = (int64_t) L->n_head_kv * hd;
+  const int64_t kq = (int64_t) lp->n_head * hd, kkv = (int64_t) lp->n_head_kv * hd;
+  int *q = expand (lp->heads, lp->n_head, hd), *kv = expand (lp->kv_heads, lp->n_head_kv, hd);
+
+  pc->index = malloc ((size_t) (kq + 2 * kkv) * sizeof *pc->index);
+  if (q == NULL || kv == NULL || pc->index == NULL)
+    {
+      free (q);
+      free (kv);
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+    }
+  memcpy (pc->index, q, (size_t) kq * sizeof *q);
+  for (int64_t i = 0; i < kkv; i++)
+    {
+      pc->index[kq + i] = (int) (nq + kv[i]);
+      pc->index[kq + kkv + i] = (int) (nq + nkv + kv[i]);
+    }
+  pc->n_index = kq + 2 * kkv;
+  pc->how = KEEP_ROWS;
+  free (q);
+  free (kv);
+  return LK_OK;
+}
+
+/* phi3's gate | up rows: the kept channels of each half. */
+static lk_status
+plan_fused_up (const lk_layer_plan *lp, const lk_layer *L, piece *pc, lk_error *err)
+{
+  pc->index = malloc ((size_t) (2 * lp->n_ff) * sizeof *pc->index);
+  if (pc->index == NULL)
+    return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < lp->n_ff; i++)
+    {
+      pc->index[i] = lp->ff[i];
+      pc->index[lp->n_ff + i] = L->n_ff + lp->ff[i];
+    }
+  pc->n_index = 2 * (int64_t) lp->n_ff;
+  pc->how = KEEP_ROWS;
+  return LK_OK;
+}
+
 /* How tensor t of a layer is cut under the plan: the matrices that produce
  * what goes lose rows, those that read it (attention output, down) and the
  * 1-D biases lose columns. */
@@ -415,11 +467,10 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
   if (experts && lp->n_ff != L->n_ff)
     return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: FFN channels of experts cannot be pruned yet",
                          t->name);
-  if ((t == L->wqkv && lp->n_head != L->n_head) || (L->ffn_fused && t == L->ffn_up && lp->n_ff != L->n_ff))
-    return lk_error_set (err, LK_ERR_UNSUPPORTED,
-                         "tensor %s holds %s in one matrix (%s): Lathe cannot remove %s from it yet; drop "
-                         "whole layers instead", t->name, t == L->wqkv ? "q, k and v" : "the FFN's gate and up",
-                         lk_model_hparams (m)->arch_name, t == L->wqkv ? "heads" : "FFN channels");
+  if (t == L->wqkv && lp->n_head != L->n_head)
+    return plan_fused_qkv (lp, L, hd, pc, err);
+  if (L->ffn_fused && t == L->ffn_up && lp->n_ff != L->n_ff)
+    return plan_fused_up (lp, L, pc, err);
   if (!known && (lp->n_head != L->n_head || lp->n_ff != L->n_ff))
     return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: Lathe does not know how to prune it",
                          t->name);

@@ -10,6 +10,7 @@
 #include "lk-context.h"
 #include "lk-model.h"
 #include "lk-quantize.h"
+#include "lk-structure.h"
 
 /* Every model ../shared/archs holds (its README's list). */
 static const char *const archs[] = {
@@ -264,6 +265,31 @@ assert_same_logits (const char *a, const char *b, float tol)
   g_assert_cmpfloat (worst, <=, tol);
 }
 
+/* Layer 0 without as many heads as it has kv heads (the least important by
+ * their output's weights), layer 1 without 160 FFN channels. */
+static char *
+prune_heads_ffn (const char *path, const char *name)
+{
+  char *out = g_build_filename (lathe_test_tmpdir (), name, NULL);
+  lk_structure_plan plan;
+  lk_model *m = NULL;
+  lk_error err = { 0 };
+  double scores[1024];
+
+  g_assert_cmpint (lk_model_open (path, NULL, &m, &err), ==, LK_OK);
+  g_assert_cmpint (lk_structure_plan_init (&plan, m, &err), ==, LK_OK);
+  g_assert_cmpint (lk_structure_head_scores (m, 0, NULL, scores, &err), ==, LK_OK);
+  if (lk_structure_remove_heads (&plan, m, 0, lk_model_layer (m, 0)->n_head_kv, scores, &err) != LK_OK)
+    g_error ("%s", err.message);
+  g_assert_cmpint (lk_structure_ffn_scores (m, 1, NULL, scores, &err), ==, LK_OK);
+  g_assert_cmpint (lk_structure_remove_ffn (&plan, m, 1, 160, scores, &err), ==, LK_OK);
+  if (lk_structure_write (m, &plan, out, NULL, NULL, &err) != LK_OK)
+    g_error ("%s: %s", name, err.message);
+  lk_structure_plan_clear (&plan);
+  lk_model_free (m);
+  return out;
+}
+
 static void
 test_phi3 (void)
 {
@@ -294,6 +320,18 @@ test_phi3 (void)
   {
     g_autofree char *unused = write_phi3 ("phi3-long-unused.gguf", factors, TRUE, 4096);
     assert_same_logits (unused, exaone, 0.0f);
+  }
+  /* Heads and FFN channels come out of the fused matrices as they come out
+   * of exaone's separate ones: the same scores, the same cut, the same logits. */
+  {
+    g_autofree char *a = prune_heads_ffn (plain, "phi3-pruned.gguf");
+    g_autofree char *b = prune_heads_ffn (exaone, "exaone-pruned.gguf");
+    lk_model *pm = NULL;
+    g_assert_cmpint (lk_model_open (a, NULL, &pm, &err), ==, LK_OK);
+    g_assert_cmpint (lk_model_layer (pm, 0)->wqkv->ne[1], <, lk_model_hparams (pm)->n_embd * 2);
+    g_assert_cmpint (lk_model_layer (pm, 1)->n_ff, ==, lk_model_layer (pm, 0)->n_ff - 160);
+    lk_model_free (pm);
+    assert_same_logits (a, b, 0.0f);
   }
   lathe_test_arch_ref_clear (&ref);
 }
