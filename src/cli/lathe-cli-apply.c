@@ -18,8 +18,10 @@ progress_cb (gpointer user, int done, int total, const char *tensor)
   fprintf (stderr, "\r[%3d/%3d] %-40s", done + 1, total, tensor);
 }
 
+/* source_bytes: the model's tensor bytes before the recipe (the report's
+ * own input is the model after any structural cut). */
 static void
-print_report (const char *out, const lk_quantize_report *report)
+print_report (const char *out, const lk_quantize_report *report, uint64_t source_bytes)
 {
   int64_t zeros = 0, pruned_elems = 0;
 
@@ -39,7 +41,7 @@ print_report (const char *out, const lk_quantize_report *report)
     fprintf (stderr, _("pruned: %lld weights set to zero (%.1f %% of the pruned matrices)\n"),
              (long long) zeros, 100.0 * (double) zeros / (double) pruned_elems);
   fprintf (stderr, _("wrote %s: %.2f MB of tensors (from %.2f MB)\n"), out, report->bytes_out / 1e6,
-           report->bytes_in / 1e6);
+           (double) source_bytes / 1e6);
 }
 
 /* Loads the model, applies the recipe, prints what happened. */
@@ -64,7 +66,7 @@ lathe_cli_run_recipe (const char *model_path, LatheRecipe *recipe, const char *o
   if (!quiet)
     {
       fputc ('\n', stderr);
-      print_report (out, &report);
+      print_report (out, &report, lk_model_tensor_bytes (lathe_model_get_engine (model)));
     }
   lk_quantize_report_clear (&report);
   return 0;

@@ -1246,7 +1246,8 @@ plan_cuts (const LatheRecipe *r, const lk_model *m, const lk_imatrix *im, lk_str
         {
           const lk_layer *L = lk_model_layer (m, il);
           const int n = c->kind == CUT_HEADS ? L->n_head : L->n_ff;
-          g_autofree double *scores = g_new (double, n);
+          /* With experts, every expert's channels are scored. */
+          g_autofree double *scores = g_new (double, c->kind == CUT_HEADS ? n : n * MAX (1, L->n_expert));
           if (c->kind == CUT_HEADS)
             {
               if (!engine_step (lk_structure_head_scores (m, il, im, scores, &err), &err, r, c->where, error)

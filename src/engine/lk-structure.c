@@ -43,7 +43,12 @@ lk_structure_plan_init (lk_structure_plan *p, const lk_model *m, lk_error *err)
       lp->kv_heads = iota (L->n_head_kv);
       lp->ff = iota (L->n_ff);
       lp->experts = iota (L->n_expert);
-      if (lp->heads == NULL || lp->kv_heads == NULL || lp->ff == NULL || lp->experts == NULL)
+      lp->expert_ff = malloc ((size_t) (L->n_expert > 0 ? L->n_expert * L->n_ff : 1) * sizeof *lp->expert_ff);
+      for (int e = 0; lp->expert_ff != NULL && e < L->n_expert; e++)
+        for (int c = 0; c < L->n_ff; c++)
+          lp->expert_ff[e * L->n_ff + c] = c;
+      if (lp->heads == NULL || lp->kv_heads == NULL || lp->ff == NULL || lp->experts == NULL
+          || lp->expert_ff == NULL)
         {
           lk_structure_plan_clear (p);
           return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
@@ -61,6 +66,7 @@ lk_structure_plan_clear (lk_structure_plan *p)
       free (p->layers[il].kv_heads);
       free (p->layers[il].ff);
       free (p->layers[il].experts);
+      free (p->layers[il].expert_ff);
     }
   free (p->layers);
   memset (p, 0, sizeof *p);
@@ -68,11 +74,12 @@ lk_structure_plan_clear (lk_structure_plan *p)
 
 /* Norms -------------------------------------------------------------------- */
 
-/* Squared norms of the columns (cols != NULL) and rows (rows != NULL) of t. */
+/* Squared norms of the columns (cols != NULL) and rows (rows != NULL) of
+ * rows [first, first + nr) of t. */
 static lk_status
-sq_norms (const lk_tensor *t, double *cols, double *rows, lk_error *err)
+sq_norms_of (const lk_tensor *t, int64_t first, int64_t nr, double *cols, double *rows, lk_error *err)
 {
-  const int64_t n = t->ne[0], nr = lk_tensor_nelements (t) / n;
+  const int64_t n = t->ne[0];
   float *f = malloc ((size_t) n * sizeof *f);
   void *tmp = malloc (lk_row_size (lk_type_unpacked (t->type), n) + 64);
 
@@ -87,7 +94,7 @@ sq_norms (const lk_tensor *t, double *cols, double *rows, lk_error *err)
   for (int64_t r = 0; r < nr; r++)
     {
       lk_type type;
-      const void *row = lk_tensor_row (t, r, tmp, &type);
+      const void *row = lk_tensor_row (t, first + r, tmp, &type);
       double s = 0.0;
       lk_dequantize_row (type, row, f, n);
       for (int64_t c = 0; c < n; c++)
@@ -103,6 +110,12 @@ sq_norms (const lk_tensor *t, double *cols, double *rows, lk_error *err)
   free (f);
   free (tmp);
   return LK_OK;
+}
+
+static lk_status
+sq_norms (const lk_tensor *t, double *cols, double *rows, lk_error *err)
+{
+  return sq_norms_of (t, 0, lk_tensor_nelements (t) / t->ne[0], cols, rows, err);
 }
 
 lk_status
@@ -128,6 +141,38 @@ lk_structure_head_scores (const lk_model *m, int il, const lk_imatrix *im, doubl
   return s;
 }
 
+/* Squared norms of the columns (cols) or rows (rows) of expert e's matrix
+ * in a stack [n, per, n_expert]. */
+static lk_status
+expert_sq_norms (const lk_tensor *t, int e, double *cols, double *rows, lk_error *err)
+{
+  return sq_norms_of (t, (int64_t) e * t->ne[1], t->ne[1], cols, rows, err);
+}
+
+static lk_status
+expert_ffn_scores (const lk_layer *L, const lk_imatrix *im, double *out, lk_error *err)
+{
+  const int ff = L->n_ff;
+  const float *ms = im != NULL ? lk_imatrix_mean_square (im, L->ffn_down_exps->name, (int64_t) ff * L->n_expert)
+                               : NULL;
+  double *cols = malloc ((size_t) ff * sizeof *cols), *gate = malloc ((size_t) ff * sizeof *gate);
+  double *up = malloc ((size_t) ff * sizeof *up);
+  lk_status s = cols && gate && up ? LK_OK : lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+
+  for (int e = 0; e < L->n_expert && s == LK_OK; e++)
+    {
+      if ((s = expert_sq_norms (L->ffn_down_exps, e, cols, NULL, err)) == LK_OK && ms == NULL
+          && (s = expert_sq_norms (L->ffn_gate_exps, e, NULL, gate, err)) == LK_OK)
+        s = expert_sq_norms (L->ffn_up_exps, e, NULL, up, err);
+      for (int c = 0; s == LK_OK && c < ff; c++)
+        out[e * ff + c] = cols[c] * (ms != NULL ? ms[e * ff + c] : sqrt (gate[c] * up[c]));
+    }
+  free (cols);
+  free (gate);
+  free (up);
+  return s;
+}
+
 lk_status
 lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *im, double *out, lk_error *err)
 {
@@ -136,8 +181,7 @@ lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *im, double
   const float *ms;
 
   if (L->n_expert > 0)
-    return lk_error_set (err, LK_ERR_UNSUPPORTED,
-                         "layer %d: FFN channels of experts cannot be pruned yet (remove experts instead)", il);
+    return expert_ffn_scores (L, im, out, err);
   ms = im != NULL ? lk_imatrix_mean_square (im, L->ffn_down->name, ff) : NULL;
   double *cols = malloc ((size_t) ff * sizeof *cols);
   /* phi3 holds gate then up in ffn_up's 2 ff rows. */
@@ -251,6 +295,9 @@ lk_structure_remove_ffn (lk_structure_plan *p, const lk_model *m, int il, int co
                          count, L->n_ff);
   if (!keep_best (lp->ff, L->n_ff, L->n_ff - count, scores))
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+  for (int e = 0; e < L->n_expert; e++)
+    if (!keep_best (lp->expert_ff + e * L->n_ff, L->n_ff, L->n_ff - count, scores + e * L->n_ff))
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
   lp->n_ff = L->n_ff - count;
   return LK_OK;
 }
@@ -283,6 +330,8 @@ typedef enum
   KEEP_ROWS,
   KEEP_COLS,
   KEEP_SLICES, /* of a stack of expert matrices */
+  KEEP_EXPERT_ROWS, /* kept slices, each with its own kept rows (gate, up) */
+  KEEP_EXPERT_COLS, /* kept slices, each with its own kept columns (down) */
 } cut;
 
 typedef struct
@@ -291,6 +340,8 @@ typedef struct
   cut how;
   int *index; /* kept rows or columns */
   int64_t n_index;
+  const int *expert_ff; /* KEEP_EXPERT_*: per source expert, n_keep of stride kept units */
+  int64_t n_keep, stride;
   lk_type to;
   char name[128];
 } piece;
@@ -308,6 +359,52 @@ expand (const int *units, int n_units, int size)
   return v;
 }
 
+/* Kept experts, each with its own kept channels: rows of gate and up, or
+ * columns of down (re-quantized to pc->to). */
+static lk_status
+fill_expert_ff (const piece *pc, uint8_t *out, lk_error *err)
+{
+  const lk_tensor *t = pc->src;
+  const int64_t n = t->ne[0], per = t->ne[1];
+  const size_t row = lk_row_size (lk_type_unpacked (t->type), n);
+  float *f = malloc ((size_t) n * sizeof *f), *g = malloc ((size_t) pc->n_keep * sizeof *g);
+  void *tmp = malloc (row + 64);
+
+  if (f == NULL || g == NULL || tmp == NULL)
+    {
+      free (f);
+      free (g);
+      free (tmp);
+      return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+    }
+  for (int64_t s = 0; s < pc->n_index; s++)
+    {
+      const int64_t e = pc->index[s];
+      const int *keep = pc->expert_ff + e * pc->stride;
+      if (pc->how == KEEP_EXPERT_ROWS)
+        for (int64_t r = 0; r < pc->n_keep; r++)
+          {
+            lk_tensor_row_gguf (t, e * per + keep[r], out);
+            out += row;
+          }
+      else
+        for (int64_t r = 0; r < per; r++)
+          {
+            lk_type type;
+            const void *in = lk_tensor_row (t, e * per + r, tmp, &type);
+            lk_dequantize_row (type, in, f, n);
+            for (int64_t c = 0; c < pc->n_keep; c++)
+              g[c] = f[keep[c]];
+            lk_quantize_row_ref (pc->to, g, out, pc->n_keep);
+            out += lk_row_size (pc->to, pc->n_keep);
+          }
+    }
+  free (f);
+  free (g);
+  free (tmp);
+  return LK_OK;
+}
+
 static lk_status
 fill_piece (void *user, void *dst, size_t nbytes, lk_error *err)
 {
@@ -317,6 +414,8 @@ fill_piece (void *user, void *dst, size_t nbytes, lk_error *err)
   uint8_t *out = dst;
 
   (void) nbytes;
+  if (pc->how == KEEP_EXPERT_ROWS || pc->how == KEEP_EXPERT_COLS)
+    return fill_expert_ff (pc, out, err);
   if (pc->how == KEEP_SLICES)
     {
       const size_t row = lk_row_size (lk_type_unpacked (t->type), n);
@@ -456,6 +555,17 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
   const int *units = kept_units (lp, L, t, &n_units, &is_ffn);
 
   pc->how = KEEP_ALL;
+  if (experts && lp->n_ff != L->n_ff)
+    {
+      if ((pc->index = expand (lp->experts, lp->n_expert, 1)) == NULL)
+        return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
+      pc->n_index = lp->n_expert;
+      pc->expert_ff = lp->expert_ff;
+      pc->stride = L->n_ff;
+      pc->n_keep = lp->n_ff;
+      pc->how = t == L->ffn_down_exps ? KEEP_EXPERT_COLS : KEEP_EXPERT_ROWS;
+      return LK_OK;
+    }
   if ((experts || t == L->ffn_gate_inp) && lp->n_expert != L->n_expert)
     {
       if ((pc->index = expand (lp->experts, lp->n_expert, 1)) == NULL)
@@ -464,9 +574,6 @@ plan_piece (const lk_model *m, const lk_layer_plan *lp, const lk_layer *L, const
       pc->how = experts ? KEEP_SLICES : KEEP_ROWS;
       return LK_OK;
     }
-  if (experts && lp->n_ff != L->n_ff)
-    return lk_error_set (err, LK_ERR_UNSUPPORTED, "tensor %s: FFN channels of experts cannot be pruned yet",
-                         t->name);
   if (t == L->wqkv && lp->n_head != L->n_head)
     return plan_fused_qkv (lp, L, hd, pc, err);
   if (L->ffn_fused && t == L->ffn_up && lp->n_ff != L->n_ff)
@@ -496,6 +603,11 @@ piece_shape (const piece *pc, uint32_t *n_dims, int64_t ne[4])
     ne[0] = pc->n_index;
   else if (pc->how == KEEP_SLICES)
     ne[2] = pc->n_index;
+  else if (pc->how == KEEP_EXPERT_ROWS || pc->how == KEEP_EXPERT_COLS)
+    {
+      ne[2] = pc->n_index;
+      ne[pc->how == KEEP_EXPERT_ROWS ? 1 : 0] = pc->n_keep;
+    }
 }
 
 /* Some architectures know a layer's kind by its position (gemma2/3: which
@@ -557,6 +669,17 @@ lk_structure_write (const lk_model *src, const lk_structure_plan *p, const char 
           kept++;
         }
     }
+  /* Qwen's MoE files give the experts one FFN size for all layers. */
+  if ((hp->arch == LK_ARCH_QWEN2MOE || hp->arch == LK_ARCH_QWEN3MOE) && kept > 0)
+    for (int il = 1; il < kept; il++)
+      if (nff[il] != nff[0])
+        {
+          s = lk_error_set (err, LK_ERR_UNSUPPORTED,
+                            "%s keeps one expert FFN size for all layers "
+                            "(expert_feed_forward_length): cut as many channels from every layer",
+                            hp->arch_name);
+          goto out;
+        }
   if (kept == 0)
     {
       s = lk_error_set (err, LK_ERR_INVALID, "every layer would go: keep at least one");
@@ -612,7 +735,7 @@ lk_structure_write (const lk_model *src, const lk_structure_plan *p, const char 
             break;
         }
       piece_shape (pc, &n_dims, ne);
-      if (pc->how == KEEP_COLS && lk_row_size (pc->to, ne[0]) == 0)
+      if ((pc->how == KEEP_COLS || pc->how == KEEP_EXPERT_COLS) && lk_row_size (pc->to, ne[0]) == 0)
         pc->to = lk_type_fallback (pc->to, ne[0]);
       s = lk_gguf_writer_add_tensor_fill (w, pc->name, pc->to, n_dims, ne, fill_piece, pc, err);
     }

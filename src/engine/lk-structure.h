@@ -26,6 +26,9 @@ typedef struct
   int n_ff;       /* FFN channels kept; ff[] */
   int n_expert;   /* experts kept (mixture of experts); experts[] */
   int *heads, *kv_heads, *ff, *experts;
+  /* Experts: each source expert e keeps its own n_ff channels,
+   * expert_ff[e * (its source n_ff) ...] ascending. */
+  int *expert_ff;
 } lk_layer_plan;
 
 typedef struct
@@ -45,7 +48,8 @@ lk_status lk_structure_head_scores (const lk_model *m, int il, const lk_imatrix 
                                     lk_error *err);
 /* Importance of each FFN channel of layer il (n_ff values): |W_down[:, c]|^2
  * times the channel's mean square input when im has it, else times
- * |W_gate[c, :]| |W_up[c, :]|. */
+ * |W_gate[c, :]| |W_up[c, :]|. With experts: n_expert x n_ff values, each
+ * expert's channels from its own matrices (and its slice of the imatrix). */
 lk_status lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *im, double *out,
                                    lk_error *err);
 
@@ -54,7 +58,8 @@ lk_status lk_structure_ffn_scores (const lk_model *m, int il, const lk_imatrix *
  * be a multiple of the number of groups when groups hold several heads. */
 lk_status lk_structure_remove_heads (lk_structure_plan *p, const lk_model *m, int il, int count,
                                      const double *scores, lk_error *err);
-/* Removes `count` FFN channels (lowest scores) from layer il, leaving >= 1. */
+/* Removes `count` FFN channels (lowest scores) from layer il, leaving >= 1;
+ * with experts, `count` from every expert, each by its own scores. */
 lk_status lk_structure_remove_ffn (lk_structure_plan *p, const lk_model *m, int il, int count,
                                    const double *scores, lk_error *err);
 

@@ -208,10 +208,111 @@ test_removing_live_units_changes_logits (void)
   lk_model_free (m);
 }
 
+/* A MoE model (F16) whose expert e has nothing flowing out of channels
+ * [16 e, 16 e + 32) of its FFN (those columns of its down matrix zeroed). */
+static char *
+write_zeroed_experts (const char *src_path, const char *name)
+{
+  char *out = g_build_filename (lathe_test_tmpdir (), name, NULL);
+  lk_gguf *g = NULL;
+  lk_gguf_writer *w = lk_gguf_writer_new ();
+  lk_error err = { 0 };
+  GPtrArray *bufs = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_cmpint (lk_gguf_open (src_path, LK_LOAD_READ, &g, &err), ==, LK_OK);
+  lk_gguf_writer_copy_kv (w, g);
+  for (size_t i = 0; i < lk_gguf_n_tensors (g); i++)
+    {
+      const lk_gguf_tensor *t = lk_gguf_tensor_at (g, i);
+      uint16_t *data = g_memdup2 (t->data, t->nbytes);
+      if (g_str_has_suffix (t->name, "ffn_down_exps.weight"))
+        {
+          g_assert_cmpint (t->type, ==, LK_TYPE_F16);
+          for (int64_t e = 0; e < t->ne[2]; e++)
+            for (int64_t r = 0; r < t->ne[1]; r++)
+              for (int64_t c = 16 * e; c < 16 * e + 32; c++)
+                data[(e * t->ne[1] + r) * t->ne[0] + c] = 0;
+        }
+      g_ptr_array_add (bufs, data);
+      g_assert_cmpint (lk_gguf_writer_add_tensor (w, t->name, t->type, t->n_dims, t->ne, data, &err), ==,
+                       LK_OK);
+    }
+  g_assert_cmpint (lk_gguf_writer_write (w, out, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
+  lk_gguf_free (g);
+  g_ptr_array_unref (bufs);
+  return out;
+}
+
+/* FFN channels of experts: each expert loses its own dead channels (scored
+ * from its own matrices), the stacks get the smaller shape, and the logits
+ * stay; Qwen's one expert FFN size must stay the same in all layers. */
+static void
+test_expert_channels (gconstpointer data)
+{
+  const char *arch = data;
+  g_autofree char *rel = g_strdup_printf ("archs/%s.gguf", arch);
+  g_autofree char *src = lathe_test_shared (rel);
+  g_autofree char *zeroed = NULL, *out = NULL;
+  g_autofree float *before = NULL, *after = NULL;
+  g_autofree double *fs = NULL;
+  lk_model *m, *cut;
+  lk_structure_plan plan;
+  lk_error err = { 0 };
+  float max_diff = 0.0f;
+  const lk_layer *L;
+
+  if (src == NULL)
+    return;
+  zeroed = write_zeroed_experts (src, "zeroed-experts.gguf");
+  out = g_build_filename (lathe_test_tmpdir (), "cut-experts.gguf", NULL);
+  m = open_model (zeroed);
+  L = lk_model_layer (m, 0);
+  g_assert_cmpint (L->n_expert, >, 1);
+  g_assert_cmpint (L->ffn_gate_exps->ne[1], ==, L->n_ff);
+  fs = g_new (double, (gsize) L->n_expert * L->n_ff);
+  g_assert_cmpint (lk_structure_plan_init (&plan, m, &err), ==, LK_OK);
+  for (int il = 0; il < lk_model_hparams (m)->n_layer; il++)
+    {
+      g_assert_cmpint (lk_structure_ffn_scores (m, il, NULL, fs, &err), ==, LK_OK);
+      g_assert_cmpint (lk_structure_remove_ffn (&plan, m, il, 32, fs, &err), ==, LK_OK);
+    }
+  for (int e = 0; e < L->n_expert; e++)
+    for (int i = 0; i < plan.layers[0].n_ff; i++)
+      {
+        const int c = plan.layers[0].expert_ff[e * L->n_ff + i];
+        g_assert_true (c < 16 * e || c >= 16 * e + 32);
+      }
+  g_assert_cmpint (lk_structure_write (m, &plan, out, NULL, NULL, &err), ==, LK_OK);
+  cut = open_model (out);
+  g_assert_cmpint (lk_model_layer (cut, 0)->n_ff, ==, L->n_ff - 32);
+  g_assert_cmpint (lk_model_layer (cut, 0)->ffn_up_exps->ne[1], ==, L->n_ff - 32);
+  g_assert_cmpint (lk_model_layer (cut, 1)->ffn_down_exps->ne[0], ==, L->n_ff - 32);
+  before = logits_of (m, 24);
+  after = logits_of (cut, 24);
+  for (gsize i = 0; i < (gsize) 24 * lk_model_hparams (m)->n_vocab; i++)
+    max_diff = MAX (max_diff, fabsf (before[i] - after[i]));
+  g_test_message ("%s: largest logit change: %g", arch, max_diff);
+  g_assert_cmpfloat (max_diff, <, 1e-3f);
+  lk_model_free (cut);
+  /* Layers of different expert sizes: refused where the file has one size. */
+  plan.layers[1].n_ff += 16;
+  if (lk_structure_write (m, &plan, out, NULL, NULL, &err) == LK_OK)
+    g_assert_cmpstr (arch, ==, "mixtral"); /* per-layer sizes are llama's own */
+  else
+    g_assert_nonnull (strstr (err.message, "keeps one expert FFN size for all layers"));
+  plan.layers[1].n_ff -= 16;
+  lk_structure_plan_clear (&plan);
+  lk_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_data_func ("/lathe/engine/structure/expert-channels/mixtral", "mixtral", test_expert_channels);
+  g_test_add_data_func ("/lathe/engine/structure/expert-channels/qwen2moe", "qwen2moe", test_expert_channels);
+  g_test_add_data_func ("/lathe/engine/structure/expert-channels/qwen3moe", "qwen3moe", test_expert_channels);
   g_test_add_func ("/lathe/engine/structure/removes-what-contributes-nothing",
                    test_removes_what_contributes_nothing);
   g_test_add_func ("/lathe/engine/structure/removing-live-units-changes-logits",
