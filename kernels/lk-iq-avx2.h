@@ -11,8 +11,12 @@
 
 #include "lk-iq-kinds.h"
 
-
-
+/* A half by F16C, one instruction (the portable conversion takes a dozen). */
+IQ_INLINE float
+iq_half (lk_half h)
+{
+  return _cvtsh_ss (h);
+}
 
 /* 32 weights: w bytes (unsigned for the grids, whose signs are in sign;
  * signed for the others), and the multipliers of their two halves. */
@@ -244,39 +248,52 @@ iq_rows (iq_kind k, const int C, int64_t n, const uint8_t *w, const uint8_t *x, 
 }
 
 /* IQ4_NL and MXFP4: 32-element blocks against the planar Q8 activations. */
+IQ_INLINE __m256
+nl_block (int mxfp4, const uint8_t *blk, size_t bb, __m128i table, const uint8_t *xc, int64_t n, int64_t i,
+          __m256 acc)
+{
+  const __m256i q = iq_nibbles (blk + bb - 16, table);
+  const __m256i a = _mm256_loadu_si256 ((const __m256i *) (lk_act_q8_qs (xc) + 32 * i));
+  const __m256i p = _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_sign_epi8 (q, q), _mm256_sign_epi8 (a, q)),
+                                       _mm256_set1_epi16 (1));
+  float d;
+
+  if (mxfp4)
+    d = lk_e8m0_to_f32_half (blk[0]);
+  else
+    {
+      lk_half h;
+      memcpy (&h, blk, sizeof h);
+      d = iq_half (h);
+    }
+  return _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (d * lk_act_q8_d (xc, n)[i]), acc);
+}
+
+/* Two accumulators per activation row, for even and odd blocks: the sums
+ * of consecutive blocks do not wait on each other. */
 IQ_INLINE void
 nl_rows (int mxfp4, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
 {
   const size_t bb = mxfp4 ? sizeof (lk_block_mxfp4) : sizeof (lk_block_iq4_nl);
   const __m128i table = _mm_loadu_si128 ((const __m128i *) (mxfp4 ? lk_kvalues_mxfp4 : lk_kvalues_iq4nl));
-  __m256 acc[IQ_MAXC];
+  const int64_t nb = n / 32;
+  __m256 acc[IQ_MAXC], odd[IQ_MAXC];
+  int64_t i = 0;
 
   for (int c = 0; c < C; c++)
-    acc[c] = _mm256_setzero_ps ();
-  for (int64_t i = 0; i < n / 32; i++)
-    {
-      const uint8_t *blk = w + (size_t) i * bb;
-      const __m256i q = iq_nibbles (blk + bb - 16, table);
-      const __m256i qa = _mm256_sign_epi8 (q, q);
-      float d;
-      if (mxfp4)
-        d = lk_e8m0_to_f32_half (blk[0]);
-      else
-        {
-          lk_half h;
-          memcpy (&h, blk, sizeof h);
-          d = lk_half_to_f32 (h);
-        }
-      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
-        {
-          const uint8_t *xc = x + (size_t) c * xs;
-          const __m256i a = _mm256_loadu_si256 ((const __m256i *) (lk_act_q8_qs (xc) + 32 * i));
-          const __m256i p = _mm256_madd_epi16 (_mm256_maddubs_epi16 (qa, _mm256_sign_epi8 (a, q)), _mm256_set1_epi16 (1));
-          acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (d * lk_act_q8_d (xc, n)[i]), acc[c]);
-        }
-    }
+    acc[c] = odd[c] = _mm256_setzero_ps ();
+  for (; i + 1 < nb; i += 2)
+    _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+      {
+        const uint8_t *xc = x + (size_t) c * xs;
+        acc[c] = nl_block (mxfp4, w + (size_t) i * bb, bb, table, xc, n, i, acc[c]);
+        odd[c] = nl_block (mxfp4, w + (size_t) (i + 1) * bb, bb, table, xc, n, i + 1, odd[c]);
+      }
+  for (; i < nb; i++)
+    for (int c = 0; c < C; c++)
+      acc[c] = nl_block (mxfp4, w + (size_t) i * bb, bb, table, x + (size_t) c * xs, n, i, acc[c]);
   for (int c = 0; c < C; c++)
-    y[c * ys] = iq_hsum (acc[c]);
+    y[c * ys] = iq_hsum (_mm256_add_ps (acc[c], odd[c]));
 }
 
 /* TQ1_0's trits of one byte set: digit n of each byte q is the high part of
@@ -343,7 +360,57 @@ tq1_rows (int unused, const int C, int64_t n, const uint8_t *w, const uint8_t *x
       for (int c = 0; c < C; c++)
         {
           const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
-          acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum[c]), _mm256_set1_ps (lk_half_to_f32 (b->d) * ya->d), acc[c]);
+          acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum[c]), _mm256_set1_ps (iq_half (b->d) * ya->d), acc[c]);
+        }
+    }
+  for (int c = 0; c < C; c++)
+    y[c * ys] = iq_hsum (acc[c]);
+}
+
+/* IQ4_XS, two 32-weight groups at a time: their 32 bytes of nibbles give
+ * the low halves of both groups and the high halves of both, looked up in
+ * the table at once; the activations' halves are paired to match. */
+IQ_INLINE void
+iq4xs_rows (int unused, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+  const __m256i table = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) lk_kvalues_iq4nl));
+  const __m256i m4 = _mm256_set1_epi8 (0x0f);
+  __m256 acc[IQ_MAXC];
+
+  (void) unused;
+  for (int c = 0; c < C; c++)
+    acc[c] = _mm256_setzero_ps ();
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const lk_block_iq4_xs *b = (const lk_block_iq4_xs *) w + i;
+      __m256i isum[IQ_MAXC];
+      for (int c = 0; c < C; c++)
+        isum[c] = _mm256_setzero_si256 ();
+      for (int j = 0; j < 8; j += 2)
+        {
+          const __m256i q = _mm256_loadu_si256 ((const __m256i *) (b->qs + 16 * j));
+          const __m256i lo = _mm256_shuffle_epi8 (table, _mm256_and_si256 (q, m4));
+          const __m256i hi = _mm256_shuffle_epi8 (table, _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4));
+          const __m256i alo = _mm256_sign_epi8 (lo, lo), ahi = _mm256_sign_epi8 (hi, hi);
+          const int ls0 = ((b->scales_l[j / 2] & 0xf) | (((b->scales_h >> (2 * j)) & 3) << 4)) - 32;
+          const int ls1 = ((b->scales_l[j / 2] >> 4) | (((b->scales_h >> (2 * j + 2)) & 3) << 4)) - 32;
+          const __m256i sc = _mm256_set_m128i (_mm_set1_epi16 ((short) ls1), _mm_set1_epi16 ((short) ls0));
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            {
+              const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+              const __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (ya->qs + 32 * j));
+              const __m256i a1 = _mm256_loadu_si256 ((const __m256i *) (ya->qs + 32 * j + 32));
+              const __m256i al = _mm256_permute2x128_si256 (a0, a1, 0x20);
+              const __m256i ah = _mm256_permute2x128_si256 (a0, a1, 0x31);
+              const __m256i pl = _mm256_maddubs_epi16 (alo, _mm256_sign_epi8 (al, lo));
+              const __m256i ph = _mm256_maddubs_epi16 (ahi, _mm256_sign_epi8 (ah, hi));
+              isum[c] = _mm256_add_epi32 (isum[c], _mm256_add_epi32 (_mm256_madd_epi16 (pl, sc), _mm256_madd_epi16 (ph, sc)));
+            }
+        }
+      for (int c = 0; c < C; c++)
+        {
+          const lk_block_q8_K *ya = (const lk_block_q8_K *) (x + (size_t) c * xs) + i;
+          acc[c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum[c]), _mm256_set1_ps (iq_half (b->d) * ya->d), acc[c]);
         }
     }
   for (int c = 0; c < C; c++)
@@ -357,7 +424,7 @@ IQ_DEFINE_GEMM (iq2_xs, iq_rows, IQ_KIND_IQ2_XS)
 IQ_DEFINE_GEMM (iq2_s, iq_rows, IQ_KIND_IQ2_S)
 IQ_DEFINE_GEMM (iq3_xxs, iq_rows, IQ_KIND_IQ3_XXS)
 IQ_DEFINE_GEMM (iq3_s, iq_rows, IQ_KIND_IQ3_S)
-IQ_DEFINE_GEMM (iq4_xs, iq_rows, IQ_KIND_IQ4_XS)
+IQ_DEFINE_GEMM (iq4_xs, iq4xs_rows, 0)
 IQ_DEFINE_GEMM (tq2_0, iq_rows, IQ_KIND_TQ2_0)
 IQ_DEFINE_GEMM (iq1_s, iq_rows, IQ_KIND_IQ1_S)
 IQ_DEFINE_GEMM (iq1_m, iq_rows, IQ_KIND_IQ1_M)
