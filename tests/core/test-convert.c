@@ -670,6 +670,162 @@ test_tokenizer_model (void)
   lk_vocab_free (orig);
 }
 
+typedef struct
+{
+  char *pair;
+  float score;
+  guint order;
+} Merge;
+
+static gint
+by_score (gconstpointer a, gconstpointer b)
+{
+  const Merge *x = a, *y = b;
+
+  if (x->score != y->score)
+    return x->score > y->score ? -1 : 1;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* LLaMA's SentencePiece vocabulary as tokenizers' LlamaConverter writes it
+ * to tokenizer.json: a byte-fallback BPE whose merges are every split of a
+ * piece into two pieces, ranked by the piece's score. */
+static void
+write_spm_tokenizer_json (const char *dir, const lk_vocab *v)
+{
+  g_autoptr (GHashTable) ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GArray) merges = g_array_new (FALSE, FALSE, sizeof (Merge));
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autofree char *path = g_build_filename (dir, "tokenizer.json", NULL);
+  g_autofree char *config = g_build_filename (dir, "tokenizer_config.json", NULL);
+  const int32_t n = lk_vocab_n_tokens (v);
+
+  for (int32_t i = 0; i < n; i++)
+    {
+      size_t len;
+      const char *t = lk_vocab_token_text (v, i, &len);
+      g_hash_table_insert (ids, g_strndup (t, len), GINT_TO_POINTER (i + 1));
+    }
+  for (int32_t i = 0; i < n; i++)
+    {
+      size_t len;
+      const char *t = lk_vocab_token_text (v, i, &len);
+      if (lk_vocab_token_type (v, i) != LK_TOKEN_NORMAL)
+        continue;
+      for (const char *p = g_utf8_next_char (t); p < t + len; p = g_utf8_next_char (p))
+        {
+          g_autofree char *l = g_strndup (t, (gsize) (p - t));
+          if (g_hash_table_contains (ids, l) && g_hash_table_contains (ids, p))
+            {
+              Merge m = { g_strconcat (l, " ", p, NULL), lk_vocab_token_score (v, i), merges->len };
+              g_array_append_val (merges, m);
+            }
+        }
+    }
+  g_array_sort (merges, by_score);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "model");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "BPE");
+  json_builder_set_member_name (b, "byte_fallback");
+  json_builder_add_boolean_value (b, TRUE);
+  json_builder_set_member_name (b, "vocab");
+  json_builder_begin_object (b);
+  for (int32_t i = 0; i < n; i++)
+    {
+      size_t len;
+      const char *t = lk_vocab_token_text (v, i, &len);
+      g_autofree char *text = g_strndup (t, len);
+      json_builder_set_member_name (b, text);
+      json_builder_add_int_value (b, i);
+    }
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "merges");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < merges->len; i++)
+    {
+      Merge *m = &g_array_index (merges, Merge, i);
+      json_builder_add_string_value (b, m->pair);
+      g_free (m->pair);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "added_tokens");
+  json_builder_begin_array (b);
+  for (int32_t i = 0; i < 3; i++)
+    {
+      size_t len;
+      const char *t = lk_vocab_token_text (v, i, &len);
+      g_autofree char *text = g_strndup (t, len);
+      json_builder_begin_object (b);
+      lathe_test_json_set_int (b, "id", i);
+      json_builder_set_member_name (b, "content");
+      json_builder_add_string_value (b, text);
+      json_builder_set_member_name (b, "special");
+      json_builder_add_boolean_value (b, TRUE);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_assert_true (json_generator_to_file (gen, path, NULL));
+  g_assert_true (g_file_set_contents (
+    config, "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"unk_token\": \"<unk>\"}", -1, NULL));
+}
+
+#define SEPARATOR "\n__ggml_vocab_test__\n"
+
+/* Without tokenizer.model, LLaMA's tokenizer.json gives the same tokens on
+ * llama.cpp's test vectors. */
+static void
+test_tokenizer_json_spm (void)
+{
+  g_autofree char *path = lathe_test_shared ("vocab/ggml-vocab-llama-spm.gguf");
+  g_autofree char *dir = g_build_filename (lathe_test_tmpdir (), "tokenizer-json-spm", NULL);
+  g_autofree char *inp_path = NULL, *out_path = NULL, *inp = NULL, *out = NULL;
+  g_auto (GStrv) strings = NULL, lines = NULL;
+  lk_vocab *orig = NULL, *v;
+  lk_error err = { 0 };
+  GError *error = NULL;
+
+  if (path == NULL)
+    return;
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_cmpint (lk_vocab_open (path, &orig, &err), ==, LK_OK);
+  write_spm_tokenizer_json (dir, orig);
+  v = convert_tokenizer (dir, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (lk_vocab_model_name (v), ==, "llama");
+  g_assert_cmpint (lk_vocab_n_tokens (v), ==, lk_vocab_n_tokens (orig));
+  g_assert_cmpint (lk_vocab_token_type (v, 3), ==, LK_TOKEN_BYTE);
+  inp_path = g_strconcat (path, ".inp", NULL);
+  out_path = g_strconcat (path, ".out", NULL);
+  inp = lathe_test_read (inp_path, NULL);
+  out = lathe_test_read (out_path, NULL);
+  inp[strlen (inp) - strlen (SEPARATOR)] = '\0';
+  strings = g_strsplit (inp, SEPARATOR, -1);
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; strings[i] != NULL; i++)
+    {
+      lk_tokens toks = { 0 };
+      g_autoptr (GString) got = g_string_new (NULL);
+      g_autofree char *want = g_strstrip (g_strdup (lines[i]));
+      g_assert_cmpint (lk_vocab_tokenize (v, strings[i], strlen (strings[i]), false, false, &toks, &err), ==,
+                       LK_OK);
+      for (size_t j = 0; j < toks.n; j++)
+        g_string_append_printf (got, j ? " %d" : "%d", toks.ids[j]);
+      if (strcmp (got->str, want) != 0)
+        g_error ("vector %u (\"%s\"): got [%s], expected [%s]", i, strings[i], got->str, want);
+      lk_tokens_clear (&toks);
+    }
+  lk_vocab_free (v);
+  lk_vocab_free (orig);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -685,6 +841,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/convert/refused", test_refused);
   g_test_add_func ("/lathe/core/convert/tokenizer-json", test_tokenizer_json);
   g_test_add_func ("/lathe/core/convert/tokenizer-model", test_tokenizer_model);
+  g_test_add_func ("/lathe/core/convert/tokenizer-json-spm", test_tokenizer_json_spm);
   g_test_add_func ("/lathe/core/safetensors/hostile", test_safetensors_hostile);
   g_test_add_func ("/lathe/core/safetensors/values", test_safetensors_values);
   return g_test_run ();
