@@ -2,6 +2,7 @@
 /* The i-quants, ternary types and MXFP4: grids, dequantization, scalar dot
  * products. See lk-quant-iq.h. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lk-half.h"
@@ -1207,4 +1208,188 @@ lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n)
           y[i].qs[j] = (uint8_t) (best[0] | (best[1] << 4));
         }
     }
+}
+
+/* IQ2_XXS writer ------------------------------------------------------------
+ *
+ * Per 8 weights a point of the 256-point grid (each coordinate 8, 25 or 43)
+ * and 7 sign bits (the eighth makes the count of minus signs even), per 32
+ * weights a 4-bit scale, per 256 a half-precision d: a weight decodes as
+ * d (0.5 + ls) / 4 * grid * sign. The search minimises the importance-
+ * weighted squared error. Odd sign counts flip the sign of the weight that
+ * matters least, whose target becomes minus its magnitude. For each group
+ * of 8 the products Σ w t g and Σ w g² with every grid point are computed
+ * once; a scale's best point is then one comparison per grid point, which
+ * makes an exhaustive search over the grid cheap for a set of candidate
+ * scales. */
+
+typedef struct
+{
+  float t[8], w[8];
+  uint8_t signs; /* 7 bits as stored */
+  double gt[256], gg[256];
+} iq2xxs_group;
+
+static void
+iq2xxs_prepare (const float *x, const float *w, iq2xxs_group *g)
+{
+  int neg = 0, weakest = 0;
+
+  for (int j = 0; j < 8; j++)
+    {
+      g->t[j] = fabsf (x[j]);
+      g->w[j] = w[j];
+      neg += x[j] < 0;
+      if (w[j] * x[j] * x[j] < g->w[weakest] * x[weakest] * x[weakest])
+        weakest = j;
+    }
+  g->signs = 0;
+  for (int j = 0; j < 7; j++)
+    g->signs |= (uint8_t) ((x[j] < 0) << j);
+  if (neg % 2 != 0)
+    {
+      /* The stored signs say the weakest weight has the other sign. */
+      if (weakest < 7)
+        g->signs ^= (uint8_t) (1u << weakest);
+      g->t[weakest] = -g->t[weakest];
+    }
+  for (int k = 0; k < 256; k++)
+    {
+      const uint64_t p = lk_iq2xxs_grid[k];
+      double gt = 0, gg = 0;
+      for (int j = 0; j < 8; j++)
+        {
+          const double v = (double) grid_byte64 (p, j);
+          gt += g->w[j] * g->t[j] * v;
+          gg += g->w[j] * v * v;
+        }
+      g->gt[k] = gt;
+      g->gg[k] = gg;
+    }
+}
+
+/* The grid point of least error at scale s: its index, and its error less
+ * the constant Σ w t². */
+static int
+iq2xxs_best (const iq2xxs_group *g, double s, double *err)
+{
+  int best = 0;
+  double be = s * s * g->gg[0] - 2 * s * g->gt[0];
+
+  for (int k = 1; k < 256; k++)
+    {
+      const double e = s * s * g->gg[k] - 2 * s * g->gt[k];
+      if (e < be)
+        be = e, best = k;
+    }
+  *err = be;
+  return best;
+}
+
+/* The scale of 32 weights (four groups) and their points: candidate scales
+ * around max / 43, each refined by least squares with its points fixed. */
+static double
+iq2xxs_search (const iq2xxs_group *g, int idx[4])
+{
+  double amax = 0, best_err = 0, best_s = 0;
+
+  for (int l = 0; l < 4; l++)
+    for (int j = 0; j < 8; j++)
+      if (fabs (g[l].t[j]) > amax)
+        amax = fabs (g[l].t[j]);
+  if (amax == 0)
+    {
+      for (int l = 0; l < 4; l++)
+        idx[l] = 0;
+      return 0;
+    }
+  for (int c = 0; c < 24; c++)
+    {
+      double s = amax / 43.0 * (0.55 + 0.04 * c), err = 0;
+      int k[4];
+      for (int it = 0; it < 3; it++)
+        {
+          double num = 0, den = 0;
+          for (int l = 0; l < 4; l++)
+            {
+              double e;
+              k[l] = iq2xxs_best (&g[l], s, &e);
+              num += g[l].gt[k[l]];
+              den += g[l].gg[k[l]];
+            }
+          if (den <= 0 || num <= 0)
+            break;
+          s = num / den;
+        }
+      for (int l = 0; l < 4; l++)
+        {
+          double e;
+          k[l] = iq2xxs_best (&g[l], s, &e);
+          err += e;
+        }
+      if (c == 0 || err < best_err)
+        {
+          best_err = err, best_s = s;
+          memcpy (idx, k, sizeof k);
+        }
+    }
+  return best_s;
+}
+
+void
+lk_quantize_row_iq2_xxs_imp (const float *src, void *dst, int64_t n, const float *imp)
+{
+  lk_block_iq2_xxs *y = dst;
+  iq2xxs_group *g = malloc (32 * sizeof *g);
+
+  if (g == NULL)
+    {
+      memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);
+      return;
+    }
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      const float *x = src + i * LK_QK_K;
+      double scale[8], smax = 0;
+      int idx[8][4];
+      float w[LK_QK_K], d;
+
+      for (int j = 0; j < LK_QK_K; j++)
+        w[j] = imp != NULL ? imp[i * LK_QK_K + j] + 1e-12f : x[j] * x[j] + 1e-12f;
+      for (int b = 0; b < 32; b++)
+        iq2xxs_prepare (x + 8 * b, w + 8 * b, &g[b]);
+      for (int ib = 0; ib < 8; ib++)
+        {
+          scale[ib] = iq2xxs_search (&g[4 * ib], idx[ib]);
+          if (scale[ib] > smax)
+            smax = scale[ib];
+        }
+      /* ls = 15 gives d × 3.875: the largest scale sets d. */
+      y[i].d = lk_f32_to_half ((float) (smax / 3.875));
+      d = lk_half_to_f32 (y[i].d);
+      for (int ib = 0; ib < 8; ib++)
+        {
+          int ls = d > 0 ? (int) lrint (scale[ib] / (0.25 * d) - 0.5) : 0;
+          uint32_t aux[2] = { 0, 0 };
+          double s;
+          ls = ls < 0 ? 0 : ls > 15 ? 15 : ls;
+          s = d * (0.5 + ls) * 0.25;
+          for (int l = 0; l < 4; l++)
+            {
+              double e;
+              const int k = s > 0 ? iq2xxs_best (&g[4 * ib + l], s, &e) : 0;
+              aux[0] |= (uint32_t) k << (8 * l);
+              aux[1] |= (uint32_t) g[4 * ib + l].signs << (7 * l);
+            }
+          aux[1] |= (uint32_t) ls << 28;
+          memcpy (y[i].qs + 4 * ib, aux, sizeof aux);
+        }
+    }
+  free (g);
+}
+
+void
+lk_quantize_row_iq2_xxs_ref (const float *src, void *dst, int64_t n)
+{
+  lk_quantize_row_iq2_xxs_imp (src, dst, n, NULL);
 }

@@ -42,6 +42,7 @@ lk_quantize_can_write (lk_type type)
     case LK_TYPE_Q4_0: case LK_TYPE_Q4_1: case LK_TYPE_Q5_0: case LK_TYPE_Q5_1: case LK_TYPE_Q8_0:
     case LK_TYPE_Q2_K: case LK_TYPE_Q3_K: case LK_TYPE_Q4_K: case LK_TYPE_Q5_K: case LK_TYPE_Q6_K:
     case LK_TYPE_IQ4_NL: case LK_TYPE_IQ4_XS: case LK_TYPE_TQ1_0: case LK_TYPE_TQ2_0: case LK_TYPE_MXFP4:
+    case LK_TYPE_IQ2_XXS:
       return lk_get_quantize_ref (type) != NULL;
     default:
       return false;
@@ -52,7 +53,7 @@ const char *
 lk_quantize_writable_list (void)
 {
   return "F32, F16, BF16, Q8_0, Q6_K, Q5_1, Q5_K, Q5_0, Q4_1, Q4_K, Q4_0, IQ4_XS, IQ4_NL, MXFP4, Q3_K, "
-         "Q2_K, TQ2_0, TQ1_0";
+         "Q2_K, TQ2_0, IQ2_XXS (with an importance matrix), TQ1_0";
 }
 
 bool
@@ -104,7 +105,8 @@ lk_type_fallback (lk_type type, int64_t n_cols)
     case LK_TYPE_Q4_K: t = LK_TYPE_Q5_0; break;
     case LK_TYPE_Q5_K: t = LK_TYPE_Q5_1; break;
     case LK_TYPE_Q6_K: t = LK_TYPE_Q8_0; break;
-    case LK_TYPE_IQ4_XS: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
+    case LK_TYPE_IQ4_XS:
+    case LK_TYPE_IQ2_XXS: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
     case LK_TYPE_TQ1_0:
     case LK_TYPE_TQ2_0: t = LK_TYPE_Q4_0; break;
     default: t = LK_TYPE_F16; break;
@@ -143,6 +145,10 @@ preset_type (const lk_model *m, const lk_tensor *t, const lk_quantize_params *p)
 
   if (p->mix == LK_MIX_PURE)
     return p->type;
+  /* The embedding is looked up, not multiplied: no importance matrix has
+   * it, and the 2-bit grids need one; llama.cpp gives it Q2_K. */
+  if (strcmp (name, "token_embd.weight") == 0 && !is_output && p->type == LK_TYPE_IQ2_XXS)
+    return LK_TYPE_Q2_K;
   if (is_output)
     {
       /* The output head is where quantization error hurts most. */
@@ -267,6 +273,7 @@ quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
         case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, job->imp); break;
         case LK_TYPE_IQ4_NL: lk_quantize_row_iq4_nl_imp (buf, out, n, job->imp); break;
         case LK_TYPE_IQ4_XS: lk_quantize_row_iq4_xs_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_IQ2_XXS: lk_quantize_row_iq2_xxs_imp (buf, out, n, job->imp); break;
         default:
           if (!quantize_row_32 (job->to, buf, out, n, job->imp))
             atomic_store (&job->failed, 2);
@@ -431,6 +438,7 @@ file_type_for (lk_type type, lk_mix mix)
     case LK_TYPE_BF16: return 32;
     case LK_TYPE_IQ4_NL: return 25;
     case LK_TYPE_IQ4_XS: return 30;
+    case LK_TYPE_IQ2_XXS: return 19;
     case LK_TYPE_TQ1_0: return 36;
     case LK_TYPE_TQ2_0: return 37;
     case LK_TYPE_MXFP4: return 38; /* llama.cpp's MXFP4_MOE */
@@ -549,6 +557,20 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
       fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n, false, { 0 }, NULL };
       if (p->importance != NULL && t->n_dims >= 2)
         fills[i].imp = p->importance (p->user, t->name, t->ne[0]);
+      /* As llama.cpp: the 2-bit grids are written only where the importance
+       * of each column is known. */
+      if (to == LK_TYPE_IQ2_XXS && to != t->type && fills[i].imp == NULL)
+        {
+          s = lk_error_set (err, LK_ERR_INVALID,
+                            strcmp (t->name, "token_embd.weight") == 0
+                              ? "tensor '%s': %s needs an importance matrix with its columns, and "
+                                "the embedding has none (it is looked up): give it another type "
+                                "(--tensor-type token_embd.weight=Q2_K) or leave out --pure"
+                              : "tensor '%s': %s needs an importance matrix with its columns (give "
+                                "--imatrix, made by lathe-cli calibrate)",
+                            t->name, lk_type_name (to));
+          break;
+        }
       if (p->prune != NULL && t->n_dims >= 2)
         fills[i].prune = p->prune (p->user, t, &fills[i].spec);
       s = lk_gguf_writer_add_tensor_fill (w, t->name, to, (uint32_t) t->n_dims, t->ne, fill_tensor,
