@@ -1210,28 +1210,30 @@ lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n)
     }
 }
 
-/* IQ2_XXS writer ------------------------------------------------------------
+/* Writers of the 8-dimensional grids (IQ2_XXS, IQ2_XS) --------------------
  *
- * Per 8 weights a point of the 256-point grid (each coordinate 8, 25 or 43)
+ * Per 8 weights a point of the type's grid (each coordinate 8, 25 or 43)
  * and 7 sign bits (the eighth makes the count of minus signs even), per 32
- * weights a 4-bit scale, per 256 a half-precision d: a weight decodes as
- * d (0.5 + ls) / 4 * grid * sign. The search minimises the importance-
- * weighted squared error. Odd sign counts flip the sign of the weight that
- * matters least, whose target becomes minus its magnitude. For each group
- * of 8 the products Σ w t g and Σ w g² with every grid point are computed
- * once; a scale's best point is then one comparison per grid point, which
- * makes an exhaustive search over the grid cheap for a set of candidate
- * scales. */
+ * (IQ2_XXS) or 16 (IQ2_XS) weights a 4-bit scale, per 256 a half-precision
+ * d: a weight decodes as d (0.5 + ls) / 4 * grid * sign. The search
+ * minimises the importance-weighted squared error. An odd count of minus
+ * signs flips the sign of the weight that matters least, whose target then
+ * becomes minus its magnitude. For each group of 8 the products Σ w t g and
+ * Σ w g² with every grid point are computed once; a scale's best point is
+ * then one comparison per point, which makes an exhaustive search of the
+ * grid cheap for a set of candidate scales. */
+
+#define GRID8_MAX 512
 
 typedef struct
 {
   float t[8], w[8];
   uint8_t signs; /* 7 bits as stored */
-  double gt[256], gg[256];
-} iq2xxs_group;
+  double gt[GRID8_MAX], gg[GRID8_MAX];
+} grid8_group;
 
 static void
-iq2xxs_prepare (const float *x, const float *w, iq2xxs_group *g)
+grid8_prepare (const float *x, const float *w, const uint64_t *grid, int n, grid8_group *g)
 {
   int neg = 0, weakest = 0;
 
@@ -1253,9 +1255,9 @@ iq2xxs_prepare (const float *x, const float *w, iq2xxs_group *g)
         g->signs ^= (uint8_t) (1u << weakest);
       g->t[weakest] = -g->t[weakest];
     }
-  for (int k = 0; k < 256; k++)
+  for (int k = 0; k < n; k++)
     {
-      const uint64_t p = lk_iq2xxs_grid[k];
+      const uint64_t p = grid[k];
       double gt = 0, gg = 0;
       for (int j = 0; j < 8; j++)
         {
@@ -1271,12 +1273,12 @@ iq2xxs_prepare (const float *x, const float *w, iq2xxs_group *g)
 /* The grid point of least error at scale s: its index, and its error less
  * the constant Σ w t². */
 static int
-iq2xxs_best (const iq2xxs_group *g, double s, double *err)
+grid8_best (const grid8_group *g, int n, double s, double *err)
 {
   int best = 0;
   double be = s * s * g->gg[0] - 2 * s * g->gt[0];
 
-  for (int k = 1; k < 256; k++)
+  for (int k = 1; k < n; k++)
     {
       const double e = s * s * g->gg[k] - 2 * s * g->gt[k];
       if (e < be)
@@ -1286,34 +1288,32 @@ iq2xxs_best (const iq2xxs_group *g, double s, double *err)
   return best;
 }
 
-/* The scale of 32 weights (four groups) and their points: candidate scales
- * around max / 43, each refined by least squares with its points fixed. */
+/* The scale of ng groups and their points: candidate scales around
+ * max / 43, each refined by least squares with its points fixed. */
 static double
-iq2xxs_search (const iq2xxs_group *g, int idx[4])
+grid8_search (const grid8_group *g, int ng, int n, int *idx)
 {
   double amax = 0, best_err = 0, best_s = 0;
 
-  for (int l = 0; l < 4; l++)
+  for (int l = 0; l < ng; l++)
     for (int j = 0; j < 8; j++)
       if (fabs (g[l].t[j]) > amax)
         amax = fabs (g[l].t[j]);
+  for (int l = 0; l < ng; l++)
+    idx[l] = 0;
   if (amax == 0)
+    return 0;
+  for (int c = 0; c < 12; c++)
     {
-      for (int l = 0; l < 4; l++)
-        idx[l] = 0;
-      return 0;
-    }
-  for (int c = 0; c < 24; c++)
-    {
-      double s = amax / 43.0 * (0.55 + 0.04 * c), err = 0;
+      double s = amax / 43.0 * (0.55 + 0.08 * c), err = 0;
       int k[4];
-      for (int it = 0; it < 3; it++)
+      for (int it = 0; it < 2; it++)
         {
           double num = 0, den = 0;
-          for (int l = 0; l < 4; l++)
+          for (int l = 0; l < ng; l++)
             {
               double e;
-              k[l] = iq2xxs_best (&g[l], s, &e);
+              k[l] = grid8_best (&g[l], n, s, &e);
               num += g[l].gt[k[l]];
               den += g[l].gg[k[l]];
             }
@@ -1321,26 +1321,65 @@ iq2xxs_search (const iq2xxs_group *g, int idx[4])
             break;
           s = num / den;
         }
-      for (int l = 0; l < 4; l++)
+      for (int l = 0; l < ng; l++)
         {
           double e;
-          k[l] = iq2xxs_best (&g[l], s, &e);
+          k[l] = grid8_best (&g[l], n, s, &e);
           err += e;
         }
       if (c == 0 || err < best_err)
         {
           best_err = err, best_s = s;
-          memcpy (idx, k, sizeof k);
+          memcpy (idx, k, (size_t) ng * sizeof *k);
         }
     }
   return best_s;
+}
+
+/* One superblock of 32 groups: per scale unit of ng groups its 4-bit
+ * scale ls[] and its points idx[], and d (returned, and as a half in *dh). */
+static float
+grid8_superblock (const float *x, const float *imp, const uint64_t *grid, int n, int ng, grid8_group *g,
+                  int idx[32], int ls[16], lk_half *dh)
+{
+  const int units = 32 / ng;
+  double scale[16], smax = 0;
+  float w[LK_QK_K], d;
+
+  for (int j = 0; j < LK_QK_K; j++)
+    w[j] = imp != NULL ? imp[j] + 1e-12f : x[j] * x[j] + 1e-12f;
+  for (int b = 0; b < 32; b++)
+    grid8_prepare (x + 8 * b, w + 8 * b, grid, n, &g[b]);
+  for (int u = 0; u < units; u++)
+    {
+      scale[u] = grid8_search (&g[ng * u], ng, n, idx + ng * u);
+      if (scale[u] > smax)
+        smax = scale[u];
+    }
+  /* ls = 15 gives d × 3.875: the largest scale sets d. */
+  *dh = lk_f32_to_half ((float) (smax / 3.875));
+  d = lk_half_to_f32 (*dh);
+  for (int u = 0; u < units; u++)
+    {
+      int l = d > 0 ? (int) lrint (scale[u] / (0.25 * d) - 0.5) : 0;
+      double s;
+      l = l < 0 ? 0 : l > 15 ? 15 : l;
+      ls[u] = l;
+      s = d * (0.5 + l) * 0.25;
+      for (int k = 0; k < ng; k++)
+        {
+          double e;
+          idx[ng * u + k] = s > 0 ? grid8_best (&g[ng * u + k], n, s, &e) : 0;
+        }
+    }
+  return d;
 }
 
 void
 lk_quantize_row_iq2_xxs_imp (const float *src, void *dst, int64_t n, const float *imp)
 {
   lk_block_iq2_xxs *y = dst;
-  iq2xxs_group *g = malloc (32 * sizeof *g);
+  grid8_group *g = malloc (32 * sizeof *g);
 
   if (g == NULL)
     {
@@ -1349,39 +1388,17 @@ lk_quantize_row_iq2_xxs_imp (const float *src, void *dst, int64_t n, const float
     }
   for (int64_t i = 0; i < n / LK_QK_K; i++)
     {
-      const float *x = src + i * LK_QK_K;
-      double scale[8], smax = 0;
-      int idx[8][4];
-      float w[LK_QK_K], d;
-
-      for (int j = 0; j < LK_QK_K; j++)
-        w[j] = imp != NULL ? imp[i * LK_QK_K + j] + 1e-12f : x[j] * x[j] + 1e-12f;
-      for (int b = 0; b < 32; b++)
-        iq2xxs_prepare (x + 8 * b, w + 8 * b, &g[b]);
+      int idx[32], ls[16];
+      grid8_superblock (src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, lk_iq2xxs_grid, 256, 4, g,
+                        idx, ls, &y[i].d);
       for (int ib = 0; ib < 8; ib++)
         {
-          scale[ib] = iq2xxs_search (&g[4 * ib], idx[ib]);
-          if (scale[ib] > smax)
-            smax = scale[ib];
-        }
-      /* ls = 15 gives d × 3.875: the largest scale sets d. */
-      y[i].d = lk_f32_to_half ((float) (smax / 3.875));
-      d = lk_half_to_f32 (y[i].d);
-      for (int ib = 0; ib < 8; ib++)
-        {
-          int ls = d > 0 ? (int) lrint (scale[ib] / (0.25 * d) - 0.5) : 0;
-          uint32_t aux[2] = { 0, 0 };
-          double s;
-          ls = ls < 0 ? 0 : ls > 15 ? 15 : ls;
-          s = d * (0.5 + ls) * 0.25;
+          uint32_t aux[2] = { 0, (uint32_t) ls[ib] << 28 };
           for (int l = 0; l < 4; l++)
             {
-              double e;
-              const int k = s > 0 ? iq2xxs_best (&g[4 * ib + l], s, &e) : 0;
-              aux[0] |= (uint32_t) k << (8 * l);
+              aux[0] |= (uint32_t) idx[4 * ib + l] << (8 * l);
               aux[1] |= (uint32_t) g[4 * ib + l].signs << (7 * l);
             }
-          aux[1] |= (uint32_t) ls << 28;
           memcpy (y[i].qs + 4 * ib, aux, sizeof aux);
         }
     }
@@ -1392,4 +1409,34 @@ void
 lk_quantize_row_iq2_xxs_ref (const float *src, void *dst, int64_t n)
 {
   lk_quantize_row_iq2_xxs_imp (src, dst, n, NULL);
+}
+
+void
+lk_quantize_row_iq2_xs_imp (const float *src, void *dst, int64_t n, const float *imp)
+{
+  lk_block_iq2_xs *y = dst;
+  grid8_group *g = malloc (32 * sizeof *g);
+
+  if (g == NULL)
+    {
+      memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);
+      return;
+    }
+  for (int64_t i = 0; i < n / LK_QK_K; i++)
+    {
+      int idx[32], ls[16];
+      grid8_superblock (src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, lk_iq2xs_grid, 512, 2, g,
+                        idx, ls, &y[i].d);
+      for (int b = 0; b < 32; b++)
+        y[i].qs[b] = (uint16_t) (idx[b] | (g[b].signs << 9));
+      for (int ib = 0; ib < 8; ib++)
+        y[i].scales[ib] = (uint8_t) (ls[2 * ib] | (ls[2 * ib + 1] << 4));
+    }
+  free (g);
+}
+
+void
+lk_quantize_row_iq2_xs_ref (const float *src, void *dst, int64_t n)
+{
+  lk_quantize_row_iq2_xs_imp (src, dst, n, NULL);
 }

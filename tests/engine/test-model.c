@@ -60,6 +60,38 @@ imatrix_importance (void *user, const char *name, int64_t n_cols)
 
 /* Lathe writes IQ4_XS, IQ4_NL, MXFP4, TQ2_0 and TQ1_0 from the F32 model and
  * llama.cpp's importance matrix: every tensor's bytes are llama.cpp's. */
+/* IQ2_XXS and IQ2_XS: Lathe's own search (not llama.cpp's bytes); without
+ * an importance matrix they are refused by tensor. */
+static void
+check_iq2_writer (const lk_model *src, lk_imatrix *im, lk_type type)
+{
+  g_autofree char *name = g_strdup_printf ("%s.gguf", lk_type_name (type));
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), name, NULL);
+  lk_quantize_params qp;
+  lk_model *m = NULL;
+  lk_error err = { 0 };
+
+  lk_quantize_params_init (&qp);
+  qp.type = type;
+  g_assert_cmpint (lk_quantize_model (src, out, &qp, NULL, &err), ==, LK_ERR_INVALID);
+  g_assert_nonnull (strstr (err.message, "needs an importance matrix with its columns (give --imatrix"));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  qp.importance = imatrix_importance;
+  qp.user = im;
+  /* Pure, the embedding (which no imatrix has) is refused by name. */
+  qp.mix = LK_MIX_PURE;
+  g_assert_cmpint (lk_quantize_model (src, out, &qp, NULL, &err), ==, LK_ERR_INVALID);
+  g_assert_nonnull (strstr (err.message, "tensor 'token_embd.weight': IQ2_"));
+  /* The default mix gives it Q2_K, as llama.cpp does. */
+  qp.mix = LK_MIX_NONE;
+  if (lk_quantize_model (src, out, &qp, NULL, &err) != LK_OK)
+    g_error ("%s", err.message);
+  g_assert_cmpint (lk_model_open (out, NULL, &m, &err), ==, LK_OK);
+  g_assert_cmpint (lk_model_layer (m, 0)->ffn_up->type, ==, type);
+  g_assert_cmpint (lk_model_find_tensor (m, "token_embd.weight")->type, ==, LK_TYPE_Q2_K);
+  lk_model_free (m);
+}
+
 static void
 test_quantize_as_llama_cpp (void)
 {
@@ -103,32 +135,8 @@ test_quantize_as_llama_cpp (void)
       lk_gguf_free (mine);
       lk_gguf_free (theirs);
     }
-  /* IQ2_XXS: Lathe's own search (not llama.cpp's bytes), pure; without an
-   * importance matrix it is refused by tensor. */
-  {
-    g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "iq2.gguf", NULL);
-    lk_quantize_params qp;
-    lk_model *m = NULL;
-    lk_quantize_params_init (&qp);
-    qp.type = LK_TYPE_IQ2_XXS;
-    g_assert_cmpint (lk_quantize_model (src, out, &qp, NULL, &err), ==, LK_ERR_INVALID);
-    g_assert_nonnull (strstr (err.message, "IQ2_XXS needs an importance matrix with its columns (give --imatrix"));
-    g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
-    qp.importance = imatrix_importance;
-    qp.user = im;
-    /* Pure, the embedding (which no imatrix has) is refused by name. */
-    qp.mix = LK_MIX_PURE;
-    g_assert_cmpint (lk_quantize_model (src, out, &qp, NULL, &err), ==, LK_ERR_INVALID);
-    g_assert_nonnull (strstr (err.message, "tensor 'token_embd.weight': IQ2_XXS needs an importance matrix"));
-    /* The default mix gives it Q2_K, as llama.cpp does. */
-    qp.mix = LK_MIX_NONE;
-    if (lk_quantize_model (src, out, &qp, NULL, &err) != LK_OK)
-      g_error ("%s", err.message);
-    g_assert_cmpint (lk_model_open (out, NULL, &m, &err), ==, LK_OK);
-    g_assert_cmpint (lk_model_layer (m, 0)->ffn_up->type, ==, LK_TYPE_IQ2_XXS);
-    g_assert_cmpint (lk_model_find_tensor (m, "token_embd.weight")->type, ==, LK_TYPE_Q2_K);
-    lk_model_free (m);
-  }
+  check_iq2_writer (src, im, LK_TYPE_IQ2_XXS);
+  check_iq2_writer (src, im, LK_TYPE_IQ2_XS);
   lk_imatrix_free (im);
   lk_model_free (src);
 }

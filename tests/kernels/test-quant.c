@@ -201,7 +201,7 @@ static const IqCase iq_cases[] = {
   { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16, WRITE_NONE },
   { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16, WRITE_NONE },
   { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14, WRITE_NONE },
-  { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12, WRITE_NONE },
+  { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12, WRITE_SEARCH },
   { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12, WRITE_SEARCH },
   { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16, WRITE_NONE },
   { "tiny-IQ1_S.gguf", LK_TYPE_IQ1_S, 0.72, 10, WRITE_NONE },
@@ -234,6 +234,8 @@ check_writer (const IqCase *c, const lk_gguf_tensor *t, const lk_gguf_tensor *r,
         lk_quantize_row_iq4_xs_imp (orig + row * cols, out, cols, imp);
       else if (c->type == LK_TYPE_IQ2_XXS)
         lk_quantize_row_iq2_xxs_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ2_XS)
+        lk_quantize_row_iq2_xs_imp (orig + row * cols, out, cols, imp);
       else
         g_assert_true (lk_quantize_row_ref (c->type, orig + row * cols, out, cols));
       lk_dequantize_row (c->type, out, deq, cols);
