@@ -37,7 +37,7 @@ static const struct
 static bool
 needs_importance (lk_type type)
 {
-  return type == LK_TYPE_IQ2_XXS || type == LK_TYPE_IQ2_XS;
+  return type == LK_TYPE_IQ2_XXS || type == LK_TYPE_IQ2_XS || type == LK_TYPE_IQ2_S;
 }
 
 bool
@@ -49,7 +49,7 @@ lk_quantize_can_write (lk_type type)
     case LK_TYPE_Q4_0: case LK_TYPE_Q4_1: case LK_TYPE_Q5_0: case LK_TYPE_Q5_1: case LK_TYPE_Q8_0:
     case LK_TYPE_Q2_K: case LK_TYPE_Q3_K: case LK_TYPE_Q4_K: case LK_TYPE_Q5_K: case LK_TYPE_Q6_K:
     case LK_TYPE_IQ4_NL: case LK_TYPE_IQ4_XS: case LK_TYPE_TQ1_0: case LK_TYPE_TQ2_0: case LK_TYPE_MXFP4:
-    case LK_TYPE_IQ2_XXS: case LK_TYPE_IQ2_XS:
+    case LK_TYPE_IQ2_XXS: case LK_TYPE_IQ2_XS: case LK_TYPE_IQ2_S:
       return lk_get_quantize_ref (type) != NULL;
     default:
       return false;
@@ -60,7 +60,7 @@ const char *
 lk_quantize_writable_list (void)
 {
   return "F32, F16, BF16, Q8_0, Q6_K, Q5_1, Q5_K, Q5_0, Q4_1, Q4_K, Q4_0, IQ4_XS, IQ4_NL, MXFP4, Q3_K, "
-         "Q2_K, TQ2_0, IQ2_XS and IQ2_XXS (with an importance matrix), TQ1_0";
+         "Q2_K, TQ2_0, IQ2_S, IQ2_XS and IQ2_XXS (with an importance matrix), TQ1_0";
 }
 
 bool
@@ -114,7 +114,8 @@ lk_type_fallback (lk_type type, int64_t n_cols)
     case LK_TYPE_Q6_K: t = LK_TYPE_Q8_0; break;
     case LK_TYPE_IQ4_XS:
     case LK_TYPE_IQ2_XXS:
-    case LK_TYPE_IQ2_XS: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
+    case LK_TYPE_IQ2_XS:
+    case LK_TYPE_IQ2_S: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
     case LK_TYPE_TQ1_0:
     case LK_TYPE_TQ2_0: t = LK_TYPE_Q4_0; break;
     default: t = LK_TYPE_F16; break;
@@ -283,6 +284,7 @@ quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
         case LK_TYPE_IQ4_XS: lk_quantize_row_iq4_xs_imp (buf, out, n, job->imp); break;
         case LK_TYPE_IQ2_XXS: lk_quantize_row_iq2_xxs_imp (buf, out, n, job->imp); break;
         case LK_TYPE_IQ2_XS: lk_quantize_row_iq2_xs_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_IQ2_S: lk_quantize_row_iq2_s_imp (buf, out, n, job->imp); break;
         default:
           if (!quantize_row_32 (job->to, buf, out, n, job->imp))
             atomic_store (&job->failed, 2);
@@ -449,6 +451,7 @@ file_type_for (lk_type type, lk_mix mix)
     case LK_TYPE_IQ4_XS: return 30;
     case LK_TYPE_IQ2_XXS: return 19;
     case LK_TYPE_IQ2_XS: return 20;
+    case LK_TYPE_IQ2_S: return 28;
     case LK_TYPE_TQ1_0: return 36;
     case LK_TYPE_TQ2_0: return 37;
     case LK_TYPE_MXFP4: return 38; /* llama.cpp's MXFP4_MOE */

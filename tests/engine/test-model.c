@@ -60,7 +60,7 @@ imatrix_importance (void *user, const char *name, int64_t n_cols)
 
 /* Lathe writes IQ4_XS, IQ4_NL, MXFP4, TQ2_0 and TQ1_0 from the F32 model and
  * llama.cpp's importance matrix: every tensor's bytes are llama.cpp's. */
-/* IQ2_XXS and IQ2_XS: Lathe's own search (not llama.cpp's bytes); without
+/* IQ2_XXS, IQ2_XS and IQ2_S: Lathe's own search (not llama.cpp's bytes); without
  * an importance matrix they are refused by tensor. */
 static void
 check_iq2_writer (const lk_model *src, lk_imatrix *im, lk_type type)
@@ -137,6 +137,7 @@ test_quantize_as_llama_cpp (void)
     }
   check_iq2_writer (src, im, LK_TYPE_IQ2_XXS);
   check_iq2_writer (src, im, LK_TYPE_IQ2_XS);
+  check_iq2_writer (src, im, LK_TYPE_IQ2_S);
   lk_imatrix_free (im);
   lk_model_free (src);
 }

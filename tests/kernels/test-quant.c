@@ -200,7 +200,7 @@ static const IqCase iq_cases[] = {
   { "tiny-IQ4_XS.gguf", LK_TYPE_IQ4_XS, 0.12, 16, WRITE_IMATRIX },
   { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16, WRITE_NONE },
   { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16, WRITE_NONE },
-  { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14, WRITE_NONE },
+  { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14, WRITE_SEARCH },
   { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12, WRITE_SEARCH },
   { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12, WRITE_SEARCH },
   { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16, WRITE_NONE },
@@ -236,6 +236,8 @@ check_writer (const IqCase *c, const lk_gguf_tensor *t, const lk_gguf_tensor *r,
         lk_quantize_row_iq2_xxs_imp (orig + row * cols, out, cols, imp);
       else if (c->type == LK_TYPE_IQ2_XS)
         lk_quantize_row_iq2_xs_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ2_S)
+        lk_quantize_row_iq2_s_imp (orig + row * cols, out, cols, imp);
       else
         g_assert_true (lk_quantize_row_ref (c->type, orig + row * cols, out, cols));
       lk_dequantize_row (c->type, out, deq, cols);
@@ -331,7 +333,9 @@ test_interop_iq (gconstpointer data)
           n_type++;
           worst = MAX (worst, e);
           g_assert_cmpfloat (e, <, c->max_rel_rms);
-          if (c->write != WRITE_NONE)
+          /* The grid searches are slow under emulation: four matrices
+           * (attention and FFN of the first block) show them. */
+          if (c->write != WRITE_NONE && (c->write != WRITE_SEARCH || n_type <= 4))
             check_writer (c, t, r, im, e);
         }
       else
