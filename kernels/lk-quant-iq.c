@@ -1210,77 +1210,111 @@ lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n)
     }
 }
 
-/* Writers of the 8-dimensional grids (IQ2_XXS, IQ2_XS) --------------------
+/* Writers of the grid types (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) --------
  *
- * Per 8 weights a point of the type's grid (each coordinate 8, 25 or 43)
- * and 7 sign bits (the eighth makes the count of minus signs even), per 32
- * (IQ2_XXS) or 16 (IQ2_XS) weights a 4-bit scale, per 256 a half-precision
- * d: a weight decodes as d (0.5 + ls) / 4 * grid * sign. The search
- * minimises the importance-weighted squared error. An odd count of minus
- * signs flips the sign of the weight that matters least, whose target then
- * becomes minus its magnitude. For each group of 8 the products Σ w t g and
- * Σ w g² with every grid point are computed once; a scale's best point is
- * then one comparison per point, which makes an exhaustive search of the
- * grid cheap for a set of candidate scales. */
+ * Per 8 weights one point of an 8-dimensional grid (IQ2) or two of a
+ * 4-dimensional one (IQ3), and their signs: 7 bits with the eighth making
+ * the count of minus signs even (the XXS/XS types), or 8; per scale group
+ * of 16 or 32 weights a 4-bit scale ls, per 256 a half-precision d: a
+ * weight decodes as d (a + b ls) grid sign. The search minimises the
+ * importance-weighted squared error. Where the parity rule needs it, the
+ * weight that matters least gets the other sign, its target then minus its
+ * magnitude. For each part (the weights one grid point covers) the
+ * products Σ w t g and Σ w g² with every point are computed once; a
+ * scale's best point is then one comparison per point, which makes an
+ * exhaustive search of the grid cheap for a set of candidate scales. */
 
-#define GRID8_MAX 1024
+#define GRID_MAX 1024
 
 typedef struct
 {
-  float t[8], w[8];
-  uint8_t signs; /* as stored: 7 bits (the eighth by parity), or 8 */
-  float gt[GRID8_MAX], gg[GRID8_MAX];
-} grid8_group;
+  float gt[GRID_MAX], gg[GRID_MAX];
+} grid_part;
 
-static void
-grid8_prepare (const float *x, const float *w, const uint64_t *grid, int n, bool parity, grid8_group *g)
+typedef struct
+{
+  const void *grid; /* uint64_t points (dim 8) or uint32_t (dim 4) */
+  int n, dim;
+  bool parity;
+  int parts_per_scale; /* parts sharing one 4-bit scale */
+  double a, b;         /* a scale ls multiplies by d (a + b ls) */
+  double gmax;         /* the grid's largest coordinate (set from the grid) */
+} grid_kind;
+
+static unsigned
+grid_coord (const grid_kind *k, int p, int j)
+{
+  return k->dim == 8 ? (unsigned) ((((const uint64_t *) k->grid)[p] >> (8 * j)) & 255)
+                     : (unsigned) ((((const uint32_t *) k->grid)[p] >> (8 * j)) & 255);
+}
+
+static double
+grid_max (const grid_kind *k)
+{
+  unsigned m = 1;
+
+  for (int p = 0; p < k->n; p++)
+    for (int j = 0; j < k->dim; j++)
+      if (grid_coord (k, p, j) > m)
+        m = grid_coord (k, p, j);
+  return m;
+}
+
+/* Targets and stored signs of 8 weights. */
+static uint8_t
+grid_signs (const float *x, const float *w, bool parity, float t[8])
 {
   int neg = 0, weakest = 0;
+  uint8_t signs = 0;
 
   for (int j = 0; j < 8; j++)
     {
-      g->t[j] = fabsf (x[j]);
-      g->w[j] = w[j];
+      t[j] = fabsf (x[j]);
       neg += x[j] < 0;
-      if (w[j] * x[j] * x[j] < g->w[weakest] * x[weakest] * x[weakest])
+      if (w[j] * x[j] * x[j] < w[weakest] * x[weakest] * x[weakest])
         weakest = j;
+      if (j < (parity ? 7 : 8))
+        signs |= (uint8_t) ((x[j] < 0) << j);
     }
-  g->signs = 0;
-  for (int j = 0; j < (parity ? 7 : 8); j++)
-    g->signs |= (uint8_t) ((x[j] < 0) << j);
   if (parity && neg % 2 != 0)
     {
       /* The stored signs say the weakest weight has the other sign. */
       if (weakest < 7)
-        g->signs ^= (uint8_t) (1u << weakest);
-      g->t[weakest] = -g->t[weakest];
+        signs ^= (uint8_t) (1u << weakest);
+      t[weakest] = -t[weakest];
     }
-  for (int k = 0; k < n; k++)
+  return signs;
+}
+
+static void
+grid_prepare (const grid_kind *k, const float *t, const float *w, grid_part *g)
+{
+  for (int p = 0; p < k->n; p++)
     {
-      const uint64_t p = grid[k];
       float gt = 0, gg = 0;
-      for (int j = 0; j < 8; j++)
+      for (int j = 0; j < k->dim; j++)
         {
-          const float v = (float) grid_byte64 (p, j);
-          gt += g->w[j] * g->t[j] * v;
-          gg += g->w[j] * v * v;
+          const float v = (float) grid_coord (k, p, j);
+          gt += w[j] * t[j] * v;
+          gg += w[j] * v * v;
         }
-      g->gt[k] = gt;
-      g->gg[k] = gg;
+      g->gt[p] = gt;
+      g->gg[p] = gg;
     }
 }
 
 /* The grid point of least error at scale s: its index, and its error less
  * the constant Σ w t². */
 static int
-grid8_best (const grid8_group *g, int n, double s, double *err)
+grid_best (const grid_part *g, int n, double s, double *err)
 {
   const float a = (float) (s * s), b = (float) (2 * s);
-  float e[GRID8_MAX];
+  float e[GRID_MAX];
   int best = 0;
 
   /* The errors first (a loop the compiler vectorises), then the least. */
-  for (int k = 0; k < n; k++)
+  e[0] = a * g->gg[0] - b * g->gt[0];
+  for (int k = 1; k < n; k++)
     e[k] = a * g->gg[k] - b * g->gt[k];
   for (int k = 1; k < n; k++)
     if (e[k] < e[best])
@@ -1289,32 +1323,31 @@ grid8_best (const grid8_group *g, int n, double s, double *err)
   return best;
 }
 
-/* The scale of ng groups and their points: candidate scales around
- * max / 43, each refined by least squares with its points fixed. */
+/* The scale of np parts and their points: candidate scales around
+ * max / gmax, each refined by least squares with its points fixed. */
 static double
-grid8_search (const grid8_group *g, int ng, int n, int *idx)
+grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, int *idx)
 {
   double amax = 0, best_err = 0, best_s = 0;
 
-  for (int l = 0; l < ng; l++)
-    for (int j = 0; j < 8; j++)
-      if (fabs (g[l].t[j]) > amax)
-        amax = fabs (g[l].t[j]);
-  for (int l = 0; l < ng; l++)
+  for (int j = 0; j < np * kind->dim; j++)
+    if (fabs (t[j]) > amax)
+      amax = fabs (t[j]);
+  for (int l = 0; l < np; l++)
     idx[l] = 0;
   if (amax == 0)
     return 0;
   for (int c = 0; c < 12; c++)
     {
-      double s = amax / 43.0 * (0.55 + 0.08 * c), err = 0;
-      int k[4];
+      double s = amax / kind->gmax * (0.55 + 0.08 * c), err = 0;
+      int k[8];
       for (int it = 0; it < 2; it++)
         {
           double num = 0, den = 0;
-          for (int l = 0; l < ng; l++)
+          for (int l = 0; l < np; l++)
             {
               double e;
-              k[l] = grid8_best (&g[l], n, s, &e);
+              k[l] = grid_best (&g[l], kind->n, s, &e);
               num += g[l].gt[k[l]];
               den += g[l].gg[k[l]];
             }
@@ -1322,157 +1355,169 @@ grid8_search (const grid8_group *g, int ng, int n, int *idx)
             break;
           s = num / den;
         }
-      for (int l = 0; l < ng; l++)
+      for (int l = 0; l < np; l++)
         {
           double e;
-          k[l] = grid8_best (&g[l], n, s, &e);
+          k[l] = grid_best (&g[l], kind->n, s, &e);
           err += e;
         }
       if (c == 0 || err < best_err)
         {
           best_err = err, best_s = s;
-          memcpy (idx, k, (size_t) ng * sizeof *k);
+          memcpy (idx, k, (size_t) np * sizeof *k);
         }
     }
   return best_s;
 }
 
-/* One superblock of 32 groups: per scale unit of ng groups its 4-bit
- * scale ls[] and its points idx[], and d (returned, and as a half in *dh). */
-static float
-grid8_superblock (const float *x, const float *imp, const uint64_t *grid, int n, bool parity, int ng,
-                  grid8_group *g, int idx[32], int ls[16], lk_half *dh)
+/* One superblock: the signs of each 8 weights, each part's point idx[],
+ * each scale group's ls[], and d (as a half in *dh). g holds 256 / dim
+ * parts. */
+static void
+grid_superblock (const grid_kind *kind, const float *x, const float *imp, grid_part *g, uint8_t signs[32],
+                 int idx[64], int ls[16], lk_half *dh)
 {
-  const int units = 32 / ng;
+  const int np = LK_QK_K / kind->dim, units = np / kind->parts_per_scale;
+  const int pps = kind->parts_per_scale;
   double scale[16], smax = 0;
-  float w[LK_QK_K], d;
+  float w[LK_QK_K], t[LK_QK_K], d;
 
   for (int j = 0; j < LK_QK_K; j++)
     w[j] = imp != NULL ? imp[j] + 1e-12f : x[j] * x[j] + 1e-12f;
   for (int b = 0; b < 32; b++)
-    grid8_prepare (x + 8 * b, w + 8 * b, grid, n, parity, &g[b]);
+    signs[b] = grid_signs (x + 8 * b, w + 8 * b, kind->parity, t + 8 * b);
+  for (int p = 0; p < np; p++)
+    grid_prepare (kind, t + kind->dim * p, w + kind->dim * p, &g[p]);
   for (int u = 0; u < units; u++)
     {
-      scale[u] = grid8_search (&g[ng * u], ng, n, idx + ng * u);
+      scale[u] = grid_search (kind, &g[pps * u], t + kind->dim * pps * u, pps, idx + pps * u);
       if (scale[u] > smax)
         smax = scale[u];
     }
-  /* ls = 15 gives d × 3.875: the largest scale sets d. */
-  *dh = lk_f32_to_half ((float) (smax / 3.875));
+  /* ls = 15 multiplies d by a + 15 b: the largest scale sets d. */
+  *dh = lk_f32_to_half ((float) (smax / (kind->a + 15 * kind->b)));
   d = lk_half_to_f32 (*dh);
   for (int u = 0; u < units; u++)
     {
-      int l = d > 0 ? (int) lrint (scale[u] / (0.25 * d) - 0.5) : 0;
+      int l = d > 0 ? (int) lrint ((scale[u] / d - kind->a) / kind->b) : 0;
       double s;
       l = l < 0 ? 0 : l > 15 ? 15 : l;
       ls[u] = l;
-      s = d * (0.5 + l) * 0.25;
-      for (int k = 0; k < ng; k++)
+      s = d * (kind->a + kind->b * l);
+      for (int k = 0; k < pps; k++)
         {
           double e;
-          idx[ng * u + k] = s > 0 ? grid8_best (&g[ng * u + k], n, s, &e) : 0;
+          idx[pps * u + k] = s > 0 ? grid_best (&g[pps * u + k], kind->n, s, &e) : 0;
         }
     }
-  return d;
 }
 
-void
-lk_quantize_row_iq2_xxs_imp (const float *src, void *dst, int64_t n, const float *imp)
-{
-  lk_block_iq2_xxs *y = dst;
-  grid8_group *g = malloc (32 * sizeof *g);
+/* Each writer: its grid, the parts per scale, and its packing. */
+#define DEFINE_GRID_WRITER(lower, block, KIND, PACK)                                                \
+  void lk_quantize_row_##lower##_imp (const float *src, void *dst, int64_t n, const float *imp)   \
+  {                                                                                              \
+    block *y = dst;                                                                              \
+    grid_part *g = malloc (64 * sizeof *g);                                                      \
+    grid_kind kind = KIND;                                                                       \
+    kind.gmax = grid_max (&kind);                                                                \
+    if (g == NULL)                                                                               \
+      {                                                                                          \
+        memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);                                     \
+        return;                                                                                  \
+      }                                                                                          \
+    for (int64_t i = 0; i < n / LK_QK_K; i++)                                                    \
+      {                                                                                          \
+        uint8_t signs[32];                                                                       \
+        int idx[64], ls[16];                                                                     \
+        grid_superblock (&kind, src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, g, signs, \
+                         idx, ls, &y[i].d);                                                      \
+        PACK (&y[i], signs, idx, ls);                                                            \
+      }                                                                                          \
+    free (g);                                                                                    \
+  }                                                                                              \
+  void lk_quantize_row_##lower##_ref (const float *src, void *dst, int64_t n)                    \
+  {                                                                                              \
+    lk_quantize_row_##lower##_imp (src, dst, n, NULL);                                           \
+  }
 
-  if (g == NULL)
+static void
+pack_iq2_xxs (lk_block_iq2_xxs *y, const uint8_t *signs, const int *idx, const int *ls)
+{
+  for (int ib = 0; ib < 8; ib++)
     {
-      memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);
-      return;
-    }
-  for (int64_t i = 0; i < n / LK_QK_K; i++)
-    {
-      int idx[32], ls[16];
-      grid8_superblock (src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, lk_iq2xxs_grid, 256, true, 4, g,
-                        idx, ls, &y[i].d);
-      for (int ib = 0; ib < 8; ib++)
+      uint32_t aux[2] = { 0, (uint32_t) ls[ib] << 28 };
+      for (int l = 0; l < 4; l++)
         {
-          uint32_t aux[2] = { 0, (uint32_t) ls[ib] << 28 };
-          for (int l = 0; l < 4; l++)
-            {
-              aux[0] |= (uint32_t) idx[4 * ib + l] << (8 * l);
-              aux[1] |= (uint32_t) g[4 * ib + l].signs << (7 * l);
-            }
-          memcpy (y[i].qs + 4 * ib, aux, sizeof aux);
+          aux[0] |= (uint32_t) idx[4 * ib + l] << (8 * l);
+          aux[1] |= (uint32_t) signs[4 * ib + l] << (7 * l);
         }
+      memcpy (y->qs + 4 * ib, aux, sizeof aux);
     }
-  free (g);
 }
 
-void
-lk_quantize_row_iq2_xxs_ref (const float *src, void *dst, int64_t n)
+static void
+pack_iq2_xs (lk_block_iq2_xs *y, const uint8_t *signs, const int *idx, const int *ls)
 {
-  lk_quantize_row_iq2_xxs_imp (src, dst, n, NULL);
+  for (int b = 0; b < 32; b++)
+    y->qs[b] = (uint16_t) (idx[b] | (signs[b] << 9));
+  for (int ib = 0; ib < 8; ib++)
+    y->scales[ib] = (uint8_t) (ls[2 * ib] | (ls[2 * ib + 1] << 4));
 }
 
-void
-lk_quantize_row_iq2_xs_imp (const float *src, void *dst, int64_t n, const float *imp)
+static void
+pack_iq2_s (lk_block_iq2_s *y, const uint8_t *signs, const int *idx, const int *ls)
 {
-  lk_block_iq2_xs *y = dst;
-  grid8_group *g = malloc (32 * sizeof *g);
-
-  if (g == NULL)
+  memset (y->qh, 0, sizeof y->qh);
+  for (int b = 0; b < 32; b++)
     {
-      memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);
-      return;
+      y->qs[b] = (uint8_t) (idx[b] & 255);
+      y->qs[32 + b] = signs[b];
+      y->qh[b / 4] |= (uint8_t) ((idx[b] >> 8) << (2 * (b % 4)));
     }
-  for (int64_t i = 0; i < n / LK_QK_K; i++)
-    {
-      int idx[32], ls[16];
-      grid8_superblock (src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, lk_iq2xs_grid, 512, true, 2, g,
-                        idx, ls, &y[i].d);
-      for (int b = 0; b < 32; b++)
-        y[i].qs[b] = (uint16_t) (idx[b] | (g[b].signs << 9));
-      for (int ib = 0; ib < 8; ib++)
-        y[i].scales[ib] = (uint8_t) (ls[2 * ib] | (ls[2 * ib + 1] << 4));
-    }
-  free (g);
+  for (int ib = 0; ib < 8; ib++)
+    y->scales[ib] = (uint8_t) (ls[2 * ib] | (ls[2 * ib + 1] << 4));
 }
 
-void
-lk_quantize_row_iq2_xs_ref (const float *src, void *dst, int64_t n)
+/* IQ3_XXS: per 32 weights 8 index bytes (two per 8), then a word of 4 × 7
+ * sign bits and the scale. */
+static void
+pack_iq3_xxs (lk_block_iq3_xxs *y, const uint8_t *signs, const int *idx, const int *ls)
 {
-  lk_quantize_row_iq2_xs_imp (src, dst, n, NULL);
-}
-
-void
-lk_quantize_row_iq2_s_imp (const float *src, void *dst, int64_t n, const float *imp)
-{
-  lk_block_iq2_s *y = dst;
-  grid8_group *g = malloc (32 * sizeof *g);
-
-  if (g == NULL)
+  for (int ib = 0; ib < 8; ib++)
     {
-      memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);
-      return;
+      uint32_t aux = (uint32_t) ls[ib] << 28;
+      for (int k = 0; k < 8; k++)
+        y->qs[8 * ib + k] = (uint8_t) idx[8 * ib + k];
+      for (int l = 0; l < 4; l++)
+        aux |= (uint32_t) signs[4 * ib + l] << (7 * l);
+      memcpy (y->qs + 64 + 4 * ib, &aux, sizeof aux);
     }
-  for (int64_t i = 0; i < n / LK_QK_K; i++)
-    {
-      int idx[32], ls[16];
-      grid8_superblock (src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, lk_iq2s_grid, 1024, false, 2,
-                        g, idx, ls, &y[i].d);
-      memset (y[i].qh, 0, sizeof y[i].qh);
-      for (int b = 0; b < 32; b++)
-        {
-          y[i].qs[b] = (uint8_t) (idx[b] & 255);
-          y[i].qs[32 + b] = g[b].signs;
-          y[i].qh[b / 4] |= (uint8_t) ((idx[b] >> 8) << (2 * (b % 4)));
-        }
-      for (int ib = 0; ib < 8; ib++)
-        y[i].scales[ib] = (uint8_t) (ls[2 * ib] | (ls[2 * ib + 1] << 4));
-    }
-  free (g);
 }
 
-void
-lk_quantize_row_iq2_s_ref (const float *src, void *dst, int64_t n)
+/* IQ3_S: 9-bit indices (low bytes in qs, the ninth bits in qh, two per 8
+ * weights), 8 sign bits per 8, a scale per 32, two to a byte. */
+static void
+pack_iq3_s (lk_block_iq3_s *y, const uint8_t *signs, const int *idx, const int *ls)
 {
-  lk_quantize_row_iq2_s_imp (src, dst, n, NULL);
+  memset (y->qh, 0, sizeof y->qh);
+  for (int p = 0; p < 64; p++)
+    {
+      y->qs[p] = (uint8_t) (idx[p] & 255);
+      y->qh[p / 8] |= (uint8_t) ((idx[p] >> 8) << (p % 8));
+    }
+  memcpy (y->signs, signs, 32);
+  for (int ib = 0; ib < 4; ib++)
+    y->scales[ib] = (uint8_t) (ls[2 * ib] | (ls[2 * ib + 1] << 4));
 }
+
+#define IQ2_XXS_KIND { lk_iq2xxs_grid, 256, 8, true, 4, 0.125, 0.25, 0 }
+#define IQ2_XS_KIND { lk_iq2xs_grid, 512, 8, true, 2, 0.125, 0.25, 0 }
+#define IQ2_S_KIND { lk_iq2s_grid, 1024, 8, false, 2, 0.125, 0.25, 0 }
+#define IQ3_XXS_KIND { lk_iq3xxs_grid, 256, 4, true, 8, 0.25, 0.5, 0 }
+#define IQ3_S_KIND { lk_iq3s_grid, 512, 4, false, 8, 1.0, 2.0, 0 }
+
+DEFINE_GRID_WRITER (iq2_xxs, lk_block_iq2_xxs, IQ2_XXS_KIND, pack_iq2_xxs)
+DEFINE_GRID_WRITER (iq2_xs, lk_block_iq2_xs, IQ2_XS_KIND, pack_iq2_xs)
+DEFINE_GRID_WRITER (iq2_s, lk_block_iq2_s, IQ2_S_KIND, pack_iq2_s)
+DEFINE_GRID_WRITER (iq3_xxs, lk_block_iq3_xxs, IQ3_XXS_KIND, pack_iq3_xxs)
+DEFINE_GRID_WRITER (iq3_s, lk_block_iq3_s, IQ3_S_KIND, pack_iq3_s)

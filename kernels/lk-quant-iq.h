@@ -65,7 +65,7 @@ void lk_vec_dot_mxfp4_scalar (int64_t n, float *s, const void *w, const void *x)
  * (NULL: the weight squared); TQ1_0, TQ2_0 and MXFP4 have one rule. */
 void lk_quantize_row_iq4_nl_imp (const float *src, void *dst, int64_t n, const float *imp);
 void lk_quantize_row_iq4_xs_imp (const float *src, void *dst, int64_t n, const float *imp);
-/* IQ2_XXS, IQ2_XS and IQ2_S by an exhaustive grid search weighted by imp (as
+/* The 2- and 3-bit grid types by an exhaustive grid search weighted by imp (as
  * llama.cpp, the types are meant to be written with an importance matrix). */
 void lk_quantize_row_iq2_xxs_imp (const float *src, void *dst, int64_t n, const float *imp);
 void lk_quantize_row_iq2_xxs_ref (const float *src, void *dst, int64_t n);
@@ -73,6 +73,10 @@ void lk_quantize_row_iq2_xs_imp (const float *src, void *dst, int64_t n, const f
 void lk_quantize_row_iq2_xs_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_iq2_s_imp (const float *src, void *dst, int64_t n, const float *imp);
 void lk_quantize_row_iq2_s_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_iq3_xxs_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_iq3_xxs_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_iq3_s_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_iq3_s_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_iq4_nl_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_iq4_xs_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_tq1_0_ref (const float *src, void *dst, int64_t n);

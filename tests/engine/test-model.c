@@ -60,10 +60,10 @@ imatrix_importance (void *user, const char *name, int64_t n_cols)
 
 /* Lathe writes IQ4_XS, IQ4_NL, MXFP4, TQ2_0 and TQ1_0 from the F32 model and
  * llama.cpp's importance matrix: every tensor's bytes are llama.cpp's. */
-/* IQ2_XXS, IQ2_XS and IQ2_S: Lathe's own search (not llama.cpp's bytes); without
+/* The grid types (IQ2_XXS … IQ3_S): Lathe's own search (not llama.cpp's bytes); without
  * an importance matrix they are refused by tensor. */
 static void
-check_iq2_writer (const lk_model *src, lk_imatrix *im, lk_type type)
+check_grid_writer (const lk_model *src, lk_imatrix *im, lk_type type)
 {
   g_autofree char *name = g_strdup_printf ("%s.gguf", lk_type_name (type));
   g_autofree char *out = g_build_filename (lathe_test_tmpdir (), name, NULL);
@@ -81,14 +81,15 @@ check_iq2_writer (const lk_model *src, lk_imatrix *im, lk_type type)
   /* Pure, the embedding (which no imatrix has) is refused by name. */
   qp.mix = LK_MIX_PURE;
   g_assert_cmpint (lk_quantize_model (src, out, &qp, NULL, &err), ==, LK_ERR_INVALID);
-  g_assert_nonnull (strstr (err.message, "tensor 'token_embd.weight': IQ2_"));
+  g_assert_nonnull (strstr (err.message, "tensor 'token_embd.weight': IQ"));
   /* The default mix gives it Q2_K, as llama.cpp does. */
   qp.mix = LK_MIX_NONE;
   if (lk_quantize_model (src, out, &qp, NULL, &err) != LK_OK)
     g_error ("%s", err.message);
   g_assert_cmpint (lk_model_open (out, NULL, &m, &err), ==, LK_OK);
   g_assert_cmpint (lk_model_layer (m, 0)->ffn_up->type, ==, type);
-  g_assert_cmpint (lk_model_find_tensor (m, "token_embd.weight")->type, ==, LK_TYPE_Q2_K);
+  g_assert_cmpint (lk_model_find_tensor (m, "token_embd.weight")->type, ==,
+                   type == LK_TYPE_IQ3_XXS || type == LK_TYPE_IQ3_S ? LK_TYPE_Q3_K : LK_TYPE_Q2_K);
   lk_model_free (m);
 }
 
@@ -135,9 +136,11 @@ test_quantize_as_llama_cpp (void)
       lk_gguf_free (mine);
       lk_gguf_free (theirs);
     }
-  check_iq2_writer (src, im, LK_TYPE_IQ2_XXS);
-  check_iq2_writer (src, im, LK_TYPE_IQ2_XS);
-  check_iq2_writer (src, im, LK_TYPE_IQ2_S);
+  check_grid_writer (src, im, LK_TYPE_IQ2_XXS);
+  check_grid_writer (src, im, LK_TYPE_IQ2_XS);
+  check_grid_writer (src, im, LK_TYPE_IQ2_S);
+  check_grid_writer (src, im, LK_TYPE_IQ3_XXS);
+  check_grid_writer (src, im, LK_TYPE_IQ3_S);
   lk_imatrix_free (im);
   lk_model_free (src);
 }

@@ -198,8 +198,8 @@ typedef struct
 static const IqCase iq_cases[] = {
   { "tiny-IQ4_NL.gguf", LK_TYPE_IQ4_NL, 0.12, 16, WRITE_IMATRIX },
   { "tiny-IQ4_XS.gguf", LK_TYPE_IQ4_XS, 0.12, 16, WRITE_IMATRIX },
-  { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16, WRITE_NONE },
-  { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16, WRITE_NONE },
+  { "tiny-IQ3_S.gguf", LK_TYPE_IQ3_S, 0.25, 16, WRITE_SEARCH },
+  { "tiny-IQ3_XXS.gguf", LK_TYPE_IQ3_XXS, 0.32, 16, WRITE_SEARCH },
   { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14, WRITE_SEARCH },
   { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12, WRITE_SEARCH },
   { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12, WRITE_SEARCH },
@@ -238,6 +238,10 @@ check_writer (const IqCase *c, const lk_gguf_tensor *t, const lk_gguf_tensor *r,
         lk_quantize_row_iq2_xs_imp (orig + row * cols, out, cols, imp);
       else if (c->type == LK_TYPE_IQ2_S)
         lk_quantize_row_iq2_s_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ3_XXS)
+        lk_quantize_row_iq3_xxs_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ3_S)
+        lk_quantize_row_iq3_s_imp (orig + row * cols, out, cols, imp);
       else
         g_assert_true (lk_quantize_row_ref (c->type, orig + row * cols, out, cols));
       lk_dequantize_row (c->type, out, deq, cols);
