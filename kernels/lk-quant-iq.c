@@ -1224,11 +1224,17 @@ lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n)
  * scale's best point is then one comparison per point, which makes an
  * exhaustive search of the grid cheap for a set of candidate scales. */
 
-#define GRID_MAX 1024
+/* IQ1_M searches its 2048 points with either delta as one grid of 4096. */
+#define GRID_MAX 4096
 
 typedef struct
 {
   float gt[GRID_MAX], gg[GRID_MAX];
+  /* The points that are best at some scale, in order of scale, and the
+   * scales where each next one takes over (grid_hull). */
+  uint16_t hull[GRID_MAX];
+  float from[GRID_MAX];
+  int n_hull;
 } grid_part;
 
 typedef struct
@@ -1286,6 +1292,133 @@ grid_signs (const float *x, const float *w, bool parity, float t[8])
   return signs;
 }
 
+/* Which point is best at a scale s > 0. A point's error less the constant
+ * Σ w t² is s² gg - 2 s gt = s (s gg - 2 gt): the best point minimises a
+ * line in s, of slope gg and intercept -2 gt. The lines' lower envelope is
+ * found once per part (sorted by slope, then the convex hull); a scale's
+ * best point is then a walk along a few dozen lines instead of a pass over
+ * the whole grid. */
+static void
+sort_by_slope (const float *gg, uint16_t *order, int n)
+{
+  uint16_t tmp[GRID_MAX];
+  uint16_t *src = order, *dst = tmp;
+
+  /* Non-negative floats sort as their bits: four byte-wise radix passes,
+   * largest slope first. */
+  for (int pass = 0; pass < 4; pass++)
+    {
+      int count[257] = { 0 };
+      uint16_t *t;
+      for (int k = 0; k < n; k++)
+        {
+          uint32_t b;
+          memcpy (&b, &gg[src[k]], sizeof b);
+          count[255 - ((b >> (8 * pass)) & 255) + 1]++;
+        }
+      for (int c = 0; c < 256; c++)
+        count[c + 1] += count[c];
+      for (int k = 0; k < n; k++)
+        {
+          uint32_t b;
+          memcpy (&b, &gg[src[k]], sizeof b);
+          dst[count[255 - ((b >> (8 * pass)) & 255)]++] = src[k];
+        }
+      t = src, src = dst, dst = t;
+    }
+  /* An even number of passes leaves the result in order. */
+}
+
+/* The points no other point beats at every scale, as candidates for the
+ * envelope: a point is beaten everywhere by one of smaller gg and larger
+ * gt. With the points in 64 bins of gg, a point whose gt is below the best
+ * of the bins under its own is dropped; few of the grid are left. */
+#define HULL_BINS 64
+
+static int
+undominated (const grid_part *g, int n, uint16_t *keep)
+{
+  float hi = 0, lanes[8] = { 0 }, best[HULL_BINS], below[HULL_BINS], scale;
+  int m = 0;
+
+  /* gg is never negative: the bins span 0 to the largest (found in eight
+   * lanes, n being a multiple of 8). */
+  for (int k = 0; k < n; k += 8)
+    for (int l = 0; l < 8; l++)
+      lanes[l] = g->gg[k + l] > lanes[l] ? g->gg[k + l] : lanes[l];
+  for (int l = 0; l < 8; l++)
+    hi = lanes[l] > hi ? lanes[l] : hi;
+  scale = hi > 0 ? (HULL_BINS - 0.5f) / hi : 0;
+  for (int b = 0; b < HULL_BINS; b++)
+    best[b] = -INFINITY;
+  for (int k = 0; k < n; k++)
+    {
+      const int b = (int) (g->gg[k] * scale);
+      best[b] = g->gt[k] > best[b] ? g->gt[k] : best[b];
+    }
+  below[0] = -INFINITY;
+  for (int b = 1; b < HULL_BINS; b++)
+    below[b] = best[b - 1] > below[b - 1] ? best[b - 1] : below[b - 1];
+  for (int k = 0; k < n; k++)
+    if (g->gt[k] > below[(int) (g->gg[k] * scale)])
+      keep[m++] = (uint16_t) k;
+  return m;
+}
+
+/* Where line b (slope below a's) becomes better than line a. */
+static double
+takeover (const grid_part *g, int a, int b)
+{
+  return 2.0 * ((double) g->gt[a] - g->gt[b]) / ((double) g->gg[a] - g->gg[b]);
+}
+
+static void
+grid_hull (grid_part *g, int n)
+{
+  uint16_t order[GRID_MAX];
+  int h = 0, first = 0;
+  const int m = undominated (g, n, order);
+
+  sort_by_slope (g->gg, order, m);
+  for (int i = 0; i < m; i++)
+    {
+      const int k = order[i];
+      if (h > 0 && g->gg[g->hull[h - 1]] == g->gg[k])
+        {
+          /* The same slope: the larger gt is better at every scale. */
+          if (g->gt[k] <= g->gt[g->hull[h - 1]])
+            continue;
+          h--;
+        }
+      while (h >= 2 && takeover (g, g->hull[h - 2], k) <= takeover (g, g->hull[h - 2], g->hull[h - 1]))
+        h--;
+      g->hull[h++] = (uint16_t) k;
+    }
+  /* from[i]: the scale from which hull[i] is best (the first from 0). */
+  for (int i = 1; i < h; i++)
+    g->from[i] = (float) takeover (g, g->hull[i - 1], g->hull[i]);
+  while (first + 1 < h && g->from[first + 1] <= 0)
+    first++;
+  memmove (g->hull, g->hull + first, (size_t) (h - first) * sizeof *g->hull);
+  memmove (g->from, g->from + first, (size_t) (h - first) * sizeof *g->from);
+  g->from[0] = 0;
+  g->n_hull = h - first;
+}
+
+/* The grid point of least error at scale s: its index, and its error less
+ * the constant Σ w t². */
+static int
+grid_best (const grid_part *g, double s, double *err)
+{
+  int i = 0, k;
+
+  while (i + 1 < g->n_hull && g->from[i + 1] <= s)
+    i++;
+  k = g->hull[i];
+  *err = s * s * g->gg[k] - 2 * s * g->gt[k];
+  return k;
+}
+
 static void
 grid_prepare (const grid_kind *k, const float *t, const float *w, grid_part *g)
 {
@@ -1301,32 +1434,13 @@ grid_prepare (const grid_kind *k, const float *t, const float *w, grid_part *g)
       g->gt[p] = gt;
       g->gg[p] = gg;
     }
-}
-
-/* The grid point of least error at scale s: its index, and its error less
- * the constant Σ w t². */
-static int
-grid_best (const grid_part *g, int n, double s, double *err)
-{
-  const float a = (float) (s * s), b = (float) (2 * s);
-  float e[GRID_MAX];
-  int best = 0;
-
-  /* The errors first (a loop the compiler vectorises), then the least. */
-  e[0] = a * g->gg[0] - b * g->gt[0];
-  for (int k = 1; k < n; k++)
-    e[k] = a * g->gg[k] - b * g->gt[k];
-  for (int k = 1; k < n; k++)
-    if (e[k] < e[best])
-      best = k;
-  *err = e[best];
-  return best;
+  grid_hull (g, k->n);
 }
 
 /* The scale of np parts and their points: candidate scales around
  * max / gmax, each refined by least squares with its points fixed. */
 static double
-grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, int *idx)
+grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, int *idx, double *err_out)
 {
   double amax = 0, best_err = 0, best_s = 0;
 
@@ -1335,6 +1449,7 @@ grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, 
       amax = fabs (t[j]);
   for (int l = 0; l < np; l++)
     idx[l] = 0;
+  *err_out = 0;
   if (amax == 0)
     return 0;
   for (int c = 0; c < 12; c++)
@@ -1347,7 +1462,7 @@ grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, 
           for (int l = 0; l < np; l++)
             {
               double e;
-              k[l] = grid_best (&g[l], kind->n, s, &e);
+              k[l] = grid_best (&g[l], s, &e);
               num += g[l].gt[k[l]];
               den += g[l].gg[k[l]];
             }
@@ -1358,7 +1473,7 @@ grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, 
       for (int l = 0; l < np; l++)
         {
           double e;
-          k[l] = grid_best (&g[l], kind->n, s, &e);
+          k[l] = grid_best (&g[l], s, &e);
           err += e;
         }
       if (c == 0 || err < best_err)
@@ -1367,6 +1482,7 @@ grid_search (const grid_kind *kind, const grid_part *g, const float *t, int np, 
           memcpy (idx, k, (size_t) np * sizeof *k);
         }
     }
+  *err_out = best_err;
   return best_s;
 }
 
@@ -1390,7 +1506,8 @@ grid_superblock (const grid_kind *kind, const float *x, const float *imp, grid_p
     grid_prepare (kind, t + kind->dim * p, w + kind->dim * p, &g[p]);
   for (int u = 0; u < units; u++)
     {
-      scale[u] = grid_search (kind, &g[pps * u], t + kind->dim * pps * u, pps, idx + pps * u);
+      double e;
+      scale[u] = grid_search (kind, &g[pps * u], t + kind->dim * pps * u, pps, idx + pps * u, &e);
       if (scale[u] > smax)
         smax = scale[u];
     }
@@ -1407,7 +1524,7 @@ grid_superblock (const grid_kind *kind, const float *x, const float *imp, grid_p
       for (int k = 0; k < pps; k++)
         {
           double e;
-          idx[pps * u + k] = s > 0 ? grid_best (&g[pps * u + k], kind->n, s, &e) : 0;
+          idx[pps * u + k] = s > 0 ? grid_best (&g[pps * u + k], s, &e) : 0;
         }
     }
 }
@@ -1521,3 +1638,251 @@ DEFINE_GRID_WRITER (iq2_xs, lk_block_iq2_xs, IQ2_XS_KIND, pack_iq2_xs)
 DEFINE_GRID_WRITER (iq2_s, lk_block_iq2_s, IQ2_S_KIND, pack_iq2_s)
 DEFINE_GRID_WRITER (iq3_xxs, lk_block_iq3_xxs, IQ3_XXS_KIND, pack_iq3_xxs)
 DEFINE_GRID_WRITER (iq3_s, lk_block_iq3_s, IQ3_S_KIND, pack_iq3_s)
+
+/* The 1-bit types (IQ1_S, IQ1_M) ---------------------------------------------
+ *
+ * Per 8 weights one point of a 2048-point grid of -1, 0 and 1 (no signs:
+ * the grid has them), shifted by a delta of ±1/8; per scale group (32
+ * weights for IQ1_S, 16 for IQ1_M) a 3-bit scale ls, the group's multiplier
+ * d (2 ls + 1). IQ1_S shares one delta sign per 32 weights, IQ1_M has one
+ * per 8. A weight decodes as d (2 ls + 1) (grid + delta).
+ *
+ * The same exhaustive search as the grid types, with a point and delta
+ * taken together: for each part the products with every point, Σ w t g,
+ * Σ w g² and Σ w g, give both deltas' Σ w t (g + δ) and Σ w (g + δ)².
+ * IQ1_M searches 4096 points (each point with +δ, then with -δ); IQ1_S
+ * keeps the two deltas as two grids and takes the better for each group.
+ * With only 8 scales per group, d is chosen from a few candidates by the
+ * whole superblock's error, each group then trying all 8 of its scales. */
+
+#define IQ1_POINTS 2048
+#define IQ1_PARTS (LK_QK_K / 8)
+
+typedef struct
+{
+  bool shared_delta; /* IQ1_S: one delta per scale group */
+  int parts_per_scale;
+} iq1_kind;
+
+/* The grid's coordinates by dimension: coord[8 j + ...] is dimension j of
+ * every point, so that a part's products run along the points. */
+static void
+iq1_coords (float *coord)
+{
+  for (int j = 0; j < 8; j++)
+    for (int p = 0; p < IQ1_POINTS; p++)
+      coord[j * IQ1_POINTS + p] = (float) (int8_t) (lk_iq1s_grid[p] >> (8 * j));
+}
+
+/* A part's tables for +δ and -δ. */
+static void
+iq1_prepare (const float *restrict coord, const float *t, const float *w, float *restrict gt_plus,
+             float *restrict gg_plus, float *restrict gt_minus, float *restrict gg_minus)
+{
+  const float delta = LK_IQ1S_DELTA;
+  float swt = 0, sw = 0;
+
+  for (int j = 0; j < 8; j++)
+    {
+      swt += w[j] * t[j];
+      sw += w[j];
+    }
+  /* Σ w t g into gt_plus, Σ w g² into gg_plus and Σ w g into gt_minus
+   * first, then the two deltas' tables from them. */
+  for (int p = 0; p < IQ1_POINTS; p++)
+    gt_plus[p] = gg_plus[p] = gt_minus[p] = 0;
+  for (int j = 0; j < 8; j++)
+    {
+      const float *c = coord + j * IQ1_POINTS, wt = w[j] * t[j], wj = w[j];
+      for (int p = 0; p < IQ1_POINTS; p++)
+        {
+          gt_plus[p] += wt * c[p];
+          gg_plus[p] += wj * c[p] * c[p];
+          gt_minus[p] += wj * c[p];
+        }
+    }
+  for (int p = 0; p < IQ1_POINTS; p++)
+    {
+      const float a = gt_plus[p], b = gg_plus[p], c = gt_minus[p];
+      gt_plus[p] = a + delta * swt;
+      gg_plus[p] = b + 2 * delta * c + delta * delta * sw;
+      gt_minus[p] = a - delta * swt;
+      gg_minus[p] = b - 2 * delta * c + delta * delta * sw;
+    }
+}
+
+/* The grid(s) of a part: IQ1_S's -δ tables are IQ1_PARTS further on. */
+static const grid_part *
+iq1_table (const iq1_kind *k, const grid_part *g, int part, int variant)
+{
+  return k->shared_delta ? &g[variant * IQ1_PARTS + part] : &g[part];
+}
+
+/* Scale group u at scale s: its points (as indices with the delta's sign in
+ * bit 11) and error. */
+static double
+iq1_group_best (const iq1_kind *k, const grid_part *g, int u, double s, int *idx)
+{
+  const int pps = k->parts_per_scale;
+  double best = 0;
+
+  for (int v = 0; v < (k->shared_delta ? 2 : 1); v++)
+    {
+      double err = 0;
+      int pick[4];
+      for (int l = 0; l < pps; l++)
+        {
+          double e;
+          pick[l] = grid_best (iq1_table (k, g, pps * u + l, v), s, &e) + v * IQ1_POINTS;
+          err += e;
+        }
+      if (v == 0 || err < best)
+        {
+          best = err;
+          memcpy (idx + pps * u, pick, (size_t) pps * sizeof *pick);
+        }
+    }
+  return best;
+}
+
+/* One superblock: each part's index (bit 11: -δ), each group's ls, d. */
+static void
+iq1_superblock (const iq1_kind *k, const float *coord, const float *x, const float *imp, grid_part *g,
+                int idx[IQ1_PARTS], int ls[16], lk_half *dh)
+{
+  static const grid_kind plus = { NULL, IQ1_POINTS, 8, false, 0, 1.0, 2.0, 1.0 + LK_IQ1S_DELTA };
+  static const grid_kind both = { NULL, 2 * IQ1_POINTS, 8, false, 0, 1.0, 2.0, 1.0 + LK_IQ1S_DELTA };
+  const int pps = k->parts_per_scale, units = IQ1_PARTS / pps;
+  double smax = 0, best_err = 0;
+  int best_idx[IQ1_PARTS], best_ls[16];
+  lk_half best_d = 0;
+  float w[LK_QK_K];
+
+  for (int j = 0; j < LK_QK_K; j++)
+    w[j] = imp != NULL ? imp[j] + 1e-12f : x[j] * x[j] + 1e-12f;
+  for (int p = 0; p < IQ1_PARTS; p++)
+    {
+      grid_part *a = &g[p], *b = k->shared_delta ? &g[IQ1_PARTS + p] : &g[p];
+      iq1_prepare (coord, x + 8 * p, w + 8 * p, a->gt, a->gg, k->shared_delta ? b->gt : a->gt + IQ1_POINTS,
+                   k->shared_delta ? b->gg : a->gg + IQ1_POINTS);
+      grid_hull (a, k->shared_delta ? IQ1_POINTS : 2 * IQ1_POINTS);
+      if (k->shared_delta)
+        grid_hull (b, IQ1_POINTS);
+    }
+  /* Each group's own best scale: the largest sets the range of d. */
+  for (int u = 0; u < units; u++)
+    for (int v = 0; v < (k->shared_delta ? 2 : 1); v++)
+      {
+        int tmp[4];
+        double e, s = grid_search (k->shared_delta ? &plus : &both, iq1_table (k, g, pps * u, v), x + 8 * pps * u, pps,
+                                   tmp, &e);
+        smax = s > smax ? s : smax;
+      }
+  memset (idx, 0, IQ1_PARTS * sizeof *idx);
+  memset (ls, 0, 16 * sizeof *ls);
+  *dh = 0;
+  if (smax == 0)
+    return;
+  for (int c = 0; c < 6; c++)
+    {
+      const lk_half dc = lk_f32_to_half ((float) (smax / 15 * (0.75 + 0.05 * c)));
+      const double d = lk_half_to_f32 (dc);
+      double err = 0;
+      int cidx[IQ1_PARTS], cls[16];
+      for (int u = 0; u < units; u++)
+        {
+          double ue = 0;
+          int tidx[IQ1_PARTS];
+          for (int l = 0; l < 8; l++)
+            {
+              const double e = iq1_group_best (k, g, u, d * (2 * l + 1), tidx);
+              if (l == 0 || e < ue)
+                {
+                  ue = e, cls[u] = l;
+                  memcpy (cidx + pps * u, tidx + pps * u, (size_t) pps * sizeof *tidx);
+                }
+            }
+          err += ue;
+        }
+      if (c == 0 || err < best_err)
+        {
+          best_err = err, best_d = dc;
+          memcpy (best_idx, cidx, sizeof cidx);
+          memcpy (best_ls, cls, (size_t) units * sizeof *cls);
+        }
+    }
+  memcpy (idx, best_idx, sizeof best_idx);
+  memcpy (ls, best_ls, (size_t) units * sizeof *ls);
+  *dh = best_d;
+}
+
+static void
+pack_iq1_s (lk_block_iq1_s *y, const int *idx, const int *ls, lk_half d)
+{
+  y->d = d;
+  for (int ib = 0; ib < 8; ib++)
+    {
+      /* The group's delta is the sign of its first part's. */
+      uint16_t h = (uint16_t) ((ls[ib] << 12) | ((idx[4 * ib] >> 11) << 15));
+      for (int l = 0; l < 4; l++)
+        {
+          const int p = idx[4 * ib + l] & (IQ1_POINTS - 1);
+          y->qs[4 * ib + l] = (uint8_t) (p & 255);
+          h |= (uint16_t) ((p >> 8) << (3 * l));
+        }
+      y->qh[ib] = h;
+    }
+}
+
+/* IQ1_M: d's 16 bits go to the top nibbles of the four scale words. */
+static void
+pack_iq1_m (lk_block_iq1_m *y, const int *idx, const int *ls, lk_half d)
+{
+  uint16_t sc[4];
+
+  memset (y->qh, 0, sizeof y->qh);
+  for (int p = 0; p < IQ1_PARTS; p++)
+    {
+      const int i = idx[p] & (IQ1_POINTS - 1), neg = idx[p] >> 11;
+      y->qs[p] = (uint8_t) (i & 255);
+      y->qh[p / 2] |= (uint8_t) ((((i >> 8) & 7) | (neg << 3)) << (4 * (p % 2)));
+    }
+  for (int k = 0; k < 4; k++)
+    sc[k] = (uint16_t) (ls[4 * k] | (ls[4 * k + 1] << 3) | (ls[4 * k + 2] << 6) | (ls[4 * k + 3] << 9)
+                        | (((d >> (4 * k)) & 15) << 12));
+  memcpy (y->scales, sc, sizeof sc);
+}
+
+#define DEFINE_IQ1_WRITER(lower, block, SHARED, PPS)                                               \
+  void lk_quantize_row_##lower##_imp (const float *src, void *dst, int64_t n, const float *imp)   \
+  {                                                                                              \
+    static const iq1_kind kind = { SHARED, PPS };                                                \
+    block *y = dst;                                                                              \
+    grid_part *g = malloc (2 * IQ1_PARTS * sizeof *g);                                           \
+    float *coord = malloc (8 * IQ1_POINTS * sizeof *coord);                                      \
+    if (g == NULL || coord == NULL)                                                              \
+      {                                                                                          \
+        memset (dst, 0, (size_t) (n / LK_QK_K) * sizeof *y);                                     \
+        free (g);                                                                                \
+        free (coord);                                                                            \
+        return;                                                                                  \
+      }                                                                                          \
+    iq1_coords (coord);                                                                          \
+    for (int64_t i = 0; i < n / LK_QK_K; i++)                                                    \
+      {                                                                                          \
+        int idx[IQ1_PARTS], ls[16];                                                              \
+        lk_half d;                                                                               \
+        iq1_superblock (&kind, coord, src + i * LK_QK_K, imp != NULL ? imp + i * LK_QK_K : NULL, g, idx, ls, \
+                        &d);                                                                     \
+        pack_##lower (&y[i], idx, ls, d);                                                        \
+      }                                                                                          \
+    free (coord);                                                                                \
+    free (g);                                                                                    \
+  }                                                                                              \
+  void lk_quantize_row_##lower##_ref (const float *src, void *dst, int64_t n)                    \
+  {                                                                                              \
+    lk_quantize_row_##lower##_imp (src, dst, n, NULL);                                           \
+  }
+
+DEFINE_IQ1_WRITER (iq1_s, lk_block_iq1_s, true, 4)
+DEFINE_IQ1_WRITER (iq1_m, lk_block_iq1_m, false, 2)

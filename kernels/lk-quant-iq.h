@@ -77,6 +77,11 @@ void lk_quantize_row_iq3_xxs_imp (const float *src, void *dst, int64_t n, const 
 void lk_quantize_row_iq3_xxs_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_iq3_s_imp (const float *src, void *dst, int64_t n, const float *imp);
 void lk_quantize_row_iq3_s_ref (const float *src, void *dst, int64_t n);
+/* The 1-bit types, by the same search (a point and the delta's sign together). */
+void lk_quantize_row_iq1_s_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_iq1_s_ref (const float *src, void *dst, int64_t n);
+void lk_quantize_row_iq1_m_imp (const float *src, void *dst, int64_t n, const float *imp);
+void lk_quantize_row_iq1_m_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_iq4_nl_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_iq4_xs_ref (const float *src, void *dst, int64_t n);
 void lk_quantize_row_tq1_0_ref (const float *src, void *dst, int64_t n);

@@ -607,6 +607,8 @@ lk_get_quantize_ref (lk_type type)
     case LK_TYPE_IQ2_S: return lk_quantize_row_iq2_s_ref;
     case LK_TYPE_IQ3_XXS: return lk_quantize_row_iq3_xxs_ref;
     case LK_TYPE_IQ3_S: return lk_quantize_row_iq3_s_ref;
+    case LK_TYPE_IQ1_S: return lk_quantize_row_iq1_s_ref;
+    case LK_TYPE_IQ1_M: return lk_quantize_row_iq1_m_ref;
     case LK_TYPE_TQ1_0: return lk_quantize_row_tq1_0_ref;
     case LK_TYPE_TQ2_0: return lk_quantize_row_tq2_0_ref;
     case LK_TYPE_MXFP4: return lk_quantize_row_mxfp4_ref;

@@ -33,12 +33,11 @@ static const struct
   { "Q5_K", LK_TYPE_Q5_K, LK_MIX_Q5_K_M },
 };
 
-/* The grid types: written only with the importance of each column. */
-static bool
-needs_importance (lk_type type)
+bool
+lk_quantize_needs_importance (lk_type type)
 {
   return type == LK_TYPE_IQ2_XXS || type == LK_TYPE_IQ2_XS || type == LK_TYPE_IQ2_S || type == LK_TYPE_IQ3_XXS
-         || type == LK_TYPE_IQ3_S;
+         || type == LK_TYPE_IQ3_S || type == LK_TYPE_IQ1_S || type == LK_TYPE_IQ1_M;
 }
 
 bool
@@ -51,6 +50,7 @@ lk_quantize_can_write (lk_type type)
     case LK_TYPE_Q2_K: case LK_TYPE_Q3_K: case LK_TYPE_Q4_K: case LK_TYPE_Q5_K: case LK_TYPE_Q6_K:
     case LK_TYPE_IQ4_NL: case LK_TYPE_IQ4_XS: case LK_TYPE_TQ1_0: case LK_TYPE_TQ2_0: case LK_TYPE_MXFP4:
     case LK_TYPE_IQ2_XXS: case LK_TYPE_IQ2_XS: case LK_TYPE_IQ2_S: case LK_TYPE_IQ3_XXS: case LK_TYPE_IQ3_S:
+    case LK_TYPE_IQ1_S: case LK_TYPE_IQ1_M:
       return lk_get_quantize_ref (type) != NULL;
     default:
       return false;
@@ -61,7 +61,7 @@ const char *
 lk_quantize_writable_list (void)
 {
   return "F32, F16, BF16, Q8_0, Q6_K, Q5_1, Q5_K, Q5_0, Q4_1, Q4_K, Q4_0, IQ4_XS, IQ4_NL, MXFP4, Q3_K, "
-         "Q2_K, TQ2_0, TQ1_0, and with an importance matrix IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS";
+         "Q2_K, TQ2_0, TQ1_0, and with an importance matrix IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S";
 }
 
 bool
@@ -118,7 +118,9 @@ lk_type_fallback (lk_type type, int64_t n_cols)
     case LK_TYPE_IQ2_XS:
     case LK_TYPE_IQ2_S:
     case LK_TYPE_IQ3_XXS:
-    case LK_TYPE_IQ3_S: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
+    case LK_TYPE_IQ3_S:
+    case LK_TYPE_IQ1_S:
+    case LK_TYPE_IQ1_M: t = LK_TYPE_IQ4_NL; break; /* as llama.cpp falls back */
     case LK_TYPE_TQ1_0:
     case LK_TYPE_TQ2_0: t = LK_TYPE_Q4_0; break;
     default: t = LK_TYPE_F16; break;
@@ -159,7 +161,7 @@ preset_type (const lk_model *m, const lk_tensor *t, const lk_quantize_params *p)
     return p->type;
   /* The embedding is looked up, not multiplied: no importance matrix has
    * it, and the grids need one; it gets the K-quant of as many bits. */
-  if (strcmp (name, "token_embd.weight") == 0 && !is_output && needs_importance (p->type))
+  if (strcmp (name, "token_embd.weight") == 0 && !is_output && lk_quantize_needs_importance (p->type))
     return p->type == LK_TYPE_IQ3_XXS || p->type == LK_TYPE_IQ3_S ? LK_TYPE_Q3_K : LK_TYPE_Q2_K;
   if (is_output)
     {
@@ -290,6 +292,8 @@ quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
         case LK_TYPE_IQ2_S: lk_quantize_row_iq2_s_imp (buf, out, n, job->imp); break;
         case LK_TYPE_IQ3_XXS: lk_quantize_row_iq3_xxs_imp (buf, out, n, job->imp); break;
         case LK_TYPE_IQ3_S: lk_quantize_row_iq3_s_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_IQ1_S: lk_quantize_row_iq1_s_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_IQ1_M: lk_quantize_row_iq1_m_imp (buf, out, n, job->imp); break;
         default:
           if (!quantize_row_32 (job->to, buf, out, n, job->imp))
             atomic_store (&job->failed, 2);
@@ -459,6 +463,8 @@ file_type_for (lk_type type, lk_mix mix)
     case LK_TYPE_IQ2_S: return 28;
     case LK_TYPE_IQ3_XXS: return 23;
     case LK_TYPE_IQ3_S: return 26;
+    case LK_TYPE_IQ1_S: return 24;
+    case LK_TYPE_IQ1_M: return 31;
     case LK_TYPE_TQ1_0: return 36;
     case LK_TYPE_TQ2_0: return 37;
     case LK_TYPE_MXFP4: return 38; /* llama.cpp's MXFP4_MOE */
@@ -579,7 +585,7 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
         fills[i].imp = p->importance (p->user, t->name, t->ne[0]);
       /* As llama.cpp: the 2-bit grids are written only where the importance
        * of each column is known. */
-      if (needs_importance (to) && to != t->type && fills[i].imp == NULL)
+      if (lk_quantize_needs_importance (to) && to != t->type && fills[i].imp == NULL)
         {
           s = lk_error_set (err, LK_ERR_INVALID,
                             strcmp (t->name, "token_embd.weight") == 0

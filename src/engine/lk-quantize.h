@@ -61,10 +61,14 @@ typedef struct
 } lk_quantize_report;
 
 void lk_quantize_params_init (lk_quantize_params *p);
-/* True for the types Lathe can write weights in (F32, F16, BF16, Q8_0,
- * Q5_1, Q5_0, Q4_1, Q4_0, Q6_K … Q2_K); a type from a file, a table or a
- * recipe is checked against this before anything is converted to it. */
+/* True for the types Lathe can write weights in (F32, F16, BF16, Q8_0 …
+ * Q4_0, Q6_K … Q2_K, IQ4_XS, IQ4_NL, MXFP4, the ternary and the grid
+ * types); a type from a file, a table or a recipe is checked against this
+ * before anything is converted to it. */
 bool lk_quantize_can_write (lk_type type);
+/* The grid types (IQ1_S … IQ3_S): written only with the importance of each
+ * column (an imatrix), as llama.cpp writes them. */
+bool lk_quantize_needs_importance (lk_type type);
 /* Those types, for messages ("F32, F16, …"). */
 const char *lk_quantize_writable_list (void);
 /* "Q4_0", "Q4_K_M", "F16", …: a base type and a mix. */

@@ -62,7 +62,7 @@ test_table (void)
       { "apply", "@MODEL", "@RECIPE", "-o", "@OUT", NULL }, 0, "ffn_down.weight do not fit Q4_0 blocks; used F16" },
     { "a sensitivity table naming a type Lathe cannot write",
       { "quantize", "@MODEL", "@OUT", "Q4_0", "--target-bpw", "4.5", "--sensitivity", "@SENS", NULL }, 1,
-      "IQ1_S" },
+      "Q8_K" },
     { "a recipe nested 100 000 deep", { "apply", "@MODEL", "@DEEP", "-o", "@OUT", NULL }, 2,
       "nested deeper" },
     { "a sensitivity table nested 100 000 deep",
@@ -81,7 +81,7 @@ test_table (void)
       1, "no tokenizer" },
     { "logit lens without a tokenizer", { "logit-lens", "-m", "@BIN", "-f", "@TEXT", NULL }, 1, "has no tokenizer" },
     { "a type the sensitivity measure cannot write", { "sensitivity", "@MODEL", "-f", "@TEXT", "--types",
-      "IQ1_S", "-o", "@OUT", NULL }, 2, "IQ1_S" },
+      "Q8_K", "-o", "@OUT", NULL }, 2, "Q8_K" },
   };
   g_autofree char *model = lathe_test_shared ("models/stories260K.gguf");
   g_autofree char *text = model ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
@@ -95,7 +95,7 @@ test_table (void)
 
   if (bin == NULL)
     return;
-  /* A real table of the model, one candidate's type changed to IQ1_S (read, not written). */
+  /* A real table of the model, one candidate's type changed to Q8_K (the activations' type: named, not written). */
   {
     g_autofree char *good = g_build_filename (lathe_test_tmpdir (), "sens.json", NULL);
     g_auto (Run) r = { 0 };
@@ -107,7 +107,7 @@ test_table (void)
     table = lathe_test_read (good, NULL);
     g_assert_nonnull (strstr (table, "\"used_type\" : \"Q4_0\""));
     {
-      g_autofree char *changed = g_regex_replace_literal (re, table, -1, 0, "\"used_type\" : \"IQ1_S\"", 0, NULL);
+      g_autofree char *changed = g_regex_replace_literal (re, table, -1, 0, "\"used_type\" : \"Q8_K\"", 0, NULL);
       sens = write_tmp ("sens-bad.json", changed);
     }
   }

@@ -141,6 +141,8 @@ test_quantize_as_llama_cpp (void)
   check_grid_writer (src, im, LK_TYPE_IQ2_S);
   check_grid_writer (src, im, LK_TYPE_IQ3_XXS);
   check_grid_writer (src, im, LK_TYPE_IQ3_S);
+  check_grid_writer (src, im, LK_TYPE_IQ1_S);
+  check_grid_writer (src, im, LK_TYPE_IQ1_M);
   lk_imatrix_free (im);
   lk_model_free (src);
 }

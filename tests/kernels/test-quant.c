@@ -203,8 +203,8 @@ static const IqCase iq_cases[] = {
   { "tiny-IQ2_S.gguf", LK_TYPE_IQ2_S, 0.46, 14, WRITE_SEARCH },
   { "tiny-IQ2_XS.gguf", LK_TYPE_IQ2_XS, 0.51, 12, WRITE_SEARCH },
   { "tiny-IQ2_XXS.gguf", LK_TYPE_IQ2_XXS, 0.64, 12, WRITE_SEARCH },
-  { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16, WRITE_NONE },
-  { "tiny-IQ1_S.gguf", LK_TYPE_IQ1_S, 0.72, 10, WRITE_NONE },
+  { "tiny-IQ1_M.gguf", LK_TYPE_IQ1_M, 0.73, 16, WRITE_SEARCH },
+  { "tiny-IQ1_S.gguf", LK_TYPE_IQ1_S, 0.72, 10, WRITE_SEARCH },
   { "tiny-TQ1_0.gguf", LK_TYPE_TQ1_0, 0.9, 16, WRITE_EXACT },
   { "tiny-TQ2_0.gguf", LK_TYPE_TQ2_0, 0.9, 16, WRITE_EXACT },
   { "tiny-MXFP4_MOE.gguf", LK_TYPE_MXFP4, 0.18, 16, WRITE_EXACT },
@@ -242,6 +242,10 @@ check_writer (const IqCase *c, const lk_gguf_tensor *t, const lk_gguf_tensor *r,
         lk_quantize_row_iq3_xxs_imp (orig + row * cols, out, cols, imp);
       else if (c->type == LK_TYPE_IQ3_S)
         lk_quantize_row_iq3_s_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ1_S)
+        lk_quantize_row_iq1_s_imp (orig + row * cols, out, cols, imp);
+      else if (c->type == LK_TYPE_IQ1_M)
+        lk_quantize_row_iq1_m_imp (orig + row * cols, out, cols, imp);
       else
         g_assert_true (lk_quantize_row_ref (c->type, orig + row * cols, out, cols));
       lk_dequantize_row (c->type, out, deq, cols);
