@@ -85,6 +85,24 @@ quantize_recipe (const char *type, gboolean pure, char **tensor_types, const cha
   return lathe_json_to_string (root, FALSE);
 }
 
+/* The first of the types named that is written with an importance matrix. */
+static const char *
+grid_type_named (const char *type, char **tensor_types)
+{
+  lk_type t;
+  lk_mix mix;
+
+  if (lk_quantize_parse_type (type, &t, &mix) && lk_quantize_needs_importance (t))
+    return type;
+  for (char **tt = tensor_types; tt != NULL && *tt != NULL; tt++)
+    {
+      const char *eq = strrchr (*tt, '=');
+      if (eq != NULL && lk_quantize_parse_type (eq + 1, &t, &mix) && lk_quantize_needs_importance (t))
+        return eq + 1;
+    }
+  return NULL;
+}
+
 int
 lathe_cli_quantize (int argc, char **argv)
 {
@@ -129,6 +147,12 @@ lathe_cli_quantize (int argc, char **argv)
   if ((target.target_bpw != 0 || target.target_mb != 0) && sensitivity == NULL)
     {
       lathe_cli_error (_("--target-bpw and --target-size need --sensitivity TABLE (lathe-cli sensitivity -o)"));
+      return 2;
+    }
+  if (imatrix == NULL && grid_type_named (argv[3], tensor_types) != NULL)
+    {
+      lathe_cli_error (_("%s is written with an importance matrix: give --imatrix FILE (from lathe-cli calibrate)"),
+                       grid_type_named (argv[3], tensor_types));
       return 2;
     }
   if ((json = quantize_recipe (argv[3], pure, tensor_types, imatrix, &target, &error)) == NULL

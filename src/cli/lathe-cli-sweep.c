@@ -160,11 +160,12 @@ measure_one (LatheWorkspace *ws, LatheModel *source, const char *recipe, const c
 }
 
 static GPtrArray *
-collect_recipes (char **types, GArray *sparsity, GArray *exits, int exit_min, char **recipe_files,
-                 GError **error)
+collect_recipes (LatheWorkspace *ws, char **types, GArray *sparsity, GArray *exits, int exit_min,
+                 char **recipe_files, GError **error)
 {
   GPtrArray *recipes = lathe_sweep_recipes ((const char *const *) types, (double *) sparsity->data,
-                                            sparsity->len, (double *) exits->data, exits->len, exit_min);
+                                            sparsity->len, (double *) exits->data, exits->len, exit_min,
+                                            lathe_workspace_get_eval_text (ws));
 
   for (guint i = 0; recipe_files != NULL && recipe_files[i] != NULL; i++)
     {
@@ -241,7 +242,7 @@ lathe_cli_sweep (int argc, char **argv)
       && !lathe_workspace_set_eval (ws, n_ctx > 0 ? n_ctx : lathe_workspace_get_eval_ctx (ws),
                                     chunks >= 0 ? chunks : lathe_workspace_get_eval_chunks (ws), &error))
     return lathe_cli_fail (error);
-  if ((recipes = collect_recipes (type_list, sp, ex, exit_min, recipe_files, &error)) == NULL
+  if ((recipes = collect_recipes (ws, type_list, sp, ex, exit_min, recipe_files, &error)) == NULL
       || (source = lathe_model_load (lathe_workspace_get_source (ws), NULL, NULL, &error)) == NULL)
     return lathe_cli_fail (error);
   lathe_measure_options_init (&o);

@@ -246,13 +246,16 @@ parse_type (JsonObject *o, const char *key, const char *field, gboolean allow_mi
     return fail (error, r, field, _("expected a type name (%s%s)"), expected,
                  allow_mix ? ", Q4_K_M, Q5_K_M, Q3_K_M" : "");
   name = json_node_get_string (n);
-  if (allow_mix && lk_quantize_parse_type (name, type, mix))
-    return TRUE;
-  *mix = LK_MIX_NONE;
-  *type = lk_type_from_name (name);
-  if (*type == LK_TYPE_COUNT || !lk_quantize_can_write (*type))
-    return fail (error, r, field, _("“%s”; expected one of %s%s"), name, expected,
-                 allow_mix ? ", Q4_K_M, Q5_K_M, Q3_K_M" : "");
+  if (!allow_mix || !lk_quantize_parse_type (name, type, mix))
+    {
+      *mix = LK_MIX_NONE;
+      *type = lk_type_from_name (name);
+      if (*type == LK_TYPE_COUNT || !lk_quantize_can_write (*type))
+        return fail (error, r, field, _("“%s”; expected one of %s%s"), name, expected,
+                     allow_mix ? ", Q4_K_M, Q5_K_M, Q3_K_M" : "");
+    }
+  if (lk_quantize_needs_importance (*type) && r->imatrix == NULL && r->calib_text == NULL)
+    return fail (error, r, field, _("%s is written with an importance matrix: give “calibration”"), name);
   return TRUE;
 }
 
@@ -1001,6 +1004,17 @@ allocate_target (const LatheRecipe *r, LatheModel *model, ApplyData *d, GError *
   json_node_unref (table);
   if (!ok)
     g_prefix_error (error, "%s: quantize.target: ", r->origin);
+  if (ok && d->imatrix == NULL)
+    {
+      GHashTableIter it;
+      gpointer name, type;
+      g_hash_table_iter_init (&it, d->allocated);
+      while (g_hash_table_iter_next (&it, &name, &type))
+        if (lk_quantize_needs_importance ((lk_type) GPOINTER_TO_INT (type)))
+          return fail (error, r, "quantize.target",
+                       _("the table gives %s to %s, a type written with an importance matrix: give “calibration”"),
+                       lk_type_name ((lk_type) GPOINTER_TO_INT (type)), (const char *) name);
+    }
   return ok;
 }
 

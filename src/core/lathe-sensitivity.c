@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 
+#include "lathe-calibrate.h"
 #include "lathe-error.h"
 #include "lathe-eval.h"
 #include "lathe-json.h"
@@ -33,6 +34,7 @@ typedef struct
   const lk_model *m;
   const char *name;
   lk_type type;
+  const lk_imatrix *imatrix; /* for the grid types */
 } OneTensor;
 
 /* The one tensor gets the type; every other keeps its own. */
@@ -48,12 +50,20 @@ one_tensor_cb (void *user, const char *name, int layer, lk_type proposed)
   return lk_type_unpacked (lk_model_find_tensor (one->m, name)->type);
 }
 
+static const float *
+one_importance_cb (void *user, const char *name, int64_t n_cols)
+{
+  const OneTensor *one = user;
+
+  return one->imatrix != NULL ? lk_imatrix_mean_square (one->imatrix, name, n_cols) : NULL;
+}
+
 /* Writes src with only tensor t in `type` (everything else as it is). */
 static gboolean
-write_one_tensor_variant (LatheModel *src, const lk_tensor *t, lk_type type, const char *path,
-                          int n_threads, GError **error)
+write_one_tensor_variant (LatheModel *src, const lk_tensor *t, lk_type type, const lk_imatrix *imatrix,
+                          const char *path, int n_threads, GError **error)
 {
-  OneTensor one = { lathe_model_get_engine (src), t->name, type };
+  OneTensor one = { lathe_model_get_engine (src), t->name, type, imatrix };
   lk_quantize_params qp;
   lk_error err = { 0 };
 
@@ -63,6 +73,8 @@ write_one_tensor_variant (LatheModel *src, const lk_tensor *t, lk_type type, con
   qp.n_threads = n_threads;
   qp.user = &one;
   qp.override = one_tensor_cb;
+  if (lk_quantize_needs_importance (type))
+    qp.importance = one_importance_cb;
   if (lk_quantize_model (lathe_model_get_engine (src), path, &qp, NULL, &err) != LK_OK)
     {
       lathe_error_from_engine (error, &err);
@@ -77,6 +89,7 @@ typedef struct
   const char *text, *ref, *tmp;
   const LatheSensitivityOptions *o;
   GCancellable *cancellable;
+  lk_imatrix *imatrix; /* calibrated on the text when a candidate needs one */
 } Measure;
 
 static gboolean
@@ -88,7 +101,7 @@ measure_one (Measure *ms, const lk_tensor *t, lk_type used, double *kl, GError *
   lk_eval_result r;
   gboolean ok;
 
-  if (!write_one_tensor_variant (ms->model, t, used, path, ms->o->n_threads, error)
+  if (!write_one_tensor_variant (ms->model, t, used, ms->imatrix, path, ms->o->n_threads, error)
       || (v = lathe_model_load (path, NULL, ms->cancellable, error)) == NULL)
     return FALSE;
   lathe_eval_options_init (&eo);
@@ -120,7 +133,12 @@ measure_tensor (Measure *ms, const lk_tensor *t, JsonBuilder *b, GError **error)
   json_builder_begin_array (b);
   for (int i = 0; i < ms->o->n_types; i++)
     {
-      const lk_type used = lk_type_fallback (ms->o->types[i], t->ne[0]);
+      lk_type used = lk_type_fallback (ms->o->types[i], t->ne[0]);
+      /* A matrix the statistics do not cover (the embedding) cannot take a
+       * grid type: it gets the K-quant of as many bits, as quantize gives it. */
+      if (lk_quantize_needs_importance (used)
+          && (ms->imatrix == NULL || lk_imatrix_mean_square (ms->imatrix, t->name, t->ne[0]) == NULL))
+        used = used == LK_TYPE_IQ3_XXS || used == LK_TYPE_IQ3_S ? LK_TYPE_Q3_K : LK_TYPE_Q2_K;
       if (!known[used])
         {
           kl_of_used[used] = 0.0;
@@ -155,30 +173,68 @@ remove_tmp (const char *tmp, const char *ref)
   g_rmdir (tmp);
 }
 
+/* The grid types are written with an importance matrix: one from the text
+ * itself when a candidate needs it. */
+static gboolean
+calibrate_if_needed (Measure *ms, GError **error)
+{
+  LatheCalibrateOptions co;
+  gboolean needed = FALSE;
+
+  for (int i = 0; i < ms->o->n_types; i++)
+    needed |= lk_quantize_needs_importance (ms->o->types[i]);
+  if (!needed)
+    return TRUE;
+  lathe_calibrate_options_init (&co);
+  co.n_ctx = ms->o->n_ctx;
+  co.max_chunks = ms->o->max_chunks;
+  co.n_threads = ms->o->n_threads;
+  return (ms->imatrix = lathe_calibrate (ms->model, ms->text, &co, ms->cancellable, error)) != NULL;
+}
+
+static JsonNode *measure_all (Measure *ms, GError **error);
+
 JsonNode *
 lathe_sensitivity_measure (LatheModel *model, const char *text_path,
                            const LatheSensitivityOptions *o, GCancellable *cancellable,
                            GError **error)
 {
-  const lk_model *m = lathe_model_get_engine (model);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autofree char *tmp = NULL, *ref = NULL, *sha = NULL;
-  LatheEvalOptions eo;
-  lk_eval_result self;
-  Measure ms = { model, text_path, NULL, NULL, o, cancellable };
-  int done = 0, total = 0;
+  Measure ms = { model, text_path, NULL, NULL, o, cancellable, NULL };
+  JsonNode *table;
 
   if (o->n_types < 1)
     {
       g_set_error (error, LATHE_ERROR, LATHE_ERROR_INVALID, _("no candidate types to measure"));
       return NULL;
     }
+  if (!calibrate_if_needed (&ms, error))
+    return NULL;
+  table = measure_all (&ms, error);
+  if (ms.imatrix != NULL)
+    lk_imatrix_free (ms.imatrix);
+  return table;
+}
+
+static JsonNode *
+measure_all (Measure *ms, GError **error)
+{
+  LatheModel *model = ms->model;
+  const char *text_path = ms->text;
+  const LatheSensitivityOptions *o = ms->o;
+  GCancellable *cancellable = ms->cancellable;
+  const lk_model *m = lathe_model_get_engine (model);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *tmp = NULL, *ref = NULL, *sha = NULL;
+  LatheEvalOptions eo;
+  lk_eval_result self;
+  int done = 0, total = 0;
+
   if ((sha = lathe_file_sha256 (lathe_model_get_path (model), cancellable, error)) == NULL
       || (tmp = g_dir_make_tmp ("lathe-sensitivity-XXXXXX", error)) == NULL)
     return NULL;
   ref = g_build_filename (tmp, "reference.logits", NULL);
-  ms.ref = ref;
-  ms.tmp = tmp;
+  ms->ref = ref;
+  ms->tmp = tmp;
   lathe_eval_options_init (&eo);
   eo.n_ctx = o->n_ctx;
   eo.max_chunks = o->max_chunks;
@@ -214,7 +270,7 @@ lathe_sensitivity_measure (LatheModel *model, const char *text_path,
         continue;
       if (o->progress != NULL)
         o->progress (o->user, done, total, t->name);
-      if (!measure_tensor (&ms, t, b, error))
+      if (!measure_tensor (ms, t, b, error))
         {
           remove_tmp (tmp, ref);
           return NULL;

@@ -1156,7 +1156,7 @@ lathe_workspace_measure_sensitivity (LatheWorkspace *self, LatheModel *source, L
                                      gpointer user, GCancellable *cancellable, GError **error)
 {
   static const lk_type candidates[] = { LK_TYPE_F16, LK_TYPE_Q8_0, LK_TYPE_Q6_K, LK_TYPE_Q5_K, LK_TYPE_Q5_0,
-                                        LK_TYPE_Q4_K, LK_TYPE_Q4_0, LK_TYPE_Q3_K, LK_TYPE_Q2_K };
+                                        LK_TYPE_Q4_K, LK_TYPE_IQ4_XS, LK_TYPE_Q4_0, LK_TYPE_Q3_K, LK_TYPE_Q2_K };
   Stage stage = { progress, user, 0.0, 1.0, NULL };
   g_autofree char *path = g_build_filename (self->dir, SENSITIVITY_FILE, NULL);
   g_autoptr (JsonNode) table = NULL;
@@ -1229,8 +1229,18 @@ lathe_workspace_add_profile (LatheWorkspace *self, const char *model_path, JsonN
 
 /* Sweeps ------------------------------------------------------------------- */
 
+/* The grid types weigh their errors by an importance matrix. */
+static gboolean
+needs_calibration (const char *type)
+{
+  lk_type t;
+  lk_mix mix;
+
+  return lk_quantize_parse_type (type, &t, &mix) && lk_quantize_needs_importance (t);
+}
+
 static char *
-grid_recipe (const char *type, double sparsity, double exit_threshold, int exit_min_layer)
+grid_recipe (const char *type, double sparsity, double exit_threshold, int exit_min_layer, const char *calib_text)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -1252,6 +1262,14 @@ grid_recipe (const char *type, double sparsity, double exit_threshold, int exit_
   json_builder_add_int_value (b, 1);
   json_builder_set_member_name (b, "name");
   json_builder_add_string_value (b, name);
+  if (type != NULL && calib_text != NULL && needs_calibration (type))
+    {
+      json_builder_set_member_name (b, "calibration");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "text");
+      json_builder_add_string_value (b, calib_text);
+      json_builder_end_object (b);
+    }
   if (type != NULL)
     {
       json_builder_set_member_name (b, "quantize");
@@ -1289,7 +1307,7 @@ grid_recipe (const char *type, double sparsity, double exit_threshold, int exit_
 
 GPtrArray *
 lathe_sweep_recipes (const char *const *types, const double *sparsities, guint n_sparsities,
-                     const double *exit_thresholds, guint n_exits, int exit_min_layer)
+                     const double *exit_thresholds, guint n_exits, int exit_min_layer, const char *calib_text)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
   static const char *const no_type[] = { NULL };
@@ -1305,7 +1323,7 @@ lathe_sweep_recipes (const char *const *types, const double *sparsities, guint n
     for (guint s = 0; s < n_sparsities; s++)
       for (guint e = 0; e < n_exits; e++)
         {
-          char *recipe = grid_recipe (t[a], sparsities[s], exit_thresholds[e], exit_min_layer);
+          char *recipe = grid_recipe (t[a], sparsities[s], exit_thresholds[e], exit_min_layer, calib_text);
           if (recipe != NULL)
             g_ptr_array_add (out, recipe);
         }

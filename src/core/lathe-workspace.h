@@ -123,9 +123,10 @@ LatheVariant *lathe_workspace_add_profile (LatheWorkspace *self, const char *mod
 
 /* Recipes for a grid: every type × sparsity × exit threshold (NULL or empty
  * lists leave that axis out; sparsity 0 and threshold 1 mean none). Each
- * is a JSON text with a name saying what it is. */
+ * is a JSON text with a name saying what it is. The grid types (IQ1_S …
+ * IQ3_S) calibrate on calib_text (NULL: none, and the recipe is refused). */
 GPtrArray *lathe_sweep_recipes (const char *const *types, const double *sparsities,
                                 guint n_sparsities, const double *exit_thresholds,
-                                guint n_exits, int exit_min_layer);
+                                guint n_exits, int exit_min_layer, const char *calib_text);
 
 G_END_DECLS

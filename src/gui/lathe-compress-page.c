@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "lathe-compress-page.h"
+#include "lathe-error.h"
 #include "lathe-json.h"
 #include "lathe-layer-map.h"
 #include "lathe-recipe.h"
@@ -13,10 +14,18 @@
 
 /* The default type: keep, or a llama.cpp file type. */
 static const char *const main_types[] = { "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_1", "Q5_0",
-                                          "Q4_K_M", "Q4_1", "Q4_0", "Q3_K_M", "Q2_K" };
+                                          "Q4_K_M", "Q4_1", "Q4_0", "IQ4_XS", "IQ4_NL", "MXFP4",
+                                          "Q3_K_M", "IQ3_S", "IQ3_XXS", "Q2_K", "IQ2_S", "IQ2_XS",
+                                          "IQ2_XXS", "TQ2_0", "IQ1_M", "TQ1_0", "IQ1_S" };
 /* Rules take block types. */
 static const char *const rule_types[] = { "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0",
-                                          "Q4_K", "Q4_1", "Q4_0", "Q3_K", "Q2_K" };
+                                          "Q4_K", "Q4_1", "Q4_0", "IQ4_XS", "IQ4_NL", "MXFP4", "Q3_K",
+                                          "IQ3_S", "IQ3_XXS", "Q2_K", "IQ2_S", "IQ2_XS", "IQ2_XXS",
+                                          "TQ2_0", "IQ1_M", "TQ1_0", "IQ1_S" };
+/* The embedding is looked up: no importance matrix covers it, so no grid type. */
+static const char *const embed_types[] = { "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0",
+                                           "Q4_K", "Q4_1", "Q4_0", "IQ4_XS", "IQ4_NL", "MXFP4", "Q3_K",
+                                           "Q2_K", "TQ2_0", "TQ1_0" };
 
 typedef enum
 {
@@ -106,6 +115,33 @@ selected_rule_type (AdwComboRow *row, guint skip)
   return i >= skip && i - skip < G_N_ELEMENTS (rule_types) ? rule_types[i - skip] : NULL;
 }
 
+static const char *
+selected_embed_type (AdwComboRow *row)
+{
+  const guint i = adw_combo_row_get_selected (row);
+
+  return i >= 2 && i - 2 < G_N_ELEMENTS (embed_types) ? embed_types[i - 2] : NULL;
+}
+
+/* The first type chosen that is written with an importance matrix (the
+ * grid types), or NULL. */
+static const char *
+grid_type_chosen (LatheCompressPage *self)
+{
+  const guint t = adw_combo_row_get_selected (self->type_row);
+  const char *const chosen[] = { t > 0 && t <= G_N_ELEMENTS (main_types) ? main_types[t - 1] : NULL,
+                                 selected_rule_type (self->attn_row, 1), selected_rule_type (self->ffn_row, 1) };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (chosen); i++)
+    {
+      lk_type type;
+      lk_mix mix;
+      if (chosen[i] != NULL && lk_quantize_parse_type (chosen[i], &type, &mix) && lk_quantize_needs_importance (type))
+        return chosen[i];
+    }
+  return NULL;
+}
+
 static void
 add_rule (JsonBuilder *b, const char *match, const char *type, gboolean keep)
 {
@@ -132,7 +168,7 @@ build_rules (LatheCompressPage *self, JsonBuilder *b)
   const char *attn = selected_rule_type (self->attn_row, 1);
   const char *ffn = selected_rule_type (self->ffn_row, 1);
   const guint embed = adw_combo_row_get_selected (self->embed_row);
-  const char *embed_type = selected_rule_type (self->embed_row, 2);
+  const char *embed_type = selected_embed_type (self->embed_row);
 
   if (attn == NULL && ffn == NULL && embed == 0)
     return;
@@ -330,8 +366,9 @@ lathe_compress_page_dup_recipe (LatheCompressPage *self)
   json_builder_add_int_value (b, 1);
   json_builder_set_member_name (b, "name");
   json_builder_add_string_value (b, name);
-  /* Layers, heads and channels are chosen from statistics of a text. */
-  if ((m == PRUNE_LAYERS || m == PRUNE_HEADS || m == PRUNE_FFN) && ws != NULL
+  /* Layers, heads and channels are chosen from statistics of a text; the
+   * grid types weigh their errors by them. */
+  if ((m == PRUNE_LAYERS || m == PRUNE_HEADS || m == PRUNE_FFN || grid_type_chosen (self) != NULL) && ws != NULL
       && *lathe_workspace_get_eval_text (ws) != '\0')
     {
       json_builder_set_member_name (b, "calibration");
@@ -393,7 +430,13 @@ estimate (LatheCompressPage *self)
   m = lathe_model_get_engine (model);
   json = lathe_compress_page_dup_recipe (self);
   types = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  if ((recipe = lathe_recipe_parse (json, -1, _("settings"), &error)) == NULL
+  if (grid_type_chosen (self) != NULL
+      && (workspace_of (self) == NULL || *lathe_workspace_get_eval_text (workspace_of (self)) == '\0'))
+    g_set_error (&error, LATHE_ERROR, LATHE_ERROR_INVALID,
+                 _("%s is written with an importance matrix: choose an evaluation text in the main menu to "
+                   "calibrate on"),
+                 grid_type_chosen (self));
+  if (error != NULL || (recipe = lathe_recipe_parse (json, -1, _("settings"), &error)) == NULL
       || !lathe_recipe_estimate (recipe, model, types, &tensors, &error))
     {
       show_error (self, error->message);
@@ -738,7 +781,7 @@ lathe_compress_page_init (LatheCompressPage *self)
   set_list (self->type_row, _("Keep the source's types"), NULL, main_types, G_N_ELEMENTS (main_types));
   set_list (self->attn_row, _("Same"), NULL, rule_types, G_N_ELEMENTS (rule_types));
   set_list (self->ffn_row, _("Same"), NULL, rule_types, G_N_ELEMENTS (rule_types));
-  set_list (self->embed_row, _("Same"), _("Keep"), rule_types, G_N_ELEMENTS (rule_types));
+  set_list (self->embed_row, _("Same"), _("Keep"), embed_types, G_N_ELEMENTS (embed_types));
   for (gsize i = 0; i < G_N_ELEMENTS (prune_labels); i++)
     gtk_string_list_append (methods, _(prune_labels[i]));
   adw_combo_row_set_model (self->prune_row, G_LIST_MODEL (methods));

@@ -8,8 +8,10 @@
 
 #include "lathe-sweep-dialog.h"
 
-static const char *const sweep_types[] = { "F16",  "Q8_0", "Q6_K",   "Q5_K_M", "Q5_1", "Q5_0",
-                                           "Q4_K_M", "Q4_1", "Q4_0", "Q3_K_M", "Q2_K" };
+static const char *const sweep_types[] = { "F16",    "Q8_0",   "Q6_K",    "Q5_K_M", "Q5_1",   "Q5_0",
+                                           "Q4_K_M", "Q4_1",   "Q4_0",    "IQ4_XS", "IQ4_NL", "Q3_K_M",
+                                           "IQ3_S",  "IQ3_XXS", "Q2_K",   "IQ2_S",  "IQ2_XS", "IQ2_XXS",
+                                           "IQ1_M",  "IQ1_S" };
 
 struct _LatheSweepDialog
 {
@@ -63,12 +65,15 @@ build_recipes (LatheSweepDialog *self)
   g_autoptr (GArray) sp = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr (GArray) ex = g_array_new (FALSE, FALSE, sizeof (double));
   g_auto (GStrv) types = ticked_types (self);
+  LatheWorkspace *ws = self->session != NULL ? lathe_session_get_workspace (self->session) : NULL;
+  const char *text = ws != NULL ? lathe_workspace_get_eval_text (ws) : NULL;
 
   if (!parse_list (gtk_editable_get_text (self->sparsity_row), sp)
       || !parse_list (gtk_editable_get_text (self->exit_row), ex))
     return NULL;
   return lathe_sweep_recipes ((const char *const *) types, (double *) sp->data, sp->len, (double *) ex->data,
-                              ex->len, gtk_spin_button_get_value_as_int (self->exit_min_spin));
+                              ex->len, gtk_spin_button_get_value_as_int (self->exit_min_spin),
+                              text != NULL && *text != '\0' ? text : NULL);
 }
 
 int
@@ -167,7 +172,8 @@ types_group (LatheSweepDialog *self)
 
   adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), _("Quantization Types"));
   adw_preferences_group_set_description (ADW_PREFERENCES_GROUP (group),
-                                         _("None ticked: the source's types, for pruning or early exit alone"));
+                                         _("None ticked: the source’s types, for pruning or early exit alone. "
+                                           "The 1- to 3-bit grid types (IQ1–IQ3) calibrate on the evaluation text."));
   gtk_flow_box_set_selection_mode (GTK_FLOW_BOX (flow), GTK_SELECTION_NONE);
   gtk_flow_box_set_max_children_per_line (GTK_FLOW_BOX (flow), 6);
   for (guint i = 0; i < G_N_ELEMENTS (sweep_types); i++)

@@ -547,6 +547,116 @@ test_calibrate_sensitivity_structure (void)
 
 /* A recipe's conditional settings travel in the file: lathe-run runs them
  * without being told, and flags override them. */
+/* The tensor's type in `lathe-cli inspect --json` of path. */
+static char *
+type_in (const char *path, const char *tensor)
+{
+  g_auto (Run) r = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonArray *tensors;
+
+  run (&r, "LATHE_CLI", "inspect", "--json", path, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  tensors = json_object_get_array_member (parse_object (parser, r.out), "tensors");
+  for (guint i = 0; i < json_array_get_length (tensors); i++)
+    {
+      JsonObject *t = json_array_get_object_element (tensors, i);
+      if (strcmp (json_object_get_string_member (t, "name"), tensor) == 0)
+        return g_strdup (json_object_get_string_member (t, "type"));
+    }
+  g_error ("%s: no tensor %s", path, tensor);
+}
+
+static double
+kl_against (const char *model, const char *ref, const char *text)
+{
+  g_auto (Run) r = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+
+  run (&r, "LATHE_CLI", "eval", "-q", "-m", model, "-f", text, "--ref", ref, "--chunks", "8", "-c", "128", "--json",
+       NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  return json_object_get_double_member (parse_object (parser, r.out), "kl_mean");
+}
+
+/* The grid types on llama.cpp's tiny model and imatrix: refused without
+ * one, written with it, and closer to the F32 model than llama.cpp's own
+ * files of the same mix (Q8_0 embedding and output); sensitivity measures
+ * them with an importance matrix of its text. */
+static void
+test_grid_types (void)
+{
+  g_autofree char *f32 = lathe_test_shared ("interop/tiny-F32.gguf");
+  g_autofree char *im = f32 ? lathe_test_shared ("interop/tiny.imatrix") : NULL;
+  g_autofree char *text = im ? lathe_test_shared ("interop/tiny-calibration.txt") : NULL;
+  const char *dir = lathe_test_tmpdir ();
+  static const char *const types[] = { "IQ1_S", "IQ2_XXS" };
+
+  if (text == NULL)
+    return;
+  {
+    g_auto (Run) r = { 0 };
+    g_autofree char *out = g_build_filename (dir, "grid-refused.gguf", NULL);
+    run (&r, "LATHE_CLI", "quantize", "-q", f32, out, "Q4_K", "--tensor-type", "blk.*=IQ1_M", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "IQ1_M is written with an importance matrix: give --imatrix"));
+    g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_auto (Run) r = { 0 };
+      g_autofree char *out = g_strdup_printf ("%s/grid-%s.gguf", dir, types[i]);
+      g_autofree char *theirs_rel = g_strdup_printf ("interop/tiny-%s.gguf", types[i]);
+      g_autofree char *theirs = lathe_test_shared (theirs_rel);
+      g_autofree char *ffn = NULL, *embd = NULL;
+      double mine_kl, theirs_kl;
+      run (&r, "LATHE_CLI", "quantize", "-q", f32, out, types[i], "--pure", "--imatrix", im, "--tensor-type",
+           "token_embd.weight=Q8_0", "--tensor-type", "output.weight=Q8_0", NULL);
+      g_assert_cmpint (r.status, ==, 0);
+      ffn = type_in (out, "blk.1.ffn_up.weight");
+      embd = type_in (out, "token_embd.weight");
+      g_assert_cmpstr (ffn, ==, types[i]);
+      g_assert_cmpstr (embd, ==, "Q8_0");
+      mine_kl = kl_against (out, f32, text);
+      theirs_kl = kl_against (theirs, f32, text);
+      g_test_message ("%s: KL to F32 Lathe %.4f, llama.cpp %.4f", types[i], mine_kl, theirs_kl);
+      g_assert_cmpfloat (mine_kl, >, 0.0);
+      g_assert_cmpfloat (mine_kl, <, theirs_kl);
+    }
+  {
+    g_auto (Run) r = { 0 };
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonArray *tensors;
+    guint seen = 0;
+    run (&r, "LATHE_CLI", "sensitivity", "-q", f32, "-f", text, "--types", "Q4_K,IQ2_XXS", "--chunks", "2", "-c",
+         "128", "--json", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    tensors = json_object_get_array_member (parse_object (parser, r.out), "tensors");
+    for (guint i = 0; i < json_array_get_length (tensors); i++)
+      {
+        JsonObject *t = json_array_get_object_element (tensors, i);
+        const char *name = json_object_get_string_member (t, "name");
+        JsonArray *c = json_object_get_array_member (t, "candidates");
+        JsonObject *q4 = json_array_get_object_element (c, 0), *iq2 = json_array_get_object_element (c, 1);
+        g_assert_cmpstr (json_object_get_string_member (iq2, "type"), ==, "IQ2_XXS");
+        /* The embedding, which no statistics cover, takes Q2_K instead. */
+        if (strcmp (name, "token_embd.weight") == 0)
+          {
+            g_assert_cmpstr (json_object_get_string_member (iq2, "used_type"), ==, "Q2_K");
+            seen++;
+          }
+        else if (strcmp (name, "blk.0.ffn_down.weight") == 0)
+          {
+            g_assert_cmpstr (json_object_get_string_member (iq2, "used_type"), ==, "IQ2_XXS");
+            g_assert_cmpfloat (json_object_get_double_member (iq2, "kl_mean"), >,
+                               json_object_get_double_member (q4, "kl_mean"));
+            seen++;
+          }
+      }
+    g_assert_cmpuint (seen, ==, 2);
+  }
+}
+
 static void
 test_conditional_in_file (void)
 {
@@ -872,6 +982,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/cli/compress-and-eval", test_compress_and_eval);
   g_test_add_func ("/lathe/cli/compress-errors", test_compress_errors);
   g_test_add_func ("/lathe/cli/calibrate-sensitivity-structure", test_calibrate_sensitivity_structure);
+  g_test_add_func ("/lathe/cli/grid-types", test_grid_types);
   g_test_add_func ("/lathe/cli/conditional-in-file", test_conditional_in_file);
   g_test_add_func ("/lathe/cli/sweep-workspace", test_sweep_workspace);
   g_test_add_func ("/lathe/cli/device-profile", test_device_profile);

@@ -65,6 +65,10 @@ test_parse_errors (void)
     { "{\"lathe_recipe\": 1, \"prune\": [{\"method\": \"random\", \"sparsity\": 0.5}]}",
       "prune[0].method: “random”" },
     { "{\"lathe_recipe\": 1, \"prune\": {}}", "prune: expected an array" },
+    { "{\"lathe_recipe\": 1, \"quantize\": {\"type\": \"IQ1_S\"}}",
+      "quantize.type: IQ1_S is written with an importance matrix: give “calibration”" },
+    { "{\"lathe_recipe\": 1, \"quantize\": {\"rules\": [{\"match\": \"x\", \"type\": \"IQ2_XXS\"}]}}",
+      "quantize.rules[0].type: IQ2_XXS is written with an importance matrix" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -100,6 +104,32 @@ apply (const char *json, LatheModel *src, const char *out, GError **error)
   g_autoptr (LatheRecipe) r = parse_ok (json);
 
   return lathe_recipe_apply (r, src, out, 2, NULL, NULL, NULL, NULL, error);
+}
+
+/* A grid type with its calibration: the matrices take it, the embedding,
+ * which no statistics cover, Q2_K. */
+static void
+test_grid_type (void)
+{
+  g_autofree char *path = lathe_test_shared ("interop/tiny-F32.gguf");
+  g_autofree char *im = path ? lathe_test_shared ("interop/tiny.imatrix") : NULL;
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "grid.gguf", NULL);
+  g_autofree char *json = NULL;
+  g_autoptr (LatheModel) src = NULL, m = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (im == NULL)
+    return;
+  json = g_strdup_printf ("{\"lathe_recipe\": 1, \"calibration\": {\"imatrix\": \"%s\"}, "
+                          "\"quantize\": {\"type\": \"IQ1_M\"}}", im);
+  src = load (path);
+  g_assert_true (apply (json, src, out, &error));
+  g_assert_no_error (error);
+  m = load (out);
+  g_assert_cmpint (type_of (m, "blk.0.attn_q.weight"), ==, LK_TYPE_IQ1_M);
+  g_assert_cmpint (type_of (m, "blk.1.ffn_down.weight"), ==, LK_TYPE_IQ1_M);
+  g_assert_cmpint (type_of (m, "token_embd.weight"), ==, LK_TYPE_Q2_K);
+  g_assert_cmpint (type_of (m, "output.weight"), ==, LK_TYPE_Q6_K);
 }
 
 static void
@@ -497,6 +527,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/recipe/parse-errors", test_parse_errors);
   g_test_add_func ("/lathe/core/recipe/load-file", test_load_file);
   g_test_add_func ("/lathe/core/recipe/quantize-rules", test_quantize_rules);
+  g_test_add_func ("/lathe/core/recipe/grid-type", test_grid_type);
   g_test_add_func ("/lathe/core/recipe/prune", test_prune);
   g_test_add_func ("/lathe/core/recipe/prune-then-quantize", test_prune_then_quantize);
   g_test_add_func ("/lathe/core/recipe/apply-errors", test_apply_errors);

@@ -626,9 +626,9 @@ test_sweep_recipes (void)
   const char *types[] = { "Q8_0", "Q4_0", NULL };
   const double sparsity[] = { 0, 0.5 };
   const double exits[] = { 1, 0.9 };
-  g_autoptr (GPtrArray) all = lathe_sweep_recipes (types, sparsity, 2, exits, 2, 2);
-  g_autoptr (GPtrArray) none = lathe_sweep_recipes (NULL, sparsity, 1, exits, 1, 0);
-  g_autoptr (GPtrArray) prune_only = lathe_sweep_recipes (NULL, sparsity, 2, NULL, 0, 0);
+  g_autoptr (GPtrArray) all = lathe_sweep_recipes (types, sparsity, 2, exits, 2, 2, NULL);
+  g_autoptr (GPtrArray) none = lathe_sweep_recipes (NULL, sparsity, 1, exits, 1, 0, NULL);
+  g_autoptr (GPtrArray) prune_only = lathe_sweep_recipes (NULL, sparsity, 2, NULL, 0, 0, NULL);
 
   g_assert_cmpuint (all->len, ==, 8);
   g_assert_cmpuint (none->len, ==, 0); /* nothing to change: the original */
@@ -641,6 +641,20 @@ test_sweep_recipes (void)
       g_test_message ("%s", lathe_recipe_get_name (r));
     }
   g_assert_nonnull (strstr (g_ptr_array_index (all, 7), "\"Q4_0 · 50 % sparse · exit at 0.9\""));
+  {
+    /* The grid types calibrate on the text given, the others do not; without
+     * a text the grid type's recipe is refused. */
+    const char *grid[] = { "IQ2_XS", "Q4_0", NULL };
+    g_autoptr (GPtrArray) with = lathe_sweep_recipes (grid, NULL, 0, NULL, 0, 0, "eval.txt");
+    g_autoptr (GPtrArray) without = lathe_sweep_recipes (grid, NULL, 0, NULL, 0, 0, NULL);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (LatheRecipe) r = lathe_recipe_parse (g_ptr_array_index (with, 0), -1, "sweep", &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (g_ptr_array_index (with, 0), "\"calibration\":{\"text\":\"eval.txt\"}"));
+    g_assert_null (strstr (g_ptr_array_index (with, 1), "calibration"));
+    g_assert_null (lathe_recipe_parse (g_ptr_array_index (without, 0), -1, "sweep", &error));
+    g_assert_nonnull (strstr (error->message, "IQ2_XS is written with an importance matrix"));
+  }
 }
 
 typedef struct
@@ -687,7 +701,7 @@ test_measure_async (void)
   g_autoptr (LatheModel) source = NULL;
   g_autoptr (GPtrArray) recipes = g_ptr_array_new_with_free_func (g_free);
   const char *types[] = { "Q8_0", "Q5_0", NULL };
-  g_autoptr (GPtrArray) grid = lathe_sweep_recipes (types, NULL, 0, NULL, 0, 0);
+  g_autoptr (GPtrArray) grid = lathe_sweep_recipes (types, NULL, 0, NULL, 0, 0, NULL);
   AsyncRun a = { g_main_loop_new (NULL, FALSE), NULL, 0, 0, 0, 0, NULL };
   LatheMeasureOptions o;
 

@@ -266,6 +266,17 @@ apply_from_compress_page (LatheWindow *win)
     g_assert_nonnull (strstr (json, "\"calibration\""));
   }
   lathe_compress_page_set_pruning (cp, "none", 0);
+  /* A grid type calibrates on the evaluation text. */
+  lathe_compress_page_set_quantization (cp, "IQ2_XXS", FALSE);
+  g_assert_cmpuint (lathe_compress_page_get_estimate (cp), >, 0);
+  g_assert_null (lathe_compress_page_get_error (cp));
+  {
+    g_autofree char *json = lathe_compress_page_dup_recipe (cp);
+    g_assert_nonnull (strstr (json, "\"type\":\"IQ2_XXS\""));
+    g_assert_nonnull (strstr (json, "\"calibration\""));
+  }
+  gui_test_screenshot (GTK_WIDGET (win), "page-compress-grid.png");
+  lathe_compress_page_set_quantization (cp, "Q8_0", FALSE);
   lathe_compress_page_set_exit (cp, 0.9, 2);
   lathe_compress_page_set_skip_layers (cp, "0-4");
   g_assert_cmpuint (lathe_compress_page_get_estimate (cp), ==, 0);
@@ -563,7 +574,7 @@ test_workbench (void)
     const char *types[] = { "Q5_1", "Q4_1", "Q5_0", NULL };
     g_autoptr (LatheWorkspace) ws = g_object_ref (lathe_session_get_workspace (session));
     g_object_ref (session);
-    grid = lathe_sweep_recipes (types, NULL, 0, NULL, 0, 0);
+    grid = lathe_sweep_recipes (types, NULL, 0, NULL, 0, 0, NULL);
     g_assert_true (lathe_session_measure (session, grid, NULL, &error));
     g_assert_no_error (error);
     count.n = n_variants (win);
