@@ -551,6 +551,8 @@ DEFINE_QK (q5_K, KIND_Q5_K)
 DEFINE_QK (q6_K, KIND_Q6_K)
 DEFINE_X16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_X16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
+DEFINE_X16_ROWS (iq4_nl, LK_TYPE_IQ4_NL_X16)
+DEFINE_X16_ROWS (mxfp4, LK_TYPE_MXFP4_X16)
 
 /* Element-wise operations ------------------------------------------------------ */
 
@@ -875,6 +877,8 @@ static const lk_kernels table = {
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16 },
     [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q4_K_x16 },
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
+    [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16 },
+    [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,

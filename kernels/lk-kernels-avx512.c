@@ -531,14 +531,23 @@ DEFINE_Q32 (q5_0_p, KIND_Q5_0, true)
 DEFINE_Q32 (q5_1_p, KIND_Q5_1, true)
 DEFINE_Q32 (q8_0_p, KIND_Q8_0, true)
 
-/* Row-interleaved Q4_0 and Q8_0: one instruction, 16 rows ------------------- */
+/* Row-interleaved Q4_0, Q8_0, IQ4_NL and MXFP4: one instruction, 16 rows ---- */
+
+typedef enum
+{
+  X16_Q4_0,
+  X16_Q8_0,
+  X16_IQ4_NL, /* nibbles index llama.cpp's 16 values */
+  X16_MXFP4,  /* the same with E2M1's values and an exponent byte per block */
+} x16_kind;
 
 /* The levels of a tile as unsigned bytes: vector j holds elements 4j..4j+3
- * of each row in the row's 32-bit lane. Q4_0: 8 vectors from 4 loads. */
+ * of each row in the row's 32-bit lane. The 4-bit types: 8 vectors from 4
+ * loads, the non-linear ones through a table of their values plus 128. */
 INLINE void
-x16_levels (const bool q8, const uint8_t *tile, __m512i v[8])
+x16_levels (const x16_kind k, const uint8_t *tile, __m512i table, __m512i v[8])
 {
-  if (q8)
+  if (k == X16_Q8_0)
     {
       _Pragma ("GCC unroll 8") for (int j = 0; j < 8; j++)
         v[j] = _mm512_loadu_si512 (tile + 64 * j);
@@ -549,7 +558,28 @@ x16_levels (const bool q8, const uint8_t *tile, __m512i v[8])
       const __m512i z = _mm512_loadu_si512 (tile + 64 * j);
       v[j] = _mm512_and_si512 (z, _mm512_set1_epi8 (0x0F));
       v[j + 4] = _mm512_and_si512 (_mm512_srli_epi16 (z, 4), _mm512_set1_epi8 (0x0F));
+      if (k == X16_IQ4_NL || k == X16_MXFP4)
+        {
+          v[j] = _mm512_shuffle_epi8 (table, v[j]);
+          v[j + 4] = _mm512_shuffle_epi8 (table, v[j + 4]);
+        }
     }
+}
+
+/* The 16 rows' block scales: halves, or MXFP4's exponents as 2^(e - 127) / 2
+ * (subnormal for e < 2), as lk_e8m0_to_f32_half. */
+INLINE __m512
+x16_scales (const x16_kind k, const uint8_t *tile)
+{
+  if (k == X16_MXFP4)
+    {
+      const __m512i e = _mm512_cvtepu8_epi32 (_mm_loadu_si128 ((const __m128i *) tile));
+      const __m512i normal = _mm512_slli_epi32 (_mm512_sub_epi32 (e, _mm512_set1_epi32 (1)), 23);
+      const __m512i small = _mm512_sllv_epi32 (_mm512_set1_epi32 (0x00200000), e);
+      const __mmask16 sub = _mm512_cmplt_epu32_mask (e, _mm512_set1_epi32 (2));
+      return _mm512_castsi512_ps (_mm512_mask_mov_epi32 (normal, sub, small));
+    }
+  return _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) tile));
 }
 
 INLINE int32_t
@@ -561,14 +591,21 @@ load_i32 (const int8_t *p)
 }
 
 /* 16 rows (one group) against C activation rows: y[c * ys + r]. The
- * levels are stored with an offset (8 for Q4_0, 128 for Q8_0) taken off
- * through the activation sums: d_w (d_a sum(u a) - offset s_a). */
+ * levels are stored with an offset (8 for Q4_0, 128 for the others) taken
+ * off through the activation sums: d_w (d_a sum(u a) - offset s_a). */
 INLINE void
-x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs,
+x16_rows (const x16_kind k, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs,
           float *y, size_t ys)
 {
-  const size_t tile_bytes = q8 ? 16 * sizeof (lk_block_q8_0) : 16 * sizeof (lk_block_q4_0);
-  const float offset = q8 ? 128.0f : 8.0f;
+  const size_t tile_bytes = k == X16_Q8_0     ? 16 * sizeof (lk_block_q8_0)
+                            : k == X16_MXFP4  ? 16 * sizeof (lk_block_mxfp4)
+                            : k == X16_IQ4_NL ? 16 * sizeof (lk_block_iq4_nl)
+                                              : 16 * sizeof (lk_block_q4_0);
+  const size_t scale_bytes = k == X16_MXFP4 ? 16 : 32;
+  const float offset = k == X16_Q4_0 ? 8.0f : 128.0f;
+  const __m512i table = _mm512_broadcast_i32x4 (_mm_add_epi8 (
+    _mm_loadu_si128 ((const __m128i *) (k == X16_MXFP4 ? lk_kvalues_mxfp4 : lk_kvalues_iq4nl)),
+    _mm_set1_epi8 ((char) 0x80)));
   __m512 acc[MAXC];
 
   _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
@@ -576,9 +613,9 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
   for (int64_t b = 0; b < n / 32; b++)
     {
       const uint8_t *tile = w + (size_t) b * tile_bytes;
-      const __m512 dw = _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) tile));
+      const __m512 dw = x16_scales (k, tile);
       __m512i v[8];
-      x16_levels (q8, tile + 32, v);
+      x16_levels (k, tile + scale_bytes, table, v);
       _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
         {
           const uint8_t *xr = x + (size_t) c * xs;
@@ -625,32 +662,26 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
       }                                                                                        \
   }
 
-INLINE void
-q40_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
-{
-  x16_rows (false, C, n, w, x, xs, y, ys);
-}
+#define DEFINE_X16_KIND(lower, KIND)                                                             \
+  INLINE void lower##_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, \
+                                float *y, size_t ys)                                              \
+  {                                                                                               \
+    x16_rows (KIND, C, n, w, x, xs, y, ys);                                                       \
+  }                                                                                               \
+  DEFINE_X16 (lower, lower##_x16_rows)
 
+DEFINE_X16_KIND (q4_0, X16_Q4_0)
 #ifdef LK_AVX512_VNNI
-INLINE void
-q80_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys)
-{
-  x16_rows (true, C, n, w, x, xs, y, ys);
-}
-#endif
-
-DEFINE_X16 (q4_0, q40_x16_rows)
-#ifdef LK_AVX512_VNNI
-DEFINE_X16 (q8_0, q80_x16_rows)
+DEFINE_X16_KIND (q8_0, X16_Q8_0)
+DEFINE_X16_KIND (iq4_nl, X16_IQ4_NL)
+DEFINE_X16_KIND (mxfp4, X16_MXFP4)
 #else
-/* Without VNNI the unsigned Q8_0 levels would saturate vpmaddubsw's sums:
- * rows are copied out (such weights are not interleaved for this version). */
-static void
-gemm_q8_0_x16_rows (int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int nc,
-                    float *y, size_t ys)
-{
-  lk_gemm_x16_by_rows (LK_TYPE_Q8_0_X16, vec_dot_q8_0, n, w, ws, nr, x, xs, nc, y, ys);
-}
+/* Without VNNI the unsigned levels of Q8_0, IQ4_NL and MXFP4 (offset by
+ * 128) would saturate vpmaddubsw's sums: rows are copied out (such weights
+ * are not interleaved for this version). */
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_q8_0_x16_rows, LK_TYPE_Q8_0_X16, vec_dot_q8_0)
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_iq4_nl_x16_rows, LK_TYPE_IQ4_NL_X16, vec_dot_iq4_nl)
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_mxfp4_x16_rows, LK_TYPE_MXFP4_X16, vec_dot_mxfp4)
 #endif
 
 static void
@@ -1497,8 +1528,12 @@ static lk_kernels table = {
     [LK_TYPE_Q4_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q4_0_x16 },
 #ifdef LK_AVX512_VNNI
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16 },
+    [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16 },
+    [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16 },
 #else
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16_rows },
+    [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16_rows },
+    [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16_rows },
 #endif
     [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_q4_K_x16 },
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_q6_K_x16 },
@@ -1518,7 +1553,8 @@ static lk_kernels table = {
   .attn_q8_0 = attn_q8_0,
   .sum_bytes = sum_bytes,
 #ifdef LK_AVX512_VNNI
-  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K,
+  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K
+                | 1ull << LK_TYPE_IQ4_NL | 1ull << LK_TYPE_MXFP4,
 #else
   .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K,
 #endif

@@ -694,11 +694,14 @@ DEFINE_QK (q4_K, KIND_Q4_K)
 DEFINE_QK (q5_K, KIND_Q5_K)
 DEFINE_QK (q6_K, KIND_Q6_K)
 
-/* Interleaved K-quant rows are not this version's layout: copied out row by row. */
+/* Interleaved K-quant and non-linear 4-bit rows are not this version's
+ * layout: copied out row by row. */
 #define DEFINE_KX16_ROWS(lower, TYPE) LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, TYPE, vec_dot_##lower)
 
 DEFINE_KX16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_KX16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
+DEFINE_KX16_ROWS (iq4_nl, LK_TYPE_IQ4_NL_X16)
+DEFINE_KX16_ROWS (mxfp4, LK_TYPE_MXFP4_X16)
 
 /* Element-wise operations ------------------------------------------------------ */
 
@@ -1012,6 +1015,8 @@ static const lk_kernels table = {
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16 },
     [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q4_K_x16 },
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
+    [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16 },
+    [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,

@@ -103,6 +103,8 @@ DEFINE_REF_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_REF_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
 DEFINE_REF_GEMM_X16 (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_REF_GEMM_X16 (q6_K, LK_TYPE_Q6_K_X16)
+DEFINE_REF_GEMM_X16 (iq4_nl, LK_TYPE_IQ4_NL_X16)
+DEFINE_REF_GEMM_X16 (mxfp4, LK_TYPE_MXFP4_X16)
 
 #define MM_REF(TYPE, lower) [TYPE] = { LK_ACT_F32, NULL, vec_dot_##lower##_ref, NULL }
 
@@ -143,6 +145,8 @@ static const lk_kernels reference_kernels = {
     [LK_TYPE_Q8_0_X16] = { LK_ACT_F32, NULL, NULL, gemm_q8_0_x16_ref },
     [LK_TYPE_Q4_K_X16] = { LK_ACT_F32, NULL, NULL, gemm_q4_K_x16_ref },
     [LK_TYPE_Q6_K_X16] = { LK_ACT_F32, NULL, NULL, gemm_q6_K_x16_ref },
+    [LK_TYPE_IQ4_NL_X16] = { LK_ACT_F32, NULL, NULL, gemm_iq4_nl_x16_ref },
+    [LK_TYPE_MXFP4_X16] = { LK_ACT_F32, NULL, NULL, gemm_mxfp4_x16_ref },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,

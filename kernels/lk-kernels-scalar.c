@@ -370,6 +370,8 @@ DEFINE_GEMM_X16 (q4_0, LK_TYPE_Q4_0_X16)
 DEFINE_GEMM_X16 (q8_0, LK_TYPE_Q8_0_X16)
 DEFINE_GEMM_X16 (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_GEMM_X16 (q6_K, LK_TYPE_Q6_K_X16)
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_iq4_nl_x16, LK_TYPE_IQ4_NL_X16, lk_vec_dot_iq4_nl_scalar)
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_mxfp4_x16, LK_TYPE_MXFP4_X16, lk_vec_dot_mxfp4_scalar)
 
 #define MM(TYPE, act, quant, lower) [TYPE] = { act, quant, vec_dot_##lower, NULL }
 
@@ -402,6 +404,8 @@ static const lk_kernels scalar_kernels = {
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_q8_0_x16 },
     [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q4_K_x16 },
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
+    [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_iq4_nl_x16 },
+    [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_mxfp4_x16 },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,

@@ -372,6 +372,13 @@ k_x16_copy (lk_type x16, uint8_t *tile, uint8_t *block, int r, bool to_tile)
     }
 }
 
+/* The bytes of a 32-element block's scale: MXFP4's is one exponent byte. */
+static size_t
+x16_scale_bytes (lk_type x16)
+{
+  return x16 == LK_TYPE_MXFP4_X16 ? 1 : 2;
+}
+
 static bool
 is_k_x16 (lk_type x16)
 {
@@ -397,25 +404,26 @@ lk_x16_pack (lk_type type, void *rows, int64_t n, void *tmp)
                       (uint8_t *) tmp + (size_t) r * row + (size_t) b * bs, r, true);
       return true;
     }
-  /* A GGUF block is d then its levels, and Q4_0's byte e already holds
-   * elements e and e + 16: whole 4-byte groups move to lane r (Q8_0's with
-   * the sign bit flipped). */
+  /* A GGUF block is its scale (d, or MXFP4's exponent byte) then its
+   * levels, and a 4-bit type's byte e already holds elements e and e + 16:
+   * the scales of the 16 rows go first, then whole 4-byte groups move to
+   * lane r (Q8_0's with the sign bit flipped). */
   for (int64_t b = 0; b < nb; b++)
     {
       uint8_t *tile = (uint8_t *) rows + (size_t) b * lk_x16_tile_bytes (x);
-      const size_t bs = lk_type_get_traits (type)->type_size;
+      const size_t bs = lk_type_get_traits (type)->type_size, sb = x16_scale_bytes (x);
       const int groups = x == LK_TYPE_Q8_0_X16 ? 8 : 4;
       const uint32_t flip = x == LK_TYPE_Q8_0_X16 ? 0x80808080u : 0;
       for (int r = 0; r < 16; r++)
         {
           const uint8_t *block = (const uint8_t *) tmp + (size_t) r * row + (size_t) b * bs;
-          memcpy (tile + 2 * r, block, 2);
+          memcpy (tile + sb * r, block, sb);
           for (int j = 0; j < groups; j++)
             {
               uint32_t g;
-              memcpy (&g, block + 2 + 4 * j, 4);
+              memcpy (&g, block + sb + 4 * j, 4);
               g ^= flip;
-              memcpy (tile + 32 + 64 * j + 4 * r, &g, 4);
+              memcpy (tile + 16 * sb + 64 * j + 4 * r, &g, 4);
             }
         }
     }
@@ -433,6 +441,20 @@ lk_x16_row (lk_type x16, const void *group, int64_t n, int r, void *dst)
       for (int64_t b = 0; b < n / LK_QK_K; b++)
         k_x16_copy (x16, (uint8_t *) group + (size_t) b * 16 * bs, (uint8_t *) dst + (size_t) b * bs, r,
                     false);
+      return;
+    }
+  if (x16 == LK_TYPE_IQ4_NL_X16 || x16 == LK_TYPE_MXFP4_X16)
+    {
+      /* Scale and 16 bytes of nibbles, as Q4_0's but for the scale's size. */
+      const size_t bs = lk_type_get_traits (t)->type_size, sb = x16_scale_bytes (x16);
+      for (int64_t b = 0; b < n / 32; b++)
+        {
+          const uint8_t *tile = (const uint8_t *) group + (size_t) b * lk_x16_tile_bytes (x16);
+          uint8_t *block = (uint8_t *) dst + (size_t) b * bs;
+          memcpy (block, tile + sb * r, sb);
+          for (int j = 0; j < 4; j++)
+            memcpy (block + sb + 4 * j, tile + 16 * sb + 64 * j + 4 * (size_t) r, 4);
+        }
       return;
     }
   for (int64_t b = 0; b < n / 32; b++)

@@ -1188,8 +1188,10 @@ lk_quantize_row_mxfp4_ref (const float *src, void *dst, int64_t n)
     {
       const float *x = src + 32 * i;
       const float amax = block_amax (x, 32);
-      /* The exponent that puts the largest value near the top of E2M1 (6). */
-      const uint8_t e = amax > 0.0f ? (uint8_t) (floorf (log2f (amax)) - 2 + 127) : 0;
+      /* The exponent that puts the largest value near the top of E2M1 (6),
+       * within the byte's range for the tiniest and largest blocks. */
+      const int ei = !(amax > 0.0f) ? 0 : isfinite (amax) ? (int) floorf (log2f (amax)) - 2 + 127 : 254;
+      const uint8_t e = (uint8_t) (ei < 0 ? 0 : ei > 254 ? 254 : ei);
       const float d = lk_e8m0_to_f32_half (e);
       y[i].e = e;
       for (int j = 0; j < 16; j++)

@@ -51,6 +51,8 @@ static const lk_type_traits traits[LK_TYPE_COUNT] = {
   [LK_TYPE_Q8_0_X16] = Q ("Q8_0", LK_QK8_0, sizeof (lk_block_q8_0), false),
   [LK_TYPE_Q4_K_X16] = Q ("Q4_K", LK_QK_K, sizeof (lk_block_q4_K), false),
   [LK_TYPE_Q6_K_X16] = Q ("Q6_K", LK_QK_K, sizeof (lk_block_q6_K), false),
+  [LK_TYPE_IQ4_NL_X16] = Q ("IQ4_NL", 32, sizeof (lk_block_iq4_nl), false),
+  [LK_TYPE_MXFP4_X16] = Q ("MXFP4", 32, sizeof (lk_block_mxfp4), false),
 };
 
 bool
@@ -88,6 +90,8 @@ lk_type_interleaved (lk_type type)
     case LK_TYPE_Q8_0: return LK_TYPE_Q8_0_X16;
     case LK_TYPE_Q4_K: return LK_TYPE_Q4_K_X16;
     case LK_TYPE_Q6_K: return LK_TYPE_Q6_K_X16;
+    case LK_TYPE_IQ4_NL: return LK_TYPE_IQ4_NL_X16;
+    case LK_TYPE_MXFP4: return LK_TYPE_MXFP4_X16;
     default: return type;
     }
 }
@@ -96,7 +100,7 @@ int
 lk_type_row_group (lk_type type)
 {
   return type == LK_TYPE_Q4_0_X16 || type == LK_TYPE_Q8_0_X16 || type == LK_TYPE_Q4_K_X16
-             || type == LK_TYPE_Q6_K_X16
+             || type == LK_TYPE_Q6_K_X16 || type == LK_TYPE_IQ4_NL_X16 || type == LK_TYPE_MXFP4_X16
            ? 16
            : 1;
 }
@@ -110,6 +114,8 @@ lk_type_unpacked (lk_type type)
     case LK_TYPE_Q8_0_X16: return LK_TYPE_Q8_0;
     case LK_TYPE_Q4_K_X16: return LK_TYPE_Q4_K;
     case LK_TYPE_Q6_K_X16: return LK_TYPE_Q6_K;
+    case LK_TYPE_IQ4_NL_X16: return LK_TYPE_IQ4_NL;
+    case LK_TYPE_MXFP4_X16: return LK_TYPE_MXFP4;
     case LK_TYPE_Q4_0_P: return LK_TYPE_Q4_0;
     case LK_TYPE_Q4_1_P: return LK_TYPE_Q4_1;
     case LK_TYPE_Q5_0_P: return LK_TYPE_Q5_0;

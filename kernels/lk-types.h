@@ -66,7 +66,9 @@ typedef enum {
   LK_TYPE_Q8_0_X16 = 46,
   LK_TYPE_Q4_K_X16 = 47,
   LK_TYPE_Q6_K_X16 = 48,
-  LK_TYPE_COUNT = 49
+  LK_TYPE_IQ4_NL_X16 = 49,
+  LK_TYPE_MXFP4_X16 = 50,
+  LK_TYPE_COUNT = 51
 } lk_type;
 
 #define LK_QK4_0 32

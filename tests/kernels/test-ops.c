@@ -258,6 +258,7 @@ static const MatCase mat_cases[] = {
   { LK_TYPE_Q8_0, 1056, LAYOUT_PACKED },
   { LK_TYPE_Q4_0, 352, LAYOUT_INTERLEAVED }, { LK_TYPE_Q8_0, 96, LAYOUT_INTERLEAVED },
   { LK_TYPE_Q4_K, 768, LAYOUT_INTERLEAVED }, { LK_TYPE_Q6_K, 512, LAYOUT_INTERLEAVED },
+  { LK_TYPE_IQ4_NL, 352, LAYOUT_INTERLEAVED }, { LK_TYPE_MXFP4, 352, LAYOUT_INTERLEAVED },
   /* Enough rows for the large chunks of prefill, not a whole number of them. */
   { LK_TYPE_F16, 33, LAYOUT_GGUF, 777 }, { LK_TYPE_Q4_0, 64, LAYOUT_INTERLEAVED, 1040 },
 };
