@@ -879,7 +879,7 @@ prune_cb (void *user, const lk_tensor *t, lk_prune_spec *spec)
           if (d->thresholds != NULL)
             spec->threshold = d->thresholds[i];
           if (spec->score == LK_PRUNE_WANDA)
-            spec->col_norm = d->imatrix != NULL ? lk_imatrix_rms (d->imatrix, t->name, t->ne[0]) : NULL;
+            spec->col_norm = d->imatrix != NULL ? lk_imatrix_rms (d->imatrix, t->name, lk_imatrix_width (t)) : NULL;
           found = true;
         }
     }
@@ -1144,7 +1144,7 @@ check_wanda (const LatheRecipe *r, const ApplyData *d, GError **error)
       if (spec.col_norm == NULL)
         return fail (error, r, "calibration",
                      _("the statistics have no entry of %lld channels for %s (made from another model?)"),
-                     (long long) t->ne[0], t->name);
+                     (long long) lk_imatrix_width (t), t->name);
     }
   return TRUE;
 }

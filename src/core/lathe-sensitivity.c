@@ -137,7 +137,7 @@ measure_tensor (Measure *ms, const lk_tensor *t, JsonBuilder *b, GError **error)
       /* A matrix the statistics do not cover (the embedding) cannot take a
        * grid type: it gets the K-quant of as many bits, as quantize gives it. */
       if (lk_quantize_needs_importance (used)
-          && (ms->imatrix == NULL || lk_imatrix_mean_square (ms->imatrix, t->name, t->ne[0]) == NULL))
+          && (ms->imatrix == NULL || lk_imatrix_mean_square (ms->imatrix, t->name, lk_imatrix_width (t)) == NULL))
         used = used == LK_TYPE_IQ3_XXS || used == LK_TYPE_IQ3_S ? LK_TYPE_Q3_K : LK_TYPE_Q2_K;
       if (!known[used])
         {

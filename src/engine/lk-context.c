@@ -446,7 +446,7 @@ matmul (lk_ctx *ctx, const lk_tensor *w, const float *x, int64_t x_stride, int n
   const lk_mat mat = mat_of (w);
 
   if (ctx->mm_observer != NULL)
-    ctx->mm_observer (ctx->observer_user, w, x, x_stride, nt);
+    ctx->mm_observer (ctx->observer_user, w, -1, x, x_stride, nt);
   lk_matmul (ctx->pool, ctx->kern, &mat, x, x_stride, nt, y, y_stride, ctx->mm_scratch);
 }
 
@@ -461,7 +461,7 @@ matmul_n (lk_ctx *ctx, int n, const lk_tensor *const *ws, float *const *ys, cons
   for (int i = 0; i < n; i++)
     {
       if (ctx->mm_observer != NULL)
-        ctx->mm_observer (ctx->observer_user, ws[i], x, x_stride, nt);
+        ctx->mm_observer (ctx->observer_user, ws[i], -1, x, x_stride, nt);
       mats[i] = mat_of (ws[i]);
       outs[i] = (lk_matmul_out) { &mats[i], ys[i], y_strides[i] };
     }
@@ -874,8 +874,15 @@ moe_forward (lk_ctx *ctx, int il, int nt)
         const lk_mat down = expert_mat (L->ffn_down_exps, ex);
         lk_matmul_out outs[2] = { { &mats[0], ctx->hb, ff }, { &mats[1], ctx->hb2, ff } };
         memcpy (weights, ctx->moe_out, (size_t) n * sizeof *weights);
+        if (ctx->mm_observer != NULL)
+          {
+            ctx->mm_observer (ctx->observer_user, L->ffn_gate_exps, ex, ctx->moe_in, e, n);
+            ctx->mm_observer (ctx->observer_user, L->ffn_up_exps, ex, ctx->moe_in, e, n);
+          }
         lk_matmul_multi (ctx->pool, ctx->kern, outs, 2, ctx->moe_in, e, n, ctx->mm_scratch);
         gated_act (ctx, ctx->hb, ctx->hb2, n, ff);
+        if (ctx->mm_observer != NULL)
+          ctx->mm_observer (ctx->observer_user, L->ffn_down_exps, ex, ctx->hb, ff, n);
         lk_matmul (ctx->pool, ctx->kern, &down, ctx->hb, ff, n, ctx->moe_out, e, ctx->mm_scratch);
         for (int i = 0; i < n; i++)
           {

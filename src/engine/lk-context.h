@@ -42,9 +42,10 @@ void lk_ctx_set_cancel (lk_ctx *ctx, atomic_int *flag);
 
 /* Observers of the forward pass, for calibration: mm sees the input rows
  * (nt rows of x_stride floats, the first w->ne[0] used) of every matrix
- * product before it runs; layer sees the hidden state (nt rows of n_embd)
+ * product before it runs, with expert -1, or for a stack of experts' matrices
+ * the rows routed to expert `expert`; layer sees the hidden state (nt rows of n_embd)
  * after each layer il, and with il = -1 the embeddings. NULL: none. */
-typedef void (*lk_matmul_observer) (void *user, const lk_tensor *w, const float *x,
+typedef void (*lk_matmul_observer) (void *user, const lk_tensor *w, int expert, const float *x,
                                     int64_t x_stride, int nt);
 typedef void (*lk_layer_observer) (void *user, int il, const float *x, int nt, int n_embd);
 void lk_ctx_set_observers (lk_ctx *ctx, lk_matmul_observer mm, lk_layer_observer layer, void *user);

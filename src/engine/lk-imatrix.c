@@ -7,13 +7,16 @@
 #include "lk-gguf.h"
 #include "lk-imatrix.h"
 
+/* One matrix, or a stack of n_mat experts' matrices (sums and counts
+ * expert by expert). */
 typedef struct
 {
   char *name;
   const lk_tensor *tensor; /* while collecting */
   int64_t n_cols;
-  double *sum2;
-  double count;
+  int n_mat;
+  double *sum2;   /* [n_mat][n_cols] */
+  double *count;  /* [n_mat] */
   float *mean_sq, *rms; /* derived on demand */
 } entry;
 
@@ -46,6 +49,7 @@ lk_imatrix_free (lk_imatrix *im)
     {
       free (im->entries[i].name);
       free (im->entries[i].sum2);
+      free (im->entries[i].count);
       free (im->entries[i].mean_sq);
       free (im->entries[i].rms);
     }
@@ -65,7 +69,7 @@ find (const lk_imatrix *im, const char *name)
 }
 
 static entry *
-add (lk_imatrix *im, const char *name, int64_t n_cols)
+add (lk_imatrix *im, const char *name, int64_t n_cols, int n_mat)
 {
   entry *e;
 
@@ -82,11 +86,14 @@ add (lk_imatrix *im, const char *name, int64_t n_cols)
   memset (e, 0, sizeof *e);
   e->name = strdup (name);
   e->n_cols = n_cols;
-  e->sum2 = calloc ((size_t) n_cols, sizeof *e->sum2);
-  if (e->name == NULL || e->sum2 == NULL)
+  e->n_mat = n_mat;
+  e->sum2 = calloc ((size_t) n_cols * (size_t) n_mat, sizeof *e->sum2);
+  e->count = calloc ((size_t) n_mat, sizeof *e->count);
+  if (e->name == NULL || e->sum2 == NULL || e->count == NULL)
     {
       free (e->name);
       free (e->sum2);
+      free (e->count);
       return NULL;
     }
   im->n++;
@@ -146,28 +153,39 @@ layer_cb (void *user, int il, const float *x, int nt, int n_embd)
   memcpy (st->prev, x, need * sizeof *x);
 }
 
+/* The inputs of one product: of matrix w, or of expert `expert` of the
+ * stack w (the tokens routed to it). */
 static void
-observe_cb (void *user, const lk_tensor *w, const float *x, int64_t x_stride, int nt)
+observe_cb (void *user, const lk_tensor *w, int expert, const float *x, int64_t x_stride, int nt)
 {
   collect_state *st = user;
+  const int n_mat = expert >= 0 ? (int) w->ne[2] : 1;
   entry *e = NULL;
+  double *sum2;
 
   for (int i = st->im->n - 1; i >= 0 && e == NULL; i--)
     if (st->im->entries[i].tensor == w)
       e = &st->im->entries[i];
-  if (e == NULL && (e = find (st->im, w->name)) == NULL && (e = add (st->im, w->name, w->ne[0])) == NULL)
+  if (e == NULL && (e = find (st->im, w->name)) == NULL
+      && (e = add (st->im, w->name, w->ne[0], n_mat)) == NULL)
+    {
+      st->failed = 1;
+      return;
+    }
+  if (e->n_mat != n_mat || expert >= n_mat)
     {
       st->failed = 1;
       return;
     }
   e->tensor = w;
+  sum2 = e->sum2 + (size_t) (expert > 0 ? expert : 0) * (size_t) e->n_cols;
   for (int t = 0; t < nt; t++)
     {
       const float *row = x + (size_t) t * (size_t) x_stride;
       for (int64_t c = 0; c < e->n_cols; c++)
-        e->sum2[c] += (double) row[c] * (double) row[c];
+        sum2[c] += (double) row[c] * (double) row[c];
     }
-  e->count += nt;
+  e->count[expert > 0 ? expert : 0] += nt;
 }
 
 /* The routing counts the context gathered (it counts from its creation). */
@@ -295,8 +313,9 @@ lk_imatrix_save (const lk_imatrix *im, const char *path, const char *dataset, lk
   for (int i = 0; i < im->n && s == LK_OK; i++)
     {
       const entry *e = &im->entries[i];
-      const int64_t ne_sum[2] = { e->n_cols, 1 }, ne_count[2] = { 1, 1 };
-      float *sum = malloc ((size_t) e->n_cols * sizeof *sum), *count = malloc (sizeof *count);
+      const size_t n = (size_t) e->n_cols * (size_t) e->n_mat;
+      const int64_t ne_sum[2] = { e->n_cols, e->n_mat }, ne_count[2] = { 1, e->n_mat };
+      float *sum = malloc (n * sizeof *sum), *count = malloc ((size_t) e->n_mat * sizeof *count);
       bufs[2 * i] = sum;
       bufs[2 * i + 1] = count;
       if (sum == NULL || count == NULL)
@@ -304,9 +323,10 @@ lk_imatrix_save (const lk_imatrix *im, const char *path, const char *dataset, lk
           s = lk_error_set (err, LK_ERR_NOMEM, "out of memory");
           break;
         }
-      for (int64_t c = 0; c < e->n_cols; c++)
+      for (size_t c = 0; c < n; c++)
         sum[c] = (float) e->sum2[c];
-      *count = (float) e->count;
+      for (int m = 0; m < e->n_mat; m++)
+        count[m] = (float) e->count[m];
       snprintf (name, sizeof name, "%s.in_sum2", e->name);
       s = lk_gguf_writer_add_tensor (w, name, LK_TYPE_F32, 2, ne_sum, sum, err);
       snprintf (name, sizeof name, "%s.counts", e->name);
@@ -333,6 +353,8 @@ ends_with (const char *s, const char *suffix, size_t *stem)
   return true;
 }
 
+/* NAME.in_sum2, F32 [channels, matrices], and NAME.counts, F32 [1, matrices]:
+ * one matrix, or llama.cpp's layout of a stack of experts. */
 static lk_status
 load_entry (lk_imatrix *im, const lk_gguf *g, const char *path, const lk_gguf_tensor *t,
             size_t stem, lk_error *err)
@@ -340,30 +362,37 @@ load_entry (lk_imatrix *im, const lk_gguf *g, const char *path, const lk_gguf_te
   char name[512], counts_name[600];
   const lk_gguf_tensor *ct;
   entry *e;
-  float count;
+  int64_t n_mat;
 
   if (stem >= sizeof name)
     return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: name too long", path, t->name);
   memcpy (name, t->name, stem);
   name[stem] = '\0';
   snprintf (counts_name, sizeof counts_name, "%s.counts", name);
-  if (t->type != LK_TYPE_F32 || t->ne[0] < 1 || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
+  n_mat = t->ne[1];
+  if (t->type != LK_TYPE_F32 || t->ne[0] < 1 || n_mat < 1 || n_mat > 4096 || t->ne[2] != 1 || t->ne[3] != 1)
     return lk_error_set (err, LK_ERR_UNSUPPORTED,
-                         "%s: tensor %s: expected F32 [channels] (one expert); found %s with %u dims",
+                         "%s: tensor %s: expected F32 [channels, matrices] (up to 4096 experts); found %s with "
+                         "%u dims",
                          path, t->name, lk_type_name (t->type), t->n_dims);
   ct = lk_gguf_find_tensor (g, counts_name);
-  if (ct == NULL || ct->type != LK_TYPE_F32 || ct->ne[0] != 1 || ct->ne[1] != 1)
-    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: missing or not F32 [1]", path, counts_name);
-  memcpy (&count, ct->data, sizeof count);
-  if (!(count >= 0.0f) || !isfinite (count))
-    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: %g is not a token count", path,
-                         counts_name, (double) count);
+  if (ct == NULL || ct->type != LK_TYPE_F32 || ct->ne[0] != 1 || ct->ne[1] != n_mat || ct->ne[2] != 1)
+    return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: missing or not F32 [1, %lld]", path, counts_name,
+                         (long long) n_mat);
   if (find (im, name) != NULL)
     return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: given twice", path, t->name);
-  if ((e = add (im, name, t->ne[0])) == NULL)
+  if ((e = add (im, name, t->ne[0], (int) n_mat)) == NULL)
     return lk_error_set (err, LK_ERR_NOMEM, "out of memory");
-  e->count = count;
-  for (int64_t c = 0; c < e->n_cols; c++)
+  for (int64_t m = 0; m < n_mat; m++)
+    {
+      float count;
+      memcpy (&count, ct->data + (size_t) m * sizeof count, sizeof count);
+      if (!(count >= 0.0f) || !isfinite (count))
+        return lk_error_set (err, LK_ERR_FORMAT, "%s: tensor %s: value %lld is %g, not a token count", path,
+                             counts_name, (long long) m, (double) count);
+      e->count[m] = count;
+    }
+  for (int64_t c = 0; c < e->n_cols * n_mat; c++)
     {
       float v;
       memcpy (&v, t->data + (size_t) c * sizeof v, sizeof v);
@@ -488,34 +517,57 @@ lk_imatrix_chunks (const lk_imatrix *im)
   return im->chunks;
 }
 
+/* The mean squares (or RMS) of every matrix of the entry, n values in all.
+ * An expert no calibration token reached takes the mean over all experts. */
 static const float *
-derived (const lk_imatrix *im, const char *name, int64_t n_cols, bool root)
+derived (const lk_imatrix *im, const char *name, int64_t n, bool root)
 {
   entry *e = find (im, name);
+  double total = 0;
   float **slot;
 
-  if (e == NULL || e->n_cols != n_cols || e->count <= 0)
+  if (e == NULL || e->n_cols * e->n_mat != n)
+    return NULL;
+  for (int m = 0; m < e->n_mat; m++)
+    total += e->count[m];
+  if (total <= 0)
     return NULL;
   slot = root ? &e->rms : &e->mean_sq;
-  if (*slot == NULL && (*slot = malloc ((size_t) n_cols * sizeof **slot)) != NULL)
-    for (int64_t c = 0; c < n_cols; c++)
-      {
-        const double ms = e->sum2[c] / e->count;
-        (*slot)[c] = (float) (root ? sqrt (ms) : ms);
-      }
+  if (*slot == NULL && (*slot = malloc ((size_t) n * sizeof **slot)) != NULL)
+    for (int m = 0; m < e->n_mat; m++)
+      for (int64_t c = 0; c < e->n_cols; c++)
+        {
+          double ms;
+          if (e->count[m] > 0)
+            ms = e->sum2[(size_t) m * e->n_cols + c] / e->count[m];
+          else
+            {
+              double s = 0;
+              for (int k = 0; k < e->n_mat; k++)
+                s += e->sum2[(size_t) k * e->n_cols + c];
+              ms = s / total;
+            }
+          (*slot)[(size_t) m * e->n_cols + c] = (float) (root ? sqrt (ms) : ms);
+        }
   return *slot;
 }
 
 const float *
-lk_imatrix_mean_square (const lk_imatrix *im, const char *name, int64_t n_cols)
+lk_imatrix_mean_square (const lk_imatrix *im, const char *name, int64_t n)
 {
-  return derived (im, name, n_cols, false);
+  return derived (im, name, n, false);
 }
 
 const float *
-lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n_cols)
+lk_imatrix_rms (const lk_imatrix *im, const char *name, int64_t n)
 {
-  return derived (im, name, n_cols, true);
+  return derived (im, name, n, true);
+}
+
+int64_t
+lk_imatrix_width (const lk_tensor *t)
+{
+  return t->ne[0] * (t->n_dims >= 3 && t->ne[2] > 1 ? t->ne[2] : 1);
 }
 
 const double *

@@ -18,7 +18,7 @@ typedef struct
   lk_prune_score score;
   float sparsity;         /* unstructured: fraction of weights set to zero, 0..1 */
   int nm_n, nm_m;         /* N:M: keep nm_n of every nm_m consecutive inputs (0: unstructured) */
-  const float *col_norm;  /* WANDA: per input column (n_cols values) */
+  const float *col_norm;  /* WANDA: per input column (n_cols values; a stack of experts: per expert) */
   float threshold;        /* > 0 (unstructured magnitude): zero every |w| below it instead of
                            * a fraction; a threshold shared by many matrices is a global ratio */
 } lk_prune_spec;

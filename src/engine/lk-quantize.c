@@ -270,6 +270,10 @@ quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
   for (int64_t r = r0; r < r1; r++)
     {
       uint8_t *out = job->dst + (size_t) r * out_row;
+      /* A stack of experts: each expert's rows take its own statistics. */
+      const float *imp = job->imp != NULL && t->n_dims >= 3 && t->ne[2] > 1
+                           ? job->imp + (size_t) (r / t->ne[1]) * (size_t) n
+                           : job->imp;
       lk_type type;
       if (job->f32 != NULL)
         memcpy (buf, job->f32 + (size_t) r * (size_t) n, (size_t) n * sizeof *buf);
@@ -280,22 +284,22 @@ quantize_rows (convert_job *job, float *buf, int64_t r0, int64_t r1)
         }
       switch (job->to)
         {
-        case LK_TYPE_Q2_K: lk_quantize_row_q2_K_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_Q3_K: lk_quantize_row_q3_K_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_Q4_K: lk_quantize_row_q4_K_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_Q5_K: lk_quantize_row_q5_K_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ4_NL: lk_quantize_row_iq4_nl_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ4_XS: lk_quantize_row_iq4_xs_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ2_XXS: lk_quantize_row_iq2_xxs_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ2_XS: lk_quantize_row_iq2_xs_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ2_S: lk_quantize_row_iq2_s_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ3_XXS: lk_quantize_row_iq3_xxs_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ3_S: lk_quantize_row_iq3_s_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ1_S: lk_quantize_row_iq1_s_imp (buf, out, n, job->imp); break;
-        case LK_TYPE_IQ1_M: lk_quantize_row_iq1_m_imp (buf, out, n, job->imp); break;
+        case LK_TYPE_Q2_K: lk_quantize_row_q2_K_imp (buf, out, n, imp); break;
+        case LK_TYPE_Q3_K: lk_quantize_row_q3_K_imp (buf, out, n, imp); break;
+        case LK_TYPE_Q4_K: lk_quantize_row_q4_K_imp (buf, out, n, imp); break;
+        case LK_TYPE_Q5_K: lk_quantize_row_q5_K_imp (buf, out, n, imp); break;
+        case LK_TYPE_Q6_K: lk_quantize_row_q6_K_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ4_NL: lk_quantize_row_iq4_nl_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ4_XS: lk_quantize_row_iq4_xs_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ2_XXS: lk_quantize_row_iq2_xxs_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ2_XS: lk_quantize_row_iq2_xs_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ2_S: lk_quantize_row_iq2_s_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ3_XXS: lk_quantize_row_iq3_xxs_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ3_S: lk_quantize_row_iq3_s_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ1_S: lk_quantize_row_iq1_s_imp (buf, out, n, imp); break;
+        case LK_TYPE_IQ1_M: lk_quantize_row_iq1_m_imp (buf, out, n, imp); break;
         default:
-          if (!quantize_row_32 (job->to, buf, out, n, job->imp))
+          if (!quantize_row_32 (job->to, buf, out, n, imp))
             atomic_store (&job->failed, 2);
           break;
         }
@@ -363,7 +367,21 @@ pruned_rows (fill_ctx *fc, float **out, lk_error *err)
       lk_dequantize_row (type, in, f + (size_t) (r * n), n);
     }
   free (tmp);
-  zeros = lk_prune_matrix (f, n, rows, &fc->spec);
+  if (fc->spec.score == LK_PRUNE_WANDA && t->n_dims >= 3 && t->ne[2] > 1)
+    {
+      /* A stack of experts: each expert's matrix by its own statistics. */
+      zeros = 0;
+      for (int64_t e = 0; e < t->ne[2] && zeros >= 0; e++)
+        {
+          lk_prune_spec one = fc->spec;
+          int64_t z;
+          one.col_norm = fc->spec.col_norm + (size_t) e * (size_t) n;
+          z = lk_prune_matrix (f + (size_t) (e * t->ne[1] * n), n, t->ne[1], &one);
+          zeros = z < 0 ? z : zeros + z;
+        }
+    }
+  else
+    zeros = lk_prune_matrix (f, n, rows, &fc->spec);
   if (zeros < 0)
     {
       free (f);
@@ -582,7 +600,8 @@ lk_quantize_model (const lk_model *src, const char *path, const lk_quantize_para
         }
       fills[i] = (fill_ctx) { t, to, NULL, pool, p, (int) i, (int) n, false, { 0 }, NULL };
       if (p->importance != NULL && t->n_dims >= 2)
-        fills[i].imp = p->importance (p->user, t->name, t->ne[0]);
+        fills[i].imp = p->importance (p->user, t->name,
+                                      t->ne[0] * (t->n_dims >= 3 && t->ne[2] > 1 ? t->ne[2] : 1));
       /* As llama.cpp: the 2-bit grids are written only where the importance
        * of each column is known. */
       if (lk_quantize_needs_importance (to) && to != t->type && fills[i].imp == NULL)

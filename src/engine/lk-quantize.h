@@ -28,9 +28,10 @@ typedef struct
   lk_mix mix;
   /* Optional: the final say on a tensor's type (may return `proposed`). */
   lk_type (*override) (void *user, const char *name, int layer, lk_type proposed);
-  /* Optional: importance of each input column of a matrix (n_cols values),
-   * or NULL for none. */
-  const float *(*importance) (void *user, const char *name, int64_t n_cols);
+  /* Optional: importance of each input column of a matrix, or NULL for
+   * none: n values, its columns, or for a stack of experts [n_cols, n_rows,
+   * n_expert] n_cols × n_expert, expert by expert (lk_imatrix_mean_square). */
+  const float *(*importance) (void *user, const char *name, int64_t n);
   /* Optional: true to prune matrix t (as spec says) before it is converted. */
   bool (*prune) (void *user, const lk_tensor *t, lk_prune_spec *spec);
   void *user;

@@ -4,6 +4,7 @@
  * calibration did not see, and bad statistics files. */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "lathe-calibrate.h"
@@ -13,6 +14,7 @@
 #include "lathe-sensitivity.h"
 #include "lathe-test.h"
 #include "lk-gguf.h"
+#include "lk-quant.h"
 
 /* The first 100 stories for evaluation, the other 100 for calibration. */
 static gboolean
@@ -300,6 +302,118 @@ test_mixed_precision (void)
   }
 }
 
+/* Row r of expert e of a stack, in F32. */
+static void
+expert_row (const lk_tensor *t, int64_t e, int64_t r, float *out)
+{
+  g_autofree void *tmp = g_malloc (lk_row_size (LK_TYPE_F32, t->ne[0]) + 64);
+  lk_type type;
+  const void *row = lk_tensor_row (t, e * t->ne[1] + r, tmp, &type);
+
+  g_assert_true (lk_dequantize_row (type, row, out, t->ne[0]));
+}
+
+/* A mixture of experts: statistics per expert of the tokens routed to it,
+ * saved in llama.cpp's layout, and used expert by expert by Wanda and by the
+ * grid types. */
+static void
+test_experts (void)
+{
+  g_autofree char *path = lathe_test_shared ("archs/qwen3moe.gguf");
+  g_autofree char *text = path ? lathe_test_shared ("eval/tinystories-valid-head.txt") : NULL;
+  g_autofree char *file = g_build_filename (lathe_test_tmpdir (), "moe.imatrix", NULL);
+  g_autofree char *out = g_build_filename (lathe_test_tmpdir (), "moe-wanda.gguf", NULL);
+  g_autofree char *iq = g_build_filename (lathe_test_tmpdir (), "moe-iq2.gguf", NULL);
+  g_autoptr (LatheModel) m = NULL, pruned = NULL, q = NULL;
+  g_autoptr (GError) error = NULL;
+  LatheCalibrateOptions co;
+  lk_imatrix *im, *back = NULL;
+  lk_error err = { 0 };
+  const lk_tensor *up;
+  const float *ms, *rms;
+  int64_t n_cols, n_exp;
+
+  if (text == NULL)
+    return;
+  m = load (path);
+  up = lk_model_find_tensor (lathe_model_get_engine (m), "blk.0.ffn_up_exps.weight");
+  g_assert_nonnull (up);
+  n_cols = up->ne[0];
+  n_exp = up->ne[2];
+  g_assert_cmpint (n_exp, >, 1);
+  g_assert_cmpint (lk_imatrix_width (up), ==, n_cols * n_exp);
+  lathe_calibrate_options_init (&co);
+  co.n_ctx = 64;
+  co.max_chunks = 8;
+  im = lathe_calibrate (m, text, &co, NULL, &error);
+  g_assert_no_error (error);
+  /* One entry of n_cols per expert; not one of the matrix's width alone. */
+  g_assert_null (lk_imatrix_mean_square (im, up->name, n_cols));
+  ms = lk_imatrix_mean_square (im, up->name, n_cols * n_exp);
+  g_assert_nonnull (ms);
+  g_assert_nonnull (lk_imatrix_mean_square (im, "blk.0.ffn_down_exps.weight", up->ne[1] * n_exp));
+  {
+    /* Experts see different tokens, so different statistics. */
+    double diff = 0;
+    for (int64_t c = 0; c < n_cols; c++)
+      diff += fabs (ms[c] - ms[n_cols + c]);
+    g_assert_cmpfloat (diff, >, 0);
+  }
+  g_assert_cmpint (lk_imatrix_save (im, file, "moe", &err), ==, LK_OK);
+  g_assert_cmpint (lk_imatrix_load (file, &back, &err), ==, LK_OK);
+  {
+    const float *ms2 = lk_imatrix_mean_square (back, up->name, n_cols * n_exp);
+    g_assert_nonnull (ms2);
+    for (int64_t i = 0; i < n_cols * n_exp; i++)
+      g_assert_cmpfloat (fabs (ms2[i] - ms[i]), <=, 1e-6 * ms[i] + 1e-30);
+  }
+  /* Wanda: each expert's rows keep the weights largest by |w| × that
+   * expert's RMS. */
+  {
+    g_autofree char *json = g_strdup_printf ("{\"lathe_recipe\": 1, \"calibration\": {\"imatrix\": \"%s\"}, "
+                                             "\"prune\": [{\"method\": \"wanda\", \"sparsity\": 0.5}]}", file);
+    g_autoptr (LatheRecipe) r = lathe_recipe_parse (json, -1, "r.json", &error);
+    g_autofree float *src = g_new (float, n_cols), *dst = g_new (float, n_cols);
+    const lk_tensor *pup;
+    g_assert_no_error (error);
+    g_assert_true (lathe_recipe_apply (r, m, out, 2, NULL, NULL, NULL, NULL, &error));
+    g_assert_no_error (error);
+    pruned = load (out);
+    pup = lk_model_find_tensor (lathe_model_get_engine (pruned), up->name);
+    rms = lk_imatrix_rms (back, up->name, n_cols * n_exp);
+    for (int64_t e = 0; e < n_exp; e += n_exp - 1)
+      {
+        double kept_min = G_MAXDOUBLE, cut_max = 0;
+        int zeros = 0;
+        expert_row (up, e, 3, src);
+        expert_row (pup, e, 3, dst);
+        for (int64_t c = 0; c < n_cols; c++)
+          {
+            const double score = fabs (src[c]) * rms[e * n_cols + c];
+            if (dst[c] == 0.0f)
+              zeros++, cut_max = MAX (cut_max, score);
+            else
+              kept_min = MIN (kept_min, score);
+          }
+        g_assert_cmpint (zeros, ==, n_cols / 2);
+        g_assert_cmpfloat (cut_max, <=, kept_min);
+      }
+  }
+  /* A grid type: the experts' matrices take it, with their statistics. */
+  {
+    g_autofree char *json = g_strdup_printf ("{\"lathe_recipe\": 1, \"calibration\": {\"imatrix\": \"%s\"}, "
+                                             "\"quantize\": {\"type\": \"IQ2_XXS\"}}", file);
+    g_autoptr (LatheRecipe) r = lathe_recipe_parse (json, -1, "r.json", &error);
+    g_assert_no_error (error);
+    g_assert_true (lathe_recipe_apply (r, m, iq, 2, NULL, NULL, NULL, NULL, &error));
+    g_assert_no_error (error);
+    q = load (iq);
+    g_assert_cmpint (lk_model_find_tensor (lathe_model_get_engine (q), up->name)->type, ==, LK_TYPE_IQ2_XXS);
+  }
+  lk_imatrix_free (back);
+  lk_imatrix_free (im);
+}
+
 static void
 test_bad_imatrix (void)
 {
@@ -370,5 +484,6 @@ main (int argc, char **argv)
   g_test_add_func ("/lathe/core/calibrate/weighted-beats-unweighted", test_weighted_beats_unweighted);
   g_test_add_func ("/lathe/core/calibrate/mixed-precision", test_mixed_precision);
   g_test_add_func ("/lathe/core/calibrate/bad-imatrix", test_bad_imatrix);
+  g_test_add_func ("/lathe/core/calibrate/experts", test_experts);
   return g_test_run ();
 }
