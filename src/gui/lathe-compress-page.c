@@ -46,6 +46,7 @@ struct _LatheCompressPage
   LatheSession *session;
   guint64 estimate;
   char *error;
+  char *fallback; /* why matrices do not take the type chosen, or NULL */
   guint update_id;
 
   AdwComboRow *type_row;
@@ -68,6 +69,7 @@ struct _LatheCompressPage
   GtkSpinButton *experts_spin;
   GtkLabel *size_label;
   GtkLabel *bpw_label;
+  AdwActionRow *bpw_row;
   GtkLabel *memory_label;
   GtkSpinButton *ctx_spin;
   GtkLabel *error_label;
@@ -403,6 +405,43 @@ kv_bytes (const lk_model *m, int n_ctx)
   return bytes;
 }
 
+/* Matrices whose rows are not a whole number of the chosen type's blocks
+ * take another (lk_type_fallback): the Bits per Weight row says so. */
+static void
+show_fallback (LatheCompressPage *self, const lk_model *m)
+{
+  const guint t = adw_combo_row_get_selected (self->type_row);
+  g_autoptr (GString) used = g_string_new (NULL);
+  gboolean seen[LK_TYPE_COUNT] = { FALSE };
+  lk_type type;
+  lk_mix mix;
+  int64_t width = 0;
+  int n = 0;
+
+  g_clear_pointer (&self->fallback, g_free);
+  if (m != NULL && t > 0 && t <= G_N_ELEMENTS (main_types) && lk_quantize_parse_type (main_types[t - 1], &type, &mix))
+    for (size_t i = 0; i < lk_model_n_tensors (m); i++)
+      {
+        const lk_tensor *x = lk_model_tensor_at (m, i);
+        lk_type to;
+        if (x->n_dims < 2 || lk_row_size (type, x->ne[0]) != 0)
+          continue;
+        if (n++ == 0)
+          width = x->ne[0];
+        to = lk_type_fallback (type, x->ne[0]);
+        if (!seen[to])
+          g_string_append_printf (used, "%s%s", used->len > 0 ? ", " : "", lk_type_name (to));
+        seen[to] = TRUE;
+      }
+  if (n > 0)
+    self->fallback = g_strdup_printf (ngettext ("%d matrix has rows of %lld weights, not whole %s blocks: it takes %s",
+                                                "%d matrices have rows (of %lld weights, …) not whole %s blocks: "
+                                                "they take %s",
+                                                n),
+                                      n, (long long) width, lk_type_name (type), used->str);
+  adw_action_row_set_subtitle (self->bpw_row, self->fallback != NULL ? self->fallback : "");
+}
+
 static void
 show_error (LatheCompressPage *self, const char *message)
 {
@@ -440,6 +479,7 @@ estimate (LatheCompressPage *self)
       || !lathe_recipe_estimate (recipe, model, types, &tensors, &error))
     {
       show_error (self, error->message);
+      show_fallback (self, NULL);
       gtk_label_set_text (self->size_label, "—");
       gtk_label_set_text (self->bpw_label, "—");
       gtk_label_set_text (self->memory_label, "—");
@@ -448,6 +488,7 @@ estimate (LatheCompressPage *self)
       return;
     }
   show_error (self, NULL);
+  show_fallback (self, m);
   overhead = lathe_model_get_file_size (model) > lk_model_tensor_bytes (m)
                ? lathe_model_get_file_size (model) - lk_model_tensor_bytes (m) : 0;
   self->estimate = tensors + overhead;
@@ -554,6 +595,14 @@ lathe_compress_page_get_estimate (LatheCompressPage *self)
   g_return_val_if_fail (LATHE_IS_COMPRESS_PAGE (self), 0);
   flush (self);
   return self->estimate;
+}
+
+const char *
+lathe_compress_page_get_fallback (LatheCompressPage *self)
+{
+  g_return_val_if_fail (LATHE_IS_COMPRESS_PAGE (self), NULL);
+  flush (self);
+  return self->fallback;
 }
 
 const char *
@@ -723,6 +772,7 @@ static void
 lathe_compress_page_finalize (GObject *object)
 {
   g_free (LATHE_COMPRESS_PAGE (object)->error);
+  g_free (LATHE_COMPRESS_PAGE (object)->fallback);
   G_OBJECT_CLASS (lathe_compress_page_parent_class)->finalize (object);
 }
 
@@ -757,6 +807,7 @@ lathe_compress_page_class_init (LatheCompressPageClass *klass)
   BIND (experts_spin);
   BIND (size_label);
   BIND (bpw_label);
+  BIND (bpw_row);
   BIND (memory_label);
   BIND (ctx_spin);
   BIND (error_label);

@@ -21,6 +21,9 @@ char *lathe_compress_page_dup_recipe (LatheCompressPage *self);
  * then the error says why. */
 guint64 lathe_compress_page_get_estimate (LatheCompressPage *self);
 const char *lathe_compress_page_get_error (LatheCompressPage *self);
+/* Why some matrices do not take the type chosen (their rows are not a
+ * whole number of its blocks), or NULL. */
+const char *lathe_compress_page_get_fallback (LatheCompressPage *self);
 
 /* Settings, as the rows set them. type: "Q4_0", … or NULL to keep the
  * source's; method: "none", "magnitude", "2:4", "4:8", "layers", "heads",

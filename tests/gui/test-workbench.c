@@ -275,6 +275,10 @@ apply_from_compress_page (LatheWindow *win)
     g_assert_nonnull (strstr (json, "\"type\":\"IQ2_XXS\""));
     g_assert_nonnull (strstr (json, "\"calibration\""));
   }
+  /* stories260K's rows of 64 are not whole 256-weight blocks: said, with the type they take. */
+  g_assert_nonnull (lathe_compress_page_get_fallback (cp));
+  g_assert_nonnull (strstr (lathe_compress_page_get_fallback (cp), "not whole IQ2_XXS blocks"));
+  g_assert_nonnull (strstr (lathe_compress_page_get_fallback (cp), "IQ4_NL"));
   gui_test_screenshot (GTK_WIDGET (win), "page-compress-grid.png");
   lathe_compress_page_set_quantization (cp, "Q8_0", FALSE);
   lathe_compress_page_set_exit (cp, 0.9, 2);
