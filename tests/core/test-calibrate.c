@@ -426,7 +426,8 @@ test_bad_imatrix (void)
   lk_gguf_writer *w;
   lk_error err = { 0 };
   float sums[3] = { 1, 2, 3 }, count = 10;
-  const int64_t ne3[2] = { 3, 1 }, ne1[2] = { 1, 1 };
+  const int64_t ne3[2] = { 3, 1 }, ne1[2] = { 1, 1 }, ne_exp[2] = { 1, 3 };
+  g_autofree char *experts = g_build_filename (dir, "experts.imatrix", NULL);
 
   if (!split_text (&model, &eval_text, &calib_text))
     return;
@@ -441,6 +442,12 @@ test_bad_imatrix (void)
   g_assert_cmpint (lk_gguf_writer_add_tensor (w, "blk.0.attn_q.weight.counts", LK_TYPE_F32, 2, ne1, &count, &err), ==, LK_OK);
   g_assert_cmpint (lk_gguf_writer_write (w, narrow, &err), ==, LK_OK);
   lk_gguf_writer_free (w);
+  /* Sums of 3 experts, counts of 1. */
+  w = lk_gguf_writer_new ();
+  g_assert_cmpint (lk_gguf_writer_add_tensor (w, "blk.0.ffn_up_exps.weight.in_sum2", LK_TYPE_F32, 2, ne_exp, sums, &err), ==, LK_OK);
+  g_assert_cmpint (lk_gguf_writer_add_tensor (w, "blk.0.ffn_up_exps.weight.counts", LK_TYPE_F32, 2, ne1, &count, &err), ==, LK_OK);
+  g_assert_cmpint (lk_gguf_writer_write (w, experts, &err), ==, LK_OK);
+  lk_gguf_writer_free (w);
   {
     const struct
     {
@@ -448,6 +455,7 @@ test_bad_imatrix (void)
     } cases[] = {
       { not_gguf, "", "not.imatrix" },
       { no_sums, "", "no NAME.in_sum2 tensors" },
+      { experts, "", "blk.0.ffn_up_exps.weight.counts: missing or not F32 [1, 3]" },
       { narrow, ", \"prune\": [{\"method\": \"wanda\", \"sparsity\": 0.5}]",
         "no entry of 64 channels for blk.0.attn_q.weight" },
     };
