@@ -553,6 +553,7 @@ DEFINE_X16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_X16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
 DEFINE_X16_ROWS (iq4_nl, LK_TYPE_IQ4_NL_X16)
 DEFINE_X16_ROWS (mxfp4, LK_TYPE_MXFP4_X16)
+DEFINE_X16_ROWS (iq4_xs, LK_TYPE_IQ4_XS_X16)
 
 /* Element-wise operations ------------------------------------------------------ */
 
@@ -765,64 +766,33 @@ rope (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox
   }
 }
 
-/* One head: scores, softmax, weighted sum of values. */
-#define DEFINE_ATTN(NAME, T, DOT, AXPY)                                                          \
-  static void NAME (const float *q, const T *k, const T *v, int64_t stride, int n_keys, int hd,  \
-                    float scale, float *scores, float *out)                                      \
-  {                                                                                              \
-    for (int p = 0; p < n_keys; p++)                                                             \
-      scores[p] = scale * DOT (hd, k + (size_t) p * stride, q);                                  \
-    softmax (scores, n_keys);                                                                    \
-    memset (out, 0, (size_t) hd * sizeof *out);                                                  \
-    for (int p = 0; p < n_keys; p++)                                                             \
-      AXPY (hd, scores[p], v + (size_t) p * stride, out);                                        \
-  }
-
-DEFINE_ATTN (attn_f16, lk_half, dot_f16, axpy_f16)
-DEFINE_ATTN (attn_f32, float, dot_f32, axpy_f32)
-
-/* Over a Q8_0 cache: levels widened to floats 8 at a time. */
-INLINE __m256
-q8_eighth (const lk_block_q8_0 *b, int e)
+static void
+att_f16_row (const lk_half *x, float *y, int n)
 {
-  return _mm256_cvtepi32_ps (_mm256_cvtepi8_epi32 (_mm_loadl_epi64 ((const __m128i *) (b->qs + 8 * e))));
+  int i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (y + i, _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (x + i))));
+  for (; i < n; i++)
+    y[i] = lk_half_to_f32 (x[i]);
 }
 
 static void
-attn_q8_0 (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride, int n_keys,
-           int hd, float scale, float *scores, float *out)
+att_q8_0_row (const lk_block_q8_0 *x, float *y, int n)
 {
-  const int nb = hd / 32;
-
-  for (int p = 0; p < n_keys; p++)
+  for (int b = 0; b < n / 32; b++)
     {
-      const lk_block_q8_0 *kp = k + (size_t) p * stride;
-      __m256 acc = _mm256_setzero_ps ();
-      for (int b = 0; b < nb; b++)
+      const __m256 d = _mm256_set1_ps (lk_half_to_f32 (x[b].d));
+      for (int e = 0; e < 4; e++)
         {
-          __m256 t = _mm256_mul_ps (q8_eighth (&kp[b], 0), _mm256_loadu_ps (q + 32 * b));
-          for (int e = 1; e < 4; e++)
-            t = _mm256_fmadd_ps (q8_eighth (&kp[b], e), _mm256_loadu_ps (q + 32 * b + 8 * e), t);
-          acc = _mm256_fmadd_ps (t, _mm256_set1_ps (lk_half_to_f32 (kp[b].d)), acc);
-        }
-      scores[p] = scale * hsum (acc);
-    }
-  softmax (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof *out);
-  for (int p = 0; p < n_keys; p++)
-    {
-      const lk_block_q8_0 *vp = v + (size_t) p * stride;
-      for (int b = 0; b < nb; b++)
-        {
-          const __m256 w = _mm256_set1_ps (scores[p] * lk_half_to_f32 (vp[b].d));
-          for (int e = 0; e < 4; e++)
-            {
-              float *o = out + 32 * b + 8 * e;
-              _mm256_storeu_ps (o, _mm256_fmadd_ps (w, q8_eighth (&vp[b], e), _mm256_loadu_ps (o)));
-            }
+          const __m128i q = _mm_loadl_epi64 ((const __m128i *) (x[b].qs + 8 * e));
+          _mm256_storeu_ps (y + 32 * b + 8 * e, _mm256_mul_ps (d, _mm256_cvtepi32_ps (_mm256_cvtepi8_epi32 (q))));
         }
     }
 }
+
+#define LK_ATT_W 8
+#include "lk-attn-tile.h"
 
 static uint64_t
 sum_bytes (const void *p, size_t n)
@@ -879,6 +849,7 @@ static const lk_kernels table = {
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
     [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16 },
     [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16 },
+    [LK_TYPE_IQ4_XS_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_iq4_xs_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,
@@ -890,9 +861,7 @@ static const lk_kernels table = {
   .axpy_f16 = axpy_f16,
   .f32_to_f16 = f32_to_f16,
   .rope = rope,
-  .attn_f16 = attn_f16,
-  .attn_f32 = attn_f32,
-  .attn_q8_0 = attn_q8_0,
+  .attn = attn_tile,
   .sum_bytes = sum_bytes,
   .interleave = 0,
 };

@@ -675,6 +675,64 @@ DEFINE_X16_KIND (q4_0, X16_Q4_0)
 DEFINE_X16_KIND (q8_0, X16_Q8_0)
 DEFINE_X16_KIND (iq4_nl, X16_IQ4_NL)
 DEFINE_X16_KIND (mxfp4, X16_MXFP4)
+
+/* IQ4_XS rows, 16 at a time, against Q8_K activations: each 32-element
+ * sub-block is an IQ4_NL tile (levels + 128 through the table), its 6-bit
+ * scale (less 32) taken from the 16 rows' scale bits in one vector. Per
+ * sub-block the integer sum less 128 times the activations' sum, scaled;
+ * per block by d_w d_a. */
+INLINE void
+iq4xs_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y,
+                size_t ys)
+{
+  const __m512i table = _mm512_broadcast_i32x4 (
+    _mm_add_epi8 (_mm_loadu_si128 ((const __m128i *) lk_kvalues_iq4nl), _mm_set1_epi8 ((char) 0x80)));
+  __m512 acc[MAXC];
+
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+    acc[c] = _mm512_setzero_ps ();
+  for (int64_t b = 0; b < n / LK_QK_K; b++)
+    {
+      const uint8_t *tile = w + (size_t) b * 16 * sizeof (lk_block_iq4_xs);
+      const __m512 dw = _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) tile));
+      const __m512i sh = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (tile + 32)));
+      const __m512i sl = _mm512_loadu_si512 (tile + 64);
+      __m512 blk[MAXC];
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        blk[c] = _mm512_setzero_ps ();
+      for (int j = 0; j < 8; j++)
+        {
+          const __m512i lo = _mm512_and_si512 (_mm512_srli_epi32 (sl, 4 * j), _mm512_set1_epi32 (0xF));
+          const __m512i hi = _mm512_and_si512 (_mm512_srli_epi32 (sh, 2 * j), _mm512_set1_epi32 (3));
+          const __m512 ls = _mm512_cvtepi32_ps (
+            _mm512_sub_epi32 (_mm512_or_si512 (lo, _mm512_slli_epi32 (hi, 4)), _mm512_set1_epi32 (32)));
+          __m512i v[8];
+          x16_levels (X16_IQ4_NL, tile + 128 + 256 * j, table, v);
+          _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+            {
+              const lk_block_q8_K *xb = (const lk_block_q8_K *) (x + (size_t) c * xs) + b;
+              const int8_t *qa = xb->qs + 32 * j;
+              const int asum = xb->bsums[2 * j] + xb->bsums[2 * j + 1];
+              __m512i s0 = _mm512_setzero_si512 (), s1 = s0;
+              _Pragma ("GCC unroll 4") for (int k = 0; k < 8; k += 2)
+                {
+                  s0 = dot_u8s8 (s0, v[k], _mm512_set1_epi32 (load_i32 (qa + 4 * k)));
+                  s1 = dot_u8s8 (s1, v[k + 1], _mm512_set1_epi32 (load_i32 (qa + 4 * k + 4)));
+                }
+              s0 = _mm512_sub_epi32 (_mm512_add_epi32 (s0, s1), _mm512_set1_epi32 (128 * asum));
+              blk[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (s0), ls, blk[c]);
+            }
+        }
+      _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+          const lk_block_q8_K *xb = (const lk_block_q8_K *) (x + (size_t) c * xs) + b;
+          acc[c] = _mm512_fmadd_ps (_mm512_mul_ps (dw, _mm512_set1_ps (xb->d)), blk[c], acc[c]);
+        }
+    }
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)
+    _mm512_storeu_ps (y + (size_t) c * ys, acc[c]);
+}
+DEFINE_X16 (iq4_xs, iq4xs_x16_rows)
 #else
 /* Without VNNI the unsigned levels of Q8_0, IQ4_NL and MXFP4 (offset by
  * 128) would saturate vpmaddubsw's sums: rows are copied out (such weights
@@ -682,6 +740,7 @@ DEFINE_X16_KIND (mxfp4, X16_MXFP4)
 LK_DEFINE_GEMM_X16_BY_ROWS (gemm_q8_0_x16_rows, LK_TYPE_Q8_0_X16, vec_dot_q8_0)
 LK_DEFINE_GEMM_X16_BY_ROWS (gemm_iq4_nl_x16_rows, LK_TYPE_IQ4_NL_X16, vec_dot_iq4_nl)
 LK_DEFINE_GEMM_X16_BY_ROWS (gemm_mxfp4_x16_rows, LK_TYPE_MXFP4_X16, vec_dot_mxfp4)
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_iq4_xs_x16_rows, LK_TYPE_IQ4_XS_X16, vec_dot_iq4_xs)
 #endif
 
 static void
@@ -1345,84 +1404,20 @@ rope (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox
     }
 }
 
-/* Heads up to 256 wide keep q in registers. */
-#define MAX_HEAD_CHUNKS 16
-
-INLINE void
-attn_head (const bool f16, const float *q, const void *kc, const void *vc, int64_t stride,
-           int n_keys, int hd, float scale, float *scores, float *out)
-{
-  const int nch = (hd + 15) / 16;
-  __m512 qv[MAX_HEAD_CHUNKS], o[MAX_HEAD_CHUNKS];
-  __mmask16 last = mask16 (hd - 16 * (nch - 1));
-  __m512 vmax = _mm512_set1_ps (-INFINITY), vsum = _mm512_setzero_ps ();
-  float max, inv;
-
-  for (int c = 0; c < nch; c++)
-    {
-      qv[c] = _mm512_maskz_loadu_ps (c == nch - 1 ? last : 0xFFFF, q + 16 * c);
-      o[c] = _mm512_setzero_ps ();
-    }
-  for (int p = 0; p < n_keys; p++)
-    {
-      __m512 acc = _mm512_setzero_ps ();
-      for (int c = 0; c < nch; c++)
-        {
-          const __mmask16 m = c == nch - 1 ? last : 0xFFFF;
-          const __m512 kv = f16 ? load_f16_mask ((const lk_half *) kc + (size_t) p * stride, 16 * c, m)
-                                : _mm512_maskz_loadu_ps (m, (const float *) kc + (size_t) p * stride + 16 * c);
-          acc = _mm512_fmadd_ps (kv, qv[c], acc);
-        }
-      scores[p] = scale * hsum (acc);
-    }
-  for (int p = 0; p < n_keys; p += 16)
-    vmax = _mm512_mask_max_ps (vmax, mask16 (n_keys - p), vmax,
-                               _mm512_maskz_loadu_ps (mask16 (n_keys - p), scores + p));
-  max = _mm512_reduce_max_ps (vmax);
-  for (int p = 0; p < n_keys; p += 16)
-    {
-      const __mmask16 m = mask16 (n_keys - p);
-      const __m512 e = vexp (_mm512_sub_ps (_mm512_maskz_loadu_ps (m, scores + p), _mm512_set1_ps (max)));
-      _mm512_mask_storeu_ps (scores + p, m, e);
-      vsum = _mm512_add_ps (vsum, _mm512_maskz_mov_ps (m, e));
-    }
-  inv = 1.0f / hsum (vsum);
-  for (int p = 0; p < n_keys; p++)
-    {
-      const __m512 w = _mm512_set1_ps (scores[p] * inv);
-      for (int c = 0; c < nch; c++)
-        {
-          const __mmask16 m = c == nch - 1 ? last : 0xFFFF;
-          const __m512 vv = f16 ? load_f16_mask ((const lk_half *) vc + (size_t) p * stride, 16 * c, m)
-                                : _mm512_maskz_loadu_ps (m, (const float *) vc + (size_t) p * stride + 16 * c);
-          o[c] = _mm512_fmadd_ps (w, vv, o[c]);
-        }
-    }
-  for (int c = 0; c < nch; c++)
-    _mm512_mask_storeu_ps (out + 16 * c, c == nch - 1 ? last : 0xFFFF, o[c]);
-}
-
+/* y has room for n rounded up to 16: the tail is stored whole, zeros past n
+ * (masked stores are slow on some of these CPUs). */
 static void
-attn_f16 (const float *q, const lk_half *k, const lk_half *v, int64_t stride, int n_keys, int hd,
-          float scale, float *scores, float *out)
+att_f16_row (const lk_half *x, float *y, int n)
 {
-  if (hd > 16 * MAX_HEAD_CHUNKS)
-    lk_attn_f16_scalar (q, k, v, stride, n_keys, hd, scale, scores, out);
-  else
-    attn_head (true, q, k, v, stride, n_keys, hd, scale, scores, out);
+  int i = 0;
+
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps (y + i, _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) (x + i))));
+  if (i < n)
+    _mm512_storeu_ps (y + i, load_f16_mask (x, i, mask16 (n - i)));
 }
 
-static void
-attn_f32 (const float *q, const float *k, const float *v, int64_t stride, int n_keys, int hd,
-          float scale, float *scores, float *out)
-{
-  if (hd > 16 * MAX_HEAD_CHUNKS)
-    lk_attn_f32_scalar (q, k, v, stride, n_keys, hd, scale, scores, out);
-  else
-    attn_head (false, q, k, v, stride, n_keys, hd, scale, scores, out);
-}
-
-/* Over a Q8_0 cache: 32 levels a block, widened to floats 16 at a time. */
+/* Q8_0 levels widened to floats, 16 at a time. */
 INLINE __m512
 q8_half (const lk_block_q8_0 *b, int h)
 {
@@ -1430,50 +1425,18 @@ q8_half (const lk_block_q8_0 *b, int h)
 }
 
 static void
-attn_q8_0 (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride, int n_keys,
-           int hd, float scale, float *scores, float *out)
+att_q8_0_row (const lk_block_q8_0 *x, float *y, int n)
 {
-  const int nb = hd / 32;
-
-  if (nb > MAX_HEAD_CHUNKS / 2)
+  for (int b = 0; b < n / 32; b++)
     {
-      lk_attn_q8_0_scalar (q, k, v, stride, n_keys, hd, scale, scores, out);
-      return;
+      const __m512 d = _mm512_set1_ps (lk_half_to_f32 (x[b].d));
+      for (int h = 0; h < 2; h++)
+        _mm512_storeu_ps (y + 32 * b + 16 * h, _mm512_mul_ps (d, q8_half (&x[b], h)));
     }
-  {
-    __m512 qv[MAX_HEAD_CHUNKS], o[MAX_HEAD_CHUNKS];
-    for (int c = 0; c < 2 * nb; c++)
-      {
-        qv[c] = _mm512_loadu_ps (q + 16 * c);
-        o[c] = _mm512_setzero_ps ();
-      }
-    for (int p = 0; p < n_keys; p++)
-      {
-        const lk_block_q8_0 *kp = k + (size_t) p * stride;
-        __m512 acc = _mm512_setzero_ps ();
-        for (int b = 0; b < nb; b++)
-          {
-            const __m512 t = _mm512_fmadd_ps (q8_half (&kp[b], 0), qv[2 * b],
-                                              _mm512_mul_ps (q8_half (&kp[b], 1), qv[2 * b + 1]));
-            acc = _mm512_fmadd_ps (t, _mm512_set1_ps (lk_half_to_f32 (kp[b].d)), acc);
-          }
-        scores[p] = scale * hsum (acc);
-      }
-    softmax (scores, n_keys);
-    for (int p = 0; p < n_keys; p++)
-      {
-        const lk_block_q8_0 *vp = v + (size_t) p * stride;
-        for (int b = 0; b < nb; b++)
-          {
-            const __m512 w = _mm512_set1_ps (scores[p] * lk_half_to_f32 (vp[b].d));
-            o[2 * b] = _mm512_fmadd_ps (w, q8_half (&vp[b], 0), o[2 * b]);
-            o[2 * b + 1] = _mm512_fmadd_ps (w, q8_half (&vp[b], 1), o[2 * b + 1]);
-          }
-      }
-    for (int c = 0; c < 2 * nb; c++)
-      _mm512_storeu_ps (out + 16 * c, o[c]);
-  }
 }
+
+#define LK_ATT_W 16
+#include "lk-attn-tile.h"
 
 static uint64_t
 sum_bytes (const void *p, size_t n)
@@ -1530,10 +1493,12 @@ static lk_kernels table = {
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16 },
     [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16 },
     [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16 },
+    [LK_TYPE_IQ4_XS_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_iq4_xs_x16 },
 #else
     [LK_TYPE_Q8_0_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_q8_0_x16_rows },
     [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16_rows },
     [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16_rows },
+    [LK_TYPE_IQ4_XS_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_iq4_xs_x16_rows },
 #endif
     [LK_TYPE_Q4_K_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_q4_K_x16 },
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, quantize_act_q8K, NULL, gemm_q6_K_x16 },
@@ -1548,13 +1513,11 @@ static lk_kernels table = {
   .axpy_f16 = axpy_f16,
   .f32_to_f16 = f32_to_f16,
   .rope = rope,
-  .attn_f16 = attn_f16,
-  .attn_f32 = attn_f32,
-  .attn_q8_0 = attn_q8_0,
+  .attn = attn_tile,
   .sum_bytes = sum_bytes,
 #ifdef LK_AVX512_VNNI
   .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K
-                | 1ull << LK_TYPE_IQ4_NL | 1ull << LK_TYPE_MXFP4,
+                | 1ull << LK_TYPE_IQ4_NL | 1ull << LK_TYPE_MXFP4 | 1ull << LK_TYPE_IQ4_XS,
 #else
   .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q4_K | 1ull << LK_TYPE_Q6_K,
 #endif

@@ -702,6 +702,7 @@ DEFINE_KX16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_KX16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
 DEFINE_KX16_ROWS (iq4_nl, LK_TYPE_IQ4_NL_X16)
 DEFINE_KX16_ROWS (mxfp4, LK_TYPE_MXFP4_X16)
+DEFINE_KX16_ROWS (iq4_xs, LK_TYPE_IQ4_XS_X16)
 
 /* Element-wise operations ------------------------------------------------------ */
 
@@ -896,75 +897,38 @@ rope (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox
     }
 }
 
-/* One head: scores, softmax, weighted sum of values. */
-#define DEFINE_ATTN(NAME, T, DOT, AXPY)                                                          \
-  static void NAME (const float *q, const T *k, const T *v, int64_t stride, int n_keys, int hd,  \
-                    float scale, float *scores, float *out)                                      \
-  {                                                                                              \
-    for (int p = 0; p < n_keys; p++)                                                             \
-      scores[p] = scale * DOT (hd, k + (size_t) p * stride, q);                                  \
-    softmax (scores, n_keys);                                                                    \
-    memset (out, 0, (size_t) hd * sizeof *out);                                                  \
-    for (int p = 0; p < n_keys; p++)                                                             \
-      AXPY (hd, scores[p], v + (size_t) p * stride, out);                                        \
-  }
-
-DEFINE_ATTN (attn_f16, lk_half, dot_f16, axpy_f16)
-DEFINE_ATTN (attn_f32, float, dot_f32, axpy_f32)
-
-/* Over a Q8_0 cache: levels widened to floats 4 at a time. */
-INLINE void
-q8_widen (const lk_block_q8_0 *b, float32x4_t f[8])
+static void
+att_f16_row (const lk_half *x, float *y, int n)
 {
-  for (int h = 0; h < 2; h++)
-    {
-      const int8x16_t v = vld1q_s8 (b->qs + 16 * h);
-      const int16x8_t lo = vmovl_s8 (vget_low_s8 (v)), hi = vmovl_high_s8 (v);
-      f[4 * h] = vcvtq_f32_s32 (vmovl_s16 (vget_low_s16 (lo)));
-      f[4 * h + 1] = vcvtq_f32_s32 (vmovl_high_s16 (lo));
-      f[4 * h + 2] = vcvtq_f32_s32 (vmovl_s16 (vget_low_s16 (hi)));
-      f[4 * h + 3] = vcvtq_f32_s32 (vmovl_high_s16 (hi));
-    }
+  int i = 0;
+
+  for (; i + 4 <= n; i += 4)
+    vst1q_f32 (y + i, vcvt_f32_f16 (vreinterpret_f16_u16 (vld1_u16 ((const uint16_t *) x + i))));
+  for (; i < n; i++)
+    y[i] = lk_half_to_f32 (x[i]);
 }
 
 static void
-attn_q8_0 (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride, int n_keys,
-           int hd, float scale, float *scores, float *out)
+att_q8_0_row (const lk_block_q8_0 *x, float *y, int n)
 {
-  const int nb = hd / 32;
-
-  for (int p = 0; p < n_keys; p++)
+  for (int b = 0; b < n / 32; b++)
     {
-      const lk_block_q8_0 *kp = k + (size_t) p * stride;
-      float32x4_t acc = vdupq_n_f32 (0.0f);
-      for (int b = 0; b < nb; b++)
+      const float d = lk_half_to_f32 (x[b].d);
+      for (int h = 0; h < 2; h++)
         {
-          float32x4_t f[8], t = vdupq_n_f32 (0.0f);
-          q8_widen (&kp[b], f);
-          for (int e = 0; e < 8; e++)
-            t = vfmaq_f32 (t, f[e], vld1q_f32 (q + 32 * b + 4 * e));
-          acc = vfmaq_n_f32 (acc, t, lk_half_to_f32 (kp[b].d));
-        }
-      scores[p] = scale * vaddvq_f32 (acc);
-    }
-  softmax (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof *out);
-  for (int p = 0; p < n_keys; p++)
-    {
-      const lk_block_q8_0 *vp = v + (size_t) p * stride;
-      for (int b = 0; b < nb; b++)
-        {
-          const float w = scores[p] * lk_half_to_f32 (vp[b].d);
-          float32x4_t f[8];
-          q8_widen (&vp[b], f);
-          for (int e = 0; e < 8; e++)
-            {
-              float *o = out + 32 * b + 4 * e;
-              vst1q_f32 (o, vfmaq_n_f32 (vld1q_f32 (o), f[e], w));
-            }
+          const int8x16_t v = vld1q_s8 (x[b].qs + 16 * h);
+          const int16x8_t lo = vmovl_s8 (vget_low_s8 (v)), hi = vmovl_high_s8 (v);
+          float *o = y + 32 * b + 16 * h;
+          vst1q_f32 (o, vmulq_n_f32 (vcvtq_f32_s32 (vmovl_s16 (vget_low_s16 (lo))), d));
+          vst1q_f32 (o + 4, vmulq_n_f32 (vcvtq_f32_s32 (vmovl_high_s16 (lo)), d));
+          vst1q_f32 (o + 8, vmulq_n_f32 (vcvtq_f32_s32 (vmovl_s16 (vget_low_s16 (hi))), d));
+          vst1q_f32 (o + 12, vmulq_n_f32 (vcvtq_f32_s32 (vmovl_high_s16 (hi)), d));
         }
     }
 }
+
+#define LK_ATT_W 4
+#include "lk-attn-tile.h"
 
 static uint64_t
 sum_bytes (const void *p, size_t n)
@@ -1017,6 +981,7 @@ static const lk_kernels table = {
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
     [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_iq4_nl_x16 },
     [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, quantize_act_q8, NULL, gemm_mxfp4_x16 },
+    [LK_TYPE_IQ4_XS_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_iq4_xs_x16 },
   },
   .rmsnorm = rmsnorm,
   .softmax = softmax,
@@ -1028,9 +993,7 @@ static const lk_kernels table = {
   .axpy_f16 = axpy_f16,
   .f32_to_f16 = f32_to_f16,
   .rope = rope,
-  .attn_f16 = attn_f16,
-  .attn_f32 = attn_f32,
-  .attn_q8_0 = attn_q8_0,
+  .attn = attn_tile,
   .sum_bytes = sum_bytes,
 #ifdef LK_NEON_DOTPROD
   .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0,

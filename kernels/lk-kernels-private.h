@@ -23,12 +23,24 @@ void lk_axpy_f16_scalar (int64_t n, float alpha, const lk_half *x, float *y);
 void lk_f32_to_f16_scalar (const float *x, lk_half *y, int64_t n);
 void lk_rope_scalar (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox);
 uint64_t lk_sum_bytes_scalar (const void *p, size_t n);
-void lk_attn_f16_scalar (const float *q, const lk_half *k, const lk_half *v, int64_t stride,
-                         int n_keys, int hd, float scale, float *scores, float *out);
-void lk_attn_f32_scalar (const float *q, const float *k, const float *v, int64_t stride,
-                         int n_keys, int hd, float scale, float *scores, float *out);
-void lk_attn_q8_0_scalar (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v,
-                          int64_t stride, int n_keys, int hd, float scale, float *scores, float *out);
+/* Attention as its definition reads: each score, softmax, the weighted sum. */
+void lk_attn_scalar (const lk_attn_args *a);
+
+/* The tiled attention's sizes: heads and query counts padded to 16 floats,
+ * and positions a block so the block's keys and values as floats (two
+ * [block][row] arrays, row the floats of the heads of a call) stay within
+ * about 16 KiB, half a level-1 cache, or take 16 positions. */
+static inline int
+lk_attn_pad (int n)
+{
+  return (n + 15) / 16 * 16;
+}
+
+static inline int
+lk_attn_block (int row)
+{
+  return row <= 128 ? 2048 / row / 16 * 16 : 16;
+}
 void lk_quantize_act_bf16_scalar (const float *x, void *dst, int64_t n);
 
 /* A gemm made of vec_dot calls, for versions without a tile kernel. */

@@ -105,6 +105,7 @@ DEFINE_REF_GEMM_X16 (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_REF_GEMM_X16 (q6_K, LK_TYPE_Q6_K_X16)
 DEFINE_REF_GEMM_X16 (iq4_nl, LK_TYPE_IQ4_NL_X16)
 DEFINE_REF_GEMM_X16 (mxfp4, LK_TYPE_MXFP4_X16)
+DEFINE_REF_GEMM_X16 (iq4_xs, LK_TYPE_IQ4_XS_X16)
 
 #define MM_REF(TYPE, lower) [TYPE] = { LK_ACT_F32, NULL, vec_dot_##lower##_ref, NULL }
 
@@ -147,6 +148,7 @@ static const lk_kernels reference_kernels = {
     [LK_TYPE_Q6_K_X16] = { LK_ACT_F32, NULL, NULL, gemm_q6_K_x16_ref },
     [LK_TYPE_IQ4_NL_X16] = { LK_ACT_F32, NULL, NULL, gemm_iq4_nl_x16_ref },
     [LK_TYPE_MXFP4_X16] = { LK_ACT_F32, NULL, NULL, gemm_mxfp4_x16_ref },
+    [LK_TYPE_IQ4_XS_X16] = { LK_ACT_F32, NULL, NULL, gemm_iq4_xs_x16_ref },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,
@@ -158,9 +160,7 @@ static const lk_kernels reference_kernels = {
   .axpy_f16 = lk_axpy_f16_scalar,
   .f32_to_f16 = lk_f32_to_f16_scalar,
   .rope = lk_rope_scalar,
-  .attn_f16 = lk_attn_f16_scalar,
-  .attn_f32 = lk_attn_f32_scalar,
-  .attn_q8_0 = lk_attn_q8_0_scalar,
+  .attn = lk_attn_scalar,
   .sum_bytes = lk_sum_bytes_scalar,
 };
 

@@ -372,6 +372,7 @@ DEFINE_GEMM_X16 (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_GEMM_X16 (q6_K, LK_TYPE_Q6_K_X16)
 LK_DEFINE_GEMM_X16_BY_ROWS (gemm_iq4_nl_x16, LK_TYPE_IQ4_NL_X16, lk_vec_dot_iq4_nl_scalar)
 LK_DEFINE_GEMM_X16_BY_ROWS (gemm_mxfp4_x16, LK_TYPE_MXFP4_X16, lk_vec_dot_mxfp4_scalar)
+LK_DEFINE_GEMM_X16_BY_ROWS (gemm_iq4_xs_x16, LK_TYPE_IQ4_XS_X16, lk_vec_dot_iq4_xs_scalar)
 
 #define MM(TYPE, act, quant, lower) [TYPE] = { act, quant, vec_dot_##lower, NULL }
 
@@ -406,6 +407,7 @@ static const lk_kernels scalar_kernels = {
     [LK_TYPE_Q6_K_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_q6_K_x16 },
     [LK_TYPE_IQ4_NL_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_iq4_nl_x16 },
     [LK_TYPE_MXFP4_X16] = { LK_ACT_Q8, lk_quantize_act_q8_ref, NULL, gemm_mxfp4_x16 },
+    [LK_TYPE_IQ4_XS_X16] = { LK_ACT_Q8K, lk_quantize_row_q8_K_ref, NULL, gemm_iq4_xs_x16 },
   },
   .rmsnorm = lk_rmsnorm_scalar,
   .softmax = lk_softmax_scalar,
@@ -417,9 +419,7 @@ static const lk_kernels scalar_kernels = {
   .axpy_f16 = lk_axpy_f16_scalar,
   .f32_to_f16 = lk_f32_to_f16_scalar,
   .rope = lk_rope_scalar,
-  .attn_f16 = lk_attn_f16_scalar,
-  .attn_f32 = lk_attn_f32_scalar,
-  .attn_q8_0 = lk_attn_q8_0_scalar,
+  .attn = lk_attn_scalar,
   .sum_bytes = lk_sum_bytes_scalar,
 };
 

@@ -61,6 +61,35 @@ lk_mm_supported (const lk_mm_kernel *mm)
   return mm->vec_dot != NULL || mm->gemm != NULL;
 }
 
+/* Attention of m queries that share a key/value head (a GQA group, one
+ * token or several) over cache positions [k0, k1), for `heads` heads side by
+ * side in the cache rows. Query i of head h (hd floats at
+ * q + (h * m + i) * hd) sees only positions [lo[i], hi[i]). Scores are
+ * scale * q.k, soft-capped to softcap * tanh(s / softcap) when softcap > 0.
+ * The result is the unnormalised state of that range, so ranges done apart
+ * merge exactly (lk_attn_merge): max[h * m + i] the largest score,
+ * sum[h * m + i] = sum of e^(s - max), acc[(h * m + i) * hd + d] = sum of
+ * e^(s - max) v[d]. A query that sees no position of the range gets max
+ * -INFINITY, sum 0 and zeros. */
+typedef struct
+{
+  lk_type kv_type;   /* F32, F16, or Q8_0 with hd a multiple of 32 */
+  const void *k, *v; /* the first head's row at position 0; the next heads follow it */
+  size_t row_bytes;  /* from one position to the next */
+  int hd, heads, m, k0, k1;
+  const float *q;
+  const int *lo, *hi;
+  float scale, softcap;
+  float *work;       /* lk_attn_work_size (m, hd, heads) floats, 64-byte aligned */
+  float *max, *sum, *acc;
+} lk_attn_args;
+
+/* Floats of the work area of an attention call. */
+size_t lk_attn_work_size (int m, int hd, int heads);
+/* Folds state b (m queries of hd) into state a. */
+void lk_attn_merge (int m, int hd, float *amax, float *asum, float *aacc, const float *bmax,
+                    const float *bsum, const float *bacc);
+
 typedef struct lk_kernels
 {
   const char *name;
@@ -78,16 +107,8 @@ typedef struct lk_kernels
   /* Rotates pairs of x by the angles whose cos/sin are given (n_rot/2 each).
    * Normal mode pairs (2i, 2i+1); NeoX mode pairs (i, i + n_rot/2). */
   void (*rope) (float *x, int64_t n_rot, const float *cos_t, const float *sin_t, bool neox);
-  /* One attention head over a cache of n_keys rows, stride elements apart:
-   * out[hd] = softmax(scale * q . k_p) . v_p. scores holds n_keys floats. */
-  void (*attn_f16) (const float *q, const lk_half *k, const lk_half *v, int64_t stride,
-                    int n_keys, int hd, float scale, float *scores, float *out);
-  void (*attn_f32) (const float *q, const float *k, const float *v, int64_t stride, int n_keys,
-                    int hd, float scale, float *scores, float *out);
-  /* The same over a Q8_0 cache: k and v point at the head's first block of
-   * position 0, rows are stride blocks apart, hd is a multiple of 32. */
-  void (*attn_q8_0) (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride,
-                     int n_keys, int hd, float scale, float *scores, float *out);
+  /* Attention of the queries that share one key/value head (lk_attn_args). */
+  void (*attn) (const lk_attn_args *a);
   /* Sums n bytes (n a multiple of 64) as 64-bit words: a pure memory read,
    * for measuring bandwidth. */
   uint64_t (*sum_bytes) (const void *p, size_t n);

@@ -126,58 +126,84 @@ lk_sum_bytes_scalar (const void *p, size_t n)
   return a + b + c + d;
 }
 
-void
-lk_attn_f16_scalar (const float *q, const lk_half *k, const lk_half *v, int64_t stride, int n_keys,
-                    int hd, float scale, float *scores, float *out)
+static void
+attn_head_scalar (const lk_attn_args *a, int h)
 {
-  for (int p = 0; p < n_keys; p++)
-    scores[p] = scale * lk_dot_f16_scalar (hd, k + (size_t) p * stride, q);
-  lk_softmax_scalar (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof (float));
-  for (int p = 0; p < n_keys; p++)
-    lk_axpy_f16_scalar (hd, scores[p], v + (size_t) p * stride, out);
-}
+  float *row = a->work, *vrow = a->work + a->hd;
+  const size_t head = (size_t) h * lk_row_size (a->kv_type, a->hd);
 
-void
-lk_attn_f32_scalar (const float *q, const float *k, const float *v, int64_t stride, int n_keys,
-                    int hd, float scale, float *scores, float *out)
-{
-  for (int p = 0; p < n_keys; p++)
-    scores[p] = scale * lk_dot_f32_scalar (hd, k + (size_t) p * stride, q);
-  lk_softmax_scalar (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof (float));
-  for (int p = 0; p < n_keys; p++)
-    lk_axpy_f32_scalar (hd, scores[p], v + (size_t) p * stride, out);
-}
-
-void
-lk_attn_q8_0_scalar (const float *q, const lk_block_q8_0 *k, const lk_block_q8_0 *v, int64_t stride,
-                     int n_keys, int hd, float scale, float *scores, float *out)
-{
-  for (int p = 0; p < n_keys; p++)
+  for (int i = 0; i < a->m; i++)
     {
-      const lk_block_q8_0 *kp = k + (size_t) p * stride;
-      float sum = 0.0f;
-      for (int b = 0; b < hd / 32; b++)
+      const size_t qi = (size_t) h * a->m + i;
+      const float *q = a->q + qi * a->hd;
+      float *acc = a->acc + qi * a->hd, max = -INFINITY, sum = 0.0f;
+      const int first = a->lo[i] > a->k0 ? a->lo[i] : a->k0;
+      const int end = a->hi[i] < a->k1 ? a->hi[i] : a->k1;
+
+      memset (acc, 0, (size_t) a->hd * sizeof *acc);
+      for (int p = first; p < end; p++)
         {
-          float part = 0.0f;
-          for (int i = 0; i < 32; i++)
-            part += q[32 * b + i] * (float) kp[b].qs[i];
-          sum += lk_half_to_f32 (kp[b].d) * part;
+          float s;
+          if (!lk_dequantize_row (a->kv_type, (const uint8_t *) a->k + (size_t) p * a->row_bytes + head, row, a->hd))
+            abort ();
+          s = a->scale * lk_dot_f32_scalar (a->hd, row, q);
+          if (a->softcap > 0.0f)
+            s = a->softcap * tanhf (s / a->softcap);
+          /* The running maximum: earlier terms are rescaled when it grows. */
+          if (s > max)
+            {
+              const float f = max == -INFINITY ? 0.0f : expf (max - s);
+              sum *= f;
+              for (int d = 0; d < a->hd; d++)
+                acc[d] *= f;
+              max = s;
+            }
+          {
+            const float e = expf (s - max);
+            if (!lk_dequantize_row (a->kv_type, (const uint8_t *) a->v + (size_t) p * a->row_bytes + head, vrow,
+                                    a->hd))
+              abort ();
+            sum += e;
+            lk_axpy_f32_scalar (a->hd, e, vrow, acc);
+          }
         }
-      scores[p] = scale * sum;
+      a->max[qi] = max;
+      a->sum[qi] = sum;
     }
-  lk_softmax_scalar (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof (float));
-  for (int p = 0; p < n_keys; p++)
+}
+
+void
+lk_attn_scalar (const lk_attn_args *a)
+{
+  for (int h = 0; h < a->heads; h++)
+    attn_head_scalar (a, h);
+}
+
+size_t
+lk_attn_work_size (int m, int hd, int heads)
+{
+  const size_t hdp = (size_t) lk_attn_pad (hd), mp = (size_t) lk_attn_pad (m), nh = (size_t) heads;
+  const size_t bk = (size_t) lk_attn_block ((int) (nh * hdp));
+
+  return 2 * bk * nh * hdp + 16 * bk + 2 * nh * mp * hdp + 2 * nh * mp;
+}
+
+void
+lk_attn_merge (int m, int hd, float *amax, float *asum, float *aacc, const float *bmax,
+               const float *bsum, const float *bacc)
+{
+  for (int i = 0; i < m; i++)
     {
-      const lk_block_q8_0 *vp = v + (size_t) p * stride;
-      for (int b = 0; b < hd / 32; b++)
-        {
-          const float w = scores[p] * lk_half_to_f32 (vp[b].d);
-          for (int i = 0; i < 32; i++)
-            out[32 * b + i] += w * (float) vp[b].qs[i];
-        }
+      const float mx = amax[i] > bmax[i] ? amax[i] : bmax[i];
+      float fa, fb;
+      if (mx == -INFINITY)
+        continue;
+      fa = amax[i] == -INFINITY ? 0.0f : expf (amax[i] - mx);
+      fb = bmax[i] == -INFINITY ? 0.0f : expf (bmax[i] - mx);
+      asum[i] = asum[i] * fa + bsum[i] * fb;
+      for (int d = 0; d < hd; d++)
+        aacc[(size_t) i * hd + d] = aacc[(size_t) i * hd + d] * fa + bacc[(size_t) i * hd + d] * fb;
+      amax[i] = mx;
     }
 }
 

@@ -29,7 +29,10 @@
  *             (sub-block 2p low, 2p + 1 high);
  *   Q6_K_X16: 4 vectors of the 16 scales; 16 d; then for each half h, 8
  *             vectors of qh[32 h + 4 v ..] and 16 of ql[64 h + 32 s + 4 v ..]
- *             (s = 0, 1). */
+ *             (s = 0, 1);
+ *   IQ4_XS_X16: 16 d; 16 scales_h; one vector of scales_l; 32 vectors of
+ *             nibbles, vector 4 j + g holding qs[16 j + 4 g .. + 3] (sub-block
+ *             j's bytes as an IQ4_NL block holds them). */
 #include <string.h>
 
 #include "lk-half.h"
@@ -341,13 +344,26 @@ static const k_segment q6_K_segments[] = {
   { 96, 1824 + 1024, 8 }, /* ql[96 + 4 v ..] */
 };
 
+/* IQ4_XS: 8 sub-blocks of 32 whose 16 nibble bytes each are laid out as
+ * IQ4_NL's (4 vectors a sub-block), after the 16 rows' d, high and low scale
+ * bits. */
+static const k_segment iq4_xs_segments[] = {
+  { 0, 0, 0 },    /* d */
+  { 2, 32, 0 },   /* scales_h */
+  { 4, 64, 1 },   /* scales_l: one 4-byte group */
+  { 8, 128, 32 }, /* qs: vector 4 j + g holds bytes 4 g .. + 3 of sub-block j */
+};
+
 /* Copies row r's block between its GGUF bytes and a tile (to_tile: which way). */
 static void
 k_x16_copy (lk_type x16, uint8_t *tile, uint8_t *block, int r, bool to_tile)
 {
-  const k_segment *seg = x16 == LK_TYPE_Q4_K_X16 ? q4_K_segments : q6_K_segments;
-  const size_t n = x16 == LK_TYPE_Q4_K_X16 ? sizeof q4_K_segments / sizeof *seg
-                                           : sizeof q6_K_segments / sizeof *seg;
+  const k_segment *seg = x16 == LK_TYPE_Q4_K_X16   ? q4_K_segments
+                         : x16 == LK_TYPE_Q6_K_X16 ? q6_K_segments
+                                                   : iq4_xs_segments;
+  const size_t n = x16 == LK_TYPE_Q4_K_X16   ? sizeof q4_K_segments / sizeof *seg
+                   : x16 == LK_TYPE_Q6_K_X16 ? sizeof q6_K_segments / sizeof *seg
+                                             : sizeof iq4_xs_segments / sizeof *seg;
 
   for (size_t i = 0; i < n; i++)
     {
@@ -382,7 +398,7 @@ x16_scale_bytes (lk_type x16)
 static bool
 is_k_x16 (lk_type x16)
 {
-  return x16 == LK_TYPE_Q4_K_X16 || x16 == LK_TYPE_Q6_K_X16;
+  return x16 == LK_TYPE_Q4_K_X16 || x16 == LK_TYPE_Q6_K_X16 || x16 == LK_TYPE_IQ4_XS_X16;
 }
 
 bool

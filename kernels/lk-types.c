@@ -53,6 +53,7 @@ static const lk_type_traits traits[LK_TYPE_COUNT] = {
   [LK_TYPE_Q6_K_X16] = Q ("Q6_K", LK_QK_K, sizeof (lk_block_q6_K), false),
   [LK_TYPE_IQ4_NL_X16] = Q ("IQ4_NL", 32, sizeof (lk_block_iq4_nl), false),
   [LK_TYPE_MXFP4_X16] = Q ("MXFP4", 32, sizeof (lk_block_mxfp4), false),
+  [LK_TYPE_IQ4_XS_X16] = Q ("IQ4_XS", LK_QK_K, sizeof (lk_block_iq4_xs), false),
 };
 
 bool
@@ -92,6 +93,7 @@ lk_type_interleaved (lk_type type)
     case LK_TYPE_Q6_K: return LK_TYPE_Q6_K_X16;
     case LK_TYPE_IQ4_NL: return LK_TYPE_IQ4_NL_X16;
     case LK_TYPE_MXFP4: return LK_TYPE_MXFP4_X16;
+    case LK_TYPE_IQ4_XS: return LK_TYPE_IQ4_XS_X16;
     default: return type;
     }
 }
@@ -101,6 +103,7 @@ lk_type_row_group (lk_type type)
 {
   return type == LK_TYPE_Q4_0_X16 || type == LK_TYPE_Q8_0_X16 || type == LK_TYPE_Q4_K_X16
              || type == LK_TYPE_Q6_K_X16 || type == LK_TYPE_IQ4_NL_X16 || type == LK_TYPE_MXFP4_X16
+             || type == LK_TYPE_IQ4_XS_X16
            ? 16
            : 1;
 }
@@ -116,6 +119,7 @@ lk_type_unpacked (lk_type type)
     case LK_TYPE_Q6_K_X16: return LK_TYPE_Q6_K;
     case LK_TYPE_IQ4_NL_X16: return LK_TYPE_IQ4_NL;
     case LK_TYPE_MXFP4_X16: return LK_TYPE_MXFP4;
+    case LK_TYPE_IQ4_XS_X16: return LK_TYPE_IQ4_XS;
     case LK_TYPE_Q4_0_P: return LK_TYPE_Q4_0;
     case LK_TYPE_Q4_1_P: return LK_TYPE_Q4_1;
     case LK_TYPE_Q5_0_P: return LK_TYPE_Q5_0;

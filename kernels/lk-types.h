@@ -68,7 +68,8 @@ typedef enum {
   LK_TYPE_Q6_K_X16 = 48,
   LK_TYPE_IQ4_NL_X16 = 49,
   LK_TYPE_MXFP4_X16 = 50,
-  LK_TYPE_COUNT = 51
+  LK_TYPE_IQ4_XS_X16 = 51,
+  LK_TYPE_COUNT = 52
 } lk_type;
 
 #define LK_QK4_0 32

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lk-context.h"
 #include "lk-half.h"
@@ -29,6 +30,8 @@ struct lk_ctx
   int n_ctx, n_batch, n_past;
   lk_type kv_type;
   kv_layer *kv;
+  void *kv_map; /* every layer's keys and values, one mapping */
+  size_t kv_map_size;
   atomic_int *cancel;
   lk_matmul_observer mm_observer;
   lk_layer_observer layer_observer;
@@ -41,7 +44,11 @@ struct lk_ctx
   float *cos_t[2], *sin_t[2]; /* [n_batch][n_rot/2] */
   double *inv_freq[2];        /* [n_rot/2] */
   int n_rope_kinds;
-  float *scores;        /* [n_threads][n_ctx] */
+  /* Attention: per thread a work area (queries, bounds, kernel work, state)
+   * of attn_stride floats; partial states of split ranges. */
+  float *attn_buf, *attn_part;
+  size_t attn_stride;
+  int attn_mmax, attn_heads;
   void *mm_scratch;
   size_t mm_scratch_size;
 
@@ -93,12 +100,8 @@ lk_ctx_free (lk_ctx *ctx)
              (long long) ctx->prof_tokens, ctx->prof_ms[0] / ctx->prof_tokens,
              ctx->prof_ms[1] / ctx->prof_tokens, ctx->prof_ms[2] / ctx->prof_tokens,
              ctx->prof_ms[3] / ctx->prof_tokens);
-  if (ctx->kv != NULL)
-    for (int il = 0; il < ctx->hp->n_layer; il++)
-      {
-        free (ctx->kv[il].k);
-        free (ctx->kv[il].v);
-      }
+  if (ctx->kv_map != NULL)
+    munmap (ctx->kv_map, ctx->kv_map_size);
   free (ctx->kv);
   free (ctx->skip);
   free (ctx->stats.exit_hist);
@@ -123,7 +126,8 @@ lk_ctx_free (lk_ctx *ctx)
       free (ctx->sin_t[i]);
       free (ctx->inv_freq[i]);
     }
-  free (ctx->scores);
+  free (ctx->attn_buf);
+  free (ctx->attn_part);
   free (ctx->mm_scratch);
   free (ctx->logits);
   lk_pool_free (ctx->pool);
@@ -152,6 +156,95 @@ max_scratch (const lk_ctx *ctx)
   return total;
 }
 
+/* The KV cache: one anonymous mapping (zeros, pages taken as they are
+ * written) aligned to and advised into huge pages. Decoding at depth reads a
+ * head's short piece of every cache row; with 4 KiB pages that is a TLB miss
+ * every few positions. */
+static int
+alloc_cache (lk_ctx *ctx)
+{
+  const size_t align = (size_t) 2 << 20;
+  size_t total = 0, off = 0;
+  uint8_t *base;
+
+  for (int il = 0; il < ctx->hp->n_layer; il++)
+    total += 2 * ((size_t) ctx->n_ctx * lk_row_size (ctx->kv_type, ctx->kv[il].kv_dim) + 63) / 64 * 64;
+  total = (total + align - 1) / align * align;
+  ctx->kv_map_size = total + align;
+  ctx->kv_map = mmap (NULL, ctx->kv_map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ctx->kv_map == MAP_FAILED)
+    {
+      ctx->kv_map = NULL;
+      return -1;
+    }
+  base = (uint8_t *) (((uintptr_t) ctx->kv_map + align - 1) / align * align);
+#ifdef MADV_HUGEPAGE
+  madvise (base, total, MADV_HUGEPAGE);
+#endif
+  for (int il = 0; il < ctx->hp->n_layer; il++)
+    {
+      const size_t size = ((size_t) ctx->n_ctx * lk_row_size (ctx->kv_type, ctx->kv[il].kv_dim) + 63) / 64 * 64;
+      ctx->kv[il].k = base + off;
+      ctx->kv[il].v = base + off + size;
+      off += 2 * size;
+    }
+  return 0;
+}
+
+/* Queries an attention task takes: one GQA group for as many tokens as
+ * make about this many; ranges of positions split over at most ATTN_SPLITS
+ * tasks when too few tasks would keep the threads busy (decoding). */
+#define ATTN_QUERIES 64
+#define ATTN_SPLITS 8
+
+static int
+attn_tokens (int group)
+{
+  return group >= ATTN_QUERIES ? 1 : ATTN_QUERIES / group;
+}
+
+static size_t
+round16 (size_t n)
+{
+  return (n + 15) / 16 * 16;
+}
+
+static void *
+alloc_aligned (size_t floats)
+{
+  void *p = NULL;
+  if (posix_memalign (&p, 64, (floats ? floats : 1) * sizeof (float)) != 0)
+    return NULL;
+  memset (p, 0, floats * sizeof (float));
+  return p;
+}
+
+static int
+alloc_attention (lk_ctx *ctx, int n_threads)
+{
+  const int hd = ctx->hp->head_dim;
+  int mmax = 1, max_kv_heads = 1;
+
+  for (int il = 0; il < ctx->hp->n_layer; il++)
+    {
+      const lk_layer *L = lk_model_layer (ctx->model, il);
+      const int group = L->n_head / L->n_head_kv;
+      if (attn_tokens (group) * group > mmax)
+        mmax = attn_tokens (group) * group;
+      if (L->n_head_kv > max_kv_heads)
+        max_kv_heads = L->n_head_kv;
+    }
+  ctx->attn_mmax = mmax;
+  ctx->attn_heads = max_kv_heads;
+  /* queries, state (max, sum, acc), bounds (two ints a query), kernel work;
+   * a call takes one head, or all of them */
+  ctx->attn_stride = round16 ((size_t) max_kv_heads * mmax * hd) + round16 ((size_t) max_kv_heads * mmax * (hd + 2))
+                     + round16 (2 * (size_t) mmax) + round16 (lk_attn_work_size (mmax, hd, max_kv_heads));
+  ctx->attn_buf = alloc_aligned (ctx->attn_stride * (size_t) n_threads);
+  ctx->attn_part = alloc_aligned ((size_t) max_kv_heads * ATTN_SPLITS * (size_t) mmax * (hd + 2));
+  return ctx->attn_buf != NULL && ctx->attn_part != NULL ? 0 : -1;
+}
+
 static lk_status
 alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
 {
@@ -171,12 +264,9 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
       if (L->wqkv != NULL && q + 2 * kv > ctx->max_ff) ctx->max_ff = q + 2 * kv;
       if (L->n_ff_shexp > ctx->max_ff) ctx->max_ff = L->n_ff_shexp;
       ctx->kv[il].kv_dim = kv;
-      ctx->kv[il].k = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
-      ctx->kv[il].v = xcalloc ((size_t) ctx->n_ctx, lk_row_size (ctx->kv_type, kv));
-      if (ctx->kv[il].k == NULL || ctx->kv[il].v == NULL)
-        return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the KV cache for %d positions",
-                             ctx->n_ctx);
     }
+  if (alloc_cache (ctx) != 0)
+    return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the KV cache for %d positions", ctx->n_ctx);
   ctx->x = xcalloc (nb * (size_t) hp->n_embd, sizeof (float));
   ctx->xb = xcalloc (nb * (size_t) (hp->n_embd > ctx->max_q ? hp->n_embd : ctx->max_q),
                      sizeof (float));
@@ -201,7 +291,8 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
       ctx->sin_t[1] = ctx->sin_t[0];
       ctx->inv_freq[1] = ctx->inv_freq[0];
     }
-  ctx->scores = xcalloc ((size_t) n_threads * (size_t) ctx->n_ctx, sizeof (float));
+  if (alloc_attention (ctx, n_threads) != 0)
+    return lk_error_set (err, LK_ERR_NOMEM, "cannot allocate the attention buffers");
   if (hp->n_expert > 0)
     {
       const size_t ne = (size_t) hp->n_expert;
@@ -218,7 +309,7 @@ alloc_buffers (lk_ctx *ctx, int n_threads, lk_error *err)
   ctx->logits_rows = 1;
   ctx->logits = xcalloc ((size_t) hp->n_vocab, sizeof (float));
   if (!ctx->x || !ctx->xb || !ctx->q || !ctx->k || !ctx->v || !ctx->att || !ctx->hb || !ctx->hb2
-      || !ctx->scores || !ctx->mm_scratch
+      || !ctx->mm_scratch
       || !ctx->logits
       || (hp->n_expert > 0
           && (!ctx->moe_router || !ctx->moe_w || !ctx->moe_sel || !ctx->moe_idx || !ctx->moe_in
@@ -585,91 +676,107 @@ store_kv (lk_ctx *ctx, int il, int pos, int nt)
 typedef struct
 {
   lk_ctx *ctx;
-  int il, pos, nt, n_head, group;
-  bool swa;
+  int il, pos, nt, n_head, n_kv, group, swa;
+  int tokens, n_tiles;  /* tokens a task, tasks over the tokens */
+  int heads, n_split;   /* heads a call (one, or all), splits of the positions */
   _Atomic int next;
 } attn_job;
 
-/* Attention with the scores soft-capped (gemma2): scores, cap, softmax and
- * the weighted values, each key row read by the kernels' dot products. */
-static void
-attend_capped (lk_ctx *ctx, const float *q, const void *k, const void *v, int64_t stride, int n_keys,
-               float scale, float *scores, float *out)
+/* The state of n queries: max[n], sum[n], acc[n * hd]. */
+typedef struct
 {
-  const int hd = ctx->hp->head_dim;
-  const float cap = ctx->hp->attn_softcap;
-  float row[hd];
+  float *max, *sum, *acc;
+} attn_state;
 
-  for (int p = 0; p < n_keys; p++)
-    {
-      float d;
-      if (ctx->kv_type == LK_TYPE_Q8_0)
-        {
-          lk_dequantize_row (LK_TYPE_Q8_0, (const lk_block_q8_0 *) k + (size_t) p * stride, row, hd);
-          d = ctx->kern->dot_f32 (hd, row, q);
-        }
-      else if (ctx->kv_type == LK_TYPE_F16)
-        d = ctx->kern->dot_f16 (hd, (const lk_half *) k + (size_t) p * stride, q);
-      else
-        d = ctx->kern->dot_f32 (hd, (const float *) k + (size_t) p * stride, q);
-      scores[p] = cap * tanhf (d * scale / cap);
-    }
-  ctx->kern->softmax (scores, n_keys);
-  memset (out, 0, (size_t) hd * sizeof *out);
-  for (int p = 0; p < n_keys; p++)
-    if (ctx->kv_type == LK_TYPE_Q8_0)
-      {
-        lk_dequantize_row (LK_TYPE_Q8_0, (const lk_block_q8_0 *) v + (size_t) p * stride, row, hd);
-        ctx->kern->axpy_f32 (hd, scores[p], row, out);
-      }
-    else if (ctx->kv_type == LK_TYPE_F16)
-      ctx->kern->axpy_f16 (hd, scores[p], (const lk_half *) v + (size_t) p * stride, out);
-    else
-      ctx->kern->axpy_f32 (hd, scores[p], (const float *) v + (size_t) p * stride, out);
+static attn_state
+attn_state_at (float *p, int n)
+{
+  return (attn_state){ p, p + n, p + 2 * n };
 }
 
-/* Causal attention of one (token, head) pair over the cache. */
+/* Normalised outputs of the state of `heads` heads from kvh0, m queries
+ * each: query (tt, g) to token t0 + tt, head (kvh0 + h) * group + g. */
 static void
-attend_one (lk_ctx *ctx, const attn_job *job, int t, int h, float *scores)
+attn_finish (const attn_job *job, const attn_state *st, int kvh0, int heads, int t0, int m)
 {
-  const kv_layer *c = &ctx->kv[job->il];
-  const int hd = ctx->hp->head_dim, kvh = h / job->group;
-  const int end = job->pos + t + 1;
-  /* A sliding layer sees the last n_swa positions, its own included. */
-  const int first = job->swa && end > ctx->hp->n_swa ? end - ctx->hp->n_swa : 0;
-  const int n_keys = end - first;
-  const float *q = ctx->q + ((size_t) t * job->n_head + h) * hd;
-  float *out = ctx->att + ((size_t) t * job->n_head + h) * hd;
-  const float scale = ctx->hp->attn_scale;
-  const size_t off = (size_t) first * (size_t) c->kv_dim + (size_t) kvh * hd;
+  const int hd = job->ctx->hp->head_dim;
 
-  if (ctx->hp->attn_softcap > 0.0f)
+  for (int h = 0; h < heads; h++)
+    for (int i = 0; i < m; i++)
+      {
+        const size_t qi = (size_t) h * m + i;
+        const int t = t0 + i / job->group, head = (kvh0 + h) * job->group + i % job->group;
+        float *out = job->ctx->att + ((size_t) t * job->n_head + head) * hd;
+        const float inv = st->sum[qi] > 0.0f ? 1.0f / st->sum[qi] : 0.0f;
+        for (int d = 0; d < hd; d++)
+          out[d] = st->acc[qi * hd + d] * inv;
+      }
+}
+
+static void
+attn_run (const attn_job *job, int ith, int task)
+{
+  lk_ctx *ctx = job->ctx;
+  const kv_layer *c = &ctx->kv[job->il];
+  const int hd = ctx->hp->head_dim, mmax = ctx->attn_mmax, nh = ctx->attn_heads;
+  const int n_groups = job->n_kv / job->heads;
+  /* Later tokens see more positions: their tasks go first. */
+  const int per_tile = n_groups * job->n_split;
+  const int tile = job->n_tiles - 1 - task / per_tile;
+  const int kvh0 = task % per_tile / job->n_split * job->heads, split = task % job->n_split;
+  const int t0 = tile * job->tokens;
+  const int t1 = t0 + job->tokens < job->nt ? t0 + job->tokens : job->nt;
+  const int m = (t1 - t0) * job->group;
+  float *buf = ctx->attn_buf + (size_t) ith * ctx->attn_stride;
+  float *q = buf, *state = q + round16 ((size_t) nh * mmax * hd);
+  int *lo = (int *) (state + round16 ((size_t) nh * mmax * (hd + 2))), *hi = lo + mmax;
+  float *work = (float *) lo + round16 (2 * (size_t) mmax);
+  const size_t esz = lk_row_size (ctx->kv_type, hd);
+  lk_attn_args a;
+  attn_state st;
+  int kmin = INT32_MAX, kmax = 0;
+
+  for (int i = 0; i < m; i++)
     {
-      const size_t row = ctx->kv_type == LK_TYPE_Q8_0 ? off / 32 : off;
-      const size_t esz = ctx->kv_type == LK_TYPE_Q8_0 ? sizeof (lk_block_q8_0)
-                         : ctx->kv_type == LK_TYPE_F16 ? sizeof (lk_half) : sizeof (float);
-      const int64_t stride = ctx->kv_type == LK_TYPE_Q8_0 ? c->kv_dim / 32 : c->kv_dim;
-      attend_capped (ctx, q, (const uint8_t *) c->k + row * esz, (const uint8_t *) c->v + row * esz, stride,
-                     n_keys, scale, scores, out);
-      return;
+      const int t = t0 + i / job->group;
+      hi[i] = job->pos + t + 1;
+      /* A sliding layer sees the last n_swa positions, its own included. */
+      lo[i] = job->swa && hi[i] > ctx->hp->n_swa ? hi[i] - ctx->hp->n_swa : 0;
+      kmin = lo[i] < kmin ? lo[i] : kmin;
+      kmax = hi[i] > kmax ? hi[i] : kmax;
+      for (int h = 0; h < job->heads; h++)
+        memcpy (q + ((size_t) h * m + i) * hd,
+                ctx->q + ((size_t) t * job->n_head + (kvh0 + h) * job->group + i % job->group) * hd,
+                (size_t) hd * sizeof (float));
     }
-  if (ctx->kv_type == LK_TYPE_Q8_0)
-    ctx->kern->attn_q8_0 (q, (const lk_block_q8_0 *) c->k + off / 32, (const lk_block_q8_0 *) c->v + off / 32,
-                          c->kv_dim / 32, n_keys, hd, scale, scores, out);
-  else if (ctx->kv_type == LK_TYPE_F16)
-    ctx->kern->attn_f16 (q, (const lk_half *) c->k + off, (const lk_half *) c->v + off, c->kv_dim,
-                         n_keys, hd, scale, scores, out);
-  else
-    ctx->kern->attn_f32 (q, (const float *) c->k + off, (const float *) c->v + off, c->kv_dim,
-                         n_keys, hd, scale, scores, out);
+  if (job->n_split > 1)
+    {
+      const int len = ((kmax - kmin + job->n_split - 1) / job->n_split + 63) / 64 * 64;
+      state = ctx->attn_part + ((size_t) kvh0 * job->n_split + (size_t) split * job->heads) * (size_t) mmax * (hd + 2);
+      kmin += split * len;
+      kmax = kmin + len < kmax ? kmin + len : kmax;
+    }
+  st = attn_state_at (state, job->heads * m);
+  a = (lk_attn_args){
+    .kv_type = ctx->kv_type,
+    .k = (const uint8_t *) c->k + (size_t) kvh0 * esz,
+    .v = (const uint8_t *) c->v + (size_t) kvh0 * esz,
+    .row_bytes = lk_row_size (ctx->kv_type, c->kv_dim),
+    .hd = hd, .heads = job->heads, .m = m, .k0 = kmin, .k1 = kmax > kmin ? kmax : kmin,
+    .q = q, .lo = lo, .hi = hi,
+    .scale = ctx->hp->attn_scale, .softcap = ctx->hp->attn_softcap,
+    .work = work, .max = st.max, .sum = st.sum, .acc = st.acc,
+  };
+  ctx->kern->attn (&a);
+  if (job->n_split == 1)
+    attn_finish (job, &st, kvh0, job->heads, t0, m);
 }
 
 static void
 attn_task (void *arg, int ith, int nth)
 {
   attn_job *job = arg;
-  float *scores = job->ctx->scores + (size_t) ith * (size_t) job->ctx->n_ctx;
-  const int total = job->nt * job->n_head;
+  const int total = job->n_tiles * (job->n_kv / job->heads) * job->n_split;
 
   (void) nth;
   for (;;)
@@ -677,8 +784,60 @@ attn_task (void *arg, int ith, int nth)
       const int i = atomic_fetch_add (&job->next, 1);
       if (i >= total)
         break;
-      attend_one (job->ctx, job, i / job->n_head, i % job->n_head, scores);
+      attn_run (job, ith, i);
     }
+}
+
+/* The split ranges of each head group folded together and normalised
+ * (one tile of tokens: they start at 0). */
+static void
+attn_merge_splits (const attn_job *job)
+{
+  lk_ctx *ctx = job->ctx;
+  const int hd = ctx->hp->head_dim, m = job->nt * job->group, n = job->heads * m;
+  const size_t part = (size_t) job->heads * ctx->attn_mmax * (hd + 2);
+
+  for (int kvh0 = 0; kvh0 < job->n_kv; kvh0 += job->heads)
+    {
+      float *base = ctx->attn_part + (size_t) kvh0 * job->n_split * ctx->attn_mmax * (hd + 2);
+      attn_state a = attn_state_at (base, n);
+      for (int s = 1; s < job->n_split; s++)
+        {
+          const attn_state b = attn_state_at (base + (size_t) s * part, n);
+          lk_attn_merge (n, hd, a.max, a.sum, a.acc, b.max, b.sum, b.acc);
+        }
+      attn_finish (job, &a, kvh0, job->heads, 0, m);
+    }
+}
+
+/* Attention of nt tokens from position pos over layer il's cache. Prefill
+ * takes a task per tile of tokens and head. Decoding (one tile) takes every
+ * head in one call, which reads whole cache rows, and splits the positions
+ * over the threads. */
+static void
+attend (lk_ctx *ctx, const lk_layer *L, int il, int pos, int nt)
+{
+  const int group = L->n_head / L->n_head_kv, tokens = attn_tokens (group);
+  const int nth = lk_pool_size (ctx->pool), span = pos + nt;
+  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head_kv, group, L->swa, tokens,
+                   (nt + tokens - 1) / tokens, 1, 1, 0 };
+
+  if (job.n_tiles == 1)
+    {
+      job.heads = job.n_kv;
+      if (span >= 512 && nth > 1)
+        {
+          const int n = span / 256 < 4 * nth ? span / 256 : 4 * nth;
+          job.n_split = n < ATTN_SPLITS ? n : ATTN_SPLITS;
+        }
+    }
+  /* Short contexts attend faster than threads wake up. */
+  if ((int64_t) nt * L->n_head * span * ctx->hp->head_dim < 64 * 1024)
+    attn_task (&job, 0, 1);
+  else
+    lk_pool_run (ctx->pool, attn_task, &job);
+  if (job.n_split > 1)
+    attn_merge_splits (&job);
 }
 
 /* gate = act(gate) * up over nt rows of n. GELU is the tanh approximation
@@ -964,7 +1123,6 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
   const lk_layer *L = lk_model_layer (ctx->model, il);
   const int e = ctx->hp->n_embd, hd = ctx->hp->head_dim;
   const int qd = L->n_head * hd, kvd = L->n_head_kv * hd;
-  attn_job job = { ctx, il, pos, nt, L->n_head, L->n_head / L->n_head_kv, L->swa, 0 };
   const float *in = block_input (ctx, L->attn_norm, L->attn_norm_b, nt);
 
   prof_mark (ctx, 2, &t);
@@ -979,11 +1137,7 @@ layer_forward (lk_ctx *ctx, int il, int pos, int nt)
   apply_rope (ctx, L, ctx->k, nt, L->n_head_kv);
   store_kv (ctx, il, pos, nt);
   prof_mark (ctx, 2, &t);
-  /* Short contexts attend faster than threads wake up. */
-  if ((int64_t) nt * L->n_head * (pos + nt) * hd < 64 * 1024)
-    attn_task (&job, 0, 1);
-  else
-    lk_pool_run (ctx->pool, attn_task, &job);
+  attend (ctx, L, il, pos, nt);
   prof_mark (ctx, 1, &t);
   matmul (ctx, L->wo, ctx->att, qd, nt, ctx->xb, e);
   prof_mark (ctx, 0, &t);

@@ -174,62 +174,142 @@ test_elementwise (void)
     }
 }
 
-/* Attention of one head over a cache of every type, every version against
- * the scalar one: head sizes with tails, contexts of one key and of many. */
+/* Normalised outputs of an attention state of n queries. */
+static void
+attn_outputs (int n, int hd, const float *sum, const float *acc, float *out)
+{
+  for (int i = 0; i < n; i++)
+    for (int d = 0; d < hd; d++)
+      out[(size_t) i * hd + d] = acc[(size_t) i * hd + d] / sum[i];
+}
+
+typedef struct
+{
+  lk_type type;
+  const void *k, *v; /* the first head of the call at position 0 */
+  size_t row_bytes;
+  int heads;
+} attn_cache;
+
+/* One attention call of version k over positions [k0, k1). */
+static void
+attn_call (const lk_kernels *k, const attn_cache *c, int hd, int m, const float *q, const int *lo,
+           const int *hi, int k0, int k1, float softcap, float *max, float *sum, float *acc)
+{
+  g_autofree float *work = g_aligned_alloc (lk_attn_work_size (m, hd, c->heads), sizeof (float), 64);
+  const lk_attn_args a = {
+    .kv_type = c->type, .k = c->k, .v = c->v, .row_bytes = c->row_bytes, .hd = hd, .heads = c->heads,
+    .m = m, .k0 = k0, .k1 = k1, .q = q, .lo = lo, .hi = hi, .scale = 1.0f / sqrtf ((float) hd),
+    .softcap = softcap, .work = work, .max = max, .sum = sum, .acc = acc,
+  };
+  k->attn (&a);
+}
+
+/* Attention over a cache of every type, every version against the scalar
+ * definition: heads with tails, one query to many (both ways through the
+ * tiled kernels), queries seeing different ranges (causal, sliding), one
+ * head of a row and every head of it in one call, a range split in two and
+ * merged, soft-capped scores. */
 static void
 test_attention (void)
 {
   const char *const *versions = lk_kernels_available ();
   const lk_kernels *ref = lk_kernels_scalar ();
-  const int hds[] = { 32, 64, 80, 96, 128 };
-  const int n_keys[] = { 1, 19, 300 };
-  const int stride_heads = 3; /* rows hold three heads; ours is the second */
+  const int hds[] = { 32, 64, 80, 128, 256 };
+  const int ms[] = { 1, 3, 8, 16, 37 };
+  const int n_pos[] = { 1, 19, 300 };
+  const int heads = 3; /* rows hold three heads */
 
-  for (gsize hi = 0; hi < G_N_ELEMENTS (hds); hi++)
-    for (gsize ki = 0; ki < G_N_ELEMENTS (n_keys); ki++)
-      {
-        const int hd = hds[hi], nk = n_keys[ki], stride = stride_heads * hd;
-        g_autofree float *q = g_new (float, hd), *kf = g_new (float, (gsize) nk * stride);
-        g_autofree float *vf = g_new (float, (gsize) nk * stride);
-        g_autofree lk_half *kh = g_new (lk_half, (gsize) nk * stride);
-        g_autofree lk_half *vh = g_new (lk_half, (gsize) nk * stride);
-        g_autofree lk_block_q8_0 *kq = g_new (lk_block_q8_0, (gsize) nk * stride / 32);
-        g_autofree lk_block_q8_0 *vq = g_new (lk_block_q8_0, (gsize) nk * stride / 32);
-        g_autofree float *scores = g_new (float, nk), *want = g_new (float, hd);
-        g_autofree float *got = g_new (float, hd);
-        fill (q, hd, 31, 1.0f);
-        fill (kf, (gsize) nk * stride, 32, 1.0f);
-        fill (vf, (gsize) nk * stride, 33, 2.0f);
-        ref->f32_to_f16 (kf, kh, (int64_t) nk * stride);
-        ref->f32_to_f16 (vf, vh, (int64_t) nk * stride);
-        /* A Q8_0 cache needs heads of whole blocks. */
-        const gboolean q8 = hd % 32 == 0;
-        g_assert_true (!q8 || lk_quantize_row_ref (LK_TYPE_Q8_0, kf, kq, (int64_t) nk * stride));
-        g_assert_true (!q8 || lk_quantize_row_ref (LK_TYPE_Q8_0, vf, vq, (int64_t) nk * stride));
-        for (int v = 0; versions[v] != NULL; v++)
-          {
-            const lk_kernels *k = lk_kernels_find (versions[v]);
-            const float scale = 1.0f / sqrtf ((float) hd);
-            ref->attn_f32 (q, kf + hd, vf + hd, stride, nk, hd, scale, scores, want);
-            k->attn_f32 (q, kf + hd, vf + hd, stride, nk, hd, scale, scores, got);
-            assert_close ("attn_f32", versions[v], hd, got, want, 1e-5);
-            ref->attn_f16 (q, kh + hd, vh + hd, stride, nk, hd, scale, scores, want);
-            k->attn_f16 (q, kh + hd, vh + hd, stride, nk, hd, scale, scores, got);
-            assert_close ("attn_f16", versions[v], hd, got, want, 1e-5);
-            if (!q8)
-              continue;
-            ref->attn_q8_0 (q, kq + hd / 32, vq + hd / 32, stride / 32, nk, hd, scale, scores, want);
-            k->attn_q8_0 (q, kq + hd / 32, vq + hd / 32, stride / 32, nk, hd, scale, scores, got);
-            assert_close ("attn_q8_0", versions[v], hd, got, want, 1e-5);
-          }
-        /* And the Q8_0 cache stays close to the float one. */
-        if (!q8)
-          continue;
-        ref->attn_f32 (q, kf + hd, vf + hd, stride, nk, hd, 1.0f / sqrtf ((float) hd), scores, want);
-        ref->attn_q8_0 (q, kq + hd / 32, vq + hd / 32, stride / 32, nk, hd, 1.0f / sqrtf ((float) hd),
-                        scores, got);
-        assert_close ("attn_q8_0 against F32", "scalar", hd, got, want, 0.03);
-      }
+  for (gsize hi_ = 0; hi_ < G_N_ELEMENTS (hds); hi_++)
+    for (gsize ni = 0; ni < G_N_ELEMENTS (n_pos); ni++)
+      for (gsize mi = 0; mi < G_N_ELEMENTS (ms); mi++)
+        {
+          const int hd = hds[hi_], np = n_pos[ni], m = ms[mi], row = heads * hd, nq = heads * m;
+          g_autofree float *q = g_new (float, (gsize) nq * hd), *kf = g_new (float, (gsize) np * row);
+          g_autofree float *vf = g_new (float, (gsize) np * row);
+          g_autofree lk_half *kh = g_new (lk_half, (gsize) np * row);
+          g_autofree lk_half *vh = g_new (lk_half, (gsize) np * row);
+          g_autofree lk_block_q8_0 *kq = g_new (lk_block_q8_0, (gsize) np * row / 32 + 1);
+          g_autofree lk_block_q8_0 *vq = g_new (lk_block_q8_0, (gsize) np * row / 32 + 1);
+          g_autofree float *max = g_new (float, nq), *sum = g_new (float, nq);
+          g_autofree float *acc = g_new (float, (gsize) nq * hd), *want = g_new (float, (gsize) nq * hd);
+          g_autofree float *got = g_new (float, (gsize) nq * hd), *bmax = g_new (float, nq);
+          g_autofree float *bsum = g_new (float, nq), *bacc = g_new (float, (gsize) nq * hd);
+          g_autofree int *lo = g_new (int, m), *hi = g_new (int, m);
+          const gboolean q8 = hd % 32 == 0;
+          const size_t rf = (size_t) row * sizeof (float), rh = (size_t) row * sizeof (lk_half);
+          const size_t rq = (size_t) row / 32 * sizeof (lk_block_q8_0);
+
+          fill (q, (gsize) nq * hd, 31, 1.0f);
+          fill (kf, (gsize) np * row, 32, 1.0f);
+          fill (vf, (gsize) np * row, 33, 2.0f);
+          ref->f32_to_f16 (kf, kh, (int64_t) np * row);
+          ref->f32_to_f16 (vf, vh, (int64_t) np * row);
+          g_assert_true (!q8 || lk_quantize_row_ref (LK_TYPE_Q8_0, kf, kq, (int64_t) np * row));
+          g_assert_true (!q8 || lk_quantize_row_ref (LK_TYPE_Q8_0, vf, vq, (int64_t) np * row));
+          /* Query i ends at a position of its own; every third one slides. */
+          for (int i = 0; i < m; i++)
+            {
+              hi[i] = np - (m - 1 - i) * np / (2 * m);
+              lo[i] = i % 3 == 2 ? hi[i] / 2 : 0;
+            }
+          /* The second head alone, then all three. */
+          const attn_cache caches[] = {
+            { LK_TYPE_F32, kf + hd, vf + hd, rf, 1 },
+            { LK_TYPE_F16, kh + hd, vh + hd, rh, 1 },
+            { LK_TYPE_Q8_0, kq + hd / 32, vq + hd / 32, rq, 1 },
+            { LK_TYPE_F32, kf, vf, rf, heads },
+            { LK_TYPE_F16, kh, vh, rh, heads },
+            { LK_TYPE_Q8_0, kq, vq, rq, heads },
+          };
+          for (gsize ci = 0; ci < G_N_ELEMENTS (caches); ci++)
+            {
+              const attn_cache *c = &caches[ci];
+              const int n = c->heads * m;
+              if (c->type == LK_TYPE_Q8_0 && !q8)
+                continue;
+              for (int capped = 0; capped < 2; capped++)
+                {
+                  const float cap = capped ? 0.7f : 0.0f;
+                  attn_call (ref, c, hd, m, q, lo, hi, 0, np, cap, max, sum, acc);
+                  attn_outputs (n, hd, sum, acc, want);
+                  for (int v = 0; versions[v] != NULL; v++)
+                    {
+                      const lk_kernels *k = lk_kernels_find (versions[v]);
+                      const int mid = np / 3;
+                      g_autofree char *what
+                        = g_strdup_printf ("attention, %s cache, hd %d, %d head(s), m %d, %d positions%s",
+                                           lk_type_name (c->type), hd, c->heads, m, np, capped ? ", capped" : "");
+                      attn_call (k, c, hd, m, q, lo, hi, 0, np, cap, max, sum, acc);
+                      attn_outputs (n, hd, sum, acc, got);
+                      assert_close (what, versions[v], (int64_t) n * hd, got, want, 1e-5);
+                      /* [0, mid) and [mid, np) apart, then merged. */
+                      attn_call (k, c, hd, m, q, lo, hi, 0, mid, cap, max, sum, acc);
+                      attn_call (k, c, hd, m, q, lo, hi, mid, np, cap, bmax, bsum, bacc);
+                      for (int i = 0; i < n; i++)
+                        if (lo[i % m] >= mid || mid == 0)
+                          g_assert_true (max[i] == -INFINITY && sum[i] == 0.0f);
+                      lk_attn_merge (n, hd, max, sum, acc, bmax, bsum, bacc);
+                      attn_outputs (n, hd, sum, acc, got);
+                      assert_close (what, versions[v], (int64_t) n * hd, got, want, 1e-5);
+                    }
+                }
+            }
+          /* Each head of a call is that head alone. */
+          attn_call (ref, &caches[4], hd, m, q, lo, hi, 0, np, 0.0f, max, sum, acc);
+          attn_outputs (m, hd, sum + m, acc + (size_t) m * hd, want);
+          attn_call (ref, &caches[1], hd, m, q + (size_t) m * hd, lo, hi, 0, np, 0.0f, bmax, bsum, bacc);
+          attn_outputs (m, hd, bsum, bacc, got);
+          assert_close ("one head of three against that head alone", "scalar", (int64_t) m * hd, got, want, 1e-6);
+          /* And the Q8_0 cache stays close to the float one. */
+          if (!q8)
+            continue;
+          attn_call (ref, &caches[0], hd, m, q, lo, hi, 0, np, 0.0f, max, sum, acc);
+          attn_outputs (m, hd, sum, acc, want);
+          attn_call (ref, &caches[2], hd, m, q, lo, hi, 0, np, 0.0f, max, sum, acc);
+          attn_outputs (m, hd, sum, acc, got);
+          assert_close ("attention over Q8_0 against F32", "scalar", (int64_t) m * hd, got, want, 0.03);
+        }
 }
 
 typedef struct
@@ -259,6 +339,7 @@ static const MatCase mat_cases[] = {
   { LK_TYPE_Q4_0, 352, LAYOUT_INTERLEAVED }, { LK_TYPE_Q8_0, 96, LAYOUT_INTERLEAVED },
   { LK_TYPE_Q4_K, 768, LAYOUT_INTERLEAVED }, { LK_TYPE_Q6_K, 512, LAYOUT_INTERLEAVED },
   { LK_TYPE_IQ4_NL, 352, LAYOUT_INTERLEAVED }, { LK_TYPE_MXFP4, 352, LAYOUT_INTERLEAVED },
+  { LK_TYPE_IQ4_XS, 768, LAYOUT_INTERLEAVED },
   /* Enough rows for the large chunks of prefill, not a whole number of them. */
   { LK_TYPE_F16, 33, LAYOUT_GGUF, 777 }, { LK_TYPE_Q4_0, 64, LAYOUT_INTERLEAVED, 1040 },
 };
