@@ -422,19 +422,129 @@ DEFINE_Q32 (q5_0_p, KIND_Q5_0, true)
 DEFINE_Q32 (q5_1_p, KIND_Q5_1, true)
 DEFINE_Q32 (q8_0_p, KIND_Q8_0, true)
 
-/* Row-interleaved Q4_0 and Q8_0 ------------------------------------------------ */
+/* Row-interleaved Q4_0, Q8_0, IQ4_NL, MXFP4 and IQ4_XS ------------------------ */
+
+typedef enum
+{
+  X16_Q4_0,
+  X16_Q8_0,
+  X16_IQ4_NL, /* nibbles index llama.cpp's 16 values */
+  X16_MXFP4,  /* E2M1's values, an exponent byte per block */
+} x16_kind;
 
 #ifdef LK_NEON_DOTPROD
-/* 16 rows against C activation rows. A tile's 64-byte vector j is four
- * registers, rows 4i..4i+3 each, holding 4 consecutive elements per row:
- * SDOT by element multiplies one register by 4 activations at once. Q8_0
- * levels are stored plus 128 and flipped back to signed; Q4_0 levels are
- * 0..15, their offset of 8 taken off through the activation sums. */
+/* A tile's 64-byte vector j is four registers, rows 4i..4i+3 each, holding
+ * 4 consecutive elements per row: SDOT by element multiplies one register
+ * by 4 activations at once. */
+#define X16_STEP(LANE_REG, LANE)                                                                 \
+  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)                                           \
+    _Pragma ("GCC unroll 4") for (int i = 0; i < 4; i++)                                         \
+      s[c][i] = vdotq_laneq_s32 (s[c][i], v[i], a[c][LANE_REG], LANE);
+
+/* The signed levels of vector pair j of a 4-bit tile's 32 elements: low
+ * nibbles (elements 4j..) to v, high ones (4j + 16..) to hv, through the
+ * type's values where it has them. */
 INLINE void
-x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs,
+x16_nibbles (const x16_kind k, const uint8_t *levels, int j, int8x16_t v[4], int8x16_t hv[4])
+{
+  const int8x16_t table = vld1q_s8 (k == X16_MXFP4 ? lk_kvalues_mxfp4 : lk_kvalues_iq4nl);
+
+  for (int i = 0; i < 4; i++)
+    {
+      const uint8x16_t z = vld1q_u8 (levels + 64 * j + 16 * i);
+      const uint8x16_t lo = vandq_u8 (z, vdupq_n_u8 (0x0F)), hi = vshrq_n_u8 (z, 4);
+      if (k == X16_Q4_0)
+        v[i] = vreinterpretq_s8_u8 (lo), hv[i] = vreinterpretq_s8_u8 (hi);
+      else
+        v[i] = vqtbl1q_s8 (table, lo), hv[i] = vqtbl1q_s8 (table, hi);
+    }
+}
+
+/* The integer sums of one 32-element block (levels at `levels`) of 16 rows
+ * against C activation blocks a[c]. */
+INLINE void
+x16_block (const x16_kind k, const int C, const uint8_t *levels, int8x16_t a[MAXC][2],
+           int32x4_t s[MAXC][4])
+{
+  if (k == X16_Q8_0)
+    {
+      _Pragma ("GCC unroll 8") for (int j = 0; j < 8; j++)
+        {
+          int8x16_t v[4];
+          for (int i = 0; i < 4; i++)
+            v[i] = vreinterpretq_s8_u8 (veorq_u8 (vld1q_u8 (levels + 64 * j + 16 * i), vdupq_n_u8 (0x80)));
+          switch (j)
+            {
+            case 0: X16_STEP (0, 0) break;
+            case 1: X16_STEP (0, 1) break;
+            case 2: X16_STEP (0, 2) break;
+            case 3: X16_STEP (0, 3) break;
+            case 4: X16_STEP (1, 0) break;
+            case 5: X16_STEP (1, 1) break;
+            case 6: X16_STEP (1, 2) break;
+            default: X16_STEP (1, 3) break;
+            }
+        }
+      return;
+    }
+  _Pragma ("GCC unroll 4") for (int j = 0; j < 4; j++)
+    {
+      int8x16_t v[4], hv[4];
+      x16_nibbles (k, levels, j, v, hv);
+      switch (j)
+        {
+        case 0: X16_STEP (0, 0) break;
+        case 1: X16_STEP (0, 1) break;
+        case 2: X16_STEP (0, 2) break;
+        default: X16_STEP (0, 3) break;
+        }
+      for (int i = 0; i < 4; i++)
+        v[i] = hv[i];
+      switch (j)
+        {
+        case 0: X16_STEP (1, 0) break;
+        case 1: X16_STEP (1, 1) break;
+        case 2: X16_STEP (1, 2) break;
+        default: X16_STEP (1, 3) break;
+        }
+    }
+}
+
+/* The 16 rows' scales of a tile: halves, or MXFP4's exponent bytes. */
+INLINE void
+x16_scales (const x16_kind k, const uint8_t *tile, float32x4_t dw[4])
+{
+  if (k == X16_MXFP4)
+    {
+      float d[16];
+      for (int r = 0; r < 16; r++)
+        d[r] = lk_e8m0_to_f32_half (tile[r]);
+      for (int i = 0; i < 4; i++)
+        dw[i] = vld1q_f32 (d + 4 * i);
+      return;
+    }
+  {
+    const uint16x8_t h0 = vld1q_u16 ((const uint16_t *) tile), h1 = vld1q_u16 ((const uint16_t *) tile + 8);
+    dw[0] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (h0)));
+    dw[1] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (h0)));
+    dw[2] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (h1)));
+    dw[3] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (h1)));
+  }
+}
+
+/* 16 rows against C activation rows of 32-element blocks. Q8_0 levels are
+ * stored plus 128 and flipped back to signed; Q4_0 levels are 0..15, their
+ * offset of 8 taken off through the activation sums; IQ4_NL and MXFP4 look
+ * their signed values up. */
+INLINE void
+x16_rows (const x16_kind k, const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs,
           float *y, size_t ys)
 {
-  const size_t tile_bytes = q8 ? 16 * sizeof (lk_block_q8_0) : 16 * sizeof (lk_block_q4_0);
+  const size_t tile_bytes = k == X16_Q8_0     ? 16 * sizeof (lk_block_q8_0)
+                            : k == X16_MXFP4  ? 16 * sizeof (lk_block_mxfp4)
+                            : k == X16_IQ4_NL ? 16 * sizeof (lk_block_iq4_nl)
+                                              : 16 * sizeof (lk_block_q4_0);
+  const size_t scale_bytes = k == X16_MXFP4 ? 16 : 32;
   float32x4_t acc[MAXC][4];
 
   for (int c = 0; c < C; c++)
@@ -442,9 +552,10 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
       acc[c][i] = vdupq_n_f32 (0.0f);
   for (int64_t b = 0; b < n / 32; b++)
     {
-      const uint8_t *tile = w + (size_t) b * tile_bytes + 32; /* the levels, after d */
+      const uint8_t *tile = w + (size_t) b * tile_bytes;
       int32x4_t s[MAXC][4];
       int8x16_t a[MAXC][2];
+      float32x4_t dw[4];
       for (int c = 0; c < C; c++)
         {
           const int8_t *qa = lk_act_q8_qs (x + (size_t) c * xs) + 32 * b;
@@ -453,85 +564,96 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
           for (int i = 0; i < 4; i++)
             s[c][i] = vdupq_n_s32 (0);
         }
-#define X16_STEP(J, LANE_REG, LANE)                                                              \
-  _Pragma ("GCC unroll 4") for (int c = 0; c < C; c++)                                           \
-    _Pragma ("GCC unroll 4") for (int i = 0; i < 4; i++)                                         \
-      s[c][i] = vdotq_laneq_s32 (s[c][i], v[i], a[c][LANE_REG], LANE);
-      if (q8)
+      x16_block (k, C, tile + scale_bytes, a, s);
+      x16_scales (k, tile, dw);
+      for (int c = 0; c < C; c++)
         {
-          _Pragma ("GCC unroll 8") for (int j = 0; j < 8; j++)
-            {
-              int8x16_t v[4];
-              for (int i = 0; i < 4; i++)
-                v[i] = vreinterpretq_s8_u8 (veorq_u8 (vld1q_u8 (tile + 64 * j + 16 * i), vdupq_n_u8 (0x80)));
-              switch (j)
-                {
-                case 0: X16_STEP (0, 0, 0) break;
-                case 1: X16_STEP (1, 0, 1) break;
-                case 2: X16_STEP (2, 0, 2) break;
-                case 3: X16_STEP (3, 0, 3) break;
-                case 4: X16_STEP (4, 1, 0) break;
-                case 5: X16_STEP (5, 1, 1) break;
-                case 6: X16_STEP (6, 1, 2) break;
-                default: X16_STEP (7, 1, 3) break;
-                }
-            }
+          const uint8_t *xr = x + (size_t) c * xs;
+          const float da = lk_act_q8_d (xr, n)[b];
+          const float off = k == X16_Q4_0 ? -8.0f * lk_act_q8_s (xr, n)[b] : 0.0f;
+          for (int i = 0; i < 4; i++)
+            acc[c][i] = vfmaq_f32 (acc[c][i], dw[i], vfmaq_n_f32 (vdupq_n_f32 (off), vcvtq_f32_s32 (s[c][i]), da));
         }
-      else
-        {
-          _Pragma ("GCC unroll 4") for (int j = 0; j < 4; j++)
-            {
-              int8x16_t v[4], hv[4];
-              for (int i = 0; i < 4; i++)
-                {
-                  const uint8x16_t z = vld1q_u8 (tile + 64 * j + 16 * i);
-                  v[i] = vreinterpretq_s8_u8 (vandq_u8 (z, vdupq_n_u8 (0x0F)));
-                  hv[i] = vreinterpretq_s8_u8 (vshrq_n_u8 (z, 4));
-                }
-              switch (j)
-                {
-                case 0: X16_STEP (0, 0, 0) break;
-                case 1: X16_STEP (1, 0, 1) break;
-                case 2: X16_STEP (2, 0, 2) break;
-                default: X16_STEP (3, 0, 3) break;
-                }
-              for (int i = 0; i < 4; i++)
-                v[i] = hv[i];
-              switch (j)
-                {
-                case 0: X16_STEP (4, 1, 0) break;
-                case 1: X16_STEP (5, 1, 1) break;
-                case 2: X16_STEP (6, 1, 2) break;
-                default: X16_STEP (7, 1, 3) break;
-                }
-            }
-        }
-#undef X16_STEP
-      {
-        const uint16x8_t h0 = vld1q_u16 ((const uint16_t *) (tile - 32));
-        const uint16x8_t h1 = vld1q_u16 ((const uint16_t *) (tile - 16));
-        float32x4_t dw[4];
-        dw[0] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (h0)));
-        dw[1] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (h0)));
-        dw[2] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (h1)));
-        dw[3] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (h1)));
-        for (int c = 0; c < C; c++)
-          {
-            const uint8_t *xr = x + (size_t) c * xs;
-            const float da = lk_act_q8_d (xr, n)[b];
-            const float off = q8 ? 0.0f : -8.0f * lk_act_q8_s (xr, n)[b];
-            for (int i = 0; i < 4; i++)
-              acc[c][i] = vfmaq_f32 (acc[c][i], dw[i],
-                                     vfmaq_n_f32 (vdupq_n_f32 (off), vcvtq_f32_s32 (s[c][i]), da));
-          }
-      }
     }
   for (int c = 0; c < C; c++)
     for (int i = 0; i < 4; i++)
       vst1q_f32 (y + (size_t) c * ys + 4 * i, acc[c][i]);
 }
 
-#define DEFINE_X16(lower, Q8)                                                                    \
+/* IQ4_XS rows, 16 at a time, against Q8_K activations: each 32-element
+ * sub-block an IQ4_NL tile, its 6-bit scale (less 32) from the 16 rows'
+ * scale bits four rows a register; per block by d_w d_a. */
+INLINE void
+iq4xs_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y,
+                size_t ys)
+{
+  float32x4_t acc[MAXC][4];
+
+  for (int c = 0; c < C; c++)
+    for (int i = 0; i < 4; i++)
+      acc[c][i] = vdupq_n_f32 (0.0f);
+  for (int64_t b = 0; b < n / LK_QK_K; b++)
+    {
+      const uint8_t *tile = w + (size_t) b * 16 * sizeof (lk_block_iq4_xs);
+      const uint16x8_t h0 = vld1q_u16 ((const uint16_t *) (tile + 32));
+      const uint16x8_t h1 = vld1q_u16 ((const uint16_t *) (tile + 48));
+      const uint32x4_t sh[4] = { vmovl_u16 (vget_low_u16 (h0)), vmovl_u16 (vget_high_u16 (h0)),
+                                 vmovl_u16 (vget_low_u16 (h1)), vmovl_u16 (vget_high_u16 (h1)) };
+      float32x4_t blk[MAXC][4], dw[4];
+      uint32x4_t sl[4];
+      for (int i = 0; i < 4; i++)
+        sl[i] = vld1q_u32 ((const uint32_t *) (tile + 64 + 16 * i));
+      for (int c = 0; c < C; c++)
+        for (int i = 0; i < 4; i++)
+          blk[c][i] = vdupq_n_f32 (0.0f);
+      for (int j = 0; j < 8; j++)
+        {
+          int32x4_t s[MAXC][4];
+          int8x16_t a[MAXC][2];
+          float32x4_t ls[4];
+          for (int i = 0; i < 4; i++)
+            {
+              const uint32x4_t lo = vandq_u32 (vshlq_u32 (sl[i], vdupq_n_s32 (-4 * j)), vdupq_n_u32 (0xF));
+              const uint32x4_t hi = vandq_u32 (vshlq_u32 (sh[i], vdupq_n_s32 (-2 * j)), vdupq_n_u32 (3));
+              ls[i] = vcvtq_f32_s32 (vsubq_s32 (vreinterpretq_s32_u32 (vorrq_u32 (lo, vshlq_n_u32 (hi, 4))),
+                                                vdupq_n_s32 (32)));
+            }
+          for (int c = 0; c < C; c++)
+            {
+              const int8_t *qa = ((const lk_block_q8_K *) (x + (size_t) c * xs) + b)->qs + 32 * j;
+              a[c][0] = vld1q_s8 (qa);
+              a[c][1] = vld1q_s8 (qa + 16);
+              for (int i = 0; i < 4; i++)
+                s[c][i] = vdupq_n_s32 (0);
+            }
+          x16_block (X16_IQ4_NL, C, tile + 128 + 256 * j, a, s);
+          for (int c = 0; c < C; c++)
+            for (int i = 0; i < 4; i++)
+              blk[c][i] = vfmaq_f32 (blk[c][i], vcvtq_f32_s32 (s[c][i]), ls[i]);
+        }
+      {
+        const uint16x8_t d0 = vld1q_u16 ((const uint16_t *) tile), d1 = vld1q_u16 ((const uint16_t *) tile + 8);
+        dw[0] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (d0)));
+        dw[1] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (d0)));
+        dw[2] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_low_u16 (d1)));
+        dw[3] = vcvt_f32_f16 (vreinterpret_f16_u16 (vget_high_u16 (d1)));
+      }
+      for (int c = 0; c < C; c++)
+        {
+          const float da = ((const lk_block_q8_K *) (x + (size_t) c * xs) + b)->d;
+          for (int i = 0; i < 4; i++)
+            acc[c][i] = vfmaq_f32 (acc[c][i], vmulq_n_f32 (dw[i], da), blk[c][i]);
+        }
+    }
+  for (int c = 0; c < C; c++)
+    for (int i = 0; i < 4; i++)
+      vst1q_f32 (y + (size_t) c * ys + 4 * i, acc[c][i]);
+}
+#undef X16_STEP
+
+/* A gemm over 16-row groups from a kernel of one group against C <= MAXC
+ * activation rows. */
+#define DEFINE_X16_GEMM(lower, FN)                                                              \
   static void gemm_##lower##_x16 (int64_t n, const void *w, size_t ws, int nr, const void *x,    \
                                   size_t xs, int nc, float *y, size_t ys)                      \
   {                                                                                            \
@@ -544,23 +666,30 @@ x16_rows (const bool q8, const int C, int64_t n, const uint8_t *w, const uint8_t
             float *yc = y + (size_t) c * ys + r;                                               \
             switch (nc - c < MAXC ? nc - c : MAXC)                                             \
               {                                                                                \
-              case 4: x16_rows (Q8, 4, n, wg, xc, xs, yc, ys); break;                          \
-              case 3: x16_rows (Q8, 3, n, wg, xc, xs, yc, ys); break;                          \
-              case 2: x16_rows (Q8, 2, n, wg, xc, xs, yc, ys); break;                          \
-              default: x16_rows (Q8, 1, n, wg, xc, xs, yc, ys); break;                         \
+              case 4: FN (4, n, wg, xc, xs, yc, ys); break;                                    \
+              case 3: FN (3, n, wg, xc, xs, yc, ys); break;                                    \
+              case 2: FN (2, n, wg, xc, xs, yc, ys); break;                                    \
+              default: FN (1, n, wg, xc, xs, yc, ys); break;                                   \
               }                                                                                \
           }                                                                                    \
       }                                                                                        \
   }
+
+#define DEFINE_X16(lower, KIND, TYPE, VEC_DOT)                                                  \
+  INLINE void lower##_x16_rows (const int C, int64_t n, const uint8_t *w, const uint8_t *x,     \
+                                size_t xs, float *y, size_t ys)                                 \
+  {                                                                                             \
+    x16_rows (KIND, C, n, w, x, xs, y, ys);                                                     \
+  }                                                                                             \
+  DEFINE_X16_GEMM (lower, lower##_x16_rows)
+DEFINE_X16_GEMM (iq4_xs, iq4xs_x16_rows)
 #else
 /* Without SDOT, interleaved rows are not this version's layout. */
-#define DEFINE_X16(lower, Q8)                                                                   \
-  LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, Q8 ? LK_TYPE_Q8_0_X16 : LK_TYPE_Q4_0_X16,      \
-                              vec_dot_##lower)
+#define DEFINE_X16(lower, KIND, TYPE, VEC_DOT) LK_DEFINE_GEMM_X16_BY_ROWS (gemm_##lower##_x16, TYPE, VEC_DOT)
 #endif
 
-DEFINE_X16 (q4_0, false)
-DEFINE_X16 (q8_0, true)
+DEFINE_X16 (q4_0, X16_Q4_0, LK_TYPE_Q4_0_X16, vec_dot_q4_0)
+DEFINE_X16 (q8_0, X16_Q8_0, LK_TYPE_Q8_0_X16, vec_dot_q8_0)
 
 /* K-quants against Q8_K -------------------------------------------------------- */
 
@@ -700,9 +829,11 @@ DEFINE_QK (q6_K, KIND_Q6_K)
 
 DEFINE_KX16_ROWS (q4_K, LK_TYPE_Q4_K_X16)
 DEFINE_KX16_ROWS (q6_K, LK_TYPE_Q6_K_X16)
-DEFINE_KX16_ROWS (iq4_nl, LK_TYPE_IQ4_NL_X16)
-DEFINE_KX16_ROWS (mxfp4, LK_TYPE_MXFP4_X16)
+DEFINE_X16 (iq4_nl, X16_IQ4_NL, LK_TYPE_IQ4_NL_X16, vec_dot_iq4_nl)
+DEFINE_X16 (mxfp4, X16_MXFP4, LK_TYPE_MXFP4_X16, vec_dot_mxfp4)
+#ifndef LK_NEON_DOTPROD
 DEFINE_KX16_ROWS (iq4_xs, LK_TYPE_IQ4_XS_X16)
+#endif
 
 /* Element-wise operations ------------------------------------------------------ */
 
@@ -996,7 +1127,8 @@ static const lk_kernels table = {
   .attn = attn_tile,
   .sum_bytes = sum_bytes,
 #ifdef LK_NEON_DOTPROD
-  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0,
+  .interleave = 1ull << LK_TYPE_Q4_0 | 1ull << LK_TYPE_Q8_0 | 1ull << LK_TYPE_IQ4_NL | 1ull << LK_TYPE_MXFP4
+                | 1ull << LK_TYPE_IQ4_XS,
 #else
   .interleave = 0,
 #endif

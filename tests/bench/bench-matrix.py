@@ -10,6 +10,11 @@ previous run's results. Timing is reported, never asserted.
 
   tests/bench/bench-matrix.py --cli build/src/cli/lathe-cli \
       --shared ../shared --models build/bench-models --shape smollm
+
+With --llama-cpp BIN (tests/bench/llama-cpp-bench.c built against llama.cpp's
+libraries) llama.cpp is measured on the same files in the same run instead.
+The grid types are quantized with an importance matrix of the model on the
+evaluation text, made once.
 """
 import argparse
 import json
@@ -61,9 +66,34 @@ def make_model(cli, shared, models, shape, qtype):
     path = os.path.join(models, f"{shape}-{qtype}.gguf")
     if not os.path.exists(path):
         tmp = path + ".part"
-        run([cli, "quantize", "-q", base, tmp, qtype])
+        extra = []
+        if qtype in NEEDS_IMATRIX:
+            extra = ["--imatrix", make_imatrix(cli, shared, models, shape, base)]
+        run([cli, "quantize", "-q", *extra, base, tmp, qtype])
         os.replace(tmp, path)
     return path
+
+
+# The types llama.cpp (and Lathe) only write with an importance matrix.
+NEEDS_IMATRIX = {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S"}
+
+
+def make_imatrix(cli, shared, models, shape, base):
+    """Activation statistics of the F16 model on the evaluation text, once."""
+    path = os.path.join(models, f"{shape}.imatrix")
+    if not os.path.exists(path):
+        tmp = path + ".part"
+        run([cli, "calibrate", "-q", "-f", os.path.join(shared, "eval/tinystories-valid-head.txt"),
+             "--chunks", "8", "-o", tmp, base])
+        os.replace(tmp, path)
+    return path
+
+
+def llama_cpp(binary, model, threads, p, n, passes):
+    """llama.cpp's pp and tg on the same file (tests/bench/llama-cpp-bench.c)."""
+    out = run([binary, model, str(threads), str(p), str(n), "0", str(passes)])
+    best = [line for line in out.splitlines() if line.startswith("best:")][-1].split()
+    return float(best[2]), float(best[4])
 
 
 def bench(cli, model, extra, threads, p, n, reps, kernel):
@@ -90,6 +120,8 @@ def main():
     ap.add_argument("--kernel", help="force a kernel version")
     ap.add_argument("--previous", help="results JSON of an earlier run, for ratios")
     ap.add_argument("--output", help="write this run's results JSON here")
+    ap.add_argument("--llama-cpp", help="llama-cpp-bench binary: measure llama.cpp on the same "
+                    "files now (pp and tg at t=2, tg at t=1) instead of issue 3's numbers")
     a = ap.parse_args()
 
     shapes = a.shape or ["stories260K", *SHAPES]
@@ -111,6 +143,12 @@ def main():
         else:
             targets = [(t, make_model(a.cli, a.shared, a.models, shape, t), []) for t in types]
         for qtype, model, extra in targets:
+            if a.llama_cpp and not extra:
+                pp2, tg2 = llama_cpp(a.llama_cpp, model, 2, a.p, a.n, a.passes)
+                _, tg1 = llama_cpp(a.llama_cpp, model, 1, a.p, a.n, a.passes)
+                LLAMA_CPP[(shape, qtype)] = (pp2, tg2, tg1)
+                print(f"{shape} {qtype} llama.cpp: pp {pp2:.1f} tg {tg2:.2f} (t=2), tg {tg1:.2f} (t=1)",
+                      file=sys.stderr)
             for t in threads:
                 runs = [bench(a.cli, model, extra, t, a.p, a.n, a.r, a.kernel)
                         for _ in range(a.passes)]
