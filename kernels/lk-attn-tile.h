@@ -141,20 +141,6 @@ att_fold1 (att_v x, att_v y)
   return ATT_SH (x, y, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
          + ATT_SH (x, y, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
-static inline att_v
-att_sums (att_v *a)
-{
-  _Pragma ("GCC unroll 8")
-  for (int k = 0; k < 8; k++)
-    a[k] = att_fold8 (a[2 * k], a[2 * k + 1]);
-  _Pragma ("GCC unroll 8")
-  for (int k = 0; k < 4; k++)
-    a[k] = att_fold4 (a[2 * k], a[2 * k + 1]);
-  _Pragma ("GCC unroll 8")
-  for (int k = 0; k < 2; k++)
-    a[k] = att_fold2 (a[2 * k], a[2 * k + 1]);
-  return att_fold1 (a[0], a[1]);
-}
 #elif LK_ATT_W == 8
 static inline att_v
 att_fold4 (att_v x, att_v y)
@@ -171,17 +157,6 @@ att_fold1 (att_v x, att_v y)
 {
   return ATT_SH (x, y, 0, 2, 4, 6, 8, 10, 12, 14) + ATT_SH (x, y, 1, 3, 5, 7, 9, 11, 13, 15);
 }
-static inline att_v
-att_sums (att_v *a)
-{
-  _Pragma ("GCC unroll 8")
-  for (int k = 0; k < 4; k++)
-    a[k] = att_fold4 (a[2 * k], a[2 * k + 1]);
-  _Pragma ("GCC unroll 8")
-  for (int k = 0; k < 2; k++)
-    a[k] = att_fold2 (a[2 * k], a[2 * k + 1]);
-  return att_fold1 (a[0], a[1]);
-}
 #elif LK_ATT_W == 4
 static inline att_v
 att_fold2 (att_v x, att_v y)
@@ -193,17 +168,28 @@ att_fold1 (att_v x, att_v y)
 {
   return ATT_SH (x, y, 0, 2, 4, 6) + ATT_SH (x, y, 1, 3, 5, 7);
 }
+#else
+#error "LK_ATT_W must be 16, 8 or 4"
+#endif
+
 static inline att_v
 att_sums (att_v *a)
 {
+#if LK_ATT_W == 16
+  _Pragma ("GCC unroll 8")
+  for (int k = 0; k < 8; k++)
+    a[k] = att_fold8 (a[2 * k], a[2 * k + 1]);
+#endif
+#if LK_ATT_W >= 8
+  _Pragma ("GCC unroll 8")
+  for (int k = 0; k < 4; k++)
+    a[k] = att_fold4 (a[2 * k], a[2 * k + 1]);
+#endif
   _Pragma ("GCC unroll 8")
   for (int k = 0; k < 2; k++)
     a[k] = att_fold2 (a[2 * k], a[2 * k + 1]);
   return att_fold1 (a[0], a[1]);
 }
-#else
-#error "LK_ATT_W must be 16, 8 or 4"
-#endif
 
 /* The work area, carved as lk_attn_work_size counts it: every part a
  * multiple of 16 floats from a 64-byte aligned start. att_head gives one

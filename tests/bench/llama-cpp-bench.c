@@ -47,6 +47,17 @@ int32_t llama_vocab_n_tokens (void *vocab);
 void llama_backend_init (void);
 void ggml_backend_load_all_from_path (const char *);
 void llama_synchronize (void *ctx);
+/* An empty cache, then DEPTH tokens in it, 512 a batch. */
+static int
+refill (void *ctx, int32_t *tok, int depth)
+{
+  llama_memory_clear (llama_get_memory (ctx), 1);
+  for (int d = 0; d < depth; d += 512)
+    if (llama_decode (ctx, llama_batch_get_one (tok + d, depth - d < 512 ? depth - d : 512)))
+      return -1;
+  return 0;
+}
+
 static double
 now (void)
 {
@@ -95,10 +106,8 @@ main (int argc, char **argv)
   double best_pp = 0, best_tg = 0;
   for (int r = 0; r < reps; r++)
     {
-      llama_memory_clear (llama_get_memory (ctx), 1);
-      for (int d = 0; d < depth; d += 512)
-        if (llama_decode (ctx, llama_batch_get_one (tok + d, depth - d < 512 ? depth - d : 512)))
-          return 2;
+      if (refill (ctx, tok, depth) != 0)
+        return 2;
       llama_synchronize (ctx);
       double t0 = now ();
       for (int d = 0; d < pp; d += 2048)
@@ -108,10 +117,8 @@ main (int argc, char **argv)
       llama_synchronize (ctx);
       double t1 = now ();
       /* tg after depth only, as llama-bench: clear and refill */
-      llama_memory_clear (llama_get_memory (ctx), 1);
-      for (int d = 0; d < depth; d += 512)
-        if (llama_decode (ctx, llama_batch_get_one (tok + d, depth - d < 512 ? depth - d : 512)))
-          return 2;
+      if (refill (ctx, tok, depth) != 0)
+        return 2;
       llama_synchronize (ctx);
       double t2 = now ();
       for (int i = 0; i < tg; i++)
